@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Observation of a Pico HSM with the fewest APDUs and without ever spending a PIN try on a guess.
+//
+// Rules (documented in docs/observation.md):
+// - status queries (SELECT tag 85, VERIFY without data, INS 52/54 status, READ BINARY, ENUMERATE)
+//   are free and always sent;
+// - a VERIFY with data is sent only with a candidate value the caller provides (store or manifest),
+//   at most one candidate per PIN per run, and only when the retry counter shows no failed attempt
+//   (user PIN: tries_left >= max(2, expected_retries); SO PIN: tries_left == 15);
+// - after a successful user-PIN VERIFY the retry maximum is read back by re-SELECT + status.
+// The session ends logged out (a final re-SELECT) unless keep_session is set.
+
+#include <optional>
+#include <vector>
+
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/model/observed.hpp"
+#include "hsmctl/util/secret.hpp"
+
+namespace hsmctl::device::schsm {
+
+struct ObserveRequest {
+  /// Candidate values, most likely first; only the first is ever tried (see rules above).
+  std::vector<Secret> user_pin_candidates;
+  std::vector<Secret> so_pin_candidates;
+  /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
+  int expected_pin_retries = 3;
+  /// Skip reading EF 2F02 / ENUMERATE OBJECTS (plan of a fresh device does not need them).
+  bool read_objects = true;
+};
+
+/// Observes the device behind `hsm`. Leaves the applet selected and logged out.
+Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& request);
+
+}  // namespace hsmctl::device::schsm

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// An APDU-level Pico HSM (firmware v6.6) simulator: it answers every command hsmctl, sc-hsm-tool
+// and pkcs11-tool send exactly as the real firmware does (pico-hsm.md sections 1-9 and 13),
+// including its quirks. It is the only fake device in the project; the real protocol layer runs
+// against it in-process (this Transport), and over pcscd via hsmctl-vcard.
+//
+// State can live in a JSON file (`sim:PATH`): loaded on open, written atomically after every
+// state-changing APDU, so the file behaves like a device across runs. PINs are stored as salted
+// SHA-256 verifiers, never in clear.
+
+#include <memory>
+#include <string>
+
+#include "hsmctl/device/transport.hpp"
+#include "hsmctl/util/bytes.hpp"
+
+namespace hsmctl::device::sim {
+
+struct SimState;  // defined in sim_state.hpp
+
+class SimCard final : public Transport {
+ public:
+  /// A fresh, never-initialized device in memory with the given 8-byte chip serial (hex).
+  static std::unique_ptr<SimCard> create_in_memory(const std::string& serial_hex);
+  /// Opens (or creates, fresh, with a random serial) the state file at `path`.
+  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path);
+
+  ~SimCard() override;
+  SimCard(const SimCard&) = delete;
+  SimCard& operator=(const SimCard&) = delete;
+
+  Result<Bytes> transmit(ByteView command) override;
+  std::string describe() const override;
+  Result<void> begin_exclusive() override;
+  void end_exclusive() override;
+
+  /// Simulates a power cycle / card reset: volatile session state is lost, as on a replug.
+  void power_cycle();
+  /// The answer-to-reset (the real Pico HSM ATR).
+  static Bytes atr();
+
+  SimState& state();
+
+ private:
+  SimCard();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hsmctl::device::sim

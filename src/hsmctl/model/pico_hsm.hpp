@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Typed desired state of one Pico HSM (kind PicoHSM), produced by manifest/ from a validated
+// document. Every field has the default documented in docs/manifest.md; the plan enforces it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hsmctl/model/secret_ref.hpp"
+#include "hsmctl/util/error.hpp"
+
+namespace hsmctl::model {
+
+/// How a manifest names its device. Exactly one of the two is set.
+struct DeviceSelector {
+  std::string serial;  ///< 16 upper-case hex digits (8-byte chip ID), normalised
+  std::string reader;  ///< reader-name substring
+};
+
+struct ResetRetryCounter {
+  bool enabled = true;               ///< option bit 0x0001
+  bool only_resets_counter = false;  ///< option bit 0x0020
+};
+
+struct PublicKeyAuth {
+  int keys = 1;                    ///< tag 93 byte 0, 1..8
+  int required = 1;                ///< tag 93 byte 1, 1..keys
+  bool replaceable = false;        ///< option bit 0x0008
+  bool combined_with_pin = false;  ///< option bit 0x0010
+};
+
+struct KeyDomain {
+  /// Shares of this domain's DKEK; nullopt leaves the domain "not set up".
+  std::optional<int> dkek_shares;
+};
+
+struct PicoOptions {
+  bool press_to_confirm = false;   ///< 0x0100 (DYNOPS, in place)
+  bool key_usage_counter = false;  ///< 0x0200 (DYNOPS, in place)
+};
+
+/// Operator acknowledgements for options hsmctl otherwise refuses.
+struct Acknowledgements {
+  bool transport_pin_lockout = false;  ///< accept that transport PIN never clears on Pico
+};
+
+struct PicoHsmSpec {
+  DeviceSelector device;
+  std::optional<SecretRef> user_pin;
+  std::optional<SecretRef> so_pin;
+  int pin_retries = 3;
+  ResetRetryCounter reset_retry_counter;
+  bool transport_pin = false;
+  std::optional<int> dkek_shares;  ///< only without key domains; 0 = random DKEK
+  std::vector<KeyDomain> key_domains;  ///< empty = no key domains (tag 97 absent)
+  std::optional<PublicKeyAuth> public_key_auth;
+  PicoOptions options;
+  Acknowledgements acknowledge;
+
+  /// The low options byte INITIALIZE would write (bits 0x01, 0x02, 0x08, 0x10, 0x20).
+  std::uint16_t init_options() const;
+  /// The high options byte DYNOPS would write (0x0100, 0x0200); secure lock is not managed.
+  std::uint16_t dynamic_options() const;
+};
+
+struct Metadata {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
+/// One PicoHSM document of a manifest file.
+struct PicoHsmManifest {
+  Metadata metadata;
+  PicoHsmSpec spec;
+  /// Where the document starts (file, line of its first key).
+  SourcePos origin;
+  /// Dotted spec path ("spec.pinRetries") to the position of its value, for plan messages.
+  std::map<std::string, SourcePos> positions;
+
+  /// The position of `path` or, failing that, of the document.
+  SourcePos position_of(const std::string& path) const;
+};
+
+}  // namespace hsmctl::model

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// What apply needs from the credential store: the value a device currently holds, and the
+// two-phase protocol that makes every credential change durable before it is sent.
+//
+//   stage(key, new)   -> new value is on disk as *pending* next to the current one
+//   <send the command to the device>
+//   commit(key)       -> pending becomes current      (device answered success)
+//   discard(key)      -> pending dropped              (device definitely refused)
+//   (neither)         -> both kept; the next run resolves it without guessing
+//
+// Implemented by store::EncryptedStore (the real store) and store::EphemeralKeeper
+// (`--store none`: nothing survives the process; rotations then need the current value).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hsmctl/util/error.hpp"
+#include "hsmctl/util/secret.hpp"
+
+namespace hsmctl::store {
+
+/// Names one credential: the device ("pico:E6614C311B4A2B21") and what it is ("user-pin",
+/// "so-pin"), or a free-form entry for store:NAME references (device empty).
+struct CredentialKey {
+  std::string device;
+  std::string name;
+  std::string id() const { return device.empty() ? name : device + "/" + name; }
+};
+
+class CredentialKeeper {
+ public:
+  virtual ~CredentialKeeper() = default;
+
+  virtual Result<std::optional<Secret>> current(const CredentialKey& key) = 0;
+  virtual Result<std::optional<Secret>> pending(const CredentialKey& key) = 0;
+  /// Durably records `value` as pending. Must be on stable storage when this returns.
+  virtual Result<void> stage(const CredentialKey& key, const Secret& value) = 0;
+  /// Pending becomes current (the device accepted it).
+  virtual Result<void> commit(const CredentialKey& key) = 0;
+  /// Pending is dropped (the device definitely refused it).
+  virtual Result<void> discard(const CredentialKey& key) = 0;
+  /// Records a value the device was seen to accept (a successful VERIFY), as current.
+  virtual Result<void> record_current(const CredentialKey& key, const Secret& value) = 0;
+};
+
+}  // namespace hsmctl::store
