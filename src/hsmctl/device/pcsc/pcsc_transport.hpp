@@ -24,4 +24,8 @@ Result<std::vector<ReaderInfo>> list_readers();
 /// reader with a card). Errc::kUnavailable when no such reader/card.
 Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring);
 
+/// Connects to the reader whose card reports chip serial `serial` (16 hex digits, read from the
+/// card's TokenInfo, never from the reader name). Errc::kUnavailable when no card has it.
+Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial);
+
 }  // namespace hsmctl::device::pcsc
