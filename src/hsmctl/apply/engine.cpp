@@ -29,7 +29,7 @@ Candidate pick_candidate(const std::optional<Secret>& pending, const std::option
                          const std::optional<Secret>& desired) {
   // An interrupted change left a pending value: the device holds either it or the stored one.
   // Try the pending value first: a change is only staged right before it is sent.
-  if (pending) return {pending, desired && pending->equals(*desired)};
+  if (pending) return {*pending, desired && pending->equals(*desired)};
   if (stored && (!desired || !stored->equals(*desired))) return {stored, false};
   if (desired) return {desired, true};
   return {};
@@ -69,6 +69,29 @@ Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
   PreparedDevice prepared;
   prepared.manifest = &manifest;
 
+  if (!spec.user_pin || !spec.so_pin) {
+    return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
+  }
+  DeviceCredentials& creds = prepared.credentials;
+  // Secrets that do not depend on the device are resolved and checked before the device is
+  // even opened: a missing or malformed secret never costs an APDU.
+  auto resolve_early = [&](const model::SecretRef& ref,
+                           const char* field) -> Result<std::optional<secrets::Resolved>> {
+    if (ref.kind == model::SecretRef::Kind::kGenerate) return std::nullopt;
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}));
+    return std::optional<secrets::Resolved>(std::move(r));
+  };
+  HSMCTL_TRY_ASSIGN(auto user_early, resolve_early(*spec.user_pin, "spec.userPin"));
+  HSMCTL_TRY_ASSIGN(auto so_early, resolve_early(*spec.so_pin, "spec.soPin"));
+  if (user_early) {
+    HSMCTL_TRY(secrets::check_user_pin(*user_early->value, spec.pin_retries, "spec.userPin"));
+    creds.user_desired = std::move(user_early->value);
+  }
+  if (so_early) {
+    HSMCTL_TRY_ASSIGN(Secret normalized, secrets::normalize_so_pin(*so_early->value, "spec.soPin"));
+    creds.so_desired = std::move(normalized);
+  }
+
   HSMCTL_TRY_ASSIGN(prepared.transport, device::open_device(device_uri, spec.device));
   HSMCTL_TRY(prepared.transport->begin_exclusive());
   SmartCardHsm hsm(*prepared.transport);
@@ -79,25 +102,18 @@ Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
     HSMCTL_TRY(hsm.select());
     HSMCTL_TRY_ASSIGN(serial, hsm.chip_serial());
   }
-
-  // Desired values (validated before any VERIFY is sent).
-  DeviceCredentials& creds = prepared.credentials;
   const auto user_key = credential_key(serial, kUserPin);
   const auto so_key = credential_key(serial, kSoPin);
-  if (!spec.user_pin || !spec.so_pin) {
-    return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
+  // Generated credentials live in the store under the device's serial.
+  if (spec.user_pin->kind == model::SecretRef::Kind::kGenerate) {
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(*spec.user_pin, "spec.userPin", keeper, user_key));
+    creds.user_generate = r.to_generate;
+    creds.user_desired = std::move(r.value);
   }
-  HSMCTL_TRY_ASSIGN(auto user, secrets::resolve(*spec.user_pin, "spec.userPin", keeper, user_key));
-  HSMCTL_TRY_ASSIGN(auto so, secrets::resolve(*spec.so_pin, "spec.soPin", keeper, so_key));
-  creds.user_generate = user.to_generate;
-  creds.so_generate = so.to_generate;
-  if (user.value) {
-    HSMCTL_TRY(secrets::check_user_pin(*user.value, spec.pin_retries, "spec.userPin"));
-    creds.user_desired = std::move(user.value);
-  }
-  if (so.value) {
-    HSMCTL_TRY_ASSIGN(Secret normalized, secrets::normalize_so_pin(*so.value, "spec.soPin"));
-    creds.so_desired = std::move(normalized);
+  if (spec.so_pin->kind == model::SecretRef::Kind::kGenerate) {
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(*spec.so_pin, "spec.soPin", keeper, so_key));
+    creds.so_generate = r.to_generate;
+    creds.so_desired = std::move(r.value);
   }
 
   HSMCTL_TRY_ASSIGN(auto user_stored, keeper.current(user_key));
@@ -109,10 +125,11 @@ Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
 
   device::schsm::ObserveRequest request;
   request.expected_pin_retries = spec.pin_retries;
+  // No VERIFY may reach a device other than the one the manifest names.
+  request.expected_serial = spec.device.serial;
   if (user_candidate.value) request.user_pin_candidates.push_back(*user_candidate.value);
   if (so_candidate.value) request.so_pin_candidates.push_back(*so_candidate.value);
   HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
-
   if (!spec.device.serial.empty() && prepared.observed.serial != spec.device.serial) {
     return make_error(Errc::kRefused, prepared.transport->describe() + " holds device " +
                                           prepared.observed.serial + ", but manifest \"" +
@@ -120,19 +137,26 @@ Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                           spec.device.serial);
   }
 
+  if (creds.user_generate && !creds.user_desired && user_candidate.value &&
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
+    // An interrupted first apply left a generated value pending, and the device has it.
+    creds.user_desired = user_candidate.value;
+    user_candidate.is_desired = true;
+  }
+  if (creds.so_generate && !creds.so_desired && so_candidate.value &&
+      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
+    creds.so_desired = so_candidate.value;
+    so_candidate.is_desired = true;
+  }
   prepared.facts.user_pin =
-      knowledge_from(prepared.observed.user_pin_check, user_candidate, creds.user_generate);
+      knowledge_from(prepared.observed.user_pin_check, user_candidate, !creds.user_desired);
   prepared.facts.so_pin =
-      knowledge_from(prepared.observed.so_pin_check, so_candidate, creds.so_generate);
+      knowledge_from(prepared.observed.so_pin_check, so_candidate, !creds.so_desired);
   if (prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
     creds.user_current = user_candidate.value;
   }
   if (prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
     creds.so_current = so_candidate.value;
-  }
-  // A generated value that is stored and accepted is the desired value.
-  if (creds.user_generate && !creds.user_desired && creds.user_current && !user_pending) {
-    creds.user_desired = creds.user_current;
   }
 
   prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
@@ -200,15 +224,22 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   const auto so_key = credential_key(serial, kSoPin);
   SmartCardHsm hsm(*prepared.transport);
 
-  // Learn what observation proved, so the store holds every credential the device requires.
-  {
-    HSMCTL_TRY_ASSIGN(auto stored, keeper.current(user_key));
-    if (creds.user_current && (!stored || !stored->equals(*creds.user_current))) {
-      HSMCTL_TRY(keeper.record_current(user_key, *creds.user_current));
+  // Learn what observation proved, so the store holds every credential the device requires,
+  // and settle a pending value left by an interrupted run.
+  for (auto [key, current] : {std::pair{user_key, &creds.user_current},
+                              std::pair{so_key, &creds.so_current}}) {
+    if (!*current) continue;
+    HSMCTL_TRY_ASSIGN(auto stored, keeper.current(key));
+    HSMCTL_TRY_ASSIGN(auto pending, keeper.pending(key));
+    if (pending && pending->equals(**current)) {
+      HSMCTL_TRY(keeper.commit(key));
+      progress("resolved the interrupted change of " + key.id() + ": the device has the new value");
+    } else if (!stored || !stored->equals(**current)) {
+      HSMCTL_TRY(keeper.record_current(key, **current));
     }
-    HSMCTL_TRY_ASSIGN(auto so_stored, keeper.current(so_key));
-    if (creds.so_current && (!so_stored || !so_stored->equals(*creds.so_current))) {
-      HSMCTL_TRY(keeper.record_current(so_key, *creds.so_current));
+    if (pending && !pending->equals(**current)) {
+      HSMCTL_TRY(keeper.discard(key));
+      progress("resolved the interrupted change of " + key.id() + ": the device kept the old value");
     }
   }
   if (!plan.has_changes()) {
