@@ -508,6 +508,18 @@ const char* to_string(ActionKind kind) {
       return "delete-key-domain";
     case ActionKind::kSetDynamicOptions:
       return "set-options";
+    case ActionKind::kWriteConfig:
+      return "write-config";
+    case ActionKind::kFixFileMode:
+      return "fix-file-mode";
+    case ActionKind::kSetProxyPassword:
+      return "set-proxy-password";
+    case ActionKind::kFetchSecret:
+      return "fetch-secret";
+    case ActionKind::kRefreshSecret:
+      return "refresh-secret";
+    case ActionKind::kRemoveSecret:
+      return "remove-secret";
     case ActionKind::kBlocked:
       return "blocked";
   }
@@ -522,6 +534,8 @@ const char* to_string(ActionClass action_class) {
       return "update";
     case ActionClass::kReinitialize:
       return "reinitialize";
+    case ActionClass::kDestroy:
+      return "destroy";
     case ActionClass::kBlocked:
       return "blocked";
   }

@@ -44,6 +44,13 @@ enum class ActionKind {
   kSetupKeyDomain,     ///< INS 52 P1=01
   kDeleteKeyDomain,    ///< INS 52 P1=03
   kSetDynamicOptions,  ///< DYNOPS: press-to-confirm, key usage counter
+  // Securosys Primus partitions (primus/):
+  kWriteConfig,        ///< write primus.cfg atomically (backup kept)
+  kFixFileMode,        ///< owner/group/mode of primus.cfg or .secrets.cfg
+  kSetProxyPassword,   ///< ppin -p: CloudHSM service-proxy password
+  kFetchSecret,        ///< ppin -a: fetch the permanent secret with the setup password
+  kRefreshSecret,      ///< ppin -u on copies, verified, then swapped in
+  kRemoveSecret,       ///< ppin -r / -x: destructive
   kBlocked,            ///< a difference hsmctl cannot fix; the reason says what the operator can do
 };
 
@@ -52,6 +59,7 @@ enum class ActionClass {
   kCreate,        ///< "+": first initialization of a never-initialized device
   kUpdate,        ///< "~": in place, keys survive
   kReinitialize,  ///< "-/+": wipes every key on the device
+  kDestroy,       ///< "-": removes something that cannot be recreated by hsmctl
   kBlocked,       ///< "!": cannot be applied
 };
 

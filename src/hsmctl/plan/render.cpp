@@ -27,6 +27,8 @@ std::string symbol(ActionClass c, const Style& s) {
       return s.yellow("  ~");
     case ActionClass::kReinitialize:
       return s.red("-/+");
+    case ActionClass::kDestroy:
+      return s.red("  -");
     case ActionClass::kBlocked:
       return s.red("  !");
   }
@@ -45,11 +47,12 @@ std::string device_label(const DevicePlan& p) {
 std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
   std::string out;
-  int creates = 0, updates = 0, reinits = 0, blocked = 0;
+  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0;
   for (const auto& p : plans) {
     creates += p.count(ActionClass::kCreate);
     updates += p.count(ActionClass::kUpdate);
     reinits += p.count(ActionClass::kReinitialize);
+    destroys += p.count(ActionClass::kDestroy);
     blocked += p.count(ActionClass::kBlocked);
     if (p.actions.empty()) {
       out += fmt::format("{} device {} matches the manifest.\n", s.green("✓"), device_label(p));
@@ -76,11 +79,12 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
     for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
-  if (creates + updates + reinits + blocked == 0) {
+  if (creates + updates + reinits + destroys + blocked == 0) {
     out += s.green("No changes.") + " The devices match the manifests.\n";
   } else {
-    out += fmt::format("Plan: {} to initialize, {} to change in place, {} to re-initialize{}.\n",
+    out += fmt::format("Plan: {} to initialize, {} to change in place, {} to re-initialize{}{}.\n",
                        creates, updates, reinits,
+                       destroys ? fmt::format(", {} to destroy", destroys) : std::string(),
                        blocked ? fmt::format(", {} blocked", blocked) : std::string());
     if (reinits > 0) {
       out += s.red("Re-initialization wipes all keys; apply refuses it without --allow-reinit.") +
