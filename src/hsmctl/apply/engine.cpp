@@ -381,6 +381,9 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       }
       case ActionKind::kBlocked:
         break;
+      default:
+        return make_error(Errc::kInternal,
+                          std::string("not a Pico HSM action: ") + plan::to_string(action.kind));
     }
     ++report.steps_done;
     progress("  done");
