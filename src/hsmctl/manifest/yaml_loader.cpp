@@ -267,6 +267,8 @@ class Builder : public YAML::EventHandler {
       ptr = f.pointer + "/" +
             (f.is_map ? escape_pointer_token(f.key) : std::to_string(f.next_index));
       if (f.is_map && f.discard_value) return ptr;
+    } else {
+      doc_.start = to_pos(mark);  // the root node, not the `---` line
     }
     doc_.values.emplace(ptr, to_pos(mark));
     return ptr;
