@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <mutex>
+#include <regex>
 #include <string_view>
 
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -220,7 +220,8 @@ class Mapper {
         starts_with(description, "Failed to validate against a conditional schema") ||
         starts_with(description, "Failed to validate against child schema") ||
         starts_with(description, "Failed to validate against any child schemas") ||
-        starts_with(description, "Failed to validate against dependent schema")) {
+        starts_with(description, "Failed to validate against dependent schema") ||
+        starts_with(description, "Failed to validate against additional properties schema")) {
       return;
     }
     std::string pointer = to_pointer(context);
@@ -239,9 +240,21 @@ class Mapper {
       return;
     }
     if (starts_with(description, "Object contains a property that could not be validated")) {
-      std::string name = quoted_name(description);
-      std::string child = pointer + "/" + escape_pointer_token(name);
-      emit(doc_.key_position_of(child), child, "unknown field" + suggestion(sub, name));
+      // valijson names only the first unknown property of an object; report every one.
+      std::vector<std::string> unknown;
+      if (value != nullptr && value->is_object() && sub != nullptr) {
+        for (const auto& [key, unused] : value->items()) {
+          (void)unused;
+          if (!sub->contains("properties") || !(*sub)["properties"].contains(key)) {
+            unknown.push_back(key);
+          }
+        }
+      }
+      if (unknown.empty()) unknown.push_back(quoted_name(description));
+      for (const std::string& name : unknown) {
+        std::string child = pointer + "/" + escape_pointer_token(name);
+        emit(doc_.key_position_of(child), child, "unknown field" + suggestion(sub, name));
+      }
       return;
     }
     if (value == nullptr) {
@@ -321,6 +334,36 @@ class Mapper {
       return;
     }
     emit(pos, pointer, lower_first(description));
+  }
+
+  // valijson 1.0 checks propertyNames but records no message; check key patterns here.
+  void check_property_names(const std::string& pointer, const json& value) {
+    if (value.is_object()) {
+      const json* sub = subschema_at(schema_, pointer);
+      if (sub != nullptr && sub->contains("propertyNames") &&
+          (*sub)["propertyNames"].contains("pattern")) {
+        const json& names = (*sub)["propertyNames"];
+        const std::regex pattern(names["pattern"].get<std::string>(), std::regex::ECMAScript);
+        const std::size_t max_len = names.value("maxLength", std::size_t{1024});
+        for (const auto& [key, unused] : value.items()) {
+          (void)unused;
+          if (!std::regex_search(key, pattern) || key.size() > max_len) {
+            std::string child = pointer + "/" + escape_pointer_token(key);
+            emit(doc_.key_position_of(child), child,
+                 "invalid key: use letters, digits, '.', '_', '-' and '/', starting and ending "
+                 "with a letter or digit, at most " +
+                     std::to_string(max_len) + " characters");
+          }
+        }
+      }
+      for (const auto& [key, child] : value.items()) {
+        check_property_names(pointer + "/" + escape_pointer_token(key), child);
+      }
+    } else if (value.is_array()) {
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        check_property_names(pointer + "/" + std::to_string(i), value[i]);
+      }
+    }
   }
 
   std::vector<Error> take() { return std::move(errors_); }
@@ -467,6 +510,7 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   Mapper mapper(doc, file_name, schema.document);
   valijson::ValidationResults::Error e;
   while (results.popError(e)) mapper.add(e.context, e.description);
+  mapper.check_property_names("", v);
   for (auto& err : mapper.take()) errors.push_back(std::move(err));
   return errors;
 }

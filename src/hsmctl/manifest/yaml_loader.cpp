@@ -429,7 +429,15 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
                                {}});
     return out;
   }
-  std::istringstream in{std::string(text)};
+  // yaml-cpp 0.7 trips over CRLF line ends after flow collections; dropping the CR before LF
+  // keeps every line and column unchanged.
+  std::string normalised;
+  normalised.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    normalised += text[i];
+  }
+  std::istringstream in{std::move(normalised)};
   Builder builder(file_name, out);
   try {
     YAML::Parser parser(in);

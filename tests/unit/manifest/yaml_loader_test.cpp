@@ -167,6 +167,15 @@ TEST(ManifestYaml, SourceMapRecordsValuesAndKeys) {
   EXPECT_EQ(dotted_path("/spec/list/0/k", d.value), "spec.list[0].k");
 }
 
+TEST(ManifestYaml, CrlfLineEndsKeepPositions) {
+  YamlFile f = parse_yaml("a: {x: 1}\r\nb: [2]\r\nc: yes\r\n", "crlf.yaml");
+  ASSERT_EQ(f.errors.size(), 1u) << errors_of(f);
+  EXPECT_EQ(f.errors[0].where->line, 3);
+  EXPECT_EQ(f.errors[0].where->column, 4);
+  ASSERT_EQ(f.documents.size(), 1u);
+  EXPECT_EQ(f.documents[0].value["b"][0], nlohmann::json(2));
+}
+
 TEST(ManifestYaml, NullDocumentsAreSkipped) {
   YamlFile f = parse_yaml("---\n---\na: 1\n---\n...\n", "n.yaml");
   EXPECT_TRUE(f.errors.empty()) << errors_of(f);
