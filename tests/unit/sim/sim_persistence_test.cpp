@@ -1,19 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sim:PATH state file: persistence across opens, no clear PINs, locking, bad files.
+#include "sim_test_util.hpp"
+
+#include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/device/sim/sim_state.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <string>
-
-#include "hsmctl/device/sim/sim_card.hpp"
-#include "hsmctl/device/sim/sim_state.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "sim_test_util.hpp"
 
 namespace hsmctl::device::sim {
 namespace {
@@ -71,7 +72,11 @@ TEST_F(SimPersistence, StateSurvivesReopenButSessionsDoNot) {
   EXPECT_EQ(verify_pin(**card), "9000");
   // The device key and its certificate were persisted too.
   EXPECT_EQ((*card)->state().persistent.device_key_generation, 1);
-  EXPECT_EQ(tx(**card, "00B12F0304540200" "0000").find("0408" + to_hex(serial)), 10u);
+  EXPECT_EQ(tx(**card,
+               "00B12F0304540200"
+               "0000")
+                .find("0408" + to_hex(serial)),
+            10u);
 }
 
 TEST_F(SimPersistence, FileNeverContainsAClearPin) {
@@ -79,14 +84,19 @@ TEST_F(SimPersistence, FileNeverContainsAClearPin) {
   ASSERT_TRUE(card);
   ASSERT_EQ(sw(**card, kSelect), "9000");
   ASSERT_EQ(sw(**card, kInitScHsmTool), "9000");
-  ASSERT_EQ(sw(**card, "00240081" "0C" + kPinHex + "393837363534"), "9000");
+  ASSERT_EQ(sw(**card,
+               "00240081"
+               "0C" +
+                   kPinHex + "393837363534"),
+            "9000");
   std::string text = file_text();
-  for (const std::string& secret : {std::string("648219"), std::string("987654"),
-                                    std::string("57621880"), kPinHex, kSoHex,
-                                    std::string("393837363534")}) {
+  for (const std::string& secret :
+       {std::string("648219"), std::string("987654"), std::string("57621880"), kPinHex, kSoHex,
+        std::string("393837363534")}) {
     EXPECT_EQ(text.find(secret), std::string::npos) << "state file contains a PIN";
     std::string lower = secret;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(ch));
+    for (auto& ch : lower)
+      ch = static_cast<char>(std::tolower(ch));
     EXPECT_EQ(text.find(lower), std::string::npos);
   }
   EXPECT_NE(text.find("\"verifier\""), std::string::npos);
@@ -130,13 +140,15 @@ TEST_F(SimPersistence, CorruptOrUnknownFilesAreClearErrors) {
   EXPECT_EQ(corrupt.error().code, Errc::kUnavailable);
   EXPECT_NE(corrupt.error().message.find(path_), std::string::npos);
 
-  ASSERT_TRUE(write_file_atomically(path_, bytes_of(R"({"format":"hsmctl-sim-pico-hsm","version":99})")));
+  ASSERT_TRUE(
+      write_file_atomically(path_, bytes_of(R"({"format":"hsmctl-sim-pico-hsm","version":99})")));
   auto future = SimCard::open_file(path_);
   ASSERT_FALSE(future);
   EXPECT_EQ(future.error().code, Errc::kUnavailable);
   EXPECT_NE(future.error().message.find("version"), std::string::npos);
 
-  ASSERT_TRUE(write_file_atomically(path_, bytes_of(R"({"format":"hsmctl-sim-pico-hsm","version":1})")));
+  ASSERT_TRUE(
+      write_file_atomically(path_, bytes_of(R"({"format":"hsmctl-sim-pico-hsm","version":1})")));
   auto truncated = SimCard::open_file(path_);
   ASSERT_FALSE(truncated);
   EXPECT_EQ(truncated.error().code, Errc::kUnavailable);
@@ -157,8 +169,13 @@ TEST_F(SimPersistence, CorruptionWhileOpenFailsTheApduWithoutCrashing) {
 TEST_F(SimPersistence, JsonRoundTripKeepsEverything) {
   auto card = SimCard::create_in_memory("1122334455667788");
   ASSERT_EQ(sw(*card, kSelect), "9000");
-  ASSERT_EQ(sw(*card, "805000001D" "80020021" "8106" + kPinHex + "8208" + kSoHex + "910105"
-                      "93020301"),
+  ASSERT_EQ(sw(*card,
+               "805000001D"
+               "80020021"
+               "8106" +
+                   kPinHex + "8208" + kSoHex +
+                   "910105"
+                   "93020301"),
             "9000");
   ASSERT_TRUE(card->install_key(5, 0));
   card->state().persistent.defects.initialize_6400_first_attempt = true;

@@ -2,13 +2,13 @@
 #pragma once
 // Raw-APDU helpers for the simulator tests: commands and answers as hex strings.
 
-#include <gtest/gtest.h>
-
-#include <string>
-
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/util/bytes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
 
 namespace hsmctl::device::sim::testing {
 
@@ -19,7 +19,10 @@ inline const std::string kPinHex = "363438323139";
 inline const std::string kSoHex = "3537363231383830";  // ASCII "57621880"
 // What sc-hsm-tool --initialize sends: options 0001, PIN, SO-PIN, retries 3.
 inline const std::string kInitScHsmTool =
-    "8050000019" "80020001" "8106" + kPinHex + "8208" + kSoHex + "910103";
+    "8050000019"
+    "80020001"
+    "8106" +
+    kPinHex + "8208" + kSoHex + "910103";
 
 inline std::string lc(const std::string& data_hex) {
   return to_hex(Bytes{static_cast<std::uint8_t>(data_hex.size() / 2)});
@@ -29,10 +32,12 @@ inline std::string lc(const std::string& data_hex) {
 inline std::string tx(Transport& card, const std::string& apdu_hex) {
   auto cmd = from_hex(apdu_hex);
   EXPECT_TRUE(cmd.has_value()) << apdu_hex;
-  if (!cmd) return "";
+  if (!cmd)
+    return "";
   auto r = card.transmit(*cmd);
   EXPECT_TRUE(r.has_value()) << apdu_hex;
-  if (!r) return "ERR";
+  if (!r)
+    return "ERR";
   return to_hex(*r);
 }
 

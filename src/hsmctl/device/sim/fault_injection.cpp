@@ -25,7 +25,8 @@ Result<Bytes> FaultInjectingTransport::transmit(ByteView command) {
   auto removed_error = [this] {
     return make_error(Errc::kUnavailable, "card removed from " + describe());
   };
-  if (removed_) return removed_error();
+  if (removed_)
+    return removed_error();
   bool fail_now = fail_at_ && *fail_at_ == count_;
   if (fail_now && when_ == When::kBeforeForwarding) {
     removed_ = true;
@@ -51,10 +52,13 @@ Result<Bytes> FaultInjectingTransport::transmit(ByteView command) {
   return response;
 }
 
-std::string FaultInjectingTransport::describe() const { return inner_.describe(); }
+std::string FaultInjectingTransport::describe() const {
+  return inner_.describe();
+}
 
 Result<void> FaultInjectingTransport::begin_exclusive() {
-  if (removed_) return make_error(Errc::kUnavailable, "card removed from " + describe());
+  if (removed_)
+    return make_error(Errc::kUnavailable, "card removed from " + describe());
   return inner_.begin_exclusive();
 }
 

@@ -5,11 +5,11 @@
 // only the answer is lost) and "answer SW xxxx instead of forwarding for INS yy". Used by unit
 // tests and by the crash tests of the apply engine.
 
+#include "hsmctl/device/transport.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <vector>
-
-#include "hsmctl/device/transport.hpp"
 
 namespace hsmctl::device::sim {
 
