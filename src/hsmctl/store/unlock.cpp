@@ -74,9 +74,10 @@ Result<Secret> read_line(int fd, bool* saw_eof_first) {
     }
     buf.push_back(c);
   }
-  if (!buf.empty() && buf.back() == '\r') buf.pop_back();
-  Secret out(buf);
-  secure_wipe(buf.data(), buf.capacity() > 0 ? buf.size() : 0);
+  std::size_t len = buf.size();
+  if (len > 0 && buf[len - 1] == '\r') --len;
+  Secret out(ByteView(buf.data(), len));
+  secure_wipe(buf.data(), buf.size());
   return out;
 }
 

@@ -51,3 +51,39 @@ TEST(StoreEphemeral, Journal) {
 
 }  // namespace
 }  // namespace hsmctl::store
+
+#include "hsmctl/store/open.hpp"
+
+namespace hsmctl::store {
+namespace {
+
+TEST(StoreOpenKeeper, NoneIsEphemeralAndMissingIsUnavailableOrCreated) {
+  using namespace hsmctl::store::testing;
+  UnlockOptions unlock;
+  unlock.allow_prompt = false;
+  auto none = open_keeper("none", unlock, false);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->encrypted, nullptr);
+  ASSERT_NE(none->journal, nullptr);
+  EXPECT_TRUE(none->keeper->current({"d", "n"})->has_value() == false);
+
+  TempDir dir;
+  auto missing = open_keeper(dir.file("s/store.hsmctl"), unlock, false);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kUnavailable);
+
+  unlock.key_file = dir.file("k/store.key");
+  auto created = open_keeper(dir.file("s/store.hsmctl"), unlock, true);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_TRUE(created->created);
+  ASSERT_NE(created->encrypted, nullptr);
+  EXPECT_EQ(created->encrypted->mode(), KeyMode::kKeyFile);
+  ASSERT_TRUE(created->keeper->record_current({"d", "n"}, Secret(std::string_view(kPinA))));
+  auto again = open_keeper(dir.file("s/store.hsmctl"), unlock, true);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ((*again->keeper->current({"d", "n"}))->view(), kPinA);
+}
+
+}  // namespace
+}  // namespace hsmctl::store
