@@ -31,6 +31,15 @@ struct ObserveRequest {
 };
 
 /// Observes the device behind `hsm`. Leaves the applet selected and logged out.
+/// Transport failures (kUnavailable) and unexpected status words (kDevice) are errors; a
+/// TokenInfo or device certificate that cannot be read or parsed only leaves `serial` empty /
+/// `device_certificate_pki` unset.
 Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& request);
+
+/// Classifies the content of EF 2F02 (a concatenation of CV certificates 7F21): true when the
+/// device certificate was issued by a PKI (its CAR differs from its CHR, or a DV certificate
+/// follows), false when it is self-signed (CAR == CHR, alone); nullopt when it is not a CV
+/// certificate at all.
+std::optional<bool> device_certificate_is_pki(ByteView ef_2f02);
 
 }  // namespace hsmctl::device::schsm

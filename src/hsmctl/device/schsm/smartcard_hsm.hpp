@@ -5,8 +5,10 @@
 // Facts: ../shared/reference/pico-hsm.md. Every method sends exactly the APDUs its comment says
 // and maps unexpected status words to Errc::kDevice errors naming the transport and the SW.
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "hsmctl/device/apdu.hpp"
@@ -18,6 +20,14 @@ namespace hsmctl::device::schsm {
 
 enum class PinRef : std::uint8_t { kUser = 0x81, kSo = 0x88 };
 
+/// The SmartCard-HSM / Pico HSM application identifier.
+inline constexpr std::array<std::uint8_t, 11> kHsmAid = {0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01,
+                                                         0x81, 0xC3, 0x1F, 0x02, 0x01};
+
+/// Well-known elementary files.
+inline constexpr std::uint16_t kEfDeviceCertificate = 0x2F02;  ///< C_DevAut chain (CV certs)
+inline constexpr std::uint16_t kEfTokenInfo = 0x2F03;          ///< PKCS#15 TokenInfo
+
 /// Tag 85 of the SELECT response.
 struct SelectInfo {
   std::uint16_t options = 0;
@@ -27,6 +37,12 @@ struct SelectInfo {
 };
 
 enum class VerifyResult { kOk, kWrong, kBlocked, kTransport, kNotInitialized };
+
+/// VERIFY with data, with the remaining tries of a 63Cx answer (-1 otherwise).
+struct VerifyOutcome {
+  VerifyResult result = VerifyResult::kWrong;
+  int tries_left = -1;
+};
 
 /// Everything INITIALIZE DEVICE (80 50 00 00) can carry. Unset optionals leave the tag out.
 struct InitializeParams {
@@ -41,8 +57,18 @@ struct InitializeParams {
 
 struct ObjectList {
   std::vector<std::uint16_t> fids;
-  int private_keys() const;  ///< FIDs with high byte 0xCC
+  /// FIDs with high byte 0xCC, except CC00 (the device key, which ENUMERATE always lists and
+  /// which survives INITIALIZE).
+  int private_keys() const;
 };
+
+/// TokenInfo (EF 2F03) DER -> serialNumber as upper-case hex (8 bytes -> 16 digits); nullopt if
+/// the DER is malformed or has no serialNumber.
+std::optional<std::string> parse_token_info_serial(ByteView token_info);
+
+/// Parses tag 85 of a SELECT FCP (`62 L ...`, or the bare template content); nullopt without a
+/// tag 85 of at least 2 bytes.
+std::optional<SelectInfo> parse_select_fcp(ByteView fcp);
 
 class SmartCardHsm {
  public:
@@ -52,8 +78,11 @@ class SmartCardHsm {
   Result<SelectInfo> select();
   /// VERIFY status query (no data). Never costs a try.
   Result<model::PinStatus> pin_status(PinRef ref);
-  /// VERIFY with data. A wrong value costs one try and drops all sessions.
+  /// VERIFY with data. A wrong value costs one try and drops all sessions. An empty value is
+  /// refused (kRefused) because it would be a status query, not a verification.
   Result<VerifyResult> verify(PinRef ref, const Secret& value);
+  /// As verify(), also returning the tries left after a wrong value (63Cx).
+  Result<VerifyOutcome> verify_detailed(PinRef ref, const Secret& value);
   /// CHANGE REFERENCE DATA (00 24 00 ref, old||new). kAuth error if old is wrong.
   Result<void> change_reference_data(PinRef ref, const Secret& old_value, const Secret& new_value);
   /// RESET RETRY COUNTER P1=00 (SO-PIN || new PIN). kAuth if the SO PIN is wrong; kRefused
@@ -67,7 +96,8 @@ class SmartCardHsm {
   /// 80 50 00 00 00: free memory and version (read-only).
   Result<std::pair<std::uint32_t, std::pair<int, int>>> memory_and_version();
 
-  /// INS 52 P1=00 status of domain `index`; nullopt when 6A86 (beyond the configured count).
+  /// INS 52 P1=00 status of domain `index`; nullopt when 6A86 (beyond the configured count) or
+  /// 6B00 (index >= 16, or no key-domain table at all: uninitialized device).
   Result<std::optional<model::KeyDomainStatus>> key_domain_status(int index);
   /// INS 52 P1=01: set up domain `index` with `shares` DKEK shares (user PIN session needed).
   Result<void> key_domain_setup(int index, int shares);
@@ -75,7 +105,8 @@ class SmartCardHsm {
   Result<void> key_domain_delete(int index);
   /// INS 52 P1=04: clear the DKEK of domain `index`.
   Result<void> key_domain_clear(int index);
-  /// INS 52 P1=00 with a 32-byte share.
+  /// INS 52 P1=00 with a 32-byte share (sent with Le=00; the answer is the domain status).
+  /// 6986: all shares already imported / domain not set up / domain without DKEK.
   Result<model::KeyDomainStatus> import_dkek_share(int index, const Secret& share);
 
   /// INS 54 status; nullopt when PKA is not configured (6A86).
@@ -84,6 +115,11 @@ class SmartCardHsm {
   /// DYNOPS get (80 64 06 00, Le) and set (one byte: the new high options byte).
   Result<std::uint16_t> dynamic_options();
   Result<void> set_dynamic_options_high_byte(std::uint8_t high);
+  /// Read-modify-write of the dynamic (high-byte) options: reads DYNOPS, sets `set_bits` and
+  /// clears `clear_bits`, writes only if the value changes; returns the resulting options.
+  /// Only 0x0100 (press-to-confirm) and 0x0200 (key usage counter) may be changed here;
+  /// any other bit (secure lock 0x0400 needs its own protocol) is refused with kRefused.
+  Result<std::uint16_t> update_dynamic_options(std::uint16_t set_bits, std::uint16_t clear_bits);
 
   /// READ BINARY of a whole EF by FID (00 B1 FID 04 54 02 00 00 00, repeated until short);
   /// nullopt when 6A82.
@@ -98,7 +134,12 @@ class SmartCardHsm {
   Transport& transport() { return transport_; }
 
  private:
+  /// Sends `command`, follows 61xx with GET RESPONSE (concatenating data) and answers 6Cxx by
+  /// resending with Le=xx. Every transmitted APDU is counted.
   Result<ResponseApdu> exchange(const CommandApdu& command);
+  Result<ResponseApdu> transmit_once(const CommandApdu& command);
+  /// "<transport>: <what> failed: SW 6985 (conditions of use not satisfied)" as `code`.
+  Error sw_error(const std::string& what, std::uint16_t sw, Errc code = Errc::kDevice) const;
   Transport& transport_;
   int apdu_count_ = 0;
 };

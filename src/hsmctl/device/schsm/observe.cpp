@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/device/schsm/observe.hpp"
+
+#include <algorithm>
+
+#include "hsmctl/device/schsm/tlv.hpp"
+#include "hsmctl/model/options.hpp"
+
+namespace hsmctl::device::schsm {
+namespace {
+
+using model::CredentialCheck;
+using PinState = model::PinStatus::State;
+
+constexpr int kMaxKeyDomains = 16;
+
+struct CvNames {
+  Bytes car;
+  Bytes chr;
+};
+
+std::optional<CvNames> cv_names(const Tlv& cert) {
+  if (cert.tag != 0x7F21) return std::nullopt;
+  auto body = find_tlv(cert.value, 0x7F4E);
+  if (!body) return std::nullopt;
+  auto car = find_tlv(*body, 0x42);
+  auto chr = find_tlv(*body, 0x5F20);
+  if (!car || !chr) return std::nullopt;
+  return CvNames{Bytes(car->begin(), car->end()), Bytes(chr->begin(), chr->end())};
+}
+
+// Only transport failures abort observation of optional facts; a device that answers oddly
+// for TokenInfo or the certificate file just leaves those facts unknown.
+bool is_fatal(const Error& e) { return e.code != Errc::kDevice; }
+
+// Whether the user PIN may be tried, and if not, why (rules in observe.hpp).
+std::optional<CredentialCheck> user_pin_precheck(const model::PinStatus& st, bool has_candidate,
+                                                 int expected_retries) {
+  switch (st.state) {
+    case PinState::kNotInitialized:
+    case PinState::kBlocked:
+    case PinState::kTransport:
+      return CredentialCheck::kNotApplicable;
+    case PinState::kVerified:
+      // Cannot happen right after SELECT; never VERIFY on a state we do not understand.
+      return has_candidate ? CredentialCheck::kSkippedUnsafe : CredentialCheck::kNotChecked;
+    case PinState::kTriesLeft:
+      break;
+  }
+  if (!has_candidate) return CredentialCheck::kNotChecked;
+  // A full counter (no failure since the last success) that can absorb one miss without
+  // blocking; with fewer tries left the next attempt could be the last one.
+  if (st.tries_left < std::max(2, expected_retries)) return CredentialCheck::kSkippedUnsafe;
+  return std::nullopt;
+}
+
+std::optional<CredentialCheck> so_pin_precheck(const model::PinStatus& st, bool is_pico,
+                                               bool has_candidate) {
+  // SC-HSM cannot log in with the SO PIN; its tries can never be restored.
+  if (!is_pico) return CredentialCheck::kNotApplicable;
+  if (st.state == PinState::kNotInitialized || st.state == PinState::kBlocked) {
+    return CredentialCheck::kNotApplicable;
+  }
+  if (!has_candidate) return CredentialCheck::kNotChecked;
+  if (st.state != PinState::kTriesLeft || st.tries_left != model::kSoPinRetries) {
+    return CredentialCheck::kSkippedUnsafe;
+  }
+  return std::nullopt;
+}
+
+// Applies a VERIFY outcome to the observation; returns true when a session was opened.
+bool record_verify(const VerifyOutcome& out, model::PinStatus& status,
+                   model::CredentialObservation& check) {
+  switch (out.result) {
+    case VerifyResult::kOk:
+      check.check = CredentialCheck::kMatches;
+      check.matched_candidate = 0;
+      return true;
+    case VerifyResult::kWrong:
+      check.check = CredentialCheck::kMismatch;
+      status.state = PinState::kTriesLeft;
+      status.tries_left = out.tries_left;
+      return false;
+    case VerifyResult::kBlocked:
+      check.check = CredentialCheck::kMismatch;
+      status.state = PinState::kBlocked;
+      status.tries_left = 0;
+      return false;
+    case VerifyResult::kTransport:
+      check.check = CredentialCheck::kNotApplicable;
+      status.state = PinState::kTransport;
+      return false;
+    case VerifyResult::kNotInitialized:
+      check.check = CredentialCheck::kNotApplicable;
+      status.state = PinState::kNotInitialized;
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
+  std::vector<CvNames> certs;
+  ByteView rest = ef_2f02;
+  // Tolerate padding after the chain: stop at the first byte that does not start a CV cert.
+  while (!rest.empty() && rest[0] == 0x7F) {
+    auto t = parse_tlv(rest);
+    if (!t) break;
+    auto names = cv_names(*t);
+    if (!names) break;
+    certs.push_back(std::move(*names));
+    rest = rest.subspan(t->whole.size());
+  }
+  if (certs.empty()) return std::nullopt;
+  const CvNames& device = certs.front();
+  return device.car != device.chr || certs.size() > 1;
+}
+
+Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& request) {
+  const int first_apdu = hsm.apdu_count();
+  model::ObservedPico o;
+  o.transport = hsm.transport().describe();
+
+  // 1. SELECT: options, version, Pico or not. Also logs out whatever session existed.
+  HSMCTL_TRY_ASSIGN(SelectInfo sel, hsm.select());
+  o.options = sel.options;
+  o.firmware_major = sel.firmware_major;
+  o.firmware_minor = sel.firmware_minor;
+  o.is_pico = sel.device_type == 0xFF;
+
+  // 2. PIN status queries (free: no data, never cost a try).
+  HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
+  HSMCTL_TRY_ASSIGN(o.so_pin, hsm.pin_status(PinRef::kSo));
+  o.initialized = o.so_pin.state != PinState::kNotInitialized ||
+                  o.user_pin.state != PinState::kNotInitialized;
+
+  // 3. Chip serial from TokenInfo: firmware-generated, readable on a fresh device too.
+  if (auto ef = hsm.read_ef(kEfTokenInfo); !ef) {
+    if (is_fatal(ef.error())) return tl::unexpected(ef.error());
+  } else if (*ef) {
+    o.serial = parse_token_info_serial(**ef).value_or("");
+  }
+
+  if (!o.initialized) {
+    // Nothing else exists on a never-initialized device: no domains, no PKA, no objects.
+    o.user_pin_check.check = CredentialCheck::kNotApplicable;
+    o.so_pin_check.check = CredentialCheck::kNotApplicable;
+    o.apdu_count = hsm.apdu_count() - first_apdu;
+    return o;
+  }
+
+  // 4. Public key authentication status.
+  HSMCTL_TRY_ASSIGN(o.pka, hsm.pka_status());
+
+  // 5. Credential checks, SO PIN first: any VERIFY with data drops earlier sessions, so doing the
+  //    user PIN last leaves the user session open for the KCV reads and lets the re-SELECT that
+  //    reads the retry maximum double as the final logout.
+  bool session_open = false;
+  bool user_verified = false;
+  const bool has_so = !request.so_pin_candidates.empty();
+  if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has_so)) {
+    o.so_pin_check.check = *why;
+  } else {
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
+                      hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates.front()));
+    session_open = record_verify(out, o.so_pin, o.so_pin_check);
+  }
+
+  const bool has_user = !request.user_pin_candidates.empty();
+  if (auto why = user_pin_precheck(o.user_pin, has_user, request.expected_pin_retries)) {
+    o.user_pin_check.check = *why;
+  } else {
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
+                      hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates.front()));
+    user_verified = record_verify(out, o.user_pin, o.user_pin_check);
+    // Any VERIFY with data dropped the SO session, whatever its outcome.
+    session_open = user_verified;
+  }
+
+  // 6. Key domains until 6A86 (or 6B00: no table). In a PIN/SO session the KCVs are real.
+  for (int i = 0; i < kMaxKeyDomains; ++i) {
+    HSMCTL_TRY_ASSIGN(auto st, hsm.key_domain_status(i));
+    if (!st) break;
+    o.key_domains.push_back(std::move(*st));
+  }
+
+  // 7. Objects and the device certificate.
+  if (request.read_objects) {
+    HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
+    o.key_count = objects.private_keys();
+    if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+      if (is_fatal(ef.error())) return tl::unexpected(ef.error());
+    } else if (*ef) {
+      o.device_certificate_pki = device_certificate_is_pki(**ef);
+    }
+  }
+
+  // 8. Log out. After a successful user VERIFY the counter equals the configured maximum; the
+  //    re-SELECT both ends the session and makes the status query answer 63Cx instead of 9000.
+  if (user_verified) {
+    HSMCTL_TRY(hsm.select());
+    HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
+    if (o.user_pin.state == PinState::kTriesLeft) o.pin_retries_max = o.user_pin.tries_left;
+  } else if (session_open) {
+    HSMCTL_TRY(hsm.select());
+  }
+
+  o.apdu_count = hsm.apdu_count() - first_apdu;
+  return o;
+}
+
+}  // namespace hsmctl::device::schsm

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Minimal BER-TLV reader for FCPs, PKCS#15 TokenInfo and CV certificates (schsm-internal).
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "hsmctl/util/bytes.hpp"
+
+namespace hsmctl::device::schsm {
+
+struct Tlv {
+  std::uint32_t tag = 0;  ///< tag bytes big-endian ("7F21" -> 0x7F21)
+  ByteView value;
+  ByteView whole;  ///< tag, length and value
+};
+
+/// Parses one TLV at the start of `data`; nullopt if truncated or malformed.
+std::optional<Tlv> parse_tlv(ByteView data);
+/// Parses a concatenation of TLVs filling all of `data`; nullopt if anything is malformed.
+std::optional<std::vector<Tlv>> parse_tlvs(ByteView data);
+/// First top-level TLV with `tag` in `data` (which must be well-formed).
+std::optional<ByteView> find_tlv(ByteView data, std::uint32_t tag);
+
+/// Appends tag, definite length and value.
+void append_tlv(Bytes& out, std::uint32_t tag, ByteView value);
+
+}  // namespace hsmctl::device::schsm
