@@ -3,6 +3,8 @@
 // through the vsmartcard vpcd driver in reverse mode, so PC/SC clients (hsmctl, opensc-tool,
 // sc-hsm-tool, pkcs11-tool) see a "hsmctl vcard 00 00" reader holding a Pico HSM.
 // scripts/pcscd-sandbox starts it together with a private pcscd; see docs/pcsc.md.
+// SIGTERM/SIGINT stop it cleanly. Stop pcscd first: with Debian 12's vpcd, a card that goes away
+// under a running pcscd makes pcscd abort (see docs/pcsc.md, "vpcd 3.3 reverse-mode bug").
 
 #include <csignal>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 #include "vcard/vpcd_server.hpp"
 
@@ -25,6 +28,7 @@ namespace po = boost::program_options;
 using hsmctl::Bytes;
 using hsmctl::ByteView;
 using hsmctl::device::sim::SimCard;
+using hsmctl::device::sim::SimState;
 
 namespace {
 
@@ -105,7 +109,8 @@ int main(int argc, char** argv) {
       ("state", po::value(&state_path),
        "simulator state file (created fresh if missing); without it the card lives in memory")
       ("serial", po::value(&serial),
-       "chip serial (16 hex digits) of a fresh card; default: random")
+       "chip serial (16 hex digits) of a fresh card (with --state: of a new state file, or "
+       "checked against an existing one); default: random")
       ("port", po::value(&port_text)->default_value("0x9C40"),
        "slot-0 TCP port (slot 1 is port+1); 0 picks a free pair")
       ("second-serial", po::value(&second_serial),
@@ -150,15 +155,27 @@ int main(int argc, char** argv) {
   if (state_path.empty()) {
     card = SimCard::create_in_memory(serial.empty() ? random_serial() : serial);
   } else {
-    if (!serial.empty() && !file_exists(state_path)) {
-      return fail(kExitUsage, "--serial with --state needs an existing state file; create it "
-                              "first (fresh files get a random serial)");
-    }
+    const bool existed = file_exists(state_path);
     auto opened = SimCard::open_file(state_path);
     if (!opened) {
       return fail(kExitError, opened.error().to_string());
     }
     card = std::move(*opened);
+    if (!serial.empty()) {
+      const Bytes wanted = *hsmctl::from_hex(serial);
+      Bytes& have = card->state().persistent.serial;
+      if (!existed) {
+        // open_file created a fresh device with a random serial: give it the requested one.
+        card->state() = SimState::fresh(wanted);
+        if (auto saved = card->save(); !saved) {
+          return fail(kExitError, saved.error().to_string());
+        }
+      } else if (have != wanted) {
+        return fail(kExitUsage, fmt::format("--serial {} does not match the serial {} in {}",
+                                            hsmctl::to_hex(wanted), hsmctl::to_hex(have),
+                                            state_path));
+      }
+    }
   }
 
   hsmctl::vcard::CardHooks hooks = hooks_for(*card);
@@ -169,15 +186,17 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  sigset_t unblocked;
-  sigprocmask(SIG_BLOCK, &stop_signals, &unblocked);
-  sigdelset(&unblocked, SIGTERM);
-  sigdelset(&unblocked, SIGINT);
+  hsmctl::vcard::VpcdServer::Control control;
+  sigprocmask(SIG_BLOCK, &stop_signals, &control.unblocked);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGINT}) {
+    sigdelset(&control.unblocked, sig);
+    sigaction(sig, &sa, nullptr);
+  }
+  control.stop = &g_stop;
+  control.once = once;
   std::signal(SIGPIPE, SIG_IGN);
 
   // Slot 1: a second Pico HSM (in memory) when asked for, else a present non-HSM card.
@@ -201,7 +220,7 @@ int main(int argc, char** argv) {
       return fail(kExitError, written.error().to_string());
     }
   }
-  if (auto served = server.run(unblocked, &g_stop, once); !served) {
+  if (auto served = server.run(control); !served) {
     return fail(kExitError, served.error().to_string());
   }
   std::fprintf(stderr, "hsmctl-vcard: stopped\n");

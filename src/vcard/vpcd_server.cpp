@@ -250,16 +250,15 @@ bool VpcdServer::serve_one(int slot) {
   return send_message(s.conn, response);
 }
 
-Result<void> VpcdServer::run(const sigset_t& unblocked, const volatile std::sig_atomic_t* stop,
-                             bool once) {
+Result<void> VpcdServer::run(const Control& control) {
   bool slot0_ended = false;
-  while (*stop == 0) {
+  while (*control.stop == 0) {
     // Fixed layout: 0,1 = listeners; 2,3 = connections (fd -1 is ignored by poll).
     pollfd fds[4] = {{slots_[0].listener, POLLIN, 0},
                      {slots_[1].listener, POLLIN, 0},
                      {slots_[0].conn, POLLIN, 0},
                      {slots_[1].conn, POLLIN, 0}};
-    const int r = ::ppoll(fds, 4, nullptr, &unblocked);
+    const int r = ::ppoll(fds, 4, nullptr, &control.unblocked);
     if (r < 0) {
       if (errno == EINTR) {
         continue;  // a signal: the loop condition decides
@@ -268,7 +267,8 @@ Result<void> VpcdServer::run(const sigset_t& unblocked, const volatile std::sig_
     }
     for (int slot = 0; slot < 2; ++slot) {
       const pollfd& conn = fds[2 + slot];
-      if (conn.fd >= 0 && (conn.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      if (conn.fd >= 0 && conn.fd == slots_[slot].conn &&
+          (conn.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
         if (!serve_one(slot)) {
           close_connection(slot);
           slot0_ended = slot0_ended || slot == 0;
@@ -285,7 +285,7 @@ Result<void> VpcdServer::run(const sigset_t& unblocked, const volatile std::sig_
         }
       }
     }
-    if (once && slot0_ended && slots_[0].conn < 0) {
+    if (control.once && slot0_ended && slots_[0].conn < 0) {
       break;
     }
   }

@@ -45,11 +45,20 @@ class VpcdServer {
   Result<void> listen(std::uint16_t port);
   std::uint16_t port() const { return port_; }
 
-  /// Serves until `*stop` becomes non-zero (checked whenever a signal in `unblocked` interrupts
-  /// the wait; the caller blocks those signals and installs handlers), or, with `once`, until the
-  /// first slot-0 connection ends. A new connection on a slot replaces the old one (vpcd re-dials
-  /// only after it dropped its side, e.g. when pcscd restarted).
-  Result<void> run(const sigset_t& unblocked, const volatile std::sig_atomic_t* stop, bool once);
+  /// What the main loop watches; the flags are set by signal handlers. The caller blocks those
+  /// signals and passes the mask to wait with (`unblocked`), so no signal is missed.
+  struct Control {
+    sigset_t unblocked;
+    const volatile std::sig_atomic_t* stop = nullptr;  ///< non-zero: return
+    bool once = false;  ///< return when the first slot-0 connection ends
+  };
+
+  /// Serves both slots until told to stop. The server never drops a connection on its own:
+  /// with Debian 12's vpcd (3.3) any dropped reverse-mode connection makes pcscd abort on its
+  /// next presence poll (the re-dial goes through the server-mode accept path and FD_SETs -1),
+  /// so there is no way to signal "card removed" short of ending the process. A new connection
+  /// on a slot replaces the old one (vpcd dials again only after a pcscd restart).
+  Result<void> run(const Control& control);
 
  private:
   struct Slot {

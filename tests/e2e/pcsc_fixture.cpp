@@ -185,21 +185,28 @@ CommandResult run_command(const std::vector<std::string>& argv,
 // ---- PcscSandbox ----------------------------------------------------------------------------
 
 Result<std::unique_ptr<PcscSandbox>> PcscSandbox::start(const SandboxOptions& options) {
-  const std::string& dir = process_dir();
-  if (dir.empty()) {
+  if (process_dir().empty()) {
     return make_error(Errc::kIo, "cannot create a temporary directory for the sandbox");
   }
+  std::unique_ptr<PcscSandbox> sb(new PcscSandbox());
+  sb->options_ = options;
+  HSMCTL_TRY(sb->launch());
+  return sb;
+}
+
+Result<void> PcscSandbox::launch() {
+  const std::string& dir = process_dir();
   std::vector<std::string> argv = {sandbox_script(), "start", "--dir", dir, "--vcard", vcard_bin()};
-  const bool state_exists = !options.state_file.empty() &&
-                            std::filesystem::exists(options.state_file);
-  if (!options.state_file.empty()) {
-    argv.insert(argv.end(), {"--state", options.state_file});
+  const bool state_exists = !options_.state_file.empty() &&
+                            std::filesystem::exists(options_.state_file);
+  if (!options_.state_file.empty()) {
+    argv.insert(argv.end(), {"--state", options_.state_file});
   }
-  if (!options.serial.empty() && (options.state_file.empty() || state_exists)) {
-    argv.insert(argv.end(), {"--serial", options.serial});
+  if (!options_.serial.empty() && (options_.state_file.empty() || !state_exists)) {
+    argv.insert(argv.end(), {"--serial", options_.serial});
   }
-  if (!options.second_serial.empty()) {
-    argv.insert(argv.end(), {"--second-serial", options.second_serial});
+  if (!options_.second_serial.empty()) {
+    argv.insert(argv.end(), {"--second-serial", options_.second_serial});
   }
   // The script talks to pcscd itself; make sure no outer PCSCLITE_CSOCK_NAME confuses it.
   const CommandResult r = run_command(argv, {{"PCSCLITE_CSOCK_NAME", ""}}, "", 90);
@@ -210,14 +217,12 @@ Result<std::unique_ptr<PcscSandbox>> PcscSandbox::start(const SandboxOptions& op
                                   "test never skips):\n{}",
                                   r.diagnostics()));
   }
-  std::unique_ptr<PcscSandbox> sb(new PcscSandbox());
-  sb->dir_ = dir;
-  sb->options_ = options;
-  sb->port_ = std::atoi(read_text(dir + "/vcard.port").c_str());
-  sb->pcscd_pid_ = read_pid(dir + "/pcscd.pid");
-  sb->vcard_pid_ = read_pid(dir + "/vcard.pid");
-  ::setenv("PCSCLITE_CSOCK_NAME", sb->socket_path().c_str(), 1);
-  return sb;
+  dir_ = dir;
+  port_ = std::atoi(read_text(dir + "/vcard.port").c_str());
+  pcscd_pid_ = read_pid(dir + "/pcscd.pid");
+  vcard_pid_ = read_pid(dir + "/vcard.pid");
+  ::setenv("PCSCLITE_CSOCK_NAME", socket_path().c_str(), 1);
+  return {};
 }
 
 PcscSandbox::~PcscSandbox() { stop(); }
@@ -227,10 +232,14 @@ void PcscSandbox::stop() {
     return;
   }
   run_command({sandbox_script(), "stop", "--dir", dir_}, {}, "", 60);
-  if (vcard_is_child_ && vcard_pid_ > 0) {
-    ::waitpid(vcard_pid_, nullptr, 0);  // the script killed it; reap our child
-  }
   dir_.clear();
+  pcscd_pid_ = -1;
+  vcard_pid_ = -1;
+}
+
+Result<void> PcscSandbox::restart() {
+  stop();
+  return launch();
 }
 
 Result<void> PcscSandbox::kill_card() {
@@ -239,68 +248,13 @@ Result<void> PcscSandbox::kill_card() {
   }
   ::kill(vcard_pid_, SIGKILL);
   const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline) {
-    if (vcard_is_child_) {
-      if (::waitpid(vcard_pid_, nullptr, WNOHANG) == vcard_pid_) {
-        break;
-      }
-    } else if (process_gone(vcard_pid_)) {
-      break;
+  while (!process_gone(vcard_pid_)) {
+    if (Clock::now() > deadline) {
+      return make_error(Errc::kInternal, "hsmctl-vcard survived SIGKILL for 10 s");
     }
     sleep_ms(20);
   }
-  vcard_pid_ = -1;
-  vcard_is_child_ = false;
   return {};
-}
-
-Result<void> PcscSandbox::restart_card() {
-  const std::string ready = dir_ + "/vcard.port";
-  std::filesystem::remove(ready);
-  std::vector<std::string> argv = {vcard_bin(), "--port", std::to_string(port_), "--ready-file",
-                                   ready};
-  if (!options_.state_file.empty()) {
-    argv.insert(argv.end(), {"--state", options_.state_file});
-  } else if (!options_.serial.empty()) {
-    argv.insert(argv.end(), {"--serial", options_.serial});
-  }
-  if (!options_.second_serial.empty()) {
-    argv.insert(argv.end(), {"--second-serial", options_.second_serial});
-  }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int log = ::open((dir_ + "/vcard.log").c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (log >= 0) {
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-    }
-    if (null >= 0) {
-      ::dup2(null, 0);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  if (pid < 0) {
-    return make_error(Errc::kIo, "fork failed");
-  }
-  vcard_pid_ = pid;
-  vcard_is_child_ = true;
-  std::ofstream(dir_ + "/vcard.pid") << pid << "\n";  // so `pcscd-sandbox stop` kills it too
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!std::filesystem::exists(ready)) {
-    if (Clock::now() > deadline || ::waitpid(pid, nullptr, WNOHANG) == pid) {
-      return make_error(Errc::kUnavailable,
-                        fmt::format("hsmctl-vcard did not restart on port {}\n{}", port_, logs()));
-    }
-    sleep_ms(20);
-  }
-  return wait_for_card(true);
 }
 
 Result<void> PcscSandbox::wait_for_card(bool present, int timeout_s) const {

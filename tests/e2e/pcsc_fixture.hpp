@@ -85,12 +85,13 @@ class PcscSandbox {
   pid_t vcard_pid() const { return vcard_pid_; }
   const SandboxOptions& options() const { return options_; }
 
-  /// SIGKILLs hsmctl-vcard (by PID) and waits until the process is gone: pcscd sees the card
-  /// vanish as on a USB unplug.
+  /// SIGKILLs hsmctl-vcard (by PID) and waits until the process is gone, as on a USB unplug.
+  /// With Debian 12's vpcd this also makes pcscd abort on its next presence poll (docs/pcsc.md),
+  /// so call restart() before using PC/SC again.
   Result<void> kill_card();
-  /// Starts hsmctl-vcard again on the same ports: a fresh card with the sandbox options (or the
-  /// state file's content), and waits until pcscd reports it present.
-  Result<void> restart_card();
+  /// Stops pcscd and the card and starts both again with the same options and socket path (a
+  /// state file keeps the card's content; an in-memory card starts fresh).
+  Result<void> restart();
   /// Polls pcscd (up to `timeout_s`) until reader 00 00 reports the card present / absent.
   Result<void> wait_for_card(bool present, int timeout_s = 20) const;
   /// Last lines of the pcscd and vcard logs, for failure messages.
@@ -98,6 +99,7 @@ class PcscSandbox {
 
  private:
   PcscSandbox() = default;
+  Result<void> launch();
   void stop();
 
   std::string dir_;
@@ -105,7 +107,6 @@ class PcscSandbox {
   int port_ = 0;
   pid_t pcscd_pid_ = -1;
   pid_t vcard_pid_ = -1;
-  bool vcard_is_child_ = false;  ///< restarted by us: reap with waitpid
 };
 
 /// Fixture: one sandbox per test suite (started in SetUpTestSuite, stopped in TearDownTestSuite).

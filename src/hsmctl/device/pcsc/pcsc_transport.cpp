@@ -67,8 +67,10 @@ Error map_error(LONG rv, const std::string& reader, const char* action) {
     case SCARD_E_NOT_TRANSACTED:
     case SCARD_E_PROTO_MISMATCH:
     case SCARD_E_COMM_DATA_LOST:
-      msg = fmt::format("communication with the card in reader '{}' failed while {}: {}", reader,
-                        action, pcsc_text(rv));
+      msg = fmt::format(
+          "communication with the card in reader '{}' failed: {}; the card may have been "
+          "removed or the reader driver stopped",
+          reader, pcsc_text(rv));
       break;
     case SCARD_E_TIMEOUT:
       msg = fmt::format("timeout while {} reader '{}'", action, reader);
@@ -323,6 +325,10 @@ std::string list_names(const std::vector<ReaderInfo>& readers) {
 }
 
 }  // namespace
+
+Error error_for_pcsc_code(long rv, const std::string& reader, const char* action) {
+  return map_error(static_cast<LONG>(rv), reader, action);
+}
 
 Result<std::vector<ReaderInfo>> list_readers() {
   HSMCTL_TRY_ASSIGN(auto ctx, Context::establish());

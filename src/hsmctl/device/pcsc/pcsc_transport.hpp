@@ -51,6 +51,11 @@ using SerialReader = std::function<Result<std::string>(Transport&)>;
 Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
                                                      const SerialReader& read_serial = nullptr);
 
+/// The Error for a PC/SC return code (a SCARD_E_* / SCARD_W_* value) on `reader` while doing
+/// `action` ("connecting to", "sending an APDU to", ...): always Errc::kUnavailable, the message
+/// names the reader. Exposed for unit tests; the transport uses it for every failure.
+Error error_for_pcsc_code(long rv, const std::string& reader, const char* action);
+
 // ---- APDU shaping (pure; exposed for unit tests) ------------------------------------------
 
 /// True when the ATR's historical bytes (compact-TLV, category 0x80) carry a card-capabilities
