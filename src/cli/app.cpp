@@ -1,11 +1,107 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/app.hpp"
 
-#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli/commands/commands.hpp"
+#include "cli/context.hpp"
+#include "cli/output.hpp"
 
 namespace hsmctl::cli {
-int run(int, char**) {
-  std::puts("hsmctl " HSMCTL_VERSION);
-  return 0;
+namespace {
+
+struct Command {
+  CommandMain main;
+  const char* help;
+};
+
+const std::map<std::string, Command>& command_table() {
+  static const std::map<std::string, Command> table = {
+      {"validate", {validate_main, "check manifests (no device access)"}},
+      {"plan", {plan_main, "show what apply would change on the devices"}},
+      {"apply", {apply_main, "make the devices match the manifests"}},
+      {"get", {get_main, "print a device's observed state as a manifest"}},
+      {"devices", {devices_main, "list PC/SC readers and the Pico HSMs in them"}},
+      {"store", {store_main, "manage the encrypted credential store"}},
+      {"version", {version_main, "print the version"}},
+  };
+  return table;
 }
+
+void print_usage(std::ostream& out) {
+  out << "Usage: hsmctl [global options] <command> [options]\n\n"
+         "Configuration as code for hardware security modules.\n\nCommands:\n";
+  for (const auto& [name, cmd] : command_table()) {
+    out << "  " << name << std::string(10 - name.size(), ' ') << cmd.help << "\n";
+  }
+  out << "\nGlobal options:\n"
+         "  --store PATH     credential store (default $HSMCTL_STORE or the XDG data dir;\n"
+         "                   'none' keeps nothing)\n"
+         "  --no-color       no ANSI colours (also NO_COLOR=1)\n"
+         "  -v, --verbose    more detail on stderr\n"
+         "  -h, --help       this help; 'hsmctl <command> --help' for a command\n\n"
+         "Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), 64 usage,\n"
+         "65 invalid manifest, 69 device unavailable.\n";
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  GlobalOptions global;
+  if (const char* s = std::getenv("HSMCTL_STORE")) global.store_path = s;
+  bool no_color = false;
+  int i = 1;
+  // Global options stop at the first word that is not one (the command).
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--store") {
+      if (i + 1 >= argc) {
+        std::cerr << "hsmctl: error: --store needs a path\n";
+        return kExitUsage;
+      }
+      global.store_path = argv[++i];
+    } else if (a.rfind("--store=", 0) == 0) {
+      global.store_path = a.substr(8);
+    } else if (a == "--no-color") {
+      no_color = true;
+    } else if (a == "-v" || a == "--verbose") {
+      ++global.verbosity;
+    } else if (a == "-h" || a == "--help") {
+      print_usage(std::cout);
+      return kExitOk;
+    } else if (a == "--version") {
+      return version_main({}, global);
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "hsmctl: error: unknown global option '" << a << "'\n";
+      return kExitUsage;
+    } else {
+      break;
+    }
+  }
+  global.color = !no_color && stdout_wants_color();
+  if (i >= argc) {
+    print_usage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string name = argv[i];
+  auto it = command_table().find(name);
+  if (it == command_table().end()) {
+    std::cerr << "hsmctl: error: unknown command '" << name << "' (see hsmctl --help)\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> args(argv + i + 1, argv + argc);
+  try {
+    return it->second.main(args, global);
+  } catch (const std::exception& e) {
+    // A bug: report it plainly instead of a stack trace.
+    std::cerr << "hsmctl: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
 }  // namespace hsmctl::cli

@@ -141,6 +141,12 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   } else if (*ef) {
     o.serial = parse_token_info_serial(**ef).value_or("");
   }
+  if (!request.expected_serial.empty() && o.serial != request.expected_serial) {
+    // Checked before any VERIFY with data: a PIN is never sent to the wrong device.
+    return make_error(Errc::kRefused,
+                      o.transport + " holds device " + (o.serial.empty() ? "(serial unreadable)" : o.serial) +
+                          ", not " + request.expected_serial + " as the manifest names");
+  }
 
   if (!o.initialized) {
     // Nothing else exists on a never-initialized device: no domains, no PKA, no objects.

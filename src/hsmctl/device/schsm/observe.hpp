@@ -12,6 +12,7 @@
 // The session ends logged out (a final re-SELECT) unless keep_session is set.
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
@@ -28,6 +29,9 @@ struct ObserveRequest {
   int expected_pin_retries = 3;
   /// Skip reading EF 2F02 / ENUMERATE OBJECTS (plan of a fresh device does not need them).
   bool read_objects = true;
+  /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
+  /// device's chip serial differs: a PIN must never be sent to the wrong device.
+  std::string expected_serial;
 };
 
 /// Observes the device behind `hsm`. Leaves the applet selected and logged out.

@@ -9,11 +9,11 @@
 // state-changing APDU, so the file behaves like a device across runs. PINs are stored as salted
 // SHA-256 verifiers, never in clear. docs/simulator.md lists what is emulated and what is not.
 
-#include <memory>
-#include <string>
-
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/util/bytes.hpp"
+
+#include <memory>
+#include <string>
 
 namespace hsmctl::device::sim {
 
@@ -35,8 +35,12 @@ class SimCard final : public Transport {
   Result<void> begin_exclusive() override;
   void end_exclusive() override;
 
-  /// Simulates a power cycle / card reset: volatile session state is lost, as on a replug.
+  /// Simulates a power cycle (replug): all volatile state is lost, no applet is selected.
   void power_cycle();
+  /// A PC/SC card reset or reconnect (vpcd RESET): the firmware keeps running, so applet,
+  /// PIN/SO sessions and PKA state survive (observed on v6.6); only a pending chained response
+  /// and half-received command chain are dropped.
+  void warm_reset();
   /// The answer-to-reset (the real Pico HSM ATR).
   static Bytes atr();
 

@@ -2,9 +2,9 @@
 #pragma once
 // The simulator's only contact with OpenSSL: random bytes, SHA-256, P-256 keys and raw ECDSA.
 
-#include <optional>
-
 #include "hsmctl/util/bytes.hpp"
+
+#include <optional>
 
 namespace hsmctl::device::sim::crypto {
 

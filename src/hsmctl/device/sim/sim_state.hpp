@@ -7,15 +7,15 @@
 // under keys derived from the PINs, and DKEKs only wrapped under the MKEK (except the firmware's
 // own plaintext-accumulator window, see docs/simulator.md).
 
+#include "hsmctl/util/bytes.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/util/bytes.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::device::sim {
 
@@ -54,8 +54,9 @@ struct WrappedMkek {
 
 /// Key-domain DKEK file (EF 0x1090 + domain).
 struct SimDkek {
-  /// 32 bytes. While `wrapped` is false this is the firmware's plaintext XOR accumulator
-  /// (shares still outstanding, or completion pending a PIN session).
+  /// 32 bytes, or empty (file created by INITIALIZE tag 92 before any share). While `wrapped`
+  /// is false this is the firmware's plaintext XOR accumulator (shares still outstanding, or
+  /// completion pending a PIN session).
   Bytes value;
   bool wrapped = false;
 };
@@ -115,7 +116,7 @@ struct SimVolatile {
   Bytes session_pin_key;    ///< key derived from the user PIN of this session
   Bytes session_sopin_key;  ///< key derived from the SO-PIN of this session
   bool user_authenticated = false;
-  bool secure_lock_unlocked = false;  ///< has_mkek_mask (secure-lock unlock not emulated)
+  bool secure_lock_unlocked = false;         ///< has_mkek_mask (secure-lock unlock not emulated)
   std::array<std::uint8_t, 8> puk_status{};  ///< per-slot PKA authenticated flags
   /// Currently selected EF; 0x0000 = the applet entry (no data).
   std::optional<std::uint16_t> current_ef;

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Every subcommand's entry point (the dispatch table is in cli/app.cpp).
+
+#include <string>
+#include <vector>
+
+#include "cli/context.hpp"
+
+namespace hsmctl::cli {
+
+int validate_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int plan_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int apply_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int get_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int version_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int devices_main(const std::vector<std::string>& args, const GlobalOptions& global);
+int store_main(const std::vector<std::string>& args, const GlobalOptions& global);
+
+}  // namespace hsmctl::cli

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// validate, plan, apply, get, version: the reconcile loop's commands.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/parse.hpp"
+#include "cli/store_access.hpp"
+#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/schsm/observe.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/util/process.hpp"
+
+namespace hsmctl::cli {
+namespace {
+
+/// --device values: "URI" for every manifest, or "NAME=URI" for one.
+struct DeviceMap {
+  std::string fallback;
+  std::map<std::string, std::string> by_name;
+
+  std::string for_manifest(const std::string& name) const {
+    auto it = by_name.find(name);
+    return it != by_name.end() ? it->second : fallback;
+  }
+};
+
+DeviceMap device_map(const std::vector<std::string>& values) {
+  DeviceMap m;
+  const char* env = std::getenv("HSMCTL_DEVICE");
+  m.fallback = env != nullptr && *env != '\0' ? env : "pcsc:";
+  for (const auto& v : values) {
+    auto eq = v.find('=');
+    auto colon = v.find(':');
+    if (eq != std::string::npos && (colon == std::string::npos || eq < colon)) {
+      m.by_name[v.substr(0, eq)] = v.substr(eq + 1);
+    } else {
+      m.fallback = v;
+    }
+  }
+  return m;
+}
+
+void add_manifest_options(po::options_description& o, std::vector<std::string>* files) {
+  o.add_options()("file,f", po::value(files)->required()->composing(),
+                  "manifest file or directory (repeatable)");
+}
+
+void add_device_options(po::options_description& o, std::vector<std::string>* devices) {
+  o.add_options()("device,d", po::value(devices)->composing(),
+                  "device URI for all manifests, or NAME=URI for one (repeatable): sim:PATH, "
+                  "pcsc:, pcsc:<reader substring>; default $HSMCTL_DEVICE or pcsc:");
+}
+
+/// Loads manifests and prints warnings; prints errors and returns nullopt when invalid.
+std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) {
+  manifest::LoadResult result = manifest::load_manifests(files);
+  for (const auto& w : result.warnings) print_warning(w);
+  if (!result.ok()) {
+    print_errors(result.errors);
+    std::cerr << "hsmctl: " << result.errors.size() << " error(s) in the manifests; nothing was "
+              << "sent to any device\n";
+    return std::nullopt;
+  }
+  return result;
+}
+
+/// Multiple manifests on one simulator file would all describe the same device.
+bool check_device_assignment(const manifest::LoadResult& loaded, const DeviceMap& devices) {
+  std::map<std::string, std::string> seen;
+  for (const auto& m : loaded.pico_hsms) {
+    const std::string uri = devices.for_manifest(m.metadata.name);
+    if (uri.rfind("sim:", 0) != 0 && uri.rfind("pcsc:", 0) != 0) continue;
+    if (uri == "pcsc:") continue;  // each manifest selects its own reader by serial
+    auto [it, inserted] = seen.emplace(uri, m.metadata.name);
+    if (!inserted) {
+      print_error(Error{Errc::kUsage,
+                        "manifests \"" + it->second + "\" and \"" + m.metadata.name +
+                            "\" would both use device " + uri + "; give NAME=URI per manifest",
+                        std::nullopt,
+                        {}});
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Prepared {
+  std::vector<apply::PreparedDevice> devices;
+  std::vector<plan::DevicePlan> plans;
+  int failures = 0;
+  int worst_exit = kExitOk;
+};
+
+Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& devices,
+                     store::CredentialKeeper& keeper) {
+  Prepared out;
+  for (const auto& m : loaded.pico_hsms) {
+    auto p = apply::prepare(m, devices.for_manifest(m.metadata.name), keeper);
+    if (!p) {
+      Error e = p.error();
+      e.message = "device \"" + m.metadata.name + "\": " + e.message;
+      print_error(e);
+      ++out.failures;
+      out.worst_exit = std::max(out.worst_exit, exit_code_for(e));
+      continue;
+    }
+    out.plans.push_back(p->plan);
+    out.devices.push_back(std::move(*p));
+  }
+  return out;
+}
+
+}  // namespace
+
+int validate_main(const std::vector<std::string>& args, const GlobalOptions& /*global*/) {
+  std::vector<std::string> files;
+  po::options_description o("validate options");
+  add_manifest_options(o, &files);
+  po::positional_options_description pos;
+  bool help = false;
+  if (!parse_command("validate", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
+  auto loaded = load(files);
+  if (!loaded) return kExitManifest;
+  std::cout << loaded->pico_hsms.size() << " manifest(s) valid.\n";
+  return kExitOk;
+}
+
+int plan_main(const std::vector<std::string>& args, const GlobalOptions& global) {
+  std::vector<std::string> files, device_values;
+  std::string output = "text";
+  po::options_description o("plan options");
+  add_manifest_options(o, &files);
+  add_device_options(o, &device_values);
+  o.add_options()("output,o", po::value(&output), "text or json")(
+      "detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error");
+  po::positional_options_description pos;
+  bool help = false;
+  auto vm = parse_command("plan", args, o, pos, &help);
+  if (!vm) return help ? kExitOk : kExitUsage;
+  if (output != "text" && output != "json") {
+    std::cerr << "hsmctl: error: plan: --output must be text or json\n";
+    return kExitUsage;
+  }
+  auto loaded = load(files);
+  if (!loaded) return kExitManifest;
+  const DeviceMap devices = device_map(device_values);
+  if (!check_device_assignment(*loaded, devices)) return kExitUsage;
+  disable_core_dumps();
+  auto keeper = open_keeper(global);
+  if (!keeper) {
+    print_error(keeper.error());
+    return exit_code_for(keeper.error());
+  }
+  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  std::cout << (output == "json" ? plan::render_json(prepared.plans)
+                                 : plan::render_text(prepared.plans, global.color));
+  if (prepared.failures > 0) return prepared.worst_exit;
+  bool changes = false;
+  for (const auto& p : prepared.plans) changes = changes || p.has_changes();
+  return vm->count("detailed-exitcode") && changes ? kExitChanges : kExitOk;
+}
+
+int apply_main(const std::vector<std::string>& args, const GlobalOptions& global) {
+  std::vector<std::string> files, device_values;
+  apply::ApplyOptions options;
+  po::options_description o("apply options");
+  add_manifest_options(o, &files);
+  add_device_options(o, &device_values);
+  o.add_options()("auto-approve", "do not ask for confirmation")(
+      "allow-reinit", po::bool_switch(&options.allow_reinit),
+      "allow re-initialization (wipes all keys) where the plan needs it")(
+      "allow-key-loss", po::bool_switch(&options.allow_key_loss),
+      "with --allow-reinit: also re-initialize devices that hold private keys");
+  po::positional_options_description pos;
+  bool help = false;
+  auto vm = parse_command("apply", args, o, pos, &help);
+  if (!vm) return help ? kExitOk : kExitUsage;
+  auto loaded = load(files);
+  if (!loaded) return kExitManifest;
+  const DeviceMap devices = device_map(device_values);
+  if (!check_device_assignment(*loaded, devices)) return kExitUsage;
+  disable_core_dumps();
+  auto keeper = open_keeper(global);
+  if (!keeper) {
+    print_error(keeper.error());
+    return exit_code_for(keeper.error());
+  }
+  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  std::cout << plan::render_text(prepared.plans, global.color);
+  if (prepared.failures > 0) return prepared.worst_exit;
+
+  bool changes = false;
+  for (const auto& p : prepared.plans) changes = changes || p.has_changes();
+  // Guards first, for every device, before any device is touched.
+  for (const auto& d : prepared.devices) {
+    auto g = apply::check_guards(d, options);
+    if (!g) {
+      print_error(g.error());
+      return kExitError;
+    }
+  }
+  if (changes && !vm->count("auto-approve")) {
+    if (!isatty(STDIN_FILENO)) {
+      std::cerr << "hsmctl: error: apply needs confirmation: run it on a terminal or pass "
+                   "--auto-approve\n";
+      return kExitError;
+    }
+    std::cout << "\nDo you want to perform these actions? Only 'yes' is accepted: " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "yes") {
+      std::cerr << "hsmctl: apply cancelled; nothing was changed\n";
+      return kExitError;
+    }
+  }
+
+  int exit = kExitOk;
+  int done = 0, blocked = 0;
+  for (auto& d : prepared.devices) {
+    auto report = apply::execute(d, options, **keeper, [&](const std::string& line) {
+      std::cout << "[" << d.plan.name << "] " << line << "\n" << std::flush;
+    });
+    if (!report) {
+      Error e = report.error();
+      e.message = "device \"" + d.plan.name + "\": " + e.message;
+      print_error(e);
+      exit = std::max(exit, exit_code_for(e));
+      continue;
+    }
+    done += report->steps_done;
+    blocked += report->steps_blocked;
+  }
+  if (exit != kExitOk) {
+    std::cerr << "hsmctl: apply stopped; run 'hsmctl plan' to see the devices' state now\n";
+    return exit;
+  }
+  if (changes) std::cout << "\nApply complete: " << done << " step(s) done";
+  else std::cout << "\nNothing to apply";
+  if (blocked > 0) std::cout << ", " << blocked << " blocked (see the plan)";
+  std::cout << ".\n";
+  return blocked > 0 ? kExitError : kExitOk;
+}
+
+int get_main(const std::vector<std::string>& args, const GlobalOptions& /*global*/) {
+  std::string uri, name = "pico-hsm";
+  po::options_description o("get options");
+  o.add_options()("device,d", po::value(&uri), "device URI (sim:PATH, pcsc:, pcsc:<reader>)")(
+      "name", po::value(&name), "metadata.name of the emitted manifest");
+  po::positional_options_description pos;
+  bool help = false;
+  if (!parse_command("get", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
+  if (uri.empty()) {
+    const char* env = std::getenv("HSMCTL_DEVICE");
+    uri = env != nullptr && *env != '\0' ? env : "pcsc:";
+  }
+  auto transport = device::open_device(uri, {});
+  if (!transport) {
+    print_error(transport.error());
+    return exit_code_for(transport.error());
+  }
+  if (auto lock = (*transport)->begin_exclusive(); !lock) {
+    print_error(lock.error());
+    return exit_code_for(lock.error());
+  }
+  device::schsm::SmartCardHsm hsm(**transport);
+  device::schsm::ObserveRequest request;  // no candidates: get never sends a VERIFY with data
+  auto observed = device::schsm::observe(hsm, request);
+  (*transport)->end_exclusive();
+  if (!observed) {
+    print_error(observed.error());
+    return exit_code_for(observed.error());
+  }
+  std::cout << manifest::emit_pico_manifest(*observed, name);
+  return kExitOk;
+}
+
+int version_main(const std::vector<std::string>& /*args*/, const GlobalOptions& /*global*/) {
+  std::cout << "hsmctl " << HSMCTL_VERSION << "\n";
+  return kExitOk;
+}
+
+}  // namespace hsmctl::cli

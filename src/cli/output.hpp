@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Where the CLI writes: results to stdout, diagnostics to stderr, in one consistent format.
+
+#include <string>
+#include <vector>
+
+#include "hsmctl/util/error.hpp"
+
+namespace hsmctl::cli {
+
+/// "hsmctl: error: <file:line:col: path: message>" on stderr.
+void print_error(const Error& error);
+void print_warning(const Error& warning);
+void print_errors(const std::vector<Error>& errors);
+/// Exit code for an error class (see context.hpp).
+int exit_code_for(const Error& error);
+/// True when stdout is a terminal, NO_COLOR is unset and TERM is not "dumb".
+bool stdout_wants_color();
+
+}  // namespace hsmctl::cli

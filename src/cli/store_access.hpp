@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <memory>
+
+#include "cli/context.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+
+namespace hsmctl::cli {
+
+/// Opens the credential store chosen by --store / HSMCTL_STORE ("none": an ephemeral keeper).
+Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions& global);
+
+}  // namespace hsmctl::cli

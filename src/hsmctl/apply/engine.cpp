@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/apply/engine.hpp"
+
+#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/schsm/observe.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/model/options.hpp"
+#include "hsmctl/secrets/resolve.hpp"
+
+namespace hsmctl::apply {
+namespace {
+
+using device::schsm::PinRef;
+using device::schsm::SmartCardHsm;
+using plan::ActionClass;
+using plan::ActionKind;
+using plan::CredentialKnowledge;
+
+constexpr const char* kUserPin = "user-pin";
+constexpr const char* kSoPin = "so-pin";
+
+/// The value to try for one PIN, and what a match or mismatch would mean.
+struct Candidate {
+  std::optional<Secret> value;
+  bool is_desired = false;  ///< the candidate equals the manifest's value
+};
+
+Candidate pick_candidate(const std::optional<Secret>& pending, const std::optional<Secret>& stored,
+                         const std::optional<Secret>& desired) {
+  // An interrupted change left a pending value: the device holds either it or the stored one.
+  // Try the pending value first: a change is only staged right before it is sent.
+  if (pending) return {*pending, desired && pending->equals(*desired)};
+  if (stored && (!desired || !stored->equals(*desired))) return {stored, false};
+  if (desired) return {desired, true};
+  return {};
+}
+
+CredentialKnowledge knowledge_from(const model::CredentialObservation& seen, const Candidate& c,
+                                   bool to_generate) {
+  switch (seen.check) {
+    case model::CredentialCheck::kMatches:
+      return c.is_desired ? CredentialKnowledge::kMatchesDesired : CredentialKnowledge::kKnownOther;
+    case model::CredentialCheck::kMismatch:
+      return CredentialKnowledge::kMismatchUnknown;
+    default:
+      return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
+  }
+}
+
+Error device_error(const Error& e, const std::string& step) {
+  Error out = e;
+  out.message = step + ": " + e.message;
+  return out;
+}
+
+}  // namespace
+
+PreparedDevice::~PreparedDevice() {
+  if (transport) transport->end_exclusive();
+}
+
+store::CredentialKey credential_key(const std::string& serial, const char* name) {
+  return {"pico:" + serial, name};
+}
+
+Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
+                               const std::string& device_uri, store::CredentialKeeper& keeper) {
+  const auto& spec = manifest.spec;
+  PreparedDevice prepared;
+  prepared.manifest = &manifest;
+
+  if (!spec.user_pin || !spec.so_pin) {
+    return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
+  }
+  DeviceCredentials& creds = prepared.credentials;
+  // Secrets that do not depend on the device are resolved and checked before the device is
+  // even opened: a missing or malformed secret never costs an APDU.
+  auto resolve_early = [&](const model::SecretRef& ref,
+                           const char* field) -> Result<std::optional<secrets::Resolved>> {
+    if (ref.kind == model::SecretRef::Kind::kGenerate) return std::nullopt;
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}));
+    return std::optional<secrets::Resolved>(std::move(r));
+  };
+  HSMCTL_TRY_ASSIGN(auto user_early, resolve_early(*spec.user_pin, "spec.userPin"));
+  HSMCTL_TRY_ASSIGN(auto so_early, resolve_early(*spec.so_pin, "spec.soPin"));
+  if (user_early) {
+    HSMCTL_TRY(secrets::check_user_pin(*user_early->value, spec.pin_retries, "spec.userPin"));
+    creds.user_desired = std::move(user_early->value);
+  }
+  if (so_early) {
+    HSMCTL_TRY_ASSIGN(Secret normalized, secrets::normalize_so_pin(*so_early->value, "spec.soPin"));
+    creds.so_desired = std::move(normalized);
+  }
+
+  HSMCTL_TRY_ASSIGN(prepared.transport, device::open_device(device_uri, spec.device));
+  HSMCTL_TRY(prepared.transport->begin_exclusive());
+  SmartCardHsm hsm(*prepared.transport);
+
+  // The store is keyed by chip serial; a manifest that names its serial costs no extra APDU.
+  std::string serial = spec.device.serial;
+  if (serial.empty()) {
+    HSMCTL_TRY(hsm.select());
+    HSMCTL_TRY_ASSIGN(serial, hsm.chip_serial());
+  }
+  const auto user_key = credential_key(serial, kUserPin);
+  const auto so_key = credential_key(serial, kSoPin);
+  // Generated credentials live in the store under the device's serial.
+  if (spec.user_pin->kind == model::SecretRef::Kind::kGenerate) {
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(*spec.user_pin, "spec.userPin", keeper, user_key));
+    creds.user_generate = r.to_generate;
+    creds.user_desired = std::move(r.value);
+  }
+  if (spec.so_pin->kind == model::SecretRef::Kind::kGenerate) {
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(*spec.so_pin, "spec.soPin", keeper, so_key));
+    creds.so_generate = r.to_generate;
+    creds.so_desired = std::move(r.value);
+  }
+
+  HSMCTL_TRY_ASSIGN(auto user_stored, keeper.current(user_key));
+  HSMCTL_TRY_ASSIGN(auto user_pending, keeper.pending(user_key));
+  HSMCTL_TRY_ASSIGN(auto so_stored, keeper.current(so_key));
+  HSMCTL_TRY_ASSIGN(auto so_pending, keeper.pending(so_key));
+  Candidate user_candidate = pick_candidate(user_pending, user_stored, creds.user_desired);
+  Candidate so_candidate = pick_candidate(so_pending, so_stored, creds.so_desired);
+
+  device::schsm::ObserveRequest request;
+  request.expected_pin_retries = spec.pin_retries;
+  // No VERIFY may reach a device other than the one the manifest names.
+  request.expected_serial = spec.device.serial;
+  if (user_candidate.value) request.user_pin_candidates.push_back(*user_candidate.value);
+  if (so_candidate.value) request.so_pin_candidates.push_back(*so_candidate.value);
+  HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
+  if (!spec.device.serial.empty() && prepared.observed.serial != spec.device.serial) {
+    return make_error(Errc::kRefused, prepared.transport->describe() + " holds device " +
+                                          prepared.observed.serial + ", but manifest \"" +
+                                          manifest.metadata.name + "\" names " +
+                                          spec.device.serial);
+  }
+
+  if (creds.user_generate && !creds.user_desired && user_candidate.value &&
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
+    // An interrupted first apply left a generated value pending, and the device has it.
+    creds.user_desired = user_candidate.value;
+    user_candidate.is_desired = true;
+  }
+  if (creds.so_generate && !creds.so_desired && so_candidate.value &&
+      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
+    creds.so_desired = so_candidate.value;
+    so_candidate.is_desired = true;
+  }
+  prepared.facts.user_pin =
+      knowledge_from(prepared.observed.user_pin_check, user_candidate, !creds.user_desired);
+  prepared.facts.so_pin =
+      knowledge_from(prepared.observed.so_pin_check, so_candidate, !creds.so_desired);
+  if (prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
+    creds.user_current = user_candidate.value;
+  }
+  if (prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
+    creds.so_current = so_candidate.value;
+  }
+
+  prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+  return prepared;
+}
+
+Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& options) {
+  const auto& p = prepared.plan;
+  if (!p.needs_reinit()) return {};
+  if (!options.allow_reinit) {
+    std::string fields;
+    for (const auto& a : p.actions) {
+      for (const auto& c : a.changes) {
+        if (!c.forces_reinit) continue;
+        if (!fields.empty()) fields += ", ";
+        fields += c.path;
+      }
+    }
+    return make_error(Errc::kRefused, "device \"" + p.name + "\" needs a re-initialization (" +
+                                          fields +
+                                          ") which wipes all keys; nothing was changed. Re-run "
+                                          "with --allow-reinit to allow it");
+  }
+  if (prepared.observed.key_count > 0 && !options.allow_key_loss) {
+    return make_error(Errc::kRefused,
+                      "device \"" + p.name + "\" holds " +
+                          std::to_string(prepared.observed.key_count) +
+                          " private key(s) that re-initialization would destroy; nothing was "
+                          "changed. Re-run with --allow-reinit --allow-key-loss to allow it");
+  }
+  return {};
+}
+
+namespace {
+
+/// Runs one credential-setting command under the two-phase rule.
+template <class Send>
+Result<void> two_phase(store::CredentialKeeper& keeper,
+                       const std::vector<std::pair<store::CredentialKey, const Secret*>>& values,
+                       Send send) {
+  for (const auto& [key, value] : values) HSMCTL_TRY(keeper.stage(key, *value));
+  Result<void> sent = send();
+  if (sent) {
+    for (const auto& [key, value] : values) HSMCTL_TRY(keeper.commit(key));
+    return {};
+  }
+  // A refusal by the device is definite: nothing changed. A transport failure is not: the
+  // command may have run, so both values stay for the next run to resolve.
+  if (sent.error().code == Errc::kAuth || sent.error().code == Errc::kDevice) {
+    for (const auto& [key, value] : values) (void)keeper.discard(key);
+  }
+  return sent;
+}
+
+}  // namespace
+
+Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
+                            store::CredentialKeeper& keeper, const Progress& progress) {
+  HSMCTL_TRY(check_guards(prepared, options));
+  ApplyReport report;
+  const auto& plan = prepared.plan;
+  auto& creds = prepared.credentials;
+  const std::string serial = prepared.observed.serial;
+  const auto user_key = credential_key(serial, kUserPin);
+  const auto so_key = credential_key(serial, kSoPin);
+  SmartCardHsm hsm(*prepared.transport);
+
+  // Learn what observation proved, so the store holds every credential the device requires,
+  // and settle a pending value left by an interrupted run.
+  for (auto [key, current] : {std::pair{user_key, &creds.user_current},
+                              std::pair{so_key, &creds.so_current}}) {
+    if (!*current) continue;
+    HSMCTL_TRY_ASSIGN(auto stored, keeper.current(key));
+    HSMCTL_TRY_ASSIGN(auto pending, keeper.pending(key));
+    if (pending && pending->equals(**current)) {
+      HSMCTL_TRY(keeper.commit(key));
+      progress("resolved the interrupted change of " + key.id() + ": the device has the new value");
+    } else if (!stored || !stored->equals(**current)) {
+      HSMCTL_TRY(keeper.record_current(key, **current));
+    }
+    if (pending && !pending->equals(**current)) {
+      HSMCTL_TRY(keeper.discard(key));
+      progress("resolved the interrupted change of " + key.id() + ": the device kept the old value");
+    }
+  }
+  if (!plan.has_changes()) {
+    report.steps_blocked = plan.count(ActionClass::kBlocked);
+    return report;
+  }
+
+  // Generated values are created now, and staged before use like every other credential.
+  if (!creds.user_desired && creds.user_generate) {
+    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(prepared.manifest->spec.user_pin->generate));
+    creds.user_desired = std::move(v);
+  }
+  if (!creds.so_desired && creds.so_generate) {
+    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(prepared.manifest->spec.so_pin->generate));
+    HSMCTL_TRY_ASSIGN(Secret n, secrets::normalize_so_pin(v, "spec.soPin"));
+    creds.so_desired = std::move(n);
+  }
+  if (!creds.user_desired || !creds.so_desired) {
+    return make_error(Errc::kInternal, "desired credentials missing at apply time");
+  }
+  const Secret& user_new = *creds.user_desired;
+  const Secret& so_new = *creds.so_desired;
+
+  HSMCTL_TRY(hsm.select());
+  bool user_session = false;
+  const auto& spec = prepared.manifest->spec;
+
+  for (const auto& action : plan.actions) {
+    if (action.action_class == ActionClass::kBlocked) {
+      ++report.steps_blocked;
+      continue;
+    }
+    switch (action.kind) {
+      case ActionKind::kInitialize: {
+        if (action.action_class == ActionClass::kReinitialize) {
+          // Verifying a current credential first keeps the device key and its certificate
+          // (pico-hsm.md 2.4). Only values observation already proved are used.
+          if (creds.user_current) {
+            HSMCTL_TRY(hsm.verify(PinRef::kUser, *creds.user_current));
+          } else if (creds.so_current) {
+            HSMCTL_TRY(hsm.verify(PinRef::kSo, *creds.so_current));
+          }
+        }
+        device::schsm::InitializeParams params;
+        params.options = static_cast<std::uint16_t>(
+            spec.init_options() | (prepared.observed.options & model::kDynamicOptionsMask));
+        params.user_pin = user_new;
+        params.so_pin = so_new;
+        params.pin_retries = spec.pin_retries;
+        params.dkek_shares = spec.key_domains.empty() ? spec.dkek_shares : std::nullopt;
+        if (spec.public_key_auth) {
+          params.pka = std::make_pair(spec.public_key_auth->keys, spec.public_key_auth->required);
+        }
+        if (!spec.key_domains.empty()) params.key_domains = static_cast<int>(spec.key_domains.size());
+        progress(action.summary + " ...");
+        auto sent = two_phase(keeper, {{user_key, &user_new}, {so_key, &so_new}}, [&]() -> Result<void> {
+          auto r = hsm.initialize(params);
+          if (!r && r.error().code == Errc::kDevice &&
+              r.error().message.find("6400") != std::string::npos) {
+            // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
+            // device; the documented remedy is to run it again.
+            progress("  the device answered 6400 (known v6.6 defect); initializing again");
+            r = hsm.initialize(params);
+          }
+          return r;
+        });
+        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        user_session = true;  // INITIALIZE leaves the session authenticated
+        creds.user_current = user_new;
+        creds.so_current = so_new;
+        break;
+      }
+      case ActionKind::kChangeSoPin: {
+        if (!creds.so_current) return make_error(Errc::kInternal, "SO PIN change without old value");
+        progress(action.summary + " ...");
+        auto sent = two_phase(keeper, {{so_key, &so_new}}, [&] {
+          return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new);
+        });
+        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        creds.so_current = so_new;
+        break;
+      }
+      case ActionKind::kChangeUserPin: {
+        if (!creds.user_current) {
+          return make_error(Errc::kInternal, "user PIN change without old value");
+        }
+        progress(action.summary + " ...");
+        auto sent = two_phase(keeper, {{user_key, &user_new}}, [&] {
+          return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new);
+        });
+        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        creds.user_current = user_new;
+        user_session = true;  // CHANGE REFERENCE DATA opens a session
+        break;
+      }
+      case ActionKind::kResetUserPin: {
+        if (!creds.so_current) return make_error(Errc::kInternal, "PIN reset without SO PIN");
+        progress(action.summary + " ...");
+        auto sent = two_phase(keeper, {{user_key, &user_new}}, [&] {
+          return hsm.reset_retry_counter(*creds.so_current, user_new);
+        });
+        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        creds.user_current = user_new;
+        user_session = true;  // RRC P1=00 leaves the user PIN verified
+        break;
+      }
+      case ActionKind::kSetupKeyDomain:
+      case ActionKind::kDeleteKeyDomain:
+      case ActionKind::kSetDynamicOptions: {
+        if (!user_session) {
+          if (!creds.user_current) {
+            return make_error(Errc::kInternal, action.summary + ": no user PIN session");
+          }
+          HSMCTL_TRY_ASSIGN(auto v, hsm.verify(PinRef::kUser, *creds.user_current));
+          if (v != device::schsm::VerifyResult::kOk) {
+            return make_error(Errc::kAuth, action.summary + ": the user PIN was not accepted");
+          }
+          user_session = true;
+        }
+        progress(action.summary + " ...");
+        Result<void> r;
+        if (action.kind == ActionKind::kSetupKeyDomain) {
+          r = hsm.key_domain_setup(action.key_domain, action.dkek_shares);
+        } else if (action.kind == ActionKind::kDeleteKeyDomain) {
+          r = hsm.key_domain_delete(action.key_domain);
+        } else {
+          auto current = hsm.dynamic_options();
+          if (!current) {
+            r = tl::unexpected(current.error());
+          } else {
+            const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+            const std::uint16_t next =
+                static_cast<std::uint16_t>((*current & ~managed) | spec.dynamic_options());
+            r = hsm.set_dynamic_options_high_byte(static_cast<std::uint8_t>(next >> 8));
+          }
+        }
+        if (!r) return tl::unexpected(device_error(r.error(), action.summary));
+        break;
+      }
+      case ActionKind::kBlocked:
+        break;
+      default:
+        return make_error(Errc::kInternal,
+                          std::string("not a Pico HSM action: ") + plan::to_string(action.kind));
+    }
+    ++report.steps_done;
+    progress("  done");
+  }
+
+  // Leave the device logged out, and check it still answers (pico-hsm.md 2.5: some firmware
+  // needs a replug after INITIALIZE).
+  auto reselect = hsm.select();
+  if (!reselect) {
+    return make_error(Errc::kUnavailable,
+                      prepared.transport->describe() +
+                          ": the device no longer answers after apply (replug required): " +
+                          reselect.error().message);
+  }
+  return report;
+}
+
+}  // namespace hsmctl::apply

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The reconcile loop for one Pico HSM: prepare() resolves the manifest's secrets, opens the
+// device, observes it and plans; execute() applies that plan in the same exclusive card session,
+// with every credential change staged in the credential store before it is sent.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hsmctl/device/transport.hpp"
+#include "hsmctl/model/observed.hpp"
+#include "hsmctl/model/pico_hsm.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/util/error.hpp"
+#include "hsmctl/util/secret.hpp"
+
+namespace hsmctl::apply {
+
+/// Credential values for one device; never rendered.
+struct DeviceCredentials {
+  std::optional<Secret> user_desired;  ///< unset when it is still to be generated
+  std::optional<Secret> so_desired;    ///< normalised to 8 bytes
+  bool user_generate = false;
+  bool so_generate = false;
+  std::optional<Secret> user_current;  ///< a value the device accepted during observation
+  std::optional<Secret> so_current;
+};
+
+/// A device observed and planned, with its card session still held.
+struct PreparedDevice {
+  const model::PicoHsmManifest* manifest = nullptr;
+  std::unique_ptr<device::Transport> transport;
+  model::ObservedPico observed;
+  plan::CredentialFacts facts;
+  plan::DevicePlan plan;
+  DeviceCredentials credentials;
+
+  PreparedDevice() = default;
+  PreparedDevice(PreparedDevice&&) = default;
+  PreparedDevice& operator=(PreparedDevice&&) = default;
+  PreparedDevice(const PreparedDevice&) = delete;
+  PreparedDevice& operator=(const PreparedDevice&) = delete;
+  ~PreparedDevice();
+};
+
+/// The store key of a device credential: {"pico:<serial>", "user-pin" | "so-pin"}.
+store::CredentialKey credential_key(const std::string& serial, const char* name);
+
+/// Opens `device_uri` (see device/open.hpp), takes the card exclusively, observes with the
+/// safest credential candidates (store first, then the manifest; at most one VERIFY per PIN)
+/// and plans. Fails before any device access when a secret cannot be resolved or is malformed,
+/// and when the device's serial differs from the manifest's.
+Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
+                               const std::string& device_uri, store::CredentialKeeper& keeper);
+
+struct ApplyOptions {
+  bool allow_reinit = false;      ///< --allow-reinit: re-initialization may run
+  bool allow_key_loss = false;    ///< --allow-key-loss: ... even when the device holds keys
+};
+
+struct ApplyReport {
+  int steps_done = 0;
+  int steps_blocked = 0;
+};
+
+/// Progress lines for the operator ("change user PIN: done"); never contain secrets.
+using Progress = std::function<void(const std::string&)>;
+
+/// Checks the guards without touching the device: Errc::kRefused naming the flag that is missing.
+Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& options);
+
+/// Runs the plan's actions in order (blocked ones are skipped and counted). Stops at the first
+/// failure; the credential store then holds pending values for anything whose outcome is unknown.
+Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
+                            store::CredentialKeeper& keeper, const Progress& progress);
+
+}  // namespace hsmctl::apply

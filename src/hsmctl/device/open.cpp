@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/device/open.hpp"
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/sim/sim_card.hpp"
+
+namespace hsmctl::device {
+
+Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
+                                               const model::DeviceSelector& selector) {
+  if (uri.rfind("sim:", 0) == 0) {
+    const std::string path = uri.substr(4);
+    if (path.empty()) return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
+    HSMCTL_TRY_ASSIGN(auto card, sim::SimCard::open_file(path));
+    return std::unique_ptr<Transport>(std::move(card));
+  }
+  if (uri == "pcsc:" || uri == "pcsc") {
+    if (!selector.serial.empty()) return pcsc::connect_by_serial(selector.serial);
+    return pcsc::connect(selector.reader);
+  }
+  if (uri.rfind("pcsc:", 0) == 0) return pcsc::connect(uri.substr(5));
+  return make_error(Errc::kUsage, "unknown device URI '" + uri +
+                                      "' (expected sim:PATH, pcsc: or pcsc:<reader substring>)");
+}
+
+}  // namespace hsmctl::device

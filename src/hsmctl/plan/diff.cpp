@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <string>
+
+#include "hsmctl/model/options.hpp"
+#include "hsmctl/plan/plan.hpp"
+
+namespace hsmctl::plan {
+namespace {
+
+using model::KeyDomainStatus;
+using model::ObservedPico;
+using model::PicoHsmManifest;
+using model::PicoHsmSpec;
+using model::PinStatus;
+
+std::string yes_no(bool b) { return b ? "true" : "false"; }
+
+/// What the key-domain table of a device initialized with `spec` looks like: one entry per
+/// domain; nullopt = "not set up" (FF FF), otherwise the total number of DKEK shares.
+std::vector<std::optional<int>> expected_domain_table(const PicoHsmSpec& spec) {
+  std::vector<std::optional<int>> table;
+  if (spec.key_domains.empty()) {
+    // No tag 97: one domain 0. Tag 92 absent -> (0,0) no DKEK; 00 -> random DKEK (1 of 1);
+    // n -> n shares.
+    int total = 0;
+    if (spec.dkek_shares) total = *spec.dkek_shares == 0 ? 1 : *spec.dkek_shares;
+    table.emplace_back(total);
+  } else {
+    for (const auto& d : spec.key_domains) {
+      if (d.dkek_shares) {
+        table.emplace_back(*d.dkek_shares == 0 ? 1 : *d.dkek_shares);
+      } else {
+        table.emplace_back(std::nullopt);
+      }
+    }
+  }
+  return table;
+}
+
+std::string describe_domain(const std::optional<int>& total) {
+  if (!total) return "(not set up)";
+  if (*total == 0) return "no DKEK";
+  return std::to_string(*total) + " DKEK share(s)";
+}
+
+std::string describe_observed_domain(const KeyDomainStatus& d) {
+  if (!d.set_up) return "(not set up)";
+  return describe_domain(d.total_shares);
+}
+
+std::string domain_path(const PicoHsmSpec& spec, int index) {
+  if (spec.key_domains.empty()) return "spec.dkekShares";
+  return "spec.keyDomains[" + std::to_string(index) + "].dkekShares";
+}
+
+std::string desired_domain_value(const PicoHsmSpec& spec, int index) {
+  if (spec.key_domains.empty()) {
+    return spec.dkek_shares ? std::to_string(*spec.dkek_shares) : "(absent)";
+  }
+  const auto& d = spec.key_domains[static_cast<std::size_t>(index)];
+  return d.dkek_shares ? std::to_string(*d.dkek_shares) : "(not set up)";
+}
+
+std::string pka_text(int keys, int required) {
+  return std::to_string(keys) + " keys, " + std::to_string(required) + " required";
+}
+
+struct ReinitCheck {
+  std::vector<FieldChange> changes;
+  std::vector<std::string> unknowns;
+};
+
+void option_bit_change(ReinitCheck& out, const ObservedPico& observed, std::uint16_t desired,
+                       std::uint16_t bit, const char* path) {
+  bool have = (observed.options & bit) != 0;
+  bool want = (desired & bit) != 0;
+  if (have != want) out.changes.push_back({path, yes_no(have), yes_no(want), true});
+}
+
+/// Every difference that only INITIALIZE can fix (pico-hsm.md section 9).
+ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& observed) {
+  ReinitCheck out;
+  const std::uint16_t want = spec.init_options();
+  option_bit_change(out, observed, want, model::kOptResetRetryCounter,
+                    "spec.resetRetryCounter.enabled");
+  option_bit_change(out, observed, want, model::kOptRrcResetOnly,
+                    "spec.resetRetryCounter.onlyResetsCounter");
+  option_bit_change(out, observed, want, model::kOptTransportPin, "spec.transportPin");
+  option_bit_change(out, observed, want, model::kOptReplacePka,
+                    "spec.publicKeyAuth.replaceable");
+  option_bit_change(out, observed, want, model::kOptCombinedAuth,
+                    "spec.publicKeyAuth.combinedWithPin");
+
+  // Retry maximum: exact after a verified PIN; otherwise it is at least the current counter.
+  if (observed.pin_retries_max) {
+    if (*observed.pin_retries_max != spec.pin_retries) {
+      out.changes.push_back({"spec.pinRetries", std::to_string(*observed.pin_retries_max),
+                             std::to_string(spec.pin_retries), true});
+    }
+  } else if (observed.user_pin.state == PinStatus::State::kTriesLeft &&
+             observed.user_pin.tries_left > spec.pin_retries) {
+    out.changes.push_back({"spec.pinRetries",
+                           "at least " + std::to_string(observed.user_pin.tries_left),
+                           std::to_string(spec.pin_retries), true});
+  } else {
+    out.unknowns.push_back(
+        "spec.pinRetries: the retry maximum cannot be read without a verified user PIN; "
+        "not compared");
+  }
+
+  // Public key authentication.
+  if (spec.public_key_auth.has_value() != observed.pka.has_value()) {
+    out.changes.push_back(
+        {"spec.publicKeyAuth",
+         observed.pka ? pka_text(observed.pka->total, observed.pka->required) : "(absent)",
+         spec.public_key_auth
+             ? pka_text(spec.public_key_auth->keys, spec.public_key_auth->required)
+             : "(absent)",
+         true});
+  } else if (spec.public_key_auth) {
+    if (observed.pka->total != spec.public_key_auth->keys) {
+      out.changes.push_back({"spec.publicKeyAuth.keys", std::to_string(observed.pka->total),
+                             std::to_string(spec.public_key_auth->keys), true});
+    }
+    if (observed.pka->required != spec.public_key_auth->required) {
+      out.changes.push_back({"spec.publicKeyAuth.required",
+                             std::to_string(observed.pka->required),
+                             std::to_string(spec.public_key_auth->required), true});
+    }
+  }
+
+  // Key-domain count (tag 97) and, without key domains, the DKEK share count (tag 92).
+  const auto table = expected_domain_table(spec);
+  const auto& seen = observed.key_domains;
+  if (!spec.key_domains.empty()) {
+    if (seen.size() != table.size()) {
+      out.changes.push_back({"spec.keyDomains", std::to_string(seen.size()) + " domain(s)",
+                             std::to_string(table.size()) + " domain(s)", true});
+    }
+  } else if (seen.size() != 1) {
+    out.changes.push_back({"spec.keyDomains", std::to_string(seen.size()) + " domain(s)",
+                           "(absent)", true});
+  } else if (seen[0].set_up && seen[0].total_shares != table[0].value_or(0)) {
+    out.changes.push_back(
+        {"spec.dkekShares", describe_observed_domain(seen[0]), desired_domain_value(spec, 0), true});
+  } else if (!seen[0].set_up && !spec.dkek_shares) {
+    // A table entry "not set up" only exists with tag 97; "no DKEK" needs re-initialization.
+    out.changes.push_back({"spec.dkekShares", "(not set up)", "(absent)", true});
+  }
+  return out;
+}
+
+Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bool reinit,
+                       std::vector<FieldChange> changes, const CredentialFacts& creds) {
+  Action a;
+  a.kind = ActionKind::kInitialize;
+  a.action_class = reinit ? ActionClass::kReinitialize : ActionClass::kCreate;
+  a.summary = reinit ? "re-initialize the device (wipes all keys)" : "initialize the device";
+  if (!reinit) {
+    a.changes.push_back({"spec.userPin", "(absent)", "(sensitive)", false});
+    a.changes.push_back({"spec.soPin", "(absent)", "(sensitive)", false});
+    a.changes.push_back({"spec.pinRetries", "(absent)", std::to_string(spec.pin_retries), false});
+    a.changes.push_back({"spec.resetRetryCounter.enabled", "(absent)",
+                         yes_no(spec.reset_retry_counter.enabled), false});
+    if (spec.reset_retry_counter.only_resets_counter) {
+      a.changes.push_back({"spec.resetRetryCounter.onlyResetsCounter", "(absent)", "true", false});
+    }
+    if (spec.transport_pin) a.changes.push_back({"spec.transportPin", "(absent)", "true", false});
+    if (spec.dkek_shares) {
+      a.changes.push_back(
+          {"spec.dkekShares", "(absent)", std::to_string(*spec.dkek_shares), false});
+    }
+    if (!spec.key_domains.empty()) {
+      a.changes.push_back({"spec.keyDomains", "(absent)",
+                           std::to_string(spec.key_domains.size()) + " domain(s)", false});
+    }
+    if (spec.public_key_auth) {
+      a.changes.push_back(
+          {"spec.publicKeyAuth", "(absent)",
+           pka_text(spec.public_key_auth->keys, spec.public_key_auth->required), false});
+    }
+    a.reason = "the device has never been initialized";
+  } else {
+    a.changes = std::move(changes);
+    a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive)", false});
+    a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive)", false});
+    std::string forced;
+    for (const auto& c : a.changes) {
+      if (!c.forces_reinit) continue;
+      if (!forced.empty()) forced += ", ";
+      forced += c.path;
+    }
+    a.reason = "forced by " + forced;
+    if (observed.key_count > 0) {
+      a.would_lose.push_back(std::to_string(observed.key_count) + " private key(s) on the device");
+    }
+    a.would_lose.push_back("all certificates, data objects, DKEK shares and registered PKA keys");
+    bool keeps_device_key = creds.user_pin_usable() || creds.so_pin_usable();
+    if (observed.device_certificate_pki.value_or(false) && !keeps_device_key) {
+      a.would_lose.push_back(
+          "the PKI-issued device certificate (no current PIN or SO PIN is known to verify first)");
+    }
+  }
+  return a;
+}
+
+Action blocked(std::string summary, std::string reason, std::vector<FieldChange> changes = {}) {
+  Action a;
+  a.kind = ActionKind::kBlocked;
+  a.action_class = ActionClass::kBlocked;
+  a.summary = std::move(summary);
+  a.reason = std::move(reason);
+  a.changes = std::move(changes);
+  return a;
+}
+
+/// Steps that follow INITIALIZE in the same (authenticated) session, or run in place.
+void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico* observed,
+                                    std::vector<Action>& actions) {
+  if (!spec.key_domains.empty()) {
+    for (std::size_t i = 0; i < spec.key_domains.size(); ++i) {
+      const auto& want = spec.key_domains[i];
+      const KeyDomainStatus* have =
+          observed && i < observed->key_domains.size() ? &observed->key_domains[i] : nullptr;
+      const int index = static_cast<int>(i);
+      const std::string path = domain_path(spec, index);
+      if (have && have->set_up && want.dkek_shares &&
+          have->total_shares == (*want.dkek_shares == 0 ? 1 : *want.dkek_shares)) {
+        continue;
+      }
+      if (!have && !want.dkek_shares) continue;  // fresh table: not set up already
+      if (have && !have->set_up && !want.dkek_shares) continue;
+      if (have && have->set_up) {
+        Action del;
+        del.kind = ActionKind::kDeleteKeyDomain;
+        del.action_class = ActionClass::kUpdate;
+        del.key_domain = index;
+        del.summary = "delete key domain " + std::to_string(index);
+        del.reason = "the domain is set up with " + describe_observed_domain(*have) +
+                     "; the device refuses (6A89) while a key still belongs to it, and backups "
+                     "made under its DKEK become unusable";
+        del.changes.push_back({path, describe_observed_domain(*have), desired_domain_value(spec, index),
+                               false});
+        actions.push_back(std::move(del));
+      }
+      if (want.dkek_shares) {
+        Action set;
+        set.kind = ActionKind::kSetupKeyDomain;
+        set.action_class = ActionClass::kUpdate;
+        set.key_domain = index;
+        set.dkek_shares = *want.dkek_shares;
+        set.summary = "set up key domain " + std::to_string(index) + " with " +
+                      std::to_string(*want.dkek_shares) + " DKEK share(s)";
+        set.reason = "key domains are set up after initialization, with the user PIN";
+        set.changes.push_back({path, have ? describe_observed_domain(*have) : "(not set up)",
+                               std::to_string(*want.dkek_shares), false});
+        actions.push_back(std::move(set));
+      }
+    }
+  }
+  const std::uint16_t have_dyn =
+      observed ? static_cast<std::uint16_t>(observed->options & model::kDynamicOptionsMask) : 0;
+  const std::uint16_t want_dyn = spec.dynamic_options();
+  const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+  if ((have_dyn & managed) != (want_dyn & managed)) {
+    Action a;
+    a.kind = ActionKind::kSetDynamicOptions;
+    a.action_class = ActionClass::kUpdate;
+    a.summary = "set Pico options";
+    a.reason = "DYNOPS (80 64 06) changes these in place; the secure-lock bit is kept as it is";
+    auto field = [&](std::uint16_t bit, const char* path) {
+      bool h = (have_dyn & bit) != 0;
+      bool w = (want_dyn & bit) != 0;
+      if (h != w) a.changes.push_back({path, yes_no(h), yes_no(w), false});
+    };
+    field(model::kOptPressToConfirm, "spec.options.pressToConfirm");
+    field(model::kOptKeyUsageCounter, "spec.options.keyUsageCounter");
+    if (have_dyn & model::kOptPressToConfirm) {
+      a.reason += "; press-to-confirm is on, so the device waits for its button";
+    }
+    actions.push_back(std::move(a));
+  }
+}
+
+void plan_credentials(const ObservedPico& observed,
+                      const CredentialFacts& creds, std::vector<Action>& actions,
+                      bool& user_pin_will_be_known) {
+  using K = CredentialKnowledge;
+  user_pin_will_be_known = creds.user_pin_usable();
+
+  // SO PIN first: a user-PIN reset may need it.
+  bool so_known_after = creds.so_pin_usable();
+  switch (creds.so_pin) {
+    case K::kMatchesDesired:
+      break;
+    case K::kKnownOther: {
+      Action a;
+      a.kind = ActionKind::kChangeSoPin;
+      a.action_class = ActionClass::kUpdate;
+      a.summary = "change SO PIN";
+      a.reason = "the device accepted the SO PIN hsmctl holds, which differs from the manifest";
+      a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive, will change)", false});
+      actions.push_back(std::move(a));
+      break;
+    }
+    case K::kMismatchUnknown:
+      so_known_after = false;
+      actions.push_back(blocked(
+          "SO PIN differs from the manifest",
+          "the device rejected the manifest's SO PIN and hsmctl holds no other value; put the "
+          "current SO PIN in the store (hsmctl store set pico:" + observed.serial +
+              "/so-pin) so it can be changed in place"));
+      break;
+    case K::kDesiredGenerated:
+      so_known_after = false;
+      actions.push_back(blocked(
+          "SO PIN cannot be generated for an initialized device",
+          "generating a new SO PIN needs the current one; put it in the store (hsmctl store set "
+          "pico:" + observed.serial + "/so-pin)"));
+      break;
+    case K::kUnchecked:
+      so_known_after = false;
+      if (observed.so_pin.state == PinStatus::State::kBlocked) {
+        actions.push_back(blocked("SO PIN is blocked",
+                                  "a blocked SO PIN can only be replaced by re-initialization"));
+      } else {
+        actions.push_back(blocked(
+            "SO PIN not verified",
+            observed.so_pin.state == PinStatus::State::kTriesLeft &&
+                    observed.so_pin.tries_left < model::kSoPinRetries
+                ? "the SO PIN counter shows " +
+                      std::to_string(model::kSoPinRetries - observed.so_pin.tries_left) +
+                      " failed attempt(s); hsmctl does not try a value until a correct VERIFY "
+                      "resets it"
+                : "no SO PIN value was available to verify"));
+      }
+      break;
+  }
+
+  // User PIN.
+  const bool transport = observed.user_pin.state == PinStatus::State::kTransport;
+  const bool rrc = (observed.options & model::kOptResetRetryCounter) != 0;
+  switch (creds.user_pin) {
+    case K::kMatchesDesired:
+      break;
+    case K::kKnownOther: {
+      Action a;
+      a.kind = ActionKind::kChangeUserPin;
+      a.action_class = ActionClass::kUpdate;
+      a.summary = "change user PIN";
+      a.reason = "the device accepted the user PIN hsmctl holds, which differs from the manifest";
+      a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
+      actions.push_back(std::move(a));
+      user_pin_will_be_known = true;
+      break;
+    }
+    case K::kMismatchUnknown:
+    case K::kUnchecked:
+    case K::kDesiredGenerated: {
+      const bool blocked_pin = observed.user_pin.state == PinStatus::State::kBlocked;
+      if (rrc && so_known_after && !transport) {
+        Action a;
+        a.kind = ActionKind::kResetUserPin;
+        a.action_class = ActionClass::kUpdate;
+        a.summary = blocked_pin ? "unblock and set user PIN with the SO PIN"
+                                : "set user PIN with the SO PIN";
+        a.reason = creds.user_pin == K::kMismatchUnknown
+                       ? "the device rejected the manifest's user PIN; RESET RETRY COUNTER with the "
+                         "SO PIN sets it without the old value (keys survive)"
+                       : "the current user PIN is unknown; RESET RETRY COUNTER with the SO PIN "
+                         "sets it without the old value (keys survive)";
+        a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
+        actions.push_back(std::move(a));
+        user_pin_will_be_known = true;
+      } else {
+        std::string why = transport ? "the user PIN is in transport state (VERIFY answers 6984)"
+                          : blocked_pin
+                              ? "the user PIN is blocked"
+                              : creds.user_pin == K::kMismatchUnknown
+                                    ? "the device rejected the manifest's user PIN"
+                                    : "the user PIN could not be verified";
+        if (!rrc) {
+          why += "; reset-retry-counter is disabled on this device, so only the old PIN or a "
+                 "re-initialization can change it";
+        } else if (!so_known_after) {
+          why += "; the SO PIN is not known to hsmctl, so RESET RETRY COUNTER cannot be used";
+        }
+        why += "; put the current user PIN in the store (hsmctl store set pico:" + observed.serial +
+               "/user-pin)";
+        actions.push_back(blocked("user PIN differs or is unknown", why));
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+bool DevicePlan::has_changes() const {
+  for (const auto& a : actions) {
+    if (a.action_class != ActionClass::kBlocked) return true;
+  }
+  return false;
+}
+
+bool DevicePlan::needs_reinit() const { return count(ActionClass::kReinitialize) > 0; }
+bool DevicePlan::has_blocked() const { return count(ActionClass::kBlocked) > 0; }
+
+int DevicePlan::count(ActionClass c) const {
+  int n = 0;
+  for (const auto& a : actions) {
+    if (a.action_class == c) ++n;
+  }
+  return n;
+}
+
+DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observed,
+                     const CredentialFacts& creds) {
+  const PicoHsmSpec& spec = desired.spec;
+  DevicePlan plan;
+  plan.name = desired.metadata.name;
+  plan.serial = observed.serial;
+  plan.transport = observed.transport;
+  plan.initialized = observed.initialized;
+
+  if ((observed.options & model::kOptSecureLock) != 0) {
+    plan.notes.push_back(
+        "secure lock is enabled: INITIALIZE is refused (6982) until the device is unlocked; "
+        "hsmctl does not manage secure lock");
+  }
+  if (!observed.is_pico) {
+    plan.notes.push_back(
+        "the device does not identify as a Pico HSM (tag 85 byte 2 is not FF); SmartCard-HSM "
+        "re-initialization needs the current SO PIN and a wrong one burns an SO PIN try");
+  }
+
+  if (!observed.initialized) {
+    plan.actions.push_back(make_initialize(spec, observed, false, {}, creds));
+    append_domain_and_option_steps(spec, nullptr, plan.actions);
+    return plan;
+  }
+
+  ReinitCheck reinit = init_only_differences(spec, observed);
+  for (auto& u : reinit.unknowns) plan.notes.push_back(std::move(u));
+  if (!reinit.changes.empty()) {
+    if ((observed.options & model::kOptSecureLock) != 0) {
+      plan.actions.push_back(blocked("re-initialization needed but secure lock is enabled",
+                                     "unlock the device first (pico-hsm-tool secure unlock)",
+                                     reinit.changes));
+      return plan;
+    }
+    plan.actions.push_back(make_initialize(spec, observed, true, reinit.changes, creds));
+    append_domain_and_option_steps(spec, nullptr, plan.actions);
+    return plan;
+  }
+
+  bool user_pin_known = false;
+  plan_credentials(observed, creds, plan.actions, user_pin_known);
+
+  std::vector<Action> in_place;
+  append_domain_and_option_steps(spec, &observed, in_place);
+  // Without key domains a "not set up" domain 0 only arises from tag 97 = 1; setting it up in
+  // place gives the same table as tag 92 would.
+  if (spec.key_domains.empty() && observed.key_domains.size() == 1 &&
+      !observed.key_domains[0].set_up && spec.dkek_shares && *spec.dkek_shares > 0) {
+    Action set;
+    set.kind = ActionKind::kSetupKeyDomain;
+    set.action_class = ActionClass::kUpdate;
+    set.key_domain = 0;
+    set.dkek_shares = *spec.dkek_shares;
+    set.summary = "set up key domain 0 with " + std::to_string(*spec.dkek_shares) +
+                  " DKEK share(s)";
+    set.reason = "domain 0 exists but is not set up";
+    set.changes.push_back({"spec.dkekShares", "(not set up)", std::to_string(*spec.dkek_shares),
+                           false});
+    in_place.insert(in_place.begin(), std::move(set));
+  }
+  for (auto& a : in_place) {
+    if (!user_pin_known) {
+      plan.actions.push_back(blocked(a.summary, "needs the user PIN, which is not known to hsmctl",
+                                     a.changes));
+    } else {
+      plan.actions.push_back(std::move(a));
+    }
+  }
+  if (observed.user_pin.state == PinStatus::State::kTriesLeft && observed.pin_retries_max &&
+      observed.user_pin.tries_left < *observed.pin_retries_max) {
+    plan.notes.push_back("the user PIN counter shows " +
+                         std::to_string(*observed.pin_retries_max - observed.user_pin.tries_left) +
+                         " failed attempt(s) since the last success");
+  }
+  return plan;
+}
+
+const char* to_string(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kInitialize:
+      return "initialize";
+    case ActionKind::kChangeSoPin:
+      return "change-so-pin";
+    case ActionKind::kChangeUserPin:
+      return "change-user-pin";
+    case ActionKind::kResetUserPin:
+      return "reset-user-pin";
+    case ActionKind::kSetupKeyDomain:
+      return "setup-key-domain";
+    case ActionKind::kDeleteKeyDomain:
+      return "delete-key-domain";
+    case ActionKind::kSetDynamicOptions:
+      return "set-options";
+    case ActionKind::kWriteConfig:
+      return "write-config";
+    case ActionKind::kFixFileMode:
+      return "fix-file-mode";
+    case ActionKind::kSetProxyPassword:
+      return "set-proxy-password";
+    case ActionKind::kFetchSecret:
+      return "fetch-secret";
+    case ActionKind::kRefreshSecret:
+      return "refresh-secret";
+    case ActionKind::kRemoveSecret:
+      return "remove-secret";
+    case ActionKind::kBlocked:
+      return "blocked";
+  }
+  return "?";
+}
+
+const char* to_string(ActionClass action_class) {
+  switch (action_class) {
+    case ActionClass::kCreate:
+      return "create";
+    case ActionClass::kUpdate:
+      return "update";
+    case ActionClass::kReinitialize:
+      return "reinitialize";
+    case ActionClass::kDestroy:
+      return "destroy";
+    case ActionClass::kBlocked:
+      return "blocked";
+  }
+  return "?";
+}
+
+}  // namespace hsmctl::plan

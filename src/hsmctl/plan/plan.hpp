@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The planner: desired state (manifest) x observed state (device) x what hsmctl knows about the
+// device's credentials -> an ordered list of actions. Pure: no I/O, no secrets (only whether a
+// credential is known, never its value), so plans can be rendered, saved and tested freely.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hsmctl/model/observed.hpp"
+#include "hsmctl/model/pico_hsm.hpp"
+
+namespace hsmctl::plan {
+
+/// What hsmctl knows about one credential of the device, decided before planning.
+enum class CredentialKnowledge {
+  kMatchesDesired,    ///< the device accepted the manifest's value
+  kKnownOther,        ///< the device accepted a value hsmctl holds that differs from the manifest
+  kMismatchUnknown,   ///< the device rejected the value tried; the current value is unknown
+  kUnchecked,         ///< not verified (no value to try, or trying was unsafe)
+  kDesiredGenerated,  ///< the manifest asks hsmctl to generate it and none exists yet
+};
+
+struct CredentialFacts {
+  CredentialKnowledge user_pin = CredentialKnowledge::kUnchecked;
+  CredentialKnowledge so_pin = CredentialKnowledge::kUnchecked;
+  /// The current user PIN is known to hsmctl (desired or other): apply can log in.
+  bool user_pin_usable() const {
+    return user_pin == CredentialKnowledge::kMatchesDesired ||
+           user_pin == CredentialKnowledge::kKnownOther;
+  }
+  bool so_pin_usable() const {
+    return so_pin == CredentialKnowledge::kMatchesDesired ||
+           so_pin == CredentialKnowledge::kKnownOther;
+  }
+};
+
+enum class ActionKind {
+  kInitialize,         ///< INITIALIZE DEVICE (first time, or a wiping re-initialization)
+  kChangeSoPin,        ///< CHANGE REFERENCE DATA 88 (old SO PIN known)
+  kChangeUserPin,      ///< CHANGE REFERENCE DATA 81 (old user PIN known)
+  kResetUserPin,       ///< RESET RETRY COUNTER P1=00 with the SO PIN: sets a new user PIN
+  kSetupKeyDomain,     ///< INS 52 P1=01
+  kDeleteKeyDomain,    ///< INS 52 P1=03
+  kSetDynamicOptions,  ///< DYNOPS: press-to-confirm, key usage counter
+  // Securosys Primus partitions (primus/):
+  kWriteConfig,        ///< write primus.cfg atomically (backup kept)
+  kFixFileMode,        ///< owner/group/mode of primus.cfg or .secrets.cfg
+  kSetProxyPassword,   ///< ppin -p: CloudHSM service-proxy password
+  kFetchSecret,        ///< ppin -a: fetch the permanent secret with the setup password
+  kRefreshSecret,      ///< ppin -u on copies, verified, then swapped in
+  kRemoveSecret,       ///< ppin -r / -x: destructive
+  kBlocked,            ///< a difference hsmctl cannot fix; the reason says what the operator can do
+};
+
+/// How disruptive an action is; drives the plan symbol and the apply guards.
+enum class ActionClass {
+  kCreate,        ///< "+": first initialization of a never-initialized device
+  kUpdate,        ///< "~": in place, keys survive
+  kReinitialize,  ///< "-/+": wipes every key on the device
+  kDestroy,       ///< "-": removes something that cannot be recreated by hsmctl
+  kBlocked,       ///< "!": cannot be applied
+};
+
+struct FieldChange {
+  std::string path;    ///< "spec.pinRetries"
+  std::string before;  ///< rendered value, "(sensitive)", "(unknown)" or "(absent)"
+  std::string after;
+  bool forces_reinit = false;
+};
+
+struct Action {
+  ActionKind kind = ActionKind::kBlocked;
+  ActionClass action_class = ActionClass::kUpdate;
+  std::string summary;  ///< "change user PIN", "set up key domain 1 with 2 DKEK shares"
+  std::string reason;   ///< why this action, or for kBlocked what to do
+  std::vector<FieldChange> changes;
+  /// kReinitialize: what would be lost ("2 private keys", "the PKI-issued device certificate").
+  std::vector<std::string> would_lose;
+  int key_domain = -1;     ///< for key-domain actions
+  int dkek_shares = 0;     ///< for kSetupKeyDomain
+};
+
+struct DevicePlan {
+  std::string name;       ///< metadata.name
+  std::string serial;     ///< chip serial as observed
+  std::string transport;  ///< where the device was reached
+  bool initialized = false;
+  std::vector<Action> actions;
+  /// Observations an operator should see even without changes (unknowns, risks).
+  std::vector<std::string> notes;
+
+  bool has_changes() const;   ///< any action except kBlocked
+  bool needs_reinit() const;  ///< a kReinitialize action is present
+  bool has_blocked() const;
+  int count(ActionClass c) const;
+};
+
+/// Computes the plan for one device. Deterministic; the order of actions is the order apply
+/// executes them.
+DevicePlan make_plan(const model::PicoHsmManifest& desired, const model::ObservedPico& observed,
+                     const CredentialFacts& credentials);
+
+/// Human output in the style of `terraform plan`. `color` adds ANSI colours.
+std::string render_text(const std::vector<DevicePlan>& plans, bool color);
+/// Machine output, validated by schemas/plan.v1alpha1.schema.json. Never contains secrets.
+std::string render_json(const std::vector<DevicePlan>& plans);
+
+const char* to_string(ActionKind kind);
+const char* to_string(ActionClass action_class);
+
+}  // namespace hsmctl::plan

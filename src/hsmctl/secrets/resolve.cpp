@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/secrets/resolve.hpp"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "hsmctl/util/atomic_file.hpp"
+
+namespace hsmctl::secrets {
+namespace {
+
+tl::unexpected<Error> secret_error(const std::string& field, std::string message) {
+  Error e{Errc::kSecret, std::move(message), std::nullopt, field};
+  return tl::unexpected<Error>(std::move(e));
+}
+
+Result<Secret> read_prompt(const std::string& field) {
+  if (!isatty(STDIN_FILENO)) {
+    return secret_error(field, "'prompt' needs a terminal, but standard input is not one");
+  }
+  std::fprintf(stderr, "Enter value for %s: ", field.c_str());
+  std::fflush(stderr);
+  termios old_attr{};
+  tcgetattr(STDIN_FILENO, &old_attr);
+  termios no_echo = old_attr;
+  no_echo.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &no_echo);
+  std::string line;
+  for (int c = std::fgetc(stdin); c != EOF && c != '\n'; c = std::fgetc(stdin)) {
+    line.push_back(static_cast<char>(c));
+  }
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_attr);
+  std::fputc('\n', stderr);
+  Secret s(line);
+  secure_wipe(line.data(), line.size());
+  if (s.empty()) return secret_error(field, "empty value entered at the prompt");
+  return s;
+}
+
+Result<Secret> read_secret_file(const std::string& path, const std::string& field) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    return secret_error(field, "file:" + path + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return secret_error(field, "file:" + path +
+                                   " is readable or writable by group/others; chmod 600 it");
+  }
+  auto content = read_file(path);
+  if (!content) return secret_error(field, "file:" + path + ": " + content.error().message);
+  Bytes& b = *content;
+  if (!b.empty() && b.back() == '\n') b.pop_back();
+  if (!b.empty() && b.back() == '\r') b.pop_back();
+  Secret s(b);
+  secure_wipe(b.data(), b.size());
+  if (s.empty()) return secret_error(field, "file:" + path + " is empty");
+  return s;
+}
+
+}  // namespace
+
+Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
+                         store::CredentialKeeper& keeper,
+                         const store::CredentialKey& generated_key) {
+  using K = model::SecretRef::Kind;
+  Resolved out;
+  switch (ref.kind) {
+    case K::kEnv: {
+      const char* v = std::getenv(ref.target.c_str());
+      if (v == nullptr || *v == '\0') {
+        return secret_error(field, "environment variable " + ref.target + " is not set");
+      }
+      out.value = Secret(std::string_view(v));
+      return out;
+    }
+    case K::kFile: {
+      HSMCTL_TRY_ASSIGN(Secret s, read_secret_file(ref.target, field));
+      out.value = std::move(s);
+      return out;
+    }
+    case K::kPrompt: {
+      HSMCTL_TRY_ASSIGN(Secret s, read_prompt(field));
+      out.value = std::move(s);
+      return out;
+    }
+    case K::kStore: {
+      HSMCTL_TRY_ASSIGN(auto v, keeper.current({"", ref.target}));
+      if (!v) return secret_error(field, "store:" + ref.target + " does not exist in the store");
+      out.value = std::move(*v);
+      return out;
+    }
+    case K::kGenerate: {
+      HSMCTL_TRY_ASSIGN(auto v, keeper.current(generated_key));
+      if (v) {
+        out.value = std::move(*v);
+      } else {
+        out.to_generate = true;
+      }
+      return out;
+    }
+  }
+  return secret_error(field, "unknown secret reference");
+}
+
+Result<Secret> generate(const model::GenerateSpec& spec) {
+  static constexpr std::string_view kDigits = "0123456789";
+  static constexpr std::string_view kAlnum =
+      "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  static constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string_view alphabet = spec.charset == model::GenerateSpec::Charset::kDigits ? kDigits
+                              : spec.charset == model::GenerateSpec::Charset::kHex  ? kHex
+                                                                                   : kAlnum;
+  if (spec.length <= 0 || spec.length > 64) {
+    return make_error(Errc::kSecret, "generate: length must be 1..64");
+  }
+  std::string value;
+  value.reserve(static_cast<std::size_t>(spec.length));
+  // Rejection sampling keeps every character uniformly likely.
+  const unsigned limit = 256 - (256 % alphabet.size());
+  while (value.size() < static_cast<std::size_t>(spec.length)) {
+    unsigned char b = 0;
+    if (RAND_bytes(&b, 1) != 1) return make_error(Errc::kSecret, "the CSPRNG failed");
+    if (b >= limit) continue;
+    value.push_back(alphabet[b % alphabet.size()]);
+  }
+  Secret s(value);
+  secure_wipe(value.data(), value.size());
+  return s;
+}
+
+Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
+  if (value.size() == 16) {
+    auto raw = from_hex(value.view());
+    if (!raw) {
+      return secret_error(field, "a 16-character SO PIN must be 16 hex digits (8 bytes)");
+    }
+    Secret s(*raw);
+    secure_wipe(raw->data(), raw->size());
+    return s;
+  }
+  if (value.size() == 8) return value;
+  return secret_error(field, "the SO PIN must be exactly 8 bytes: 16 hex digits or 8 characters (got " +
+                                 std::to_string(value.size()) + " characters)");
+}
+
+Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field) {
+  const auto n = value.size();
+  if (n < 6 || n > 15) {
+    return secret_error(field, "the user PIN must be 6..15 characters (got " + std::to_string(n) +
+                                   ")");
+  }
+  if (n == 6 && pin_retries > 3) {
+    return secret_error(field, "a 6-character user PIN allows at most 3 retries (pinRetries is " +
+                                   std::to_string(pin_retries) + ")");
+  }
+  if (n == 7 && pin_retries > 5) {
+    return secret_error(field, "a 7-character user PIN allows at most 5 retries (pinRetries is " +
+                                   std::to_string(pin_retries) + ")");
+  }
+  return {};
+}
+
+}  // namespace hsmctl::secrets

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Turns manifest secret references into values, and checks PIN formats. Values never appear in
+// errors: messages name the reference ("env:ROOT_CA_PIN"), not what it holds.
+
+#include <optional>
+#include <string>
+
+#include "hsmctl/model/secret_ref.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/util/error.hpp"
+#include "hsmctl/util/secret.hpp"
+
+namespace hsmctl::secrets {
+
+struct Resolved {
+  /// The value; unset only for a `generate` reference whose value does not exist yet.
+  std::optional<Secret> value;
+  /// A generate reference with no stored value: apply creates one (see generate()).
+  bool to_generate = false;
+};
+
+/// Resolves `ref` for the manifest field `field` ("spec.userPin").
+/// - env:NAME   the variable must be set and non-empty;
+/// - file:PATH  the file must be mode 0600 or stricter; one trailing newline is dropped;
+/// - store:NAME the store entry NAME must exist;
+/// - prompt     asks on the terminal without echo; an error when stdin is not a terminal;
+/// - generate   the value kept in the store under `generated_key`, else to_generate.
+Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
+                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key);
+
+/// A fresh value from the OpenSSL CSPRNG, per the spec (digits, alphanumeric or hex).
+Result<Secret> generate(const model::GenerateSpec& spec);
+
+/// SO PIN as sent to the device: exactly 8 bytes, given as 16 hex digits or 8 characters.
+Result<Secret> normalize_so_pin(const Secret& value, const std::string& field);
+
+/// User PIN rules: 6..15 characters; a 6-character PIN allows at most 3 retries and a
+/// 7-character PIN at most 5 (SmartCard-HSM parity).
+Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field);
+
+}  // namespace hsmctl::secrets

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "hsmctl/model/options.hpp"
+#include "hsmctl/plan/plan.hpp"
+
+namespace hsmctl::plan {
+namespace {
+
+using model::KeyDomainStatus;
+using model::ObservedPico;
+using model::PicoHsmManifest;
+using model::PinStatus;
+using ::testing::HasSubstr;
+using K = CredentialKnowledge;
+
+PicoHsmManifest manifest() {
+  PicoHsmManifest m;
+  m.metadata.name = "root-ca";
+  m.spec.device.serial = "E6614C311B4A2B21";
+  m.spec.user_pin = model::SecretRef{model::SecretRef::Kind::kEnv, "PIN", {}};
+  m.spec.so_pin = model::SecretRef{model::SecretRef::Kind::kEnv, "SO", {}};
+  return m;
+}
+
+ObservedPico fresh() {
+  ObservedPico o;
+  o.serial = "E6614C311B4A2B21";
+  o.transport = "sim:test";
+  o.is_pico = true;
+  o.firmware_major = 6;
+  o.firmware_minor = 6;
+  o.initialized = false;
+  o.user_pin.state = PinStatus::State::kNotInitialized;
+  o.so_pin.state = PinStatus::State::kNotInitialized;
+  return o;
+}
+
+/// A device initialized exactly as manifest() asks (options 0001, 3 retries, no DKEK).
+ObservedPico matching() {
+  ObservedPico o = fresh();
+  o.initialized = true;
+  o.options = model::kOptResetRetryCounter;
+  o.user_pin = {PinStatus::State::kTriesLeft, 3};
+  o.so_pin = {PinStatus::State::kTriesLeft, 15};
+  o.pin_retries_max = 3;
+  o.user_pin_check.check = model::CredentialCheck::kMatches;
+  o.so_pin_check.check = model::CredentialCheck::kMatches;
+  KeyDomainStatus d0;
+  d0.set_up = true;
+  o.key_domains.push_back(d0);
+  return o;
+}
+
+CredentialFacts both_match() { return {K::kMatchesDesired, K::kMatchesDesired}; }
+
+const Action* find(const DevicePlan& p, ActionKind kind) {
+  for (const auto& a : p.actions) {
+    if (a.kind == kind) return &a;
+  }
+  return nullptr;
+}
+
+TEST(PlanDiff, FreshDeviceIsInitializedNotReinitialized) {
+  auto p = make_plan(manifest(), fresh(), {});
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kInitialize);
+  EXPECT_EQ(p.actions[0].action_class, ActionClass::kCreate);
+  EXPECT_FALSE(p.needs_reinit());
+  EXPECT_TRUE(p.has_changes());
+}
+
+TEST(PlanDiff, MatchingDeviceHasNoChanges) {
+  auto p = make_plan(manifest(), matching(), both_match());
+  EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
+  EXPECT_FALSE(p.has_changes());
+}
+
+TEST(PlanDiff, PinRetriesChangeForcesReinitAndNamesTheField) {
+  auto m = manifest();
+  m.spec.pin_retries = 5;
+  auto p = make_plan(m, matching(), both_match());
+  ASSERT_TRUE(p.needs_reinit());
+  const Action* init = find(p, ActionKind::kInitialize);
+  ASSERT_NE(init, nullptr);
+  EXPECT_EQ(init->action_class, ActionClass::kReinitialize);
+  EXPECT_THAT(init->reason, HasSubstr("spec.pinRetries"));
+  bool found = false;
+  for (const auto& c : init->changes) {
+    if (c.path == "spec.pinRetries") {
+      found = true;
+      EXPECT_TRUE(c.forces_reinit);
+      EXPECT_EQ(c.before, "3");
+      EXPECT_EQ(c.after, "5");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(PlanDiff, UnknownRetryMaxIsInferredOnlyWhenCounterExceedsDesired) {
+  auto o = matching();
+  o.pin_retries_max.reset();
+  o.user_pin = {PinStatus::State::kTriesLeft, 5};
+  auto p = make_plan(manifest(), o, both_match());
+  EXPECT_TRUE(p.needs_reinit()) << "5 tries left proves the maximum is not 3";
+
+  o.user_pin = {PinStatus::State::kTriesLeft, 2};
+  p = make_plan(manifest(), o, both_match());
+  EXPECT_FALSE(p.needs_reinit());
+  ASSERT_FALSE(p.notes.empty());
+  EXPECT_THAT(p.notes[0], HasSubstr("cannot be read"));
+}
+
+TEST(PlanDiff, EveryInitOnlyOptionForcesReinit) {
+  struct Case {
+    void (*mutate)(PicoHsmManifest&);
+    const char* path;
+  };
+  const Case cases[] = {
+      {[](PicoHsmManifest& m) { m.spec.reset_retry_counter.enabled = false; },
+       "spec.resetRetryCounter.enabled"},
+      {[](PicoHsmManifest& m) { m.spec.reset_retry_counter.only_resets_counter = true; },
+       "spec.resetRetryCounter.onlyResetsCounter"},
+      {[](PicoHsmManifest& m) { m.spec.transport_pin = true; }, "spec.transportPin"},
+      {[](PicoHsmManifest& m) { m.spec.dkek_shares = 2; }, "spec.dkekShares"},
+      {[](PicoHsmManifest& m) { m.spec.key_domains.resize(2); }, "spec.keyDomains"},
+      {[](PicoHsmManifest& m) { m.spec.public_key_auth = model::PublicKeyAuth{2, 1, false, false}; },
+       "spec.publicKeyAuth"},
+  };
+  for (const auto& c : cases) {
+    auto m = manifest();
+    c.mutate(m);
+    auto p = make_plan(m, matching(), both_match());
+    ASSERT_TRUE(p.needs_reinit()) << c.path;
+    EXPECT_THAT(find(p, ActionKind::kInitialize)->reason, HasSubstr(c.path));
+  }
+}
+
+TEST(PlanDiff, ReinitListsKeysThatWouldBeLost) {
+  auto m = manifest();
+  m.spec.pin_retries = 5;
+  auto o = matching();
+  o.key_count = 2;
+  o.device_certificate_pki = true;
+  auto p = make_plan(m, o, {K::kUnchecked, K::kUnchecked});
+  const Action* init = find(p, ActionKind::kInitialize);
+  ASSERT_NE(init, nullptr);
+  std::string lost;
+  for (const auto& l : init->would_lose) lost += l + ";";
+  EXPECT_THAT(lost, HasSubstr("2 private key(s)"));
+  EXPECT_THAT(lost, HasSubstr("PKI-issued device certificate"));
+
+  // With a verified current PIN, apply logs in first and the certificate survives.
+  p = make_plan(m, o, both_match());
+  lost.clear();
+  for (const auto& l : find(p, ActionKind::kInitialize)->would_lose) lost += l + ";";
+  EXPECT_THAT(lost, ::testing::Not(HasSubstr("device certificate")));
+}
+
+TEST(PlanDiff, KnownOldPinsAreChangedInPlace) {
+  auto p = make_plan(manifest(), matching(), {K::kKnownOther, K::kKnownOther});
+  ASSERT_EQ(p.actions.size(), 2u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kChangeSoPin);
+  EXPECT_EQ(p.actions[1].kind, ActionKind::kChangeUserPin);
+  for (const auto& a : p.actions) {
+    EXPECT_EQ(a.action_class, ActionClass::kUpdate);
+    for (const auto& c : a.changes) EXPECT_THAT(c.after, HasSubstr("sensitive"));
+  }
+}
+
+TEST(PlanDiff, UnknownUserPinIsResetWithSoPinWhenRrcEnabled) {
+  auto p = make_plan(manifest(), matching(), {K::kMismatchUnknown, K::kMatchesDesired});
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kResetUserPin);
+
+  auto o = matching();
+  o.options = 0;  // RRC disabled
+  auto m = manifest();
+  m.spec.reset_retry_counter.enabled = false;
+  p = make_plan(m, o, {K::kMismatchUnknown, K::kMatchesDesired});
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].action_class, ActionClass::kBlocked);
+  EXPECT_THAT(p.actions[0].reason, HasSubstr("reset-retry-counter is disabled"));
+  EXPECT_FALSE(p.has_changes());
+}
+
+TEST(PlanDiff, UnknownSoPinIsBlockedWithAdvice) {
+  auto p = make_plan(manifest(), matching(), {K::kMatchesDesired, K::kMismatchUnknown});
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].action_class, ActionClass::kBlocked);
+  EXPECT_THAT(p.actions[0].reason, HasSubstr("hsmctl store set pico:E6614C311B4A2B21/so-pin"));
+}
+
+TEST(PlanDiff, KeyDomainsAreSetUpInPlaceAfterTheCountMatches) {
+  auto m = manifest();
+  m.spec.key_domains = {model::KeyDomain{2}, model::KeyDomain{0}, model::KeyDomain{}};
+  auto o = matching();
+  o.key_domains.assign(3, KeyDomainStatus{});  // three domains, none set up
+  for (int i = 0; i < 3; ++i) o.key_domains[static_cast<std::size_t>(i)].index = i;
+  auto p = make_plan(m, o, both_match());
+  ASSERT_EQ(p.actions.size(), 2u) << render_text({p}, false);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kSetupKeyDomain);
+  EXPECT_EQ(p.actions[0].key_domain, 0);
+  EXPECT_EQ(p.actions[0].dkek_shares, 2);
+  EXPECT_EQ(p.actions[1].key_domain, 1);
+  EXPECT_EQ(p.actions[1].dkek_shares, 0);
+
+  // Once set up (random DKEK reads as 1 of 1), nothing is left to do.
+  o.key_domains[0].set_up = true;
+  o.key_domains[0].total_shares = 2;
+  o.key_domains[1].set_up = true;
+  o.key_domains[1].total_shares = 1;
+  o.key_domains[1].outstanding_shares = 0;
+  p = make_plan(m, o, both_match());
+  EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
+}
+
+TEST(PlanDiff, KeyDomainStepsNeedTheUserPin) {
+  auto m = manifest();
+  m.spec.key_domains = {model::KeyDomain{2}};
+  auto o = matching();
+  o.key_domains[0].set_up = false;
+  // With the SO PIN known, RESET RETRY COUNTER makes the user PIN known first.
+  auto p = make_plan(m, o, {K::kUnchecked, K::kMatchesDesired});
+  EXPECT_EQ(p.actions.at(0).kind, ActionKind::kResetUserPin);
+  EXPECT_EQ(p.actions.at(1).kind, ActionKind::kSetupKeyDomain);
+  p = make_plan(m, o, {K::kUnchecked, K::kUnchecked});
+  bool blocked_domain = false;
+  for (const auto& a : p.actions) {
+    if (a.action_class == ActionClass::kBlocked && a.summary.find("key domain") != std::string::npos) {
+      blocked_domain = true;
+    }
+  }
+  EXPECT_TRUE(blocked_domain) << render_text({p}, false);
+}
+
+TEST(PlanDiff, DynamicOptionsChangeInPlace) {
+  auto m = manifest();
+  m.spec.options.key_usage_counter = true;
+  auto p = make_plan(m, matching(), both_match());
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kSetDynamicOptions);
+  EXPECT_EQ(p.actions[0].action_class, ActionClass::kUpdate);
+  EXPECT_FALSE(p.needs_reinit());
+}
+
+TEST(PlanDiff, SecureLockBlocksReinit) {
+  auto m = manifest();
+  m.spec.pin_retries = 5;
+  auto o = matching();
+  o.options |= model::kOptSecureLock;
+  auto p = make_plan(m, o, both_match());
+  EXPECT_FALSE(p.needs_reinit());
+  EXPECT_TRUE(p.has_blocked());
+}
+
+TEST(PlanRender, TextShowsSymbolsSummaryAndNoColorWhenAsked) {
+  auto m = manifest();
+  m.spec.pin_retries = 5;
+  auto text = render_text({make_plan(m, matching(), both_match())}, false);
+  EXPECT_THAT(text, HasSubstr("-/+ re-initialize the device"));
+  EXPECT_THAT(text, HasSubstr("spec.pinRetries: 3 -> 5"));
+  EXPECT_THAT(text, HasSubstr("forces re-initialization"));
+  EXPECT_THAT(text, HasSubstr("Plan: 0 to initialize, 0 to change in place, 1 to re-initialize"));
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  auto colored = render_text({make_plan(m, matching(), both_match())}, true);
+  EXPECT_NE(colored.find('\x1b'), std::string::npos);
+}
+
+TEST(PlanRender, NoChangesLine) {
+  auto text = render_text({make_plan(manifest(), matching(), both_match())}, false);
+  EXPECT_THAT(text, HasSubstr("No changes."));
+}
+
+TEST(PlanRender, JsonCarriesClassesAndNeverValues) {
+  auto json = render_json({make_plan(manifest(), fresh(), {})});
+  EXPECT_THAT(json, HasSubstr("\"class\": \"create\""));
+  EXPECT_THAT(json, HasSubstr("\"kind\": \"initialize\""));
+  EXPECT_THAT(json, HasSubstr("(sensitive)"));
+  EXPECT_THAT(json, HasSubstr("\"format_version\": \"hsmctl.dev/plan/v1alpha1\""));
+}
+
+}  // namespace
+}  // namespace hsmctl::plan
