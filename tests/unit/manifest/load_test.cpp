@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <unistd.h>
@@ -252,6 +253,13 @@ TEST(ManifestLoad, EmptyStreamHasNoDocumentsAndNoErrors) {
   LoadResult r = load_manifest_text("# nothing here\n---\n", "e.yaml");
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(r.pico_hsms.empty());
+}
+
+TEST(ManifestLoad, EmbeddedSchemaIsTheSchemaFile) {
+  std::ifstream in(fs::path(HSMCTL_SOURCE_DIR) / "schemas/picohsm.v1alpha1.schema.json");
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(picohsm_schema_json(), file);
 }
 
 }  // namespace
