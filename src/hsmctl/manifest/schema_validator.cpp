@@ -309,10 +309,7 @@ class Mapper {
       return;
     }
     if (starts_with(description, "Object should have no more than") ||
-        starts_with(description, "Object should have no fewer than") ||
-        starts_with(description, "Object should have at least") ||
-        starts_with(description, "Object should have at most") ||
-        description.find("properties") != std::string::npos) {
+        starts_with(description, "Object should have no fewer than")) {
       if (ends_with_token(pointer, "device")) {
         emit(pos, pointer, "exactly one of 'serial' or 'reader' is required");
         return;
