@@ -2,7 +2,6 @@
 #include "cli/commands/devices.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <exception>
 #include <iostream>
 #include <optional>
@@ -12,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
@@ -150,19 +151,23 @@ int devices_main(const std::vector<std::string>& args, const GlobalOptions& glob
       return kExitOk;
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "hsmctl: error: devices: %s\n", e.what());
-    return kExitUsage;
+    const Error error{Errc::kUsage, fmt::format("devices: {}", e.what()), std::nullopt, {}};
+    print_error(error);
+    return exit_code_for(error);
   }
   if (output != "table" && output != "json") {
-    std::fprintf(stderr, "hsmctl: error: devices: --output must be table or json, got '%s'\n",
-                 output.c_str());
-    return kExitUsage;
+    const Error error{Errc::kUsage,
+                      fmt::format("devices: --output must be table or json, got '{}'", output),
+                      std::nullopt,
+                      {}};
+    print_error(error);
+    return exit_code_for(error);
   }
 
   auto readers = device::pcsc::list_readers();
   if (!readers) {
-    std::fprintf(stderr, "hsmctl: error: %s\n", readers.error().to_string().c_str());
-    return readers.error().code == Errc::kUnavailable ? kExitUnavailable : kExitError;
+    print_error(readers.error());
+    return exit_code_for(readers.error());
   }
   std::vector<Row> rows;
   for (const auto& info : *readers) {
