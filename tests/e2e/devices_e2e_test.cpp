@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // `hsmctl devices` (devices_main, linked in) against the sandbox.
 
-#include <iostream>
-#include <sstream>
+#include "cli/commands/devices.hpp"
+#include "pcsc_fixture.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands/devices.hpp"
-#include "pcsc_fixture.hpp"
+#include <iostream>
+#include <sstream>
 
 namespace hsmctl::e2e {
 namespace {
@@ -37,8 +37,8 @@ TEST_F(DevicesE2e, TableShowsSerialFirmwareAndInitialization) {
   const auto c = run_devices({});
   ASSERT_EQ(c.exit_code, 0) << c.out;
   EXPECT_THAT(c.out, ::testing::ContainsRegex("READER +CARD +SERIAL +FIRMWARE +INITIALIZED"));
-  EXPECT_THAT(c.out, ::testing::ContainsRegex(
-                         "hsmctl vcard 00 00 +yes +E2E0C0FFEE000001 +6\\.6 +no"))
+  EXPECT_THAT(c.out,
+              ::testing::ContainsRegex("hsmctl vcard 00 00 +yes +E2E0C0FFEE000001 +6\\.6 +no"))
       << c.out;
   EXPECT_THAT(c.out, ::testing::ContainsRegex("hsmctl vcard 00 01 +yes +- +- +- +not a "
                                               "SmartCard-HSM"))

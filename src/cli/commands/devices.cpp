@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands/devices.hpp"
 
-#include <algorithm>
-#include <exception>
-#include <iostream>
-#include <optional>
-#include <sstream>
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands/commands.hpp"
-#include "cli/output.hpp"
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
-#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <sstream>
 
 namespace hsmctl::cli {
 namespace {
@@ -71,11 +72,13 @@ void probe(Row& row) {
   t.end_exclusive();
 }
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
+std::string yes_no(bool b) {
+  return b ? "yes" : "no";
+}
 
 void print_table(const std::vector<Row>& rows) {
-  const std::vector<std::string> header = {"READER", "CARD", "SERIAL", "FIRMWARE", "INITIALIZED",
-                                           "NOTE"};
+  const std::vector<std::string> header = {"READER",   "CARD",        "SERIAL",
+                                           "FIRMWARE", "INITIALIZED", "NOTE"};
   std::vector<std::vector<std::string>> cells;
   for (const Row& r : rows) {
     std::string note = r.error;
@@ -125,8 +128,8 @@ void print_json(const std::vector<Row>& rows) {
     j["serial"] = r.serial.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.serial);
     j["firmware"] = r.firmware.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.firmware);
     j["initialized"] = r.initialized ? nlohmann::json(*r.initialized) : nlohmann::json(nullptr);
-    j["options"] = r.options ? nlohmann::json(fmt::format("{:04X}", *r.options))
-                             : nlohmann::json(nullptr);
+    j["options"] =
+        r.options ? nlohmann::json(fmt::format("{:04X}", *r.options)) : nlohmann::json(nullptr);
     j["error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
     readers.push_back(std::move(j));
   }
