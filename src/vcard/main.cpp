@@ -9,7 +9,6 @@
 #include "vcard/vpcd_server.hpp"
 
 #include "hsmctl/device/sim/sim_card.hpp"
-#include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 #include <boost/program_options.hpp>
@@ -19,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -29,7 +27,6 @@ namespace po = boost::program_options;
 using hsmctl::Bytes;
 using hsmctl::ByteView;
 using hsmctl::device::sim::SimCard;
-using hsmctl::device::sim::SimState;
 
 namespace {
 
@@ -67,11 +64,6 @@ bool is_hex_serial(const std::string& s) {
     }
   }
   return true;
-}
-
-bool file_exists(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(path, ec);
 }
 
 hsmctl::vcard::CardHooks hooks_for(SimCard& card) {
@@ -155,26 +147,15 @@ int main(int argc, char** argv) {
   if (state_path.empty()) {
     card = SimCard::create_in_memory(serial.empty() ? random_serial() : serial);
   } else {
-    const bool existed = file_exists(state_path);
-    auto opened = SimCard::open_file(state_path);
+    auto opened = SimCard::open_file(state_path, serial);
     if (!opened) {
       return fail(kExitError, opened.error().to_string());
     }
     card = std::move(*opened);
-    if (!serial.empty()) {
-      const Bytes wanted = *hsmctl::from_hex(serial);
-      Bytes& have = card->state().persistent.serial;
-      if (!existed) {
-        // open_file created a fresh device with a random serial: give it the requested one.
-        card->state() = SimState::fresh(wanted);
-        if (auto saved = card->save(); !saved) {
-          return fail(kExitError, saved.error().to_string());
-        }
-      } else if (have != wanted) {
-        return fail(kExitUsage,
-                    fmt::format("--serial {} does not match the serial {} in {}",
-                                hsmctl::to_hex(wanted), hsmctl::to_hex(have), state_path));
-      }
+    const Bytes& have = card->state().persistent.serial;
+    if (!serial.empty() && have != *hsmctl::from_hex(serial)) {
+      return fail(kExitUsage, fmt::format("--serial {} does not match the serial {} in {}", serial,
+                                          hsmctl::to_hex(have), state_path));
     }
   }
 

@@ -1469,7 +1469,15 @@ std::unique_ptr<SimCard> SimCard::create_in_memory(const std::string& serial_hex
   return card;
 }
 
-Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path) {
+Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
+                                                    const std::string& serial_if_new) {
+  std::optional<Bytes> new_serial;
+  if (!serial_if_new.empty()) {
+    new_serial = from_hex(serial_if_new);
+    if (!new_serial || new_serial->size() != 8) {
+      return make_error(Errc::kUsage, "simulator serial must be 16 hex digits");
+    }
+  }
   std::unique_ptr<SimCard> card(new SimCard());
   Impl& impl = *card->impl_;
   impl.path = path;
@@ -1478,7 +1486,7 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path) {
   if (!content) {
     if (content.error().code != Errc::kUnavailable)
       return tl::unexpected(content.error());
-    impl.state = SimState::fresh(crypto::random_bytes(8));
+    impl.state = SimState::fresh(new_serial ? *new_serial : crypto::random_bytes(8));
     HSMCTL_TRY(impl.save_if_changed());
     return card;
   }

@@ -23,8 +23,11 @@ class SimCard final : public Transport {
  public:
   /// A fresh, never-initialized device in memory with the given 8-byte chip serial (hex).
   static std::unique_ptr<SimCard> create_in_memory(const std::string& serial_hex);
-  /// Opens (or creates, fresh, with a random serial) the state file at `path`.
-  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path);
+  /// Opens the state file at `path`, or creates a fresh device there whose chip serial is
+  /// `serial_if_new` (16 hex digits) or random when that is empty. An existing file keeps its
+  /// own serial: callers compare it if they care.
+  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path,
+                                                    const std::string& serial_if_new = {});
 
   ~SimCard() override;
   SimCard(const SimCard&) = delete;
