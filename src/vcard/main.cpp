@@ -9,6 +9,7 @@
 #include "vcard/vpcd_server.hpp"
 
 #include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 #include <boost/program_options.hpp>
