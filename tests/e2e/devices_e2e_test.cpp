@@ -41,7 +41,7 @@ TEST_F(DevicesE2e, TableShowsSerialFirmwareAndInitialization) {
               ::testing::ContainsRegex("hsmctl vcard 00 00 +yes +E2E0C0FFEE000001 +6\\.6 +no"))
       << c.out;
   EXPECT_THAT(c.out, ::testing::ContainsRegex("hsmctl vcard 00 01 +yes +- +- +- +not a "
-                                              "SmartCard-HSM"))
+                                              "SmartCard-HSM \\(.*6A82"))
       << c.out;
 }
 
@@ -76,6 +76,22 @@ TEST_F(DevicesE2e, InitializedCardIsReportedAsInitialized) {
   ASSERT_FALSE(j.is_discarded()) << c.out;
   EXPECT_EQ(j["readers"][0]["initialized"], true) << c.out;
   EXPECT_EQ(j["readers"][0]["options"], "0001") << c.out;
+}
+
+TEST_F(DevicesE2e, TheHsmctlBinaryListsTheCard) {
+  const auto r = run_hsmctl({"devices"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("hsmctl vcard 00 00 +yes +E2E0C0FFEE000001"))
+      << r.diagnostics();
+}
+
+TEST_F(DevicesE2e, WithoutPcscdTheBinaryExits69AndSaysWhy) {
+  const auto r = run_hsmctl({"devices"}, {{"PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm"}});
+  EXPECT_EQ(r.exit_code, cli::kExitUnavailable) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("hsmctl: error: pcscd is not running (or PCSCLITE_CSOCK_NAME "
+                               "points elsewhere): no service at /nonexistent/pcscd.comm"))
+      << r.diagnostics();
+  EXPECT_EQ(r.out, "");
 }
 
 TEST_F(DevicesE2e, BadOutputFormatIsAUsageError) {

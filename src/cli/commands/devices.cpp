@@ -51,7 +51,13 @@ void probe(Row& row) {
   device::schsm::SmartCardHsm hsm(t);
   auto selected = hsm.select();
   if (!selected) {
-    row.error = fmt::format("not a SmartCard-HSM: {}", selected.error().message);
+    // The row names the reader already; drop the protocol layer's "pcsc:<reader>: " prefix.
+    std::string why = selected.error().message;
+    const std::string prefix = t.describe() + ": ";
+    if (why.rfind(prefix, 0) == 0) {
+      why.erase(0, prefix.size());
+    }
+    row.error = fmt::format("not a SmartCard-HSM ({})", why);
     t.end_exclusive();
     return;
   }
