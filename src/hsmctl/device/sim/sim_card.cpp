@@ -1253,6 +1253,7 @@ struct SimCard::Impl {
       return status(a.data.empty() ? kSwIncorrectP1P2 : kSwFileNotFound);
     }
     auto& pka = *p.pka;
+    p.puk_slots.resize(pka[0]);  // INITIALIZE creates one slot per PKA key
     if (!a.data.empty()) {
       if (a.p1 != 0x00 && a.p1 != 0x01) {
         return status(kSwIncorrectP1P2);
@@ -1448,7 +1449,7 @@ struct SimCard::Impl {
     if (it == p.files.end() || it->second.empty()) {
       return status(kSwDataInvalid);
     }
-    if (offset + len > 4032) {
+    if (offset > 4032 || offset + len > 4032) {
       return status(kSwWrongLength);
     }
     Bytes merged = it->second;

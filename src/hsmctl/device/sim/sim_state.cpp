@@ -181,6 +181,9 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
       for (std::size_t i = 0; i < 4; ++i) {
         pka[i] = static_cast<std::uint8_t>(byte_value(j.at("pka").at(i)));
       }
+      if (pka[0] > 8) {
+        throw std::runtime_error("too many PKA keys");
+      }
       p.pka = pka;
     }
     for (const auto& s : j.at("puk_slots")) {
