@@ -1386,10 +1386,9 @@ struct SimCard::Impl {
     }
     SimPersistent& pm = state.persistent;
     pm.keys[key_id] = SimKey{key->private_scalar, key->public_point, domain};
-    Bytes id = crypto::sha256(key->public_point);
-    id.resize(20);
+    // store_keys(): empty label, ID = the key id in decimal ASCII.
     pm.files[static_cast<std::uint16_t>(0xC400 | key_id)] =
-        ec_prkd(std::to_string(key_id), id, 256);
+        ec_prkd("", str_bytes(std::to_string(key_id)), 256);
     pm.files[static_cast<std::uint16_t>(0xCE00 | key_id)] = *request;
     Reply r = ok(*request);
     r.no_chaining = a.ne == 0;
@@ -1706,9 +1705,8 @@ Result<void> SimCard::install_key(int key_id, int domain) {
   }
   SimPersistent& p = impl_->state.persistent;
   p.keys[key_id] = SimKey{key->private_scalar, key->public_point, domain};
-  Bytes id = crypto::sha256(key->public_point);
-  id.resize(20);
-  p.files[static_cast<std::uint16_t>(0xC400 | key_id)] = ec_prkd(std::to_string(key_id), id, 256);
+  p.files[static_cast<std::uint16_t>(0xC400 | key_id)] =
+      ec_prkd("", str_bytes(std::to_string(key_id)), 256);
   auto body = cv_body("UTCA00001", cv_public_key(key->public_point, true),
                       "UTTM" + std::to_string(10000 + key_id), false);
   auto cert = cv_certificate(body, *key);
