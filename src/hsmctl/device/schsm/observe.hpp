@@ -28,9 +28,15 @@ struct ObserveRequest {
   int expected_pin_retries = 3;
   /// Skip reading EF 2F02 / ENUMERATE OBJECTS (plan of a fresh device does not need them).
   bool read_objects = true;
+  /// Leave the session authenticated instead of logging out at the end, for an apply that
+  /// continues in the same card session (call inside Transport::begin_exclusive()). If the user
+  /// PIN matched, it is VERIFYed once more after the retry maximum was read (the value just
+  /// matched, so this costs no try); if only the SO PIN matched, its session is left open.
+  bool keep_session = false;
 };
 
-/// Observes the device behind `hsm`. Leaves the applet selected and logged out.
+/// Observes the device behind `hsm`. Leaves the applet selected and logged out (unless
+/// `keep_session`).
 /// Transport failures (kUnavailable) and unexpected status words (kDevice) are errors; a
 /// TokenInfo or device certificate that cannot be read or parsed only leaves `serial` empty /
 /// `device_certificate_pki` unset.
