@@ -140,6 +140,26 @@ TEST_F(ReconcileE2e, FreshToInitializedToRotatedToKeyDomainsOverPcsc) {
   }
 }
 
+class Pkcs11E2e : public ReconcileE2e {};
+
+// After hsmctl apply, OpenSC's PKCS#11 module sees the token and logs in with the PIN hsmctl set.
+TEST_F(Pkcs11E2e, OpenscPkcs11ModuleLogsInWithTheAppliedPin) {
+  const std::string m = dir_.write("m.yaml", manifest());
+  auto apply = hsmctl({"apply", "-f", m, "--device", "pcsc:", "--auto-approve"});
+  ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
+  const std::string module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+  auto list = run_command({"pkcs11-tool", "--module", module, "-L"});
+  ASSERT_EQ(list.exit_code, 0) << list.diagnostics();
+  EXPECT_THAT(list.out, HasSubstr("Pico-HSM"));
+  EXPECT_THAT(list.out, HasSubstr("Pol Henarejos"));
+  auto login = run_command({"pkcs11-tool", "--module", module, "--login", "--pin", "31415926",
+                            "--list-objects"});
+  EXPECT_EQ(login.exit_code, 0) << login.diagnostics();
+  auto wrong = run_command({"pkcs11-tool", "--module", module, "--login", "--pin", "99999999",
+                            "--list-objects"});
+  EXPECT_NE(wrong.exit_code, 0) << wrong.diagnostics();
+}
+
 class AdoptE2e : public PcscE2eTest {};
 
 // A device initialized by OpenSC is observed correctly, and a manifest of that state (bootstrapped
