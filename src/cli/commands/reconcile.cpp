@@ -101,7 +101,7 @@ struct Prepared {
 };
 
 Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& devices,
-                     store::CredentialKeeper& keeper) {
+                     store::CredentialKeeper& keeper, int verbosity) {
   Prepared out;
   for (const auto& m : loaded.pico_hsms) {
     auto p = apply::prepare(m, devices.for_manifest(m.metadata.name), keeper);
@@ -112,6 +112,10 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
       ++out.failures;
       out.worst_exit = std::max(out.worst_exit, exit_code_for(e));
       continue;
+    }
+    if (verbosity > 0) {
+      std::cerr << "hsmctl: device \"" << m.metadata.name << "\": observation sent "
+                << p->observed.apdu_count << " APDUs via " << p->observed.transport << "\n";
     }
     out.plans.push_back(p->plan);
     out.devices.push_back(std::move(*p));
@@ -160,7 +164,7 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
     print_error(keeper.error());
     return exit_code_for(keeper.error());
   }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity);
   std::cout << (output == "json" ? plan::render_json(prepared.plans)
                                  : plan::render_text(prepared.plans, global.color));
   if (prepared.failures > 0) return prepared.worst_exit;
@@ -194,7 +198,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     print_error(keeper.error());
     return exit_code_for(keeper.error());
   }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity);
   std::cout << plan::render_text(prepared.plans, global.color);
   if (prepared.failures > 0) return prepared.worst_exit;
 
