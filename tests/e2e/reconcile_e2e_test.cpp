@@ -5,11 +5,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 
 #include "pcsc_fixture.hpp"
+#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl::e2e {
@@ -158,6 +166,47 @@ TEST_F(Pkcs11E2e, OpenscPkcs11ModuleLogsInWithTheAppliedPin) {
   auto wrong = run_command({"pkcs11-tool", "--module", module, "--login", "--pin", "99999999",
                             "--list-objects"});
   EXPECT_NE(wrong.exit_code, 0) << wrong.diagnostics();
+}
+
+class PcscdStopsE2e : public ReconcileE2e {
+ protected:
+  // The card keeps its state in a file, so a restarted sandbox serves the same device.
+  static void SetUpTestSuite() {
+    SandboxOptions options;
+    options.state_file = "/tmp/hsmctl-e2e-pcscd-stop-" + std::to_string(getpid()) + ".json";
+    std::remove(options.state_file.c_str());
+    start_suite(options);
+  }
+  static void TearDownTestSuite() {
+    PcscE2eTest::TearDownTestSuite();
+    const std::string state = "/tmp/hsmctl-e2e-pcscd-stop-" + std::to_string(getpid()) + ".json";
+    std::remove(state.c_str());
+    std::remove((state + ".lock").c_str());
+  }
+};
+
+// pcscd dies while hsmctl holds the card: a clear "unavailable" error, no hang, and once pcscd is
+// back the next plan describes the device as it really is.
+TEST_F(PcscdStopsE2e, PcscdKilledMidRunIsAClearErrorAndThePlanAfterwardsIsRight) {
+  const std::string text = manifest();
+  const std::string m = dir_.write("m.yaml", text);
+  auto apply = hsmctl({"apply", "-f", m, "--device", "pcsc:", "--auto-approve"});
+  ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
+
+  auto loaded = manifest::load_manifest_text(text, "m.yaml");
+  ASSERT_TRUE(loaded.ok());
+  for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
+  auto transport = device::pcsc::connect_by_serial(kVcardSerial);
+  ASSERT_TRUE(transport) << transport.error().to_string();
+  ASSERT_EQ(kill(sandbox().pcscd_pid(), SIGKILL), 0);
+  store::EphemeralKeeper keeper;
+  auto prepared = apply::prepare(loaded.pico_hsms.at(0), std::move(*transport), keeper);
+  ASSERT_FALSE(prepared);
+  EXPECT_EQ(prepared.error().code, Errc::kUnavailable) << prepared.error().to_string();
+
+  ASSERT_TRUE(sandbox().restart());
+  auto plan = hsmctl({"plan", "-f", m, "--device", "pcsc:", "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.diagnostics();
 }
 
 class AdoptE2e : public PcscE2eTest {};
