@@ -147,6 +147,7 @@ class CrashTest : public ::testing::Test {
     // How many APDUs does the apply send after observation?
     fork_state(base, "count");
     int observe_count = 0;
+    int apply_count = 0;
     auto card = SimCard::open_file(sim_path("count"), kSerial);
     ASSERT_TRUE(card);
     auto counting = std::make_unique<FaultyCard>(std::move(*card));
@@ -161,8 +162,8 @@ class CrashTest : public ::testing::Test {
       o.allow_reinit = o.allow_key_loss = reinit;
       auto r = execute(*p, o, keeper, [](const std::string&) {});
       ASSERT_TRUE(r) << r.error().to_string();
+      apply_count = raw->faults().apdu_count() - observe_count;  // raw dies with p
     }
-    const int apply_count = raw->faults().apdu_count() - observe_count;
     ASSERT_GT(apply_count, 0);
 
     for (int n = 1; n <= apply_count; ++n) {
