@@ -9,6 +9,7 @@
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/secrets/resolve.hpp"
+#include "hsmctl/store/journal.hpp"
 
 namespace hsmctl::apply {
 namespace {
@@ -161,6 +162,33 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   HSMCTL_TRY_ASSIGN(auto user_pending, keeper.pending(user_key));
   HSMCTL_TRY_ASSIGN(auto so_stored, keeper.current(so_key));
   HSMCTL_TRY_ASSIGN(auto so_pending, keeper.pending(so_key));
+  // An apply that was interrupted left its journal open. A credential step it recorded as
+  // never sent (intent) or refused cannot have changed the device: its pending value is dropped
+  // without a VERIFY, and the stored value is the candidate.
+  std::vector<std::string> journal_notes;
+  if (auto* journal = dynamic_cast<store::ApplyJournal*>(&keeper)) {
+    HSMCTL_TRY_ASSIGN(auto open, journal->open_journals());
+    for (const auto& j : open) {
+      if (j.device != "pico:" + serial) continue;
+      prepared.stale_journals.push_back(j.id);
+      std::string last = j.steps.empty() ? "no step recorded"
+                                         : "last step '" + j.steps.back().step + "' was " +
+                                               store::journal_state_name(j.steps.back().state);
+      journal_notes.push_back("an apply begun " + j.started + " did not finish (" + last + ")");
+      auto unsent = [&](const store::CredentialKey& key) {
+        auto st = j.last_state_for(key.id());
+        return st && (*st == store::JournalState::kIntent || *st == store::JournalState::kRefused);
+      };
+      if (user_pending && unsent(user_key)) {
+        user_pending.reset();
+        creds.user_pending_unsent = true;
+      }
+      if (so_pending && unsent(so_key)) {
+        so_pending.reset();
+        creds.so_pending_unsent = true;
+      }
+    }
+  }
   Candidate user_candidate = pick_candidate(user_pending, user_stored, creds.user_desired);
   Candidate so_candidate = pick_candidate(so_pending, so_stored, creds.so_desired);
 
@@ -232,6 +260,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
 
   prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+  for (auto& n : journal_notes) prepared.plan.notes.push_back(std::move(n));
   return prepared;
 }
 }  // namespace
@@ -265,21 +294,81 @@ Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& op
 
 namespace {
 
-/// Runs one credential-setting command under the two-phase rule.
-template <class Send>
-Result<void> two_phase(store::CredentialKeeper& keeper,
-                       const std::vector<std::pair<store::CredentialKey, const Secret*>>& values,
-                       Send send) {
-  for (const auto& [key, value] : values) HSMCTL_TRY(keeper.stage(key, *value));
-  Result<void> sent = send();
-  if (sent) {
-    for (const auto& [key, value] : values) HSMCTL_TRY(keeper.commit(key));
+/// Records apply progress in the store's journal when the keeper keeps one.
+class StepJournal {
+ public:
+  StepJournal(store::CredentialKeeper& keeper) : journal_(dynamic_cast<store::ApplyJournal*>(&keeper)) {}
+  Result<void> begin(const std::string& device, const std::string& summary) {
+    if (journal_ == nullptr) return {};
+    HSMCTL_TRY_ASSIGN(id_, journal_->journal_begin(device, summary));
     return {};
   }
-  // A refusal by the device is definite: nothing changed. A transport failure is not: the
-  // command may have run, so both values stay for the next run to resolve.
-  if (sent.error().code == Errc::kAuth || sent.error().code == Errc::kDevice) {
-    for (const auto& [key, value] : values) (void)keeper.discard(key);
+  Result<void> step(const std::string& name, store::JournalState state,
+                    const std::string& credential = {}) {
+    if (journal_ == nullptr || id_.empty()) return {};
+    return journal_->journal_step(id_, name, state, credential);
+  }
+  Result<void> end(const std::string& outcome) {
+    if (journal_ == nullptr || id_.empty()) return {};
+    return journal_->journal_end(id_, outcome);
+  }
+  Result<void> end_other(const std::string& id, const std::string& outcome) {
+    if (journal_ == nullptr) return {};
+    return journal_->journal_end(id, outcome);
+  }
+
+ private:
+  store::ApplyJournal* journal_;
+  std::string id_;
+};
+
+/// A refusal by the device is definite: nothing changed. A transport failure is not: the
+/// command may have run.
+bool definite_failure(const Error& e) { return e.code == Errc::kAuth || e.code == Errc::kDevice || e.code == Errc::kRefused; }
+
+/// Runs one device command under the journal: sending -> succeeded / refused (left "sending"
+/// when the outcome is unknown).
+template <class Send>
+Result<void> journaled(StepJournal& journal, const std::string& step, Send send) {
+  HSMCTL_TRY(journal.step(step, store::JournalState::kSending));
+  Result<void> sent = send();
+  if (sent) {
+    HSMCTL_TRY(journal.step(step, store::JournalState::kSucceeded));
+  } else if (definite_failure(sent.error())) {
+    (void)journal.step(step, store::JournalState::kRefused);
+  }
+  return sent;
+}
+
+/// Runs one credential-setting command under the two-phase rule: the journal records the intent,
+/// the new value is staged durably, the journal records "sending", the command is sent, then the
+/// value is committed (success), discarded (definite refusal) or kept pending (unknown outcome).
+template <class Send>
+Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
+                       const std::string& step,
+                       const std::vector<std::pair<store::CredentialKey, const Secret*>>& values,
+                       Send send) {
+  for (const auto& [key, value] : values) {
+    HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kIntent, key.id()));
+    HSMCTL_TRY(keeper.stage(key, *value));
+  }
+  for (const auto& [key, value] : values) {
+    HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kSending, key.id()));
+  }
+  Result<void> sent = send();
+  if (sent) {
+    for (const auto& [key, value] : values) {
+      HSMCTL_TRY(keeper.commit(key));
+      HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kSucceeded,
+                              key.id()));
+    }
+    return {};
+  }
+  if (definite_failure(sent.error())) {
+    for (const auto& [key, value] : values) {
+      (void)keeper.discard(key);
+      (void)journal.step(step + " (" + key.name + ")", store::JournalState::kRefused, key.id());
+    }
   }
   return sent;
 }
@@ -296,15 +385,21 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   const auto user_key = credential_key(serial, kUserPin);
   const auto so_key = credential_key(serial, kSoPin);
   SmartCardHsm hsm(*prepared.transport);
+  StepJournal journal(keeper);
 
   // Learn what observation proved, so the store holds every credential the device requires,
   // and settle a pending value left by an interrupted run.
-  for (auto [key, rejected] : {std::pair{user_key, creds.user_pending_rejected},
-                               std::pair{so_key, creds.so_pending_rejected}}) {
-    if (!rejected) continue;
-    // VERIFY answered "wrong" to the pending value: the device did not take it.
+  for (auto [key, dropped] :
+       {std::pair{user_key, creds.user_pending_rejected || creds.user_pending_unsent},
+        std::pair{so_key, creds.so_pending_rejected || creds.so_pending_unsent}}) {
+    if (!dropped) continue;
+    // VERIFY answered "wrong" to the pending value, or the journal shows it was never sent:
+    // the device did not take it.
     HSMCTL_TRY(keeper.discard(key));
     progress("resolved the interrupted change of " + key.id() + ": the device kept the old value");
+  }
+  for (const auto& id : prepared.stale_journals) {
+    HSMCTL_TRY(journal.end_other(id, "interrupted; resolved by a later run"));
   }
   for (auto [key, current] : {std::pair{user_key, &creds.user_current},
                               std::pair{so_key, &creds.so_current}}) {
@@ -347,6 +442,19 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   const Secret& user_new = *creds.user_desired;
   const Secret& so_new = *creds.so_desired;
 
+  {
+    std::string summary;
+    for (const auto& a : plan.actions) {
+      if (a.action_class == ActionClass::kBlocked) continue;
+      summary += (summary.empty() ? "" : "; ") + a.summary;
+    }
+    HSMCTL_TRY(journal.begin("pico:" + serial, summary));
+  }
+  // Ends the journal for a definite outcome; an unknown one leaves it open for the next run.
+  auto fail = [&](Error e) -> Result<ApplyReport> {
+    if (definite_failure(e)) (void)journal.end("failed: " + e.message);
+    return tl::unexpected(std::move(e));
+  };
   HSMCTL_TRY(hsm.select());
   bool user_session = false;
   const auto& spec = prepared.manifest->spec;
@@ -379,7 +487,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         }
         if (!spec.key_domains.empty()) params.key_domains = static_cast<int>(spec.key_domains.size());
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, {{user_key, &user_new}, {so_key, &so_new}}, [&]() -> Result<void> {
+        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}}, [&]() -> Result<void> {
           auto r = hsm.initialize(params);
           if (!r && r.error().code == Errc::kDevice &&
               r.error().message.find("6400") != std::string::npos) {
@@ -390,7 +498,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           }
           return r;
         });
-        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        if (!sent) return fail(device_error(sent.error(), action.summary));
         user_session = true;  // INITIALIZE leaves the session authenticated
         creds.user_current = user_new;
         creds.so_current = so_new;
@@ -400,10 +508,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       case ActionKind::kChangeSoPin: {
         if (!creds.so_current) return make_error(Errc::kInternal, "SO PIN change without old value");
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, {{so_key, &so_new}}, [&] {
+        auto sent = two_phase(keeper, journal, action.summary, {{so_key, &so_new}}, [&] {
           return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new);
         });
-        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.so_current = so_new;
         break;
       }
@@ -412,10 +520,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           return make_error(Errc::kInternal, "user PIN change without old value");
         }
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, {{user_key, &user_new}}, [&] {
+        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
           return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new);
         });
-        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
         user_session = true;  // CHANGE REFERENCE DATA opens a session
         break;
@@ -423,10 +531,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       case ActionKind::kResetUserPin: {
         if (!creds.so_current) return make_error(Errc::kInternal, "PIN reset without SO PIN");
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, {{user_key, &user_new}}, [&] {
+        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
           return hsm.reset_retry_counter(*creds.so_current, user_new);
         });
-        if (!sent) return tl::unexpected(device_error(sent.error(), action.summary));
+        if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
         user_session = true;  // RRC P1=00 leaves the user PIN verified
         break;
@@ -445,23 +553,20 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           user_session = true;
         }
         progress(action.summary + " ...");
-        Result<void> r;
-        if (action.kind == ActionKind::kSetupKeyDomain) {
-          r = hsm.key_domain_setup(action.key_domain, action.dkek_shares);
-        } else if (action.kind == ActionKind::kDeleteKeyDomain) {
-          r = hsm.key_domain_delete(action.key_domain);
-        } else {
-          auto current = hsm.dynamic_options();
-          if (!current) {
-            r = tl::unexpected(current.error());
-          } else {
-            const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
-            const std::uint16_t next =
-                static_cast<std::uint16_t>((*current & ~managed) | spec.dynamic_options());
-            r = hsm.set_dynamic_options_high_byte(static_cast<std::uint8_t>(next >> 8));
+        Result<void> r = journaled(journal, action.summary, [&]() -> Result<void> {
+          if (action.kind == ActionKind::kSetupKeyDomain) {
+            return hsm.key_domain_setup(action.key_domain, action.dkek_shares);
           }
-        }
-        if (!r) return tl::unexpected(device_error(r.error(), action.summary));
+          if (action.kind == ActionKind::kDeleteKeyDomain) {
+            return hsm.key_domain_delete(action.key_domain);
+          }
+          // Read-modify-write of the managed bits only; secure lock is left as it is.
+          const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+          const std::uint16_t want = spec.dynamic_options() & managed;
+          HSMCTL_TRY(hsm.update_dynamic_options(want, static_cast<std::uint16_t>(managed & ~want)));
+          return {};
+        });
+        if (!r) return fail(device_error(r.error(), action.summary));
         break;
       }
       case ActionKind::kBlocked:
@@ -483,6 +588,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
                           ": the device no longer answers after apply (replug required): " +
                           reselect.error().message);
   }
+  HSMCTL_TRY(journal.end("applied"));
   if (user_session) {
     // The last user-PIN success reset the counter to its maximum: remember it, so the next
     // observation can tell "no failed attempts" apart from "a smaller maximum".

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/model/observed.hpp"
@@ -30,6 +31,9 @@ struct DeviceCredentials {
   /// The device rejected the pending value an interrupted run left: it kept the old one.
   bool user_pending_rejected = false;
   bool so_pending_rejected = false;
+  /// An interrupted run's journal shows the pending value was never sent (or was refused).
+  bool user_pending_unsent = false;
+  bool so_pending_unsent = false;
 };
 
 /// A device observed and planned, with its card session still held.
@@ -40,6 +44,8 @@ struct PreparedDevice {
   plan::CredentialFacts facts;
   plan::DevicePlan plan;
   DeviceCredentials credentials;
+  /// Journals of interrupted applies to this device; apply closes them once it resolved them.
+  std::vector<std::string> stale_journals;
 
   PreparedDevice() = default;
   PreparedDevice(PreparedDevice&&) = default;

@@ -131,3 +131,44 @@ TEST(ApplyEngine, ObserveNeverVerifiesAgainstADifferentDevice) {
 
 }  // namespace
 }  // namespace hsmctl::apply
+
+namespace hsmctl::apply {
+namespace {
+
+TEST(ApplyEngineJournal, PendingValueJournaledAsNeverSentIsDroppedWithoutAVerify) {
+  auto card = device::sim::SimCard::create_in_memory(kSerial);
+  store::EphemeralKeeper keeper;
+  ASSERT_TRUE(apply_once(*card, keeper, manifest()));
+  // An interrupted run staged a new user PIN and died before sending it.
+  const auto key = credential_key(kSerial, "user-pin");
+  auto id = keeper.journal_begin(std::string("pico:") + kSerial, "change user PIN");
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(keeper.journal_step(*id, "change user PIN (user-pin)", store::JournalState::kIntent,
+                                  key.id()));
+  ASSERT_TRUE(keeper.stage(key, Secret("55556666")));
+
+  std::vector<std::string> lines;
+  auto r = apply_once(*card, keeper, manifest(), {}, &lines);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(*keeper.pending(key));
+  EXPECT_TRUE(keeper.open_journals()->empty());
+  // The stored value matched at the first VERIFY: the counter never dropped.
+  device::schsm::SmartCardHsm hsm(*card);
+  ASSERT_TRUE(hsm.select());
+  EXPECT_EQ(hsm.pin_status(device::schsm::PinRef::kUser)->tries_left, 3);
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  EXPECT_THAT(all, HasSubstr("the device kept the old value"));
+}
+
+TEST(ApplyEngineJournal, AppliedStepsAreJournaledAndTheJournalIsClosed) {
+  auto card = device::sim::SimCard::create_in_memory(kSerial);
+  store::EphemeralKeeper keeper;
+  auto m = manifest();
+  m.spec.options.key_usage_counter = true;
+  ASSERT_TRUE(apply_once(*card, keeper, m));
+  EXPECT_TRUE(keeper.open_journals()->empty());
+}
+
+}  // namespace
+}  // namespace hsmctl::apply
