@@ -312,7 +312,7 @@ std::string read_secret(const std::string& prompt) {
   const int in = fd >= 0 ? fd : STDIN_FILENO;
   const int out = fd >= 0 ? fd : STDOUT_FILENO;
   std::fflush(stdout);
-  (void)!write(out, prompt.data(), prompt.size());
+  // Like glibc getpass(): echo off (flushing stale input) first, then the prompt.
   struct termios old {};
   const bool is_tty = tcgetattr(in, &old) == 0;
   if (is_tty) {
@@ -320,6 +320,7 @@ std::string read_secret(const std::string& prompt) {
     t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     tcsetattr(in, TCSAFLUSH, &t);
   }
+  (void)!write(out, prompt.data(), prompt.size());
   std::string value;
   char c = 0;
   bool got_newline = false;
@@ -330,7 +331,7 @@ std::string read_secret(const std::string& prompt) {
     }
     value += c;
   }
-  if (is_tty) tcsetattr(in, TCSAFLUSH, &old);
+  if (is_tty) tcsetattr(in, TCSANOW, &old);
   (void)!write(out, "\n", 1);
   if (fd >= 0) close(fd);
   if (!got_newline && value.empty()) fail(0x80005008, "no input");

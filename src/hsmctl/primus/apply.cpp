@@ -156,11 +156,12 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
                                     const std::vector<PrimusPartition>& all,
                                     store::CredentialKeeper& keeper, const EngineOptions& options) {
   PreparedCluster pc;
-  pc.cluster = &cluster;
-  pc.partitions = partitions_of(cluster, all);
+  pc.cluster = cluster;
+  const std::vector<const PrimusPartition*> parts = partitions_of(cluster, all);
+  for (const PrimusPartition* p : parts) pc.partitions.push_back(*p);
   pc.options = options;
   pc.now = now_of(options);
-  pc.desired_config = render_config(cluster, pc.partitions);
+  pc.desired_config = render_config(cluster, parts);
   ObservedCluster& o = pc.observed;
   HSMCTL_TRY_ASSIGN(o.desired_config, parse_config(pc.desired_config, "(desired primus.cfg)"));
   HSMCTL_TRY_ASSIGN(o.config_file, stat_file(cluster.config_path));
@@ -221,7 +222,7 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   }
 
   // Partitions: resolve only what a fetch or refresh could need.
-  for (const PrimusPartition* p : pc.partitions) {
+  for (const PrimusPartition* p : parts) {
     PartitionFacts f;
     const auto st = o.listing ? o.listing->user_configured(p->user_name).value_or(false)
                               : std::optional<bool>();
@@ -278,7 +279,7 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   }
 
   if (options.probe) {
-    for (const PrimusPartition* p : pc.partitions) {
+    for (const PrimusPartition* p : parts) {
       if (!o.listing || o.listing->user_configured(p->user_name) != true) continue;
       auto t = ppin.test({tmp_cfg, cluster.secrets_path}, p->user_name);
       if (t) {
@@ -291,7 +292,7 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
 
   PlanInput in;
   in.cluster = &cluster;
-  in.partitions = pc.partitions;
+  in.partitions = parts;
   in.observed = &pc.observed;
   in.facts = pc.facts;
   in.proxy = pc.proxy_facts;
@@ -316,7 +317,7 @@ struct Mutation {
 /// `ppin -l`, then renames it over the live file (keeping .secrets.cfg.bak). On any failure the
 /// live file is untouched and the copies are removed.
 Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m) {
-  const PrimusCluster& c = *pc.cluster;
+  const PrimusCluster& c = pc.cluster;
   const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
   const std::string dir = dir_of(c.secrets_path);
   Cleanup cleanup;
@@ -398,7 +399,7 @@ Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& o
 Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress) {
   HSMCTL_TRY(check_guards(pc, options));
-  const PrimusCluster& c = *pc.cluster;
+  const PrimusCluster& c = pc.cluster;
   const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
   ApplyReport report;
   auto say = [&](const std::string& s) {

@@ -52,10 +52,11 @@ struct PartitionSecrets {
   std::optional<Secret> pkcs11;
 };
 
-/// A cluster observed and planned.
+/// A cluster observed and planned. Holds copies of its manifest objects, so it does not depend
+/// on the lifetime of prepare()'s arguments.
 struct PreparedCluster {
-  const PrimusCluster* cluster = nullptr;
-  std::vector<const PrimusPartition*> partitions;
+  PrimusCluster cluster;
+  std::vector<PrimusPartition> partitions;  ///< sorted by slot id, then user name
   std::string desired_config;  ///< rendered primus.cfg
   ObservedCluster observed;
   std::map<std::string, PartitionFacts> facts;
