@@ -216,6 +216,10 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
         HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, proxy_key(cluster.name, cluster.service_proxy->user,
                                                                  "proxy-password-rejected")));
         pc.proxy_facts.rejected = lookup(rej, fp(*r.value)).has_value();
+        if (pc.proxy_facts.rejected && options.retry_rejected) {
+          pc.proxy_facts.rejected = false;
+          o.notes.push_back("retrying the proxy password rejected before (operator override)");
+        }
       }
       pc.proxy_password = std::move(r.value);
     }
@@ -257,7 +261,13 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
         HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, partition_key(cluster.name, p->user_name,
                                                                      "setup-password-rejected")));
         if (auto code = lookup(rej, s)) {
-          f.setup_rejected_code = static_cast<std::uint32_t>(std::strtoul(code->c_str(), nullptr, 16));
+          if (options.retry_rejected) {
+            o.notes.push_back("retrying the setup password of '" + p->user_name +
+                              "' rejected before (" + *code + ", operator override)");
+          } else {
+            f.setup_rejected_code =
+                static_cast<std::uint32_t>(std::strtoul(code->c_str(), nullptr, 16));
+          }
         }
         HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper, partition_key(cluster.name, p->user_name,
                                                                        "setup-password-first-use")));
@@ -271,6 +281,11 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
         HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, partition_key(cluster.name, p->user_name,
                                                                      "pkcs11-password-rejected")));
         f.pkcs11_rejected = lookup(rej, fp(*values.pkcs11)).has_value();
+        if (f.pkcs11_rejected && options.retry_rejected) {
+          f.pkcs11_rejected = false;
+          o.notes.push_back("retrying the PKCS#11 password of '" + p->user_name +
+                            "' rejected before (operator override)");
+        }
       }
     }
     values.setup = std::move(setup.value);
@@ -466,7 +481,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         const std::string setup_fp = fingerprint(fp_key, setup);
         const auto rej_key = partition_key(c.name, step.target, "setup-password-rejected");
         HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
-        if (lookup(rejected, setup_fp)) {
+        if (lookup(rejected, setup_fp) && !pc.options.retry_rejected) {
           // Plan said otherwise only if the store changed since prepare(): never send it.
           return make_error(Errc::kRefused, "the setup password for '" + step.target +
                                                 "' was rejected before; not trying it again");

@@ -44,6 +44,10 @@ struct EngineOptions {
   bool probe = false;                 ///< --probe: run `ppin -t` (PERFORMS A LOGIN)
   std::optional<long long> now;       ///< epoch seconds; unset = the system clock
   int timeout_seconds = 120;          ///< per ppin run
+  /// Operator override (e.g. `--retry-rejected` after a lockout by other clients made a correct
+  /// value look wrong): values recorded as rejected are planned and sent once more. Off by
+  /// default; the plan notes every value it affects.
+  bool retry_rejected = false;
 };
 
 /// Values for one partition; never rendered.

@@ -68,6 +68,7 @@ ClusterPlan make_plan(const PlanInput& in) {
 
   if (!o.provider_version.empty()) b.note("provider: Primus HSM PKCS#11 " + o.provider_version);
   if (!o.version_error.empty()) b.note("ppin -v failed: " + o.version_error);
+  for (const auto& n : o.notes) b.note(n);
 
   // 1. primus.cfg
   bool writing_config = false;

@@ -33,6 +33,8 @@ struct ObservedCluster {
   /// `ppin -t --user U` results, only with --probe.
   std::map<std::string, TestResult> probes;
   std::map<std::string, std::string> probe_errors;
+  /// Extra notes for the plan (operator overrides in effect).
+  std::vector<std::string> notes;
 };
 
 /// What hsmctl knows about the credentials of one partition (by user name). No values.

@@ -107,6 +107,18 @@ TEST_F(PrimusEngine, WrongSetupPasswordIsTriedAtMostOnceAcrossApplies) {
   EXPECT_EQ(count_invocations_with("-a"), 1);
   EXPECT_EQ(load_state()["counters"]["api"]["failures"].size(), 1u);
 
+
+  // The operator override sends the recorded value once more (and it fails again, once).
+  auto o = options();
+  o.retry_rejected = true;
+  auto retried = prepare({c}, {p}, keeper_, o);
+  ASSERT_TRUE(retried);
+  ASSERT_TRUE(has_kind((*retried)[0].plan.plan, ActionKind::kFetchSecret));
+  EXPECT_FALSE(execute((*retried)[0], {}, keeper_, nullptr));
+  EXPECT_EQ(count_invocations_with("-a"), 2);
+  ASSERT_TRUE(prepare_all({c}, {p}));
+  EXPECT_EQ(count_invocations_with("-a"), 2);
+
   // A new setup password (a different value) is tried.
   set_state([](nlohmann::json& s) { s["users"]["PAYMENTS01"]["setupPassword"] = kSetup; });
   setenv("HSMCTL_TEST_SETUP_PW", kOtherSetup, 1);
@@ -114,7 +126,7 @@ TEST_F(PrimusEngine, WrongSetupPasswordIsTriedAtMostOnceAcrossApplies) {
   auto fixed = apply_once({c}, {p});
   setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
   ASSERT_TRUE(fixed) << fixed.error().to_string();
-  EXPECT_EQ(count_invocations_with("-a"), 2);
+  EXPECT_EQ(count_invocations_with("-a"), 3);
 }
 
 TEST_F(PrimusEngine, WrongPkcs11PasswordStopsAndIsNotRetried) {
