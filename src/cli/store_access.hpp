@@ -9,6 +9,8 @@
 namespace hsmctl::cli {
 
 /// Opens the credential store chosen by --store / HSMCTL_STORE ("none": an ephemeral keeper).
-Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions& global);
+/// `will_write` (apply) creates a missing store; otherwise (plan) a missing store reads as empty.
+Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions& global,
+                                                             bool will_write);
 
 }  // namespace hsmctl::cli

@@ -17,7 +17,7 @@
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
-#include "hsmctl/util/process.hpp"
+#include "hsmctl/store/unlock.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -154,8 +154,8 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   if (!loaded) return kExitManifest;
   const DeviceMap devices = device_map(device_values);
   if (!check_device_assignment(*loaded, devices)) return kExitUsage;
-  disable_core_dumps();
-  auto keeper = open_keeper(global);
+  (void)store::disable_core_dumps();
+  auto keeper = open_keeper(global, /*will_write=*/false);
   if (!keeper) {
     print_error(keeper.error());
     return exit_code_for(keeper.error());
@@ -188,8 +188,8 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   if (!loaded) return kExitManifest;
   const DeviceMap devices = device_map(device_values);
   if (!check_device_assignment(*loaded, devices)) return kExitUsage;
-  disable_core_dumps();
-  auto keeper = open_keeper(global);
+  (void)store::disable_core_dumps();
+  auto keeper = open_keeper(global, /*will_write=*/true);
   if (!keeper) {
     print_error(keeper.error());
     return exit_code_for(keeper.error());

@@ -11,7 +11,9 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
   if (uri.rfind("sim:", 0) == 0) {
     const std::string path = uri.substr(4);
     if (path.empty()) return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
-    HSMCTL_TRY_ASSIGN(auto card, sim::SimCard::open_file(path));
+    // A new simulated device gets the serial its manifest names, so `sim:` works with the
+    // same manifests as real hardware.
+    HSMCTL_TRY_ASSIGN(auto card, sim::SimCard::open_file(path, selector.serial));
     return std::unique_ptr<Transport>(std::move(card));
   }
   if (uri == "pcsc:" || uri == "pcsc") {

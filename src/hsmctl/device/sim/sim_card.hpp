@@ -7,13 +7,13 @@
 //
 // State can live in a JSON file (`sim:PATH`): loaded on open, written atomically after every
 // state-changing APDU, so the file behaves like a device across runs. PINs are stored as salted
-// SHA-256 verifiers, never in clear.
-
-#include <memory>
-#include <string>
+// SHA-256 verifiers, never in clear. docs/simulator.md lists what is emulated and what is not.
 
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/util/bytes.hpp"
+
+#include <memory>
+#include <string>
 
 namespace hsmctl::device::sim {
 
@@ -23,8 +23,11 @@ class SimCard final : public Transport {
  public:
   /// A fresh, never-initialized device in memory with the given 8-byte chip serial (hex).
   static std::unique_ptr<SimCard> create_in_memory(const std::string& serial_hex);
-  /// Opens (or creates, fresh, with a random serial) the state file at `path`.
-  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path);
+  /// Opens the state file at `path`, or creates a fresh device there whose chip serial is
+  /// `serial_if_new` (16 hex digits) or random when that is empty. An existing file keeps its
+  /// own serial: callers compare it if they care.
+  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path,
+                                                    const std::string& serial_if_new = {});
 
   ~SimCard() override;
   SimCard(const SimCard&) = delete;
@@ -35,12 +38,28 @@ class SimCard final : public Transport {
   Result<void> begin_exclusive() override;
   void end_exclusive() override;
 
-  /// Simulates a power cycle / card reset: volatile session state is lost, as on a replug.
+  /// Simulates a power cycle (replug): all volatile state is lost, no applet is selected.
   void power_cycle();
+  /// A PC/SC card reset or reconnect (vpcd RESET): the firmware keeps running, so applet,
+  /// PIN/SO sessions and PKA state survive (observed on v6.6); only a pending chained response
+  /// and half-received command chain are dropped.
+  void warm_reset();
   /// The answer-to-reset (the real Pico HSM ATR).
   static Bytes atr();
 
+  /// The simulated device's state, for tests and tools. Direct edits are written to the state
+  /// file by the next state-changing APDU or by save().
   SimState& state();
+  /// Writes the state file now if the persistent state changed (no-op in memory).
+  Result<void> save();
+
+  /// Test helper: puts a P-256 key object with key id `key_id` (1..255) into key domain
+  /// `domain`, as GENERATE ASYMMETRIC KEY PAIR would (EF CCxx, PrKD C4xx, request CExx).
+  Result<void> install_key(int key_id, int domain);
+  /// Test helper: replaces EF 2F02 with a PKI-issued chain for the current device key (device
+  /// certificate with CHR `chr` issued by "ESPICOHSMDV00001", followed by the DV certificate
+  /// issued by "ESPICOHSMCA00001"), as "Force Device Certificate" leaves it.
+  Result<void> install_pki_device_chain(const std::string& chr);
 
  private:
   SimCard();

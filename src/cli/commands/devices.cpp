@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/commands/devices.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+
+namespace hsmctl::cli {
+namespace {
+
+namespace po = boost::program_options;
+
+struct Row {
+  std::string reader;
+  bool card_present = false;
+  std::string atr;
+  bool hsm = false;  // answered the SmartCard-HSM SELECT
+  bool pico = false;
+  std::string serial;
+  std::string firmware;
+  std::optional<bool> initialized;
+  std::optional<std::uint16_t> options;
+  std::string error;
+};
+
+/// Probes one card. Everything happens inside one PC/SC transaction so no other program
+/// interleaves APDUs; only read-only commands are sent.
+void probe(Row& row) {
+  auto transport = device::pcsc::connect_reader(row.reader);
+  if (!transport) {
+    row.error = transport.error().message;
+    return;
+  }
+  device::Transport& t = **transport;
+  if (auto locked = t.begin_exclusive(); !locked) {
+    row.error = locked.error().message;
+    return;
+  }
+  device::schsm::SmartCardHsm hsm(t);
+  auto selected = hsm.select();
+  if (!selected) {
+    row.error = fmt::format("not a SmartCard-HSM: {}", selected.error().message);
+    t.end_exclusive();
+    return;
+  }
+  row.hsm = true;
+  row.pico = selected->device_type == 0xFF;
+  row.firmware = fmt::format("{}.{}", selected->firmware_major, selected->firmware_minor);
+  row.options = selected->options;
+  if (auto serial = hsm.chip_serial(); serial) {
+    row.serial = *serial;
+  } else {
+    row.error = fmt::format("cannot read the chip serial: {}", serial.error().message);
+  }
+  if (auto so = hsm.pin_status(device::schsm::PinRef::kSo); so) {
+    row.initialized = so->state != model::PinStatus::State::kNotInitialized;
+  } else if (row.error.empty()) {
+    row.error = fmt::format("cannot read the SO-PIN status: {}", so.error().message);
+  }
+  t.end_exclusive();
+}
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+void print_table(const std::vector<Row>& rows) {
+  const std::vector<std::string> header = {"READER", "CARD", "SERIAL", "FIRMWARE", "INITIALIZED",
+                                           "NOTE"};
+  std::vector<std::vector<std::string>> cells;
+  for (const Row& r : rows) {
+    std::string note = r.error;
+    if (note.empty() && r.hsm && !r.pico) {
+      note = "SmartCard-HSM, not a Pico HSM";
+    }
+    cells.push_back({r.reader, yes_no(r.card_present), r.serial.empty() ? "-" : r.serial,
+                     r.firmware.empty() ? "-" : r.firmware,
+                     r.initialized ? yes_no(*r.initialized) : "-", note});
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& line : cells) {
+      width[c] = std::max(width[c], line[c].size());
+    }
+  }
+  auto print_line = [&](const std::vector<std::string>& line) {
+    std::string out;
+    for (std::size_t c = 0; c < line.size(); ++c) {
+      if (c + 1 == line.size()) {
+        out += line[c];  // no padding after the last column
+      } else {
+        out += fmt::format("{:<{}}  ", line[c], width[c]);
+      }
+    }
+    while (!out.empty() && out.back() == ' ') {
+      out.pop_back();
+    }
+    std::cout << out << "\n";
+  };
+  print_line(header);
+  for (const auto& line : cells) {
+    print_line(line);
+  }
+}
+
+void print_json(const std::vector<Row>& rows) {
+  nlohmann::json readers = nlohmann::json::array();
+  for (const Row& r : rows) {
+    nlohmann::json j;
+    j["reader"] = r.reader;
+    j["card_present"] = r.card_present;
+    j["atr"] = r.atr.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.atr);
+    j["smartcard_hsm"] = r.hsm;
+    j["pico"] = r.pico;
+    j["serial"] = r.serial.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.serial);
+    j["firmware"] = r.firmware.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.firmware);
+    j["initialized"] = r.initialized ? nlohmann::json(*r.initialized) : nlohmann::json(nullptr);
+    j["options"] = r.options ? nlohmann::json(fmt::format("{:04X}", *r.options))
+                             : nlohmann::json(nullptr);
+    j["error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
+    readers.push_back(std::move(j));
+  }
+  std::cout << nlohmann::json{{"readers", readers}}.dump(2) << "\n";
+}
+
+}  // namespace
+
+int devices_main(const std::vector<std::string>& args, const GlobalOptions& global) {
+  (void)global;
+  std::string output = "table";
+  po::options_description opts("Usage: hsmctl devices [-o table|json]\nOptions");
+  opts.add_options()("help,h", "print this help")(
+      "output,o", po::value(&output)->default_value("table"), "output format: table or json");
+  po::positional_options_description none;
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(opts).positional(none).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+      std::cout << opts << "\n";
+      return kExitOk;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hsmctl: error: devices: %s\n", e.what());
+    return kExitUsage;
+  }
+  if (output != "table" && output != "json") {
+    std::fprintf(stderr, "hsmctl: error: devices: --output must be table or json, got '%s'\n",
+                 output.c_str());
+    return kExitUsage;
+  }
+
+  auto readers = device::pcsc::list_readers();
+  if (!readers) {
+    std::fprintf(stderr, "hsmctl: error: %s\n", readers.error().to_string().c_str());
+    return readers.error().code == Errc::kUnavailable ? kExitUnavailable : kExitError;
+  }
+  std::vector<Row> rows;
+  for (const auto& info : *readers) {
+    Row row;
+    row.reader = info.name;
+    row.card_present = info.card_present;
+    row.atr = to_hex(info.atr);
+    if (info.card_present) {
+      probe(row);
+    }
+    rows.push_back(std::move(row));
+  }
+  if (output == "json") {
+    print_json(rows);
+  } else {
+    print_table(rows);
+  }
+  return kExitOk;
+}
+
+}  // namespace hsmctl::cli

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Choosing a reader by the chip serial the card reports. Reader names are only hints: libccid
+// puts the USB serial into them, but other drivers (and vpcd) do not, and names can collide.
+// Kept apart from pcsc_transport.cpp so the transport links without the protocol layer.
+
+#include <cctype>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+
+namespace hsmctl::device::pcsc {
+namespace {
+
+std::string upper(std::string s) {
+  for (char& c : s) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+Result<std::string> read_serial_schsm(Transport& transport) {
+  schsm::SmartCardHsm hsm(transport);
+  HSMCTL_TRY(hsm.select());
+  return hsm.chip_serial();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
+                                                     const SerialReader& read_serial) {
+  const std::string wanted = upper(serial_hex);
+  const SerialReader reader_fn = read_serial ? read_serial : SerialReader(read_serial_schsm);
+  HSMCTL_TRY_ASSIGN(auto readers, list_readers());
+  std::unique_ptr<Transport> found;
+  std::string found_reader;
+  std::string checked;
+  for (const auto& r : readers) {
+    if (!r.card_present) {
+      continue;
+    }
+    std::string outcome;
+    auto transport = connect_reader(r.name);
+    if (!transport) {
+      outcome = transport.error().message;
+    } else {
+      // Hold the card while asking, so nobody interleaves between SELECT and READ BINARY.
+      auto locked = (*transport)->begin_exclusive();
+      Result<std::string> serial =
+          locked ? reader_fn(**transport) : tl::unexpected(locked.error());
+      (*transport)->end_exclusive();
+      if (!serial) {
+        outcome = serial.error().message;
+      } else if (upper(*serial) == wanted) {
+        if (found) {
+          return make_error(Errc::kRefused,
+                            fmt::format("two cards report chip serial {}: in reader '{}' and in "
+                                        "reader '{}'; refusing to guess",
+                                        wanted, found_reader, r.name));
+        }
+        found = std::move(*transport);
+        found_reader = r.name;
+        continue;
+      } else {
+        outcome = "serial " + upper(*serial);
+      }
+    }
+    checked += fmt::format("{}'{}': {}", checked.empty() ? "" : "; ", r.name, outcome);
+  }
+  if (found) {
+    return found;
+  }
+  if (checked.empty()) {
+    return make_error(Errc::kUnavailable,
+                      fmt::format("no Pico HSM with chip serial {}: no reader holds a card",
+                                  wanted));
+  }
+  return make_error(Errc::kUnavailable,
+                    fmt::format("no Pico HSM with chip serial {} (checked {})", wanted, checked));
+}
+
+}  // namespace hsmctl::device::pcsc

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/manifest/load.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+
+#include "hsmctl/manifest/schema_validator.hpp"
+#include "hsmctl/manifest/semantic.hpp"
+#include "hsmctl/manifest/yaml_loader.hpp"
+
+namespace hsmctl::manifest {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Everything learned from one file, kept apart so errors can be ordered per file.
+struct FileOutcome {
+  std::vector<model::PicoHsmManifest> manifests;
+  std::vector<Error> errors;
+  std::vector<Error> warnings;
+};
+
+FileOutcome load_text(const std::string& text, const std::string& file_name) {
+  FileOutcome out;
+  YamlFile yaml = parse_yaml(text, file_name);
+  out.errors = std::move(yaml.errors);
+  for (const YamlDocument& doc : yaml.documents) {
+    std::vector<Error> schema_errors = validate_document(doc, file_name);
+    bool doc_ok = schema_errors.empty() && doc.error_count == 0;
+    for (auto& e : schema_errors) out.errors.push_back(std::move(e));
+    if (!doc_ok) continue;
+    DocumentOutcome built = build_pico_manifest(doc, file_name);
+    for (auto& e : built.errors) out.errors.push_back(std::move(e));
+    for (auto& w : built.warnings) out.warnings.push_back(std::move(w));
+    if (built.manifest) out.manifests.push_back(std::move(*built.manifest));
+  }
+  return out;
+}
+
+Error io_error(const std::string& path, const std::string& message) {
+  return Error{Errc::kIo, message, SourcePos{path, 0, 0}, {}};
+}
+
+// Reads a whole file; errors name the path.
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    return tl::unexpected(io_error(path, std::string("cannot read: ") + std::strerror(err)));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return tl::unexpected(io_error(path, "read error"));
+  return ss.str();
+}
+
+bool is_yaml_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  return ext == ".yaml" || ext == ".yml";
+}
+
+bool position_less(const Error& a, const Error& b) {
+  int la = a.where ? a.where->line : 0;
+  int lb = b.where ? b.where->line : 0;
+  if (la != lb) return la < lb;
+  int ca = a.where ? a.where->column : 0;
+  int cb = b.where ? b.where->column : 0;
+  return ca < cb;
+}
+
+// Rules across documents and files: unique names and unique device selectors.
+void cross_checks(std::vector<FileOutcome>& files) {
+  std::map<std::string, SourcePos> names;
+  std::map<std::string, SourcePos> serials;
+  std::map<std::string, SourcePos> readers;
+  // "line 4, column 9" within the same file, "other.yaml:4:9" across files.
+  auto where = [](const SourcePos& p, const SourcePos& here) {
+    std::string lc = std::to_string(p.line) + ":" + std::to_string(p.column);
+    if (p.file == here.file) {
+      return "line " + std::to_string(p.line) + ", column " + std::to_string(p.column);
+    }
+    return p.file + ":" + lc;
+  };
+  for (FileOutcome& f : files) {
+    std::vector<model::PicoHsmManifest> kept;
+    for (model::PicoHsmManifest& m : f.manifests) {
+      bool ok = true;
+      SourcePos name_pos = m.position_of("metadata.name");
+      auto [nit, name_new] = names.emplace(m.metadata.name, name_pos);
+      if (!name_new) {
+        f.errors.push_back(Error{Errc::kManifest,
+                                 "duplicate name '" + m.metadata.name +
+                                     "' (first defined at " + where(nit->second, name_pos) + ")",
+                                 name_pos, "metadata.name"});
+        ok = false;
+      }
+      const auto& dev = m.spec.device;
+      auto& table = dev.serial.empty() ? readers : serials;
+      const std::string& key = dev.serial.empty() ? dev.reader : dev.serial;
+      const std::string path = dev.serial.empty() ? "spec.device.reader" : "spec.device.serial";
+      SourcePos dev_pos = m.position_of(path);
+      auto [dit, dev_new] = table.emplace(key, dev_pos);
+      if (!dev_new) {
+        f.errors.push_back(Error{Errc::kManifest,
+                                 std::string(dev.serial.empty() ? "reader '" : "serial ") +
+                                     key + (dev.serial.empty() ? "'" : "") +
+                                     " is already selected by another manifest (at " +
+                                     where(dit->second, dev_pos) + ")",
+                                 dev_pos, path});
+        ok = false;
+      }
+      if (ok) kept.push_back(std::move(m));
+    }
+    f.manifests = std::move(kept);
+  }
+}
+
+LoadResult combine(std::vector<FileOutcome> files) {
+  cross_checks(files);
+  LoadResult result;
+  for (FileOutcome& f : files) {
+    std::stable_sort(f.errors.begin(), f.errors.end(), position_less);
+    std::stable_sort(f.warnings.begin(), f.warnings.end(), position_less);
+    for (auto& m : f.manifests) result.pico_hsms.push_back(std::move(m));
+    for (auto& e : f.errors) result.errors.push_back(std::move(e));
+    for (auto& w : f.warnings) result.warnings.push_back(std::move(w));
+  }
+  // Manifests must not be used when anything is wrong; keep them only for a clean load.
+  if (!result.errors.empty()) result.pico_hsms.clear();
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_manifest_text(const std::string& text, const std::string& file_name) {
+  std::vector<FileOutcome> files;
+  files.push_back(load_text(text, file_name));
+  return combine(std::move(files));
+}
+
+LoadResult load_manifests(const std::vector<std::string>& paths) {
+  std::vector<FileOutcome> files;
+  auto load_one = [&](const std::string& path) {
+    auto text = read_file(path);
+    if (!text) {
+      FileOutcome f;
+      f.errors.push_back(text.error());
+      files.push_back(std::move(f));
+      return;
+    }
+    files.push_back(load_text(*text, path));
+  };
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      std::vector<std::string> entries;
+      for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code type_ec;
+        if (is_yaml_name(it->path()) && it->is_regular_file(type_ec)) {
+          entries.push_back(it->path().string());
+        }
+      }
+      if (ec) {
+        FileOutcome f;
+        f.errors.push_back(io_error(path, "cannot list directory: " + ec.message()));
+        files.push_back(std::move(f));
+        continue;
+      }
+      if (entries.empty()) {
+        FileOutcome f;
+        f.errors.push_back(io_error(path, "directory contains no *.yaml or *.yml files"));
+        files.push_back(std::move(f));
+        continue;
+      }
+      std::sort(entries.begin(), entries.end());
+      for (const std::string& e : entries) load_one(e);
+    } else {
+      load_one(path);
+    }
+  }
+  return combine(std::move(files));
+}
+
+}  // namespace hsmctl::manifest

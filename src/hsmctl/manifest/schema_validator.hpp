@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// JSON Schema validation of one manifest document (internal to manifest/; the only file that
+// sees valijson is schema_validator.cpp). Dispatches on apiVersion/kind, validates against the
+// embedded schema and turns valijson's messages into hsmctl errors with file:line:column, the
+// dotted path, and the offending value/expected type where that helps (never for PIN fields).
+
+#include <string>
+#include <vector>
+
+#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/util/error.hpp"
+
+namespace hsmctl::manifest {
+
+inline constexpr const char* kApiVersion = "hsmctl.dev/v1alpha1";
+inline constexpr const char* kKindPicoHsm = "PicoHSM";
+
+/// Errors of `doc` against the schema of its kind; empty when valid. Values at pointers the YAML
+/// loader already reported (YamlDocument::poisoned) do not produce further errors.
+std::vector<Error> validate_document(const YamlDocument& doc, const std::string& file_name);
+
+/// True for JSON pointers whose values may be secrets and must never be echoed.
+bool is_sensitive_pointer(const std::string& pointer);
+
+}  // namespace hsmctl::manifest

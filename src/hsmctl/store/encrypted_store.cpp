@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/store/encrypted_store.hpp"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "hsmctl/store/crypto.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
+namespace hsmctl::store {
+namespace {
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
+Result<void> check_scrypt_params(const ScryptParams& p, bool allow_weak) {
+  if (p.log2_n > kMaxLog2N || p.log2_n < kMinLog2N || p.r < 1 || p.r > kMaxScryptR || p.p < 1 ||
+      p.p > kMaxScryptP) {
+    return make_error(Errc::kStore, "scrypt parameters out of range (log2 N " +
+                                        std::to_string(kMinLog2N) + ".." +
+                                        std::to_string(kMaxLog2N) + ", r 1.." +
+                                        std::to_string(kMaxScryptR) + ", p 1.." +
+                                        std::to_string(kMaxScryptP) + ")");
+  }
+  if (p.log2_n < kMinProductionLog2N && !allow_weak) {
+    return make_error(Errc::kStore, "scrypt work factor 2^" + std::to_string(p.log2_n) +
+                                        " is below the minimum 2^" +
+                                        std::to_string(kMinProductionLog2N) +
+                                        " (lower values are for tests only)");
+  }
+  return {};
+}
+
+EntryInfo info_of(const Entry& e) {
+  EntryInfo i;
+  i.id = e.id();
+  i.device = e.device;
+  i.name = e.name;
+  i.state = e.state();
+  i.has_current = e.current.has_value();
+  i.has_pending = e.pending.has_value();
+  i.created = e.created;
+  i.updated = e.updated;
+  i.metadata = e.metadata;
+  return i;
+}
+
+bool same_value(const std::optional<Secret>& a, const std::optional<Secret>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || a->equals(*b);
+}
+
+tl::unexpected<Error> no_entry(const CredentialKey& key) {
+  return make_error(Errc::kStore, "no store entry " + key.id());
+}
+
+}  // namespace
+
+Result<void> check_private_file(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOENT) return make_error(Errc::kUnavailable, "no such file: " + path);
+    return make_error(Errc::kIo, "cannot stat " + path + ": " + strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) return make_error(Errc::kStore, path + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(Errc::kStore, path + " has mode " + mode +
+                                        " and is accessible by group or others; refusing to use "
+                                        "it (run: chmod 600 " +
+                                        path + ")");
+  }
+  return {};
+}
+
+Result<void> make_private_dir(const std::string& dir) {
+  if (dir.empty() || dir == "." || dir == "/") return {};
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return make_error(Errc::kIo, dir + " is not a directory");
+    return {};
+  }
+  std::string parent = dir_of(dir);
+  if (parent != dir) {
+    // Parents that hsmctl creates (e.g. ~/.local/share) get 0700 as well; existing ones are
+    // left alone.
+    HSMCTL_TRY(make_private_dir(parent));
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(Errc::kIo, "cannot create directory " + dir + ": " + strerror(errno));
+  }
+  return {};
+}
+
+EncryptedStore::EncryptedStore(std::string path, std::shared_ptr<KeySource> keys,
+                               StoreOptions options)
+    : path_(std::move(path)), keys_(std::move(keys)), options_(options) {
+  lock_path_ = path_ + ".lock";
+}
+
+Result<EncryptedStore> EncryptedStore::create(const std::string& path,
+                                              std::shared_ptr<KeySource> keys, KeyMode mode,
+                                              const StoreOptions& options) {
+  if (mode == KeyMode::kPassphrase) {
+    HSMCTL_TRY(check_scrypt_params(options.scrypt, options.allow_weak_kdf_for_tests));
+  }
+  HSMCTL_TRY(make_private_dir(dir_of(path)));
+  EncryptedStore store(path, std::move(keys), options);
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(store.lock_path_, true));
+  if (file_exists(path)) {
+    return make_error(Errc::kStore, "a store already exists at " + path);
+  }
+  HSMCTL_TRY_ASSIGN(store.header_, new_header(mode, options.scrypt));
+  HSMCTL_TRY_ASSIGN(Secret material, store.keys_->material(mode, /*creating=*/true));
+  HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(store.header_, material));
+  store.kek_ = std::move(kek);
+  StoreData empty;
+  HSMCTL_TRY(store.save(empty));
+  return store;
+}
+
+Result<EncryptedStore> EncryptedStore::open(const std::string& path,
+                                            std::shared_ptr<KeySource> keys,
+                                            const StoreOptions& options) {
+  EncryptedStore store(path, std::move(keys), options);
+  HSMCTL_TRY(check_private_file(path));
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(store.lock_path_, false));
+  HSMCTL_TRY(store.load_unlocked_file());
+  return store;
+}
+
+Result<EncryptedStore> EncryptedStore::open_or_create(const std::string& path,
+                                                      std::shared_ptr<KeySource> keys,
+                                                      KeyMode mode_if_new,
+                                                      const StoreOptions& options) {
+  if (file_exists(path)) return open(path, std::move(keys), options);
+  auto created = create(path, keys, mode_if_new, options);
+  if (!created && file_exists(path)) return open(path, std::move(keys), options);  // lost race
+  return created;
+}
+
+Result<Secret> EncryptedStore::kek_for(const StoreHeader& header, bool creating) {
+  if (kek_ && header_.kdf == header.kdf && header_.salt == header.salt &&
+      header_.scrypt.log2_n == header.scrypt.log2_n && header_.scrypt.r == header.scrypt.r &&
+      header_.scrypt.p == header.scrypt.p) {
+    return *kek_;
+  }
+  HSMCTL_TRY_ASSIGN(Secret material, keys_->material(header.mode(), creating));
+  return derive_kek(header, material);
+}
+
+Result<StoreData> EncryptedStore::load_unlocked_file() {
+  HSMCTL_TRY(check_private_file(path_));
+  HSMCTL_TRY_ASSIGN(Bytes file, read_file(path_));
+  auto header = parse_header(file);
+  if (!header) return tl::unexpected(format_error_to_error(header.error(), path_));
+  HSMCTL_TRY_ASSIGN(Secret kek, kek_for(*header, false));
+  auto plain = open_file(file, *header, kek);
+  if (!plain) return tl::unexpected(format_error_to_error(plain.error(), path_));
+  auto data = parse_payload(*plain);
+  if (!data) return tl::unexpected(format_error_to_error(data.error(), path_));
+  header_ = *header;
+  kek_ = std::move(kek);
+  return std::move(*data);
+}
+
+Result<void> EncryptedStore::save(StoreData& data) {
+  if (!kek_) return make_error(Errc::kInternal, "store saved without a key");
+  data.generation += 1;
+  data.modified = now_rfc3339();
+  HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
+  HSMCTL_TRY_ASSIGN(Bytes file, seal_file(header_, *kek_, plain.bytes()));
+  return write_file_atomically(path_, file, 0600);
+}
+
+template <class F>
+Result<void> EncryptedStore::mutate(F&& change) {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
+  const std::string now = now_rfc3339();
+  Result<bool> changed = change(data, now);
+  if (!changed) return tl::unexpected(changed.error());
+  if (!*changed) return {};
+  return save(data);
+}
+
+template <class F>
+auto EncryptedStore::read(F&& reader) -> decltype(reader(std::declval<const StoreData&>())) {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
+  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
+  return reader(static_cast<const StoreData&>(data));
+}
+
+Result<std::uint64_t> EncryptedStore::generation() {
+  return read([](const StoreData& d) -> Result<std::uint64_t> { return d.generation; });
+}
+
+Result<std::optional<Secret>> EncryptedStore::current(const CredentialKey& key) {
+  return read([&](const StoreData& d) -> Result<std::optional<Secret>> {
+    const Entry* e = d.find(key.id());
+    if (e == nullptr) return std::optional<Secret>{};
+    return e->current;
+  });
+}
+
+Result<std::optional<Secret>> EncryptedStore::pending(const CredentialKey& key) {
+  return read([&](const StoreData& d) -> Result<std::optional<Secret>> {
+    const Entry* e = d.find(key.id());
+    if (e == nullptr) return std::optional<Secret>{};
+    return e->pending;
+  });
+}
+
+Result<void> EncryptedStore::stage(const CredentialKey& key, const Secret& value) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry* existing = d.find(key.id());
+    if (existing != nullptr && existing->pending) {
+      if (existing->pending->equals(value)) return false;  // already staged, already durable
+      return make_error(Errc::kStore,
+                        "an unresolved pending value already exists for " + key.id() +
+                            "; resolve it (apply resumes it) before staging another");
+    }
+    Entry& e = d.upsert(key.device, key.name, now);
+    e.pending = value;
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::commit(const CredentialKey& key) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry* e = d.find(key.id());
+    if (e == nullptr || !e->pending) {
+      return make_error(Errc::kStore, "nothing pending to commit for " + key.id());
+    }
+    e->current = std::move(e->pending);
+    e->pending.reset();
+    e->updated = now;
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::discard(const CredentialKey& key) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry* e = d.find(key.id());
+    if (e == nullptr || !e->pending) return false;
+    e->pending.reset();
+    e->updated = now;
+    if (!e->current && e->metadata.empty()) d.erase(key.id());
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::record_current(const CredentialKey& key, const Secret& value) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry& e = d.upsert(key.device, key.name, now);
+    e.current = value;
+    e.pending.reset();
+    return true;
+  });
+}
+
+Result<std::vector<EntryInfo>> EncryptedStore::list() {
+  return read([](const StoreData& d) -> Result<std::vector<EntryInfo>> {
+    std::vector<EntryInfo> out;
+    for (const auto& e : d.entries) out.push_back(info_of(e));
+    std::sort(out.begin(), out.end(),
+              [](const EntryInfo& a, const EntryInfo& b) { return a.id < b.id; });
+    return out;
+  });
+}
+
+Result<std::optional<Entry>> EncryptedStore::get(const CredentialKey& key) {
+  return read([&](const StoreData& d) -> Result<std::optional<Entry>> {
+    const Entry* e = d.find(key.id());
+    if (e == nullptr) return std::optional<Entry>{};
+    return std::optional<Entry>(*e);
+  });
+}
+
+Result<void> EncryptedStore::set(const CredentialKey& key, const Secret& value,
+                                 const std::map<std::string, std::string>& metadata) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry* existing = d.find(key.id());
+    if (existing != nullptr && existing->pending) {
+      return make_error(Errc::kStore, key.id() +
+                                          " has an unresolved pending value; refusing to "
+                                          "overwrite it (resolve it with apply, or rm the entry)");
+    }
+    Entry& e = d.upsert(key.device, key.name, now);
+    e.current = value;
+    for (const auto& [k, v] : metadata) e.metadata[k] = v;
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::set_metadata(const CredentialKey& key, const std::string& field,
+                                          const std::string& value) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Entry* e = d.find(key.id());
+    if (e == nullptr) return no_entry(key);
+    e->metadata[field] = value;
+    e->updated = now;
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::rm(const CredentialKey& key) {
+  return mutate([&](StoreData& d, const std::string&) -> Result<bool> {
+    if (!d.erase(key.id())) return no_entry(key);
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::change_key(std::shared_ptr<KeySource> new_keys, KeyMode new_mode) {
+  if (new_mode == KeyMode::kPassphrase) {
+    HSMCTL_TRY(check_scrypt_params(options_.scrypt, options_.allow_weak_kdf_for_tests));
+  }
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
+  HSMCTL_TRY_ASSIGN(StoreHeader header, new_header(new_mode, options_.scrypt));
+  HSMCTL_TRY_ASSIGN(Secret material, new_keys->material(new_mode, /*creating=*/true));
+  HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(header, material));
+  StoreHeader old_header = header_;
+  std::optional<Secret> old_kek = std::move(kek_);
+  header_ = header;
+  kek_ = std::move(kek);
+  auto saved = save(data);
+  if (!saved) {
+    header_ = old_header;  // the old file is untouched (atomic replace failed)
+    kek_ = std::move(old_kek);
+    return saved;
+  }
+  keys_ = std::move(new_keys);
+  return {};
+}
+
+Result<void> EncryptedStore::export_to(const std::string& file, KeySource& backup_keys,
+                                       KeyMode mode, bool overwrite) {
+  if (!overwrite && file_exists(file)) {
+    return make_error(Errc::kStore, file + " already exists; refusing to overwrite it");
+  }
+  if (mode == KeyMode::kPassphrase) {
+    HSMCTL_TRY(check_scrypt_params(options_.scrypt, options_.allow_weak_kdf_for_tests));
+  }
+  HSMCTL_TRY_ASSIGN(StoreData data, read([](const StoreData& d) -> Result<StoreData> {
+                      StoreData copy;
+                      copy.generation = 0;
+                      copy.entries = d.entries;
+                      return copy;
+                    }));
+  HSMCTL_TRY_ASSIGN(StoreHeader header, new_header(mode, options_.scrypt));
+  HSMCTL_TRY_ASSIGN(Secret material, backup_keys.material(mode, /*creating=*/true));
+  HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(header, material));
+  data.generation = 1;
+  data.modified = now_rfc3339();
+  HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
+  HSMCTL_TRY_ASSIGN(Bytes bytes, seal_file(header, kek, plain.bytes()));
+  return write_file_atomically(file, bytes, 0600);
+}
+
+Result<ImportSummary> EncryptedStore::import_from(const std::string& file,
+                                                  KeySource& backup_keys, bool overwrite) {
+  HSMCTL_TRY_ASSIGN(Bytes bytes, read_file(file));
+  auto backup = decrypt_store_bytes(bytes, backup_keys);
+  if (!backup) return tl::unexpected(format_error_to_error(backup.error(), file));
+  ImportSummary summary;
+  HSMCTL_TRY(mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    summary = ImportSummary{};
+    std::vector<std::string> conflicts;
+    for (const auto& incoming : backup->entries) {
+      const Entry* existing = d.find(incoming.id());
+      if (existing != nullptr && !(same_value(existing->current, incoming.current) &&
+                                   same_value(existing->pending, incoming.pending))) {
+        conflicts.push_back(incoming.id());
+      }
+    }
+    if (!conflicts.empty() && !overwrite) {
+      std::string names;
+      for (const auto& c : conflicts) names += (names.empty() ? "" : ", ") + c;
+      return make_error(Errc::kStore, "backup entries differ from the store: " + names +
+                                          " (use --overwrite to replace them)");
+    }
+    for (const auto& incoming : backup->entries) {
+      Entry* existing = d.find(incoming.id());
+      if (existing == nullptr) {
+        d.entries.push_back(incoming);
+        d.entries.back().updated = now;
+        ++summary.added;
+      } else if (same_value(existing->current, incoming.current) &&
+                 same_value(existing->pending, incoming.pending)) {
+        ++summary.unchanged;
+      } else {
+        *existing = incoming;
+        existing->updated = now;
+        ++summary.replaced;
+      }
+    }
+    return summary.added + summary.replaced > 0;
+  }));
+  return summary;
+}
+
+Result<std::string> EncryptedStore::journal_begin(const std::string& device,
+                                                  const std::string& plan_summary) {
+  HSMCTL_TRY_ASSIGN(Bytes rnd, crypto::random_bytes(8));
+  const std::string id = to_hex(rnd);
+  HSMCTL_TRY(mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Journal j;
+    j.id = id;
+    j.device = device;
+    j.plan_summary = plan_summary;
+    j.started = now;
+    j.updated = now;
+    d.journals.push_back(std::move(j));
+    return true;
+  }));
+  return id;
+}
+
+Result<void> EncryptedStore::journal_step(const std::string& journal_id, const std::string& step,
+                                          JournalState state, const std::string& credential) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Journal* j = d.find_journal(journal_id);
+    if (j == nullptr) return make_error(Errc::kStore, "no apply journal " + journal_id);
+    if (!j->is_open()) return make_error(Errc::kStore, "apply journal " + journal_id + " is closed");
+    auto it = std::find_if(j->steps.rbegin(), j->steps.rend(),
+                           [&](const JournalStep& s) { return s.step == step; });
+    if (it != j->steps.rend()) {
+      it->state = state;
+      it->updated = now;
+      if (!credential.empty()) it->credential = credential;
+    } else {
+      j->steps.push_back(JournalStep{step, state, credential, now});
+    }
+    j->updated = now;
+    return true;
+  });
+}
+
+Result<void> EncryptedStore::journal_end(const std::string& journal_id,
+                                         const std::string& outcome) {
+  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+    Journal* j = d.find_journal(journal_id);
+    if (j == nullptr) return make_error(Errc::kStore, "no apply journal " + journal_id);
+    j->ended = now;
+    j->updated = now;
+    j->outcome = outcome;
+    // Keep the newest closed journals for `store journal`-style explanations; drop older ones.
+    std::size_t closed = 0;
+    for (auto it = d.journals.rbegin(); it != d.journals.rend(); ++it) {
+      if (!it->is_open()) ++closed;
+    }
+    while (closed > kKeptClosedJournals) {
+      auto oldest = std::find_if(d.journals.begin(), d.journals.end(),
+                                 [](const Journal& x) { return !x.is_open(); });
+      d.journals.erase(oldest);
+      --closed;
+    }
+    return true;
+  });
+}
+
+Result<std::vector<Journal>> EncryptedStore::open_journals() {
+  return read([](const StoreData& d) -> Result<std::vector<Journal>> {
+    std::vector<Journal> out;
+    for (const auto& j : d.journals) {
+      if (j.is_open()) out.push_back(j);
+    }
+    return out;
+  });
+}
+
+Result<std::vector<Journal>> EncryptedStore::journals() {
+  return read([](const StoreData& d) -> Result<std::vector<Journal>> { return d.journals; });
+}
+
+FormatResult<StoreData> decrypt_store_bytes(ByteView file, KeySource& keys) {
+  auto header = parse_header(file);
+  if (!header) return tl::unexpected(header.error());
+  auto material = keys.material(header->mode(), false);
+  if (!material) {
+    return tl::unexpected(FormatError{FailureKind::kWrongKey, material.error().message});
+  }
+  auto kek = derive_kek(*header, *material);
+  if (!kek) return tl::unexpected(FormatError{FailureKind::kWrongKey, kek.error().message});
+  HSMCTL_TRY_ASSIGN(Secret plain, open_file(file, *header, *kek));
+  return parse_payload(plain);
+}
+
+}  // namespace hsmctl::store

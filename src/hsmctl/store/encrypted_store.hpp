@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The credential store: one file, whole-payload AES-256-GCM under a key derived with scrypt
+// (passphrase) or taken from a 0600 key file, behind a fully authenticated header
+// (docs/store-format.md). Every mutation is a locked read-modify-write that is on stable storage
+// before the call returns; concurrent hsmctl processes never lose each other's updates.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/store/format.hpp"
+#include "hsmctl/store/journal.hpp"
+#include "hsmctl/store/key_source.hpp"
+#include "hsmctl/store/payload.hpp"
+
+namespace hsmctl::store {
+
+struct StoreOptions {
+  /// scrypt parameters for a new store or a new passphrase. log2_n below kMinProductionLog2N is
+  /// refused unless allow_weak_kdf_for_tests is set; above kMaxLog2N always.
+  ScryptParams scrypt{};
+  bool allow_weak_kdf_for_tests = false;
+};
+
+/// What `list` shows: names, states and metadata, never values.
+struct EntryInfo {
+  std::string id;
+  std::string device;
+  std::string name;
+  std::string state;  ///< "current", "pending", "empty"
+  bool has_current = false;
+  bool has_pending = false;
+  std::string created;
+  std::string updated;
+  std::map<std::string, std::string> metadata;
+};
+
+struct ImportSummary {
+  int added = 0;
+  int replaced = 0;
+  int unchanged = 0;
+};
+
+class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
+ public:
+  /// Creates a new store file at `path` (its directory is created 0700 if missing), protected in
+  /// `mode` with material from `keys` (asked with creating = true). Errc::kStore if the file
+  /// already exists or the work factor is not allowed.
+  static Result<EncryptedStore> create(const std::string& path, std::shared_ptr<KeySource> keys,
+                                       KeyMode mode, const StoreOptions& options = {});
+  /// Opens an existing store and checks that `keys` unlock it. Errc::kUnavailable if there is no
+  /// file; Errc::kStore for a wrong passphrase/key file, a damaged, truncated or newer file, or a
+  /// file accessible by group or others.
+  static Result<EncryptedStore> open(const std::string& path, std::shared_ptr<KeySource> keys,
+                                     const StoreOptions& options = {});
+  /// open(), or create() in `mode_if_new` when the file does not exist.
+  static Result<EncryptedStore> open_or_create(const std::string& path,
+                                               std::shared_ptr<KeySource> keys,
+                                               KeyMode mode_if_new,
+                                               const StoreOptions& options = {});
+
+  const std::string& path() const { return path_; }
+  /// How the file is protected (as of the last read).
+  KeyMode mode() const { return header_.mode(); }
+  /// The generation counter of the file on disk (incremented by every save).
+  Result<std::uint64_t> generation();
+
+  // CredentialKeeper. Each call re-reads the file under the lock; mutations are durable on
+  // return.
+  Result<std::optional<Secret>> current(const CredentialKey& key) override;
+  Result<std::optional<Secret>> pending(const CredentialKey& key) override;
+  /// Errc::kStore if a different pending value already waits for resolution: overwriting it
+  /// could lose the only copy of what the device now holds.
+  Result<void> stage(const CredentialKey& key, const Secret& value) override;
+  /// Errc::kStore if nothing is pending.
+  Result<void> commit(const CredentialKey& key) override;
+  /// Drops the pending value; a no-op when nothing is pending.
+  Result<void> discard(const CredentialKey& key) override;
+  /// Sets current; clears pending (it either equals the value or is proven not on the device).
+  Result<void> record_current(const CredentialKey& key, const Secret& value) override;
+
+  /// Names, states and metadata of all entries, sorted by id. Never values.
+  Result<std::vector<EntryInfo>> list();
+  /// The whole entry (with values), or nullopt.
+  Result<std::optional<Entry>> get(const CredentialKey& key);
+  /// Sets the current value (and merges `metadata`). Errc::kStore if a pending value exists.
+  Result<void> set(const CredentialKey& key, const Secret& value,
+                   const std::map<std::string, std::string>& metadata = {});
+  /// Sets one metadata field of an existing entry. Errc::kStore if there is no such entry.
+  Result<void> set_metadata(const CredentialKey& key, const std::string& field,
+                            const std::string& value);
+  /// Removes an entry. Errc::kStore if there is no such entry.
+  Result<void> rm(const CredentialKey& key);
+
+  /// Re-encrypts the store under new key material (new salt; mode may change), atomically:
+  /// the file holds either the old or the new encryption, never neither.
+  Result<void> change_key(std::shared_ptr<KeySource> new_keys, KeyMode new_mode);
+
+  /// Writes the entries (not the journals) to `file` as a store-format file protected by
+  /// `backup_keys` in `mode`. Errc::kStore if `file` exists and !overwrite.
+  Result<void> export_to(const std::string& file, KeySource& backup_keys, KeyMode mode,
+                         bool overwrite = false);
+  /// Merges the entries of a backup file. An entry whose values differ from an existing one is
+  /// a conflict: Errc::kStore naming the ids unless `overwrite`.
+  Result<ImportSummary> import_from(const std::string& file, KeySource& backup_keys,
+                                    bool overwrite = false);
+
+  // ApplyJournal (same file, same durability).
+  Result<std::string> journal_begin(const std::string& device,
+                                    const std::string& plan_summary) override;
+  Result<void> journal_step(const std::string& journal_id, const std::string& step,
+                            JournalState state, const std::string& credential = {}) override;
+  Result<void> journal_end(const std::string& journal_id,
+                           const std::string& outcome = "applied") override;
+  Result<std::vector<Journal>> open_journals() override;
+  /// All journals, closed ones included (the store keeps the last kKeptClosedJournals).
+  Result<std::vector<Journal>> journals();
+  static constexpr std::size_t kKeptClosedJournals = 20;
+
+ private:
+  EncryptedStore(std::string path, std::shared_ptr<KeySource> keys, StoreOptions options);
+  Result<StoreData> load_unlocked_file();  // caller holds a lock
+  Result<void> save(StoreData& data);      // caller holds the exclusive lock
+  template <class F>
+  Result<void> mutate(F&& change);
+  template <class F>
+  auto read(F&& reader) -> decltype(reader(std::declval<const StoreData&>()));
+  Result<Secret> kek_for(const StoreHeader& header, bool creating);
+
+  std::string path_;
+  std::string lock_path_;
+  std::shared_ptr<KeySource> keys_;
+  StoreOptions options_;
+  StoreHeader header_;  ///< KDF id, parameters and salt of the file as last read or written
+  std::optional<Secret> kek_;  ///< cached for header_'s KDF/salt (scrypt costs ~0.4 s)
+};
+
+/// Decrypts a whole store file with material from `keys` (no locking, no permission check):
+/// for inspection and tests. The error kind says why it failed.
+FormatResult<StoreData> decrypt_store_bytes(ByteView file, KeySource& keys);
+
+/// Checks that `path` is a regular file not accessible by group or others (like ssh does for
+/// private keys). Errc::kStore naming the mode and the fix otherwise.
+Result<void> check_private_file(const std::string& path);
+
+/// Creates `dir` and missing parents; the last component with mode 0700.
+Result<void> make_private_dir(const std::string& dir);
+
+}  // namespace hsmctl::store

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/store/payload.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace hsmctl::store {
+namespace {
+
+using nlohmann::json;
+
+// nlohmann::json does not wipe what it frees; overwrite every string in place before the
+// document is destroyed (best effort: copies made by reallocation cannot be reached).
+void wipe_strings(json& j) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    secure_wipe(s.data(), s.size());
+  } else if (j.is_structured()) {
+    for (auto& child : j) wipe_strings(child);
+  }
+}
+
+struct JsonWiper {
+  json& j;
+  ~JsonWiper() { wipe_strings(j); }
+};
+
+std::string secret_hex(const Secret& s) { return to_hex(s.bytes()); }
+
+std::optional<Secret> secret_from_hex(const std::string& hex) {
+  auto bytes = from_hex(hex);
+  if (!bytes) return std::nullopt;
+  Secret out(*bytes);
+  secure_wipe(bytes->data(), bytes->size());
+  return out;
+}
+
+tl::unexpected<FormatError> corrupt(const std::string& what) {
+  return tl::unexpected<FormatError>(
+      FormatError{FailureKind::kCorrupt, "store payload is corrupt (" + what + ")"});
+}
+
+}  // namespace
+
+std::string Entry::state() const {
+  if (pending) return "pending";
+  if (current) return "current";
+  return "empty";
+}
+
+Entry* StoreData::find(const std::string& id) {
+  for (auto& e : entries) {
+    if (e.id() == id) return &e;
+  }
+  return nullptr;
+}
+
+const Entry* StoreData::find(const std::string& id) const {
+  for (const auto& e : entries) {
+    if (e.id() == id) return &e;
+  }
+  return nullptr;
+}
+
+Entry& StoreData::upsert(const std::string& device, const std::string& name,
+                         const std::string& now) {
+  Entry probe;
+  probe.device = device;
+  probe.name = name;
+  if (Entry* e = find(probe.id())) {
+    e->updated = now;
+    return *e;
+  }
+  probe.created = now;
+  probe.updated = now;
+  entries.push_back(std::move(probe));
+  return entries.back();
+}
+
+bool StoreData::erase(const std::string& id) {
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const Entry& e) { return e.id() == id; });
+  if (it == entries.end()) return false;
+  entries.erase(it);
+  return true;
+}
+
+Journal* StoreData::find_journal(const std::string& id) {
+  for (auto& j : journals) {
+    if (j.id == id) return &j;
+  }
+  return nullptr;
+}
+
+Result<Secret> serialize_payload(const StoreData& data) {
+  json doc;
+  JsonWiper wiper{doc};
+  doc["version"] = kPayloadVersion;
+  doc["generation"] = data.generation;
+  doc["modified"] = data.modified;
+  json entries = json::array();
+  for (const auto& e : data.entries) {
+    json je;
+    je["id"] = e.id();
+    je["device"] = e.device;
+    je["name"] = e.name;
+    if (e.current) je["current"] = secret_hex(*e.current);
+    if (e.pending) je["pending"] = secret_hex(*e.pending);
+    je["created"] = e.created;
+    je["updated"] = e.updated;
+    je["state"] = e.state();
+    je["metadata"] = e.metadata;
+    entries.push_back(std::move(je));
+  }
+  doc["entries"] = std::move(entries);
+  json journals = json::array();
+  for (const auto& j : data.journals) {
+    json jj;
+    jj["id"] = j.id;
+    jj["device"] = j.device;
+    jj["plan_summary"] = j.plan_summary;
+    jj["started"] = j.started;
+    jj["updated"] = j.updated;
+    jj["ended"] = j.ended;
+    jj["outcome"] = j.outcome;
+    json steps = json::array();
+    for (const auto& s : j.steps) {
+      steps.push_back({{"step", s.step},
+                       {"state", journal_state_name(s.state)},
+                       {"credential", s.credential},
+                       {"updated", s.updated}});
+    }
+    jj["steps"] = std::move(steps);
+    journals.push_back(std::move(jj));
+  }
+  doc["journals"] = std::move(journals);
+  std::string text = doc.dump();
+  Secret out(text);
+  secure_wipe(text.data(), text.size());
+  return out;
+}
+
+FormatResult<StoreData> parse_payload(const Secret& plaintext) {
+  json doc = json::parse(plaintext.view(), nullptr, /*allow_exceptions=*/false);
+  JsonWiper wiper{doc};
+  if (doc.is_discarded() || !doc.is_object()) return corrupt("not a JSON object");
+  try {
+    const int version = doc.at("version").get<int>();
+    if (version > kPayloadVersion) {
+      return tl::unexpected<FormatError>(FormatError{
+          FailureKind::kUnsupported, "store payload has version " + std::to_string(version) +
+                                         ", written by a newer hsmctl"});
+    }
+    if (version < 1) return corrupt("version " + std::to_string(version));
+    StoreData data;
+    data.generation = doc.at("generation").get<std::uint64_t>();
+    data.modified = doc.value("modified", "");
+    for (const auto& je : doc.at("entries")) {
+      Entry e;
+      e.device = je.at("device").get<std::string>();
+      e.name = je.at("name").get<std::string>();
+      if (e.name.empty()) return corrupt("entry without a name");
+      if (je.contains("current")) {
+        e.current = secret_from_hex(je.at("current").get_ref<const std::string&>());
+        if (!e.current) return corrupt("bad value encoding in " + e.id());
+      }
+      if (je.contains("pending")) {
+        e.pending = secret_from_hex(je.at("pending").get_ref<const std::string&>());
+        if (!e.pending) return corrupt("bad value encoding in " + e.id());
+      }
+      e.created = je.value("created", "");
+      e.updated = je.value("updated", "");
+      if (je.contains("metadata")) {
+        e.metadata = je.at("metadata").get<std::map<std::string, std::string>>();
+      }
+      if (data.find(e.id()) != nullptr) return corrupt("duplicate entry " + e.id());
+      data.entries.push_back(std::move(e));
+    }
+    if (doc.contains("journals")) {
+      for (const auto& jj : doc.at("journals")) {
+        Journal j;
+        j.id = jj.at("id").get<std::string>();
+        j.device = jj.value("device", "");
+        j.plan_summary = jj.value("plan_summary", "");
+        j.started = jj.value("started", "");
+        j.updated = jj.value("updated", "");
+        j.ended = jj.value("ended", "");
+        j.outcome = jj.value("outcome", "");
+        for (const auto& js : jj.at("steps")) {
+          JournalStep s;
+          s.step = js.at("step").get<std::string>();
+          auto state = parse_journal_state(js.at("state").get<std::string>());
+          if (!state) return corrupt("unknown journal state in journal " + j.id);
+          s.state = *state;
+          s.credential = js.value("credential", "");
+          s.updated = js.value("updated", "");
+          j.steps.push_back(std::move(s));
+        }
+        data.journals.push_back(std::move(j));
+      }
+    }
+    return data;
+  } catch (const json::exception& e) {
+    // The message names a JSON field or type, never a value.
+    return corrupt(std::string("bad structure: ") + e.what());
+  }
+}
+
+std::string now_rfc3339() {
+  time_t t = time(nullptr);
+  struct tm tm_utc {};
+  gmtime_r(&t, &tm_utc);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
+  return buf;
+}
+
+const char* journal_state_name(JournalState state) {
+  switch (state) {
+    case JournalState::kIntent: return "intent";
+    case JournalState::kSending: return "sending";
+    case JournalState::kSucceeded: return "succeeded";
+    case JournalState::kRefused: return "refused";
+    case JournalState::kSkipped: return "skipped";
+  }
+  return "unknown";
+}
+
+std::optional<JournalState> parse_journal_state(std::string_view name) {
+  for (auto s : {JournalState::kIntent, JournalState::kSending, JournalState::kSucceeded,
+                 JournalState::kRefused, JournalState::kSkipped}) {
+    if (name == journal_state_name(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<JournalState> Journal::last_state_for(const std::string& credential) const {
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    if (it->credential == credential) return it->state;
+  }
+  return std::nullopt;
+}
+
+}  // namespace hsmctl::store

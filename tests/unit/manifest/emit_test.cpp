@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/model/options.hpp"
+
+namespace hsmctl::manifest {
+namespace {
+
+using model::KeyDomainStatus;
+using model::ObservedPico;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string all_errors(const LoadResult& r) {
+  std::string s;
+  for (const auto& e : r.errors) s += e.to_string() + "\n";
+  return s;
+}
+
+ObservedPico initialized_pico() {
+  ObservedPico o;
+  o.transport = "pcsc:Virtual PCD 00 00";
+  o.serial = "E6614C311B4A2B21";
+  o.firmware_major = 6;
+  o.firmware_minor = 6;
+  o.is_pico = true;
+  o.initialized = true;
+  o.options = model::kOptResetRetryCounter;
+  o.user_pin.state = model::PinStatus::State::kTriesLeft;
+  o.user_pin.tries_left = 3;
+  o.pin_retries_max = 3;
+  KeyDomainStatus d0;
+  d0.set_up = true;
+  o.key_domains.push_back(d0);
+  return o;
+}
+
+// Emits, loads back, and returns the single manifest (failing the test on any error).
+model::PicoHsmManifest round_trip(const ObservedPico& o, const std::string& name,
+                                  std::string* text = nullptr) {
+  std::string yaml = emit_pico_manifest(o, name);
+  if (text != nullptr) *text = yaml;
+  LoadResult r = load_manifest_text(yaml, "emitted.yaml");
+  EXPECT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
+  EXPECT_EQ(r.pico_hsms.size(), 1u) << yaml;
+  if (r.pico_hsms.empty()) return {};
+  return r.pico_hsms[0];
+}
+
+TEST(ManifestEmit, FreshlyInitializedDeviceRoundTrips) {
+  std::string text;
+  auto m = round_trip(initialized_pico(), "root-ca", &text);
+  EXPECT_EQ(m.metadata.name, "root-ca");
+  EXPECT_EQ(m.spec.device.serial, "E6614C311B4A2B21");
+  EXPECT_EQ(m.spec.pin_retries, 3);
+  EXPECT_TRUE(m.spec.reset_retry_counter.enabled);
+  EXPECT_FALSE(m.spec.reset_retry_counter.only_resets_counter);
+  EXPECT_FALSE(m.spec.transport_pin);
+  EXPECT_FALSE(m.spec.dkek_shares);  // total 0: no DKEK, field omitted
+  EXPECT_TRUE(m.spec.key_domains.empty());
+  EXPECT_FALSE(m.spec.public_key_auth);
+  ASSERT_TRUE(m.spec.user_pin);
+  EXPECT_EQ(m.spec.user_pin->display(), "env:CHANGE_ME_USER_PIN");
+  EXPECT_EQ(m.spec.so_pin->display(), "env:CHANGE_ME_SO_PIN");
+  EXPECT_THAT(text, HasSubstr("# PINs cannot be read from a device"));
+  EXPECT_THAT(text, HasSubstr("firmware 6.6"));
+  EXPECT_THAT(text, Not(HasSubstr("dkekShares")));
+}
+
+TEST(ManifestEmit, EveryObservedSettingIsCarried) {
+  ObservedPico o = initialized_pico();
+  o.options = model::kOptResetRetryCounter | model::kOptRrcResetOnly | model::kOptReplacePka |
+              model::kOptCombinedAuth | model::kOptKeyUsageCounter | model::kOptPressToConfirm;
+  o.pin_retries_max = 7;
+  o.key_domains[0].total_shares = 3;
+  o.key_domains[0].outstanding_shares = 1;
+  o.pka = model::PkaStatus{4, 1, 2, 0};
+  auto m = round_trip(o, "issuing");
+  EXPECT_EQ(m.spec.pin_retries, 7);
+  EXPECT_TRUE(m.spec.reset_retry_counter.only_resets_counter);
+  EXPECT_EQ(m.spec.dkek_shares, 3);
+  ASSERT_TRUE(m.spec.public_key_auth);
+  EXPECT_EQ(m.spec.public_key_auth->keys, 4);
+  EXPECT_EQ(m.spec.public_key_auth->required, 2);
+  EXPECT_TRUE(m.spec.public_key_auth->replaceable);
+  EXPECT_TRUE(m.spec.public_key_auth->combined_with_pin);
+  EXPECT_TRUE(m.spec.options.key_usage_counter);
+  EXPECT_TRUE(m.spec.options.press_to_confirm);
+  EXPECT_EQ(m.spec.init_options() | m.spec.dynamic_options(), o.options);
+}
+
+TEST(ManifestEmit, KeyDomainsAreListedPerDomain) {
+  ObservedPico o = initialized_pico();
+  o.key_domains.clear();
+  KeyDomainStatus a;
+  a.index = 0;
+  a.set_up = true;
+  a.total_shares = 2;
+  KeyDomainStatus b;
+  b.index = 1;
+  KeyDomainStatus c;
+  c.index = 2;
+  c.set_up = true;
+  c.total_shares = 0;
+  o.key_domains = {a, b, c};
+  std::string text;
+  auto m = round_trip(o, "domains", &text);
+  ASSERT_EQ(m.spec.key_domains.size(), 3u);
+  EXPECT_EQ(m.spec.key_domains[0].dkek_shares, 2);
+  EXPECT_FALSE(m.spec.key_domains[1].dkek_shares);
+  EXPECT_EQ(m.spec.key_domains[2].dkek_shares, 0);
+  EXPECT_FALSE(m.spec.dkek_shares);
+  EXPECT_THAT(text, HasSubstr("- {}  # not set up"));
+
+  // A single domain that is not set up is only possible with tag 97.
+  o.key_domains = {b};
+  auto single = round_trip(o, "one-domain");
+  ASSERT_EQ(single.spec.key_domains.size(), 1u);
+  EXPECT_FALSE(single.spec.key_domains[0].dkek_shares);
+}
+
+TEST(ManifestEmit, UnknownRetryMaximumBecomesAComment) {
+  ObservedPico o = initialized_pico();
+  o.pin_retries_max.reset();
+  o.user_pin.tries_left = 2;
+  std::string text;
+  auto m = round_trip(o, "unknown", &text);
+  EXPECT_THAT(text, HasSubstr("# pinRetries: unknown: needs a verified PIN (at least 2)"));
+  EXPECT_THAT(text, Not(HasSubstr("\n  pinRetries:")));
+  EXPECT_EQ(m.spec.pin_retries, 3);  // the default applies when loaded back
+}
+
+TEST(ManifestEmit, TransportPinIsAcknowledgedSoItLoads) {
+  ObservedPico o = initialized_pico();
+  o.options |= model::kOptTransportPin;
+  auto m = round_trip(o, "transport");
+  EXPECT_TRUE(m.spec.transport_pin);
+  EXPECT_TRUE(m.spec.acknowledge.transport_pin_lockout);
+}
+
+TEST(ManifestEmit, NoSerialSelectsByReaderAndNamesAreSanitised) {
+  ObservedPico o = initialized_pico();
+  o.serial.clear();
+  o.transport = "pcsc:Pico \"HSM\" 00 00";
+  auto m = round_trip(o, "Root CA #1");
+  EXPECT_EQ(m.metadata.name, "root-ca--1");
+  EXPECT_EQ(m.spec.device.reader, "Pico \"HSM\" 00 00");
+
+  ObservedPico fresh;
+  fresh.serial = "0011223344556677";
+  auto f = round_trip(fresh, "");
+  EXPECT_EQ(f.metadata.name, "pico-hsm-0011223344556677");
+}
+
+}  // namespace
+}  // namespace hsmctl::manifest

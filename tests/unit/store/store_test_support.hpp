@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Shared helpers for the Store* tests: a private temporary directory, key sources, and the
+// secret values the tests use (StoreOutputScan checks that none of them is ever printed).
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hsmctl/store/encrypted_store.hpp"
+#include "hsmctl/store/key_source.hpp"
+
+namespace hsmctl::store::testing {
+
+// Distinctive values, so a scan of output cannot match by accident.
+inline constexpr const char* kPassphrase = "correct-horse-Zq81-passphrase";
+inline constexpr const char* kOtherPassphrase = "wrong-battery-Xk27-passphrase";
+inline constexpr const char* kBackupPassphrase = "backup-staple-Wj55-passphrase";
+inline constexpr const char* kPinA = "PinValueA-938271";
+inline constexpr const char* kPinB = "PinValueB-615243";
+inline constexpr const char* kSoPin = "SoPinValue-C0FFEE42";
+
+inline std::vector<std::string> all_secret_values() {
+  return {kPassphrase, kOtherPassphrase, kBackupPassphrase, kPinA, kPinB, kSoPin};
+}
+
+inline StoreOptions weak_options() {
+  StoreOptions o;
+  o.scrypt.log2_n = 10;  // tests only: ~1 ms instead of ~0.4 s
+  o.allow_weak_kdf_for_tests = true;
+  return o;
+}
+
+inline std::shared_ptr<KeySource> passphrase(const char* value) {
+  return std::make_shared<FixedKeySource>(KeyMode::kPassphrase, Secret(std::string_view(value)));
+}
+
+/// A fresh 0700 directory under TMPDIR, removed with its content at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hsmctl-store-XXXXXX").string();
+    char* made = mkdtemp(tmpl.data());
+    path_ = made != nullptr ? made : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace hsmctl::store::testing
