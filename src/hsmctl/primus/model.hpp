@@ -7,6 +7,7 @@
 //                     the references of the credentials needed to fetch its permanent secret.
 // Only secret *references* live here; values are resolved by the engine.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,8 @@ struct PrimusCluster {
   LogSettings log;
   /// Source position of the document, for errors.
   std::optional<SourcePos> where;
+  /// Dotted manifest path ("spec.members[1].port") -> position, filled by the manifest loader.
+  std::map<std::string, SourcePos> positions;
 };
 
 enum class SecretState { kPresent, kAbsent };
@@ -91,6 +94,8 @@ struct PrimusPartition {
   std::optional<std::string> expect_token_label;
   std::optional<std::string> expect_serial;
   std::optional<SourcePos> where;
+  /// Dotted manifest path -> position, filled by the manifest loader.
+  std::map<std::string, SourcePos> positions;
 };
 
 /// Default setup-password validity for a deployment (72 h on-prem, 168 h CloudHSM).

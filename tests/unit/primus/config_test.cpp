@@ -97,6 +97,7 @@ TEST(PrimusModel, ValidateFindsCrossObjectProblems) {
   auto a = sample_partition("A", 1);
   auto b = sample_partition("B", 1);   // same slot id
   auto d = sample_partition("A", 3);   // same user twice
+  d.name = "d";
   auto e = sample_partition("E", 4);
   e.cluster = "missing";
   auto f = sample_partition("F", 5);
