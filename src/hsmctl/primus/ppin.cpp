@@ -258,7 +258,10 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
     }
     struct pollfd pfd {master, POLLIN, 0};
     const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (pr < 0 && errno != EINTR) break;
+    if (pr < 0 && errno != EINTR) {
+      failure = std::string("poll: ") + std::strerror(errno);
+      break;
+    }
     if (pr <= 0) continue;
     char buf[4096];
     const ssize_t n = ::read(master, buf, sizeof buf);
