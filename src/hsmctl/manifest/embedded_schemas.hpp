@@ -9,5 +9,9 @@ namespace hsmctl::manifest::embedded {
 
 /// schemas/picohsm.v1alpha1.schema.json
 std::string_view picohsm_v1alpha1_schema_json();
+/// schemas/primuscluster.v1alpha1.schema.json
+std::string_view primuscluster_v1alpha1_schema_json();
+/// schemas/primuspartition.v1alpha1.schema.json
+std::string_view primuspartition_v1alpha1_schema_json();
 
 }  // namespace hsmctl::manifest::embedded

@@ -23,6 +23,8 @@ namespace fs = std::filesystem;
 // Everything learned from one file, kept apart so errors can be ordered per file.
 struct FileOutcome {
   std::vector<model::PicoHsmManifest> manifests;
+  std::vector<primus::PrimusCluster> primus_clusters;
+  std::vector<primus::PrimusPartition> primus_partitions;
   std::vector<Error> errors;
   std::vector<Error> warnings;
 };
@@ -36,6 +38,13 @@ FileOutcome load_text(const std::string& text, const std::string& file_name) {
     bool doc_ok = schema_errors.empty() && doc.error_count == 0;
     for (auto& e : schema_errors) out.errors.push_back(std::move(e));
     if (!doc_ok) continue;
+    if (doc.value["kind"] != kKindPicoHsm) {
+      PrimusOutcome primus = build_primus(doc, file_name);
+      for (auto& e : primus.errors) out.errors.push_back(std::move(e));
+      if (primus.cluster) out.primus_clusters.push_back(std::move(*primus.cluster));
+      if (primus.partition) out.primus_partitions.push_back(std::move(*primus.partition));
+      continue;
+    }
     DocumentOutcome built = build_pico_manifest(doc, file_name);
     for (auto& e : built.errors) out.errors.push_back(std::move(e));
     for (auto& w : built.warnings) out.warnings.push_back(std::move(w));
@@ -129,11 +138,21 @@ LoadResult combine(std::vector<FileOutcome> files) {
     std::stable_sort(f.errors.begin(), f.errors.end(), position_less);
     std::stable_sort(f.warnings.begin(), f.warnings.end(), position_less);
     for (auto& m : f.manifests) result.pico_hsms.push_back(std::move(m));
+    for (auto& c : f.primus_clusters) result.primus_clusters.push_back(std::move(c));
+    for (auto& p : f.primus_partitions) result.primus_partitions.push_back(std::move(p));
     for (auto& e : f.errors) result.errors.push_back(std::move(e));
     for (auto& w : f.warnings) result.warnings.push_back(std::move(w));
   }
+  // Primus objects refer to each other (partition -> cluster): checked over all files.
+  for (auto& e : primus::validate(result.primus_clusters, result.primus_partitions)) {
+    result.errors.push_back(std::move(e));
+  }
   // Manifests must not be used when anything is wrong; keep them only for a clean load.
-  if (!result.errors.empty()) result.pico_hsms.clear();
+  if (!result.errors.empty()) {
+    result.pico_hsms.clear();
+    result.primus_clusters.clear();
+    result.primus_partitions.clear();
+  }
   return result;
 }
 

@@ -31,23 +31,37 @@ struct LoadedSchema {
   std::string error;
 };
 
+LoadedSchema load_schema(std::string_view text) {
+  LoadedSchema s;
+  try {
+    s.document = json::parse(text);
+    s.schema = std::make_unique<valijson::Schema>();
+    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+    valijson::adapters::NlohmannJsonAdapter adapter(s.document);
+    parser.populateSchema(adapter, *s.schema);
+  } catch (const std::exception& e) {
+    s.schema.reset();
+    s.error = e.what();
+  }
+  return s;
+}
+
 // Parsed once; valijson::Schema is immutable after population and safe to share.
 const LoadedSchema& pico_schema() {
-  static const LoadedSchema loaded = [] {
-    LoadedSchema s;
-    try {
-      s.document = json::parse(embedded::picohsm_v1alpha1_schema_json());
-      s.schema = std::make_unique<valijson::Schema>();
-      valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-      valijson::adapters::NlohmannJsonAdapter adapter(s.document);
-      parser.populateSchema(adapter, *s.schema);
-    } catch (const std::exception& e) {
-      s.schema.reset();
-      s.error = e.what();
-    }
-    return s;
-  }();
+  static const LoadedSchema loaded = load_schema(embedded::picohsm_v1alpha1_schema_json());
   return loaded;
+}
+
+const LoadedSchema& schema_for(const std::string& kind) {
+  if (kind == kKindPrimusCluster) {
+    static const LoadedSchema c = load_schema(embedded::primuscluster_v1alpha1_schema_json());
+    return c;
+  }
+  if (kind == kKindPrimusPartition) {
+    static const LoadedSchema p = load_schema(embedded::primuspartition_v1alpha1_schema_json());
+    return p;
+  }
+  return pico_schema();
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -452,7 +466,9 @@ bool is_sensitive_pointer(const std::string& pointer) {
   // The PIN fields themselves (where an inline value would be the PIN) and their references;
   // the generate parameters are not secret.
   return pointer == "/spec/userPin" || pointer == "/spec/soPin" ||
-         starts_with(pointer, "/spec/userPin/secret") || starts_with(pointer, "/spec/soPin/secret");
+         starts_with(pointer, "/spec/userPin/secret") || starts_with(pointer, "/spec/soPin/secret") ||
+         starts_with(pointer, "/spec/setupPassword") || starts_with(pointer, "/spec/pkcs11Password") ||
+         starts_with(pointer, "/spec/serviceProxy/password");
 }
 
 std::vector<Error> validate_document(const YamlDocument& doc, const std::string& file_name) {
@@ -486,13 +502,31 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
     }
   };
   check_field("apiVersion", kApiVersion, "unsupported apiVersion");
-  check_field("kind", kKindPicoHsm, "unknown kind");
+  // kind: one of the supported kinds (each has its own schema).
+  std::string kind;
+  if (!v.contains("kind")) {
+    errors.push_back(error_at(file_name, doc.start, "kind", "required field is missing"));
+    dispatch_ok = false;
+  } else if (doc.poisoned.count("/kind") != 0) {
+    dispatch_ok = false;
+  } else if (!v["kind"].is_string() ||
+             (v["kind"].get<std::string>() != kKindPicoHsm &&
+              v["kind"].get<std::string>() != kKindPrimusCluster &&
+              v["kind"].get<std::string>() != kKindPrimusPartition)) {
+    errors.push_back(error_at(file_name, doc.position_of("/kind"), "kind",
+                              "unknown kind " + render_value(v["kind"]) + " (supported: " +
+                                  kKindPicoHsm + ", " + kKindPrimusCluster + ", " +
+                                  kKindPrimusPartition + ")"));
+    dispatch_ok = false;
+  } else {
+    kind = v["kind"].get<std::string>();
+  }
   if (!dispatch_ok) return errors;
 
-  const LoadedSchema& schema = pico_schema();
+  const LoadedSchema& schema = schema_for(kind);
   if (!schema.schema) {
     errors.push_back(error_at(file_name, doc.start, "",
-                              "internal error: embedded PicoHSM schema is invalid: " +
+                              "internal error: embedded " + kind + " schema is invalid: " +
                                   schema.error));
     errors.back().code = Errc::kInternal;
     return errors;

@@ -15,6 +15,8 @@ namespace hsmctl::manifest {
 
 inline constexpr const char* kApiVersion = "hsmctl.dev/v1alpha1";
 inline constexpr const char* kKindPicoHsm = "PicoHSM";
+inline constexpr const char* kKindPrimusCluster = "PrimusCluster";
+inline constexpr const char* kKindPrimusPartition = "PrimusPartition";
 
 /// Errors of `doc` against the schema of its kind; empty when valid. Values at pointers the YAML
 /// loader already reported (YamlDocument::poisoned) do not produce further errors.

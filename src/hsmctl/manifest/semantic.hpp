@@ -9,6 +9,7 @@
 
 #include "hsmctl/manifest/yaml_loader.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
+#include "hsmctl/primus/model.hpp"
 #include "hsmctl/util/error.hpp"
 
 namespace hsmctl::manifest {
@@ -22,6 +23,16 @@ struct DocumentOutcome {
 
 /// Builds the model from a document that passed validate_document().
 DocumentOutcome build_pico_manifest(const YamlDocument& doc, const std::string& file_name);
+
+struct PrimusOutcome {
+  std::optional<primus::PrimusCluster> cluster;      ///< kind PrimusCluster without errors
+  std::optional<primus::PrimusPartition> partition;  ///< kind PrimusPartition without errors
+  std::vector<Error> errors;
+};
+
+/// Builds a Primus model object from a document of kind PrimusCluster or PrimusPartition that
+/// passed validate_document(). Cross-object rules: primus::validate().
+PrimusOutcome build_primus(const YamlDocument& doc, const std::string& file_name);
 
 /// Parses "env:NAME", "file:/abs", "store:NAME" or "prompt"; nullopt for anything else.
 std::optional<model::SecretRef> parse_secret_reference(const std::string& text);

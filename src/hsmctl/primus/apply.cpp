@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: Apache-2.0
+// prepare / check_guards / execute for Primus clusters (see engine.hpp).
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <sstream>
+
+#include "hsmctl/primus/engine.hpp"
+#include "hsmctl/primus/fingerprint.hpp"
+#include "hsmctl/secrets/resolve.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
+namespace hsmctl::primus {
+
+namespace {
+
+const store::CredentialKey kFingerprintKey{"primus", "fingerprint-key"};
+
+// ----- store records: small line lists kept as store values (fingerprints, never values) -----
+
+Result<std::vector<std::string>> load_lines(store::CredentialKeeper& keeper,
+                                            const store::CredentialKey& key) {
+  HSMCTL_TRY_ASSIGN(auto v, keeper.current(key));
+  std::vector<std::string> out;
+  if (!v) return out;
+  std::istringstream in{std::string(v->view())};
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+Result<void> save_lines(store::CredentialKeeper& keeper, const store::CredentialKey& key,
+                        const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  return keeper.record_current(key, Secret(std::string_view(text)));
+}
+
+/// First field of a line equal to `fp`: the rest of the line, else nullopt.
+std::optional<std::string> lookup(const std::vector<std::string>& lines, const std::string& fp) {
+  for (const auto& l : lines) {
+    const auto sp = l.find(' ');
+    if (l.substr(0, sp) == fp) return sp == std::string::npos ? "" : l.substr(sp + 1);
+  }
+  return std::nullopt;
+}
+
+Result<void> remember(store::CredentialKeeper& keeper, const store::CredentialKey& key,
+                      const std::string& fp, const std::string& value) {
+  HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
+  if (lookup(lines, fp)) return {};
+  lines.push_back(value.empty() ? fp : fp + " " + value);
+  return save_lines(keeper, key, lines);
+}
+
+Result<std::optional<Secret>> fingerprint_key(store::CredentialKeeper& keeper, bool create) {
+  HSMCTL_TRY_ASSIGN(auto k, keeper.current(kFingerprintKey));
+  if (k || !create) return k;
+  model::GenerateSpec spec;
+  spec.charset = model::GenerateSpec::Charset::kHex;
+  spec.length = 64;
+  HSMCTL_TRY_ASSIGN(Secret fresh, secrets::generate(spec));
+  HSMCTL_TRY(keeper.record_current(kFingerprintKey, fresh));
+  return std::optional<Secret>(std::move(fresh));
+}
+
+std::string hex_code(std::uint32_t code) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", code);
+  return buf;
+}
+
+long long now_of(const EngineOptions& o) {
+  return o.now ? *o.now : static_cast<long long>(std::time(nullptr));
+}
+
+std::string dir_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// A private temporary directory, removed with its files by the destructor.
+class TempDir {
+ public:
+  static Result<TempDir> create() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/hsmctl-primus-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return make_error(Errc::kIo, std::string("mkdtemp: ") + std::strerror(errno));
+    }
+    return TempDir(tmpl);
+  }
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)), files_(std::move(o.files_)) {
+    o.path_.clear();
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  TempDir& operator=(TempDir&&) = delete;
+  ~TempDir() {
+    if (path_.empty()) return;
+    for (const auto& f : files_) ::unlink(f.c_str());
+    ::rmdir(path_.c_str());
+  }
+  std::string file(const std::string& name) {
+    files_.push_back(path_ + "/" + name);
+    return files_.back();
+  }
+
+ private:
+  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+/// Removes the listed files when it goes out of scope (staging copies next to .secrets.cfg).
+struct Cleanup {
+  std::vector<std::string> files;
+  ~Cleanup() {
+    for (const auto& f : files) ::unlink(f.c_str());
+  }
+};
+
+// ----- prepare -----
+
+struct Resolution {
+  std::optional<Secret> value;
+  std::string problem;
+};
+
+Resolution resolve_ref(const std::optional<model::SecretRef>& ref, const std::string& field,
+                       store::CredentialKeeper& keeper) {
+  Resolution r;
+  if (!ref) {
+    r.problem = "no reference in the manifest (" + field + ")";
+    return r;
+  }
+  auto res = secrets::resolve(*ref, field, keeper, store::CredentialKey{"", field});
+  if (!res) {
+    r.problem = res.error().message;
+  } else if (!res->value) {
+    r.problem = ref->display() + " has no value";
+  } else {
+    r.value = std::move(res->value);
+  }
+  return r;
+}
+
+Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
+                                    const std::vector<PrimusPartition>& all,
+                                    store::CredentialKeeper& keeper, const EngineOptions& options) {
+  PreparedCluster pc;
+  pc.cluster = cluster;
+  const std::vector<const PrimusPartition*> parts = partitions_of(cluster, all);
+  for (const PrimusPartition* p : parts) pc.partitions.push_back(*p);
+  pc.options = options;
+  pc.now = now_of(options);
+  pc.desired_config = render_config(cluster, parts);
+  ObservedCluster& o = pc.observed;
+  HSMCTL_TRY_ASSIGN(o.desired_config, parse_config(pc.desired_config, "(desired primus.cfg)"));
+  HSMCTL_TRY_ASSIGN(o.config_file, stat_file(cluster.config_path));
+  HSMCTL_TRY_ASSIGN(o.secrets_file, stat_file(cluster.secrets_path));
+  if (o.config_file.exists) {
+    HSMCTL_TRY_ASSIGN(Bytes text, read_file(cluster.config_path));
+    auto parsed = parse_config(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                               cluster.config_path);
+    if (parsed) {
+      o.live_config = std::move(*parsed);
+    } else {
+      o.config_error = parsed.error().to_string();
+    }
+  }
+
+  const Ppin ppin(options.ppin_program, options.timeout_seconds);
+  auto version = ppin.version();
+  if (!version) {
+    if (version.error().code == Errc::kUnavailable) return tl::unexpected(version.error());
+    o.version_error = version.error().message;
+  } else {
+    o.provider_version = *version;
+  }
+
+  // ppin -l against the desired primus.cfg: the state each desired user will have once the
+  // configuration is written. Read-only for .secrets.cfg.
+  HSMCTL_TRY_ASSIGN(TempDir tmp, TempDir::create());
+  const std::string tmp_cfg = tmp.file("primus.cfg");
+  HSMCTL_TRY(write_file_atomically(tmp_cfg, bytes_of(pc.desired_config), 0600));
+  if (!o.secrets_file.exists) {
+    o.listing = Listing{};
+  } else {
+    auto listing = ppin.list({tmp_cfg, cluster.secrets_path});
+    if (listing) {
+      o.listing = std::move(*listing);
+    } else {
+      o.listing_error = listing.error().message;
+    }
+  }
+
+  HSMCTL_TRY_ASSIGN(auto fp_key, fingerprint_key(keeper, false));
+  auto fp = [&](const Secret& v) { return fp_key ? fingerprint(*fp_key, v) : std::string(); };
+
+  // Service proxy.
+  if (cluster.service_proxy && cluster.service_proxy->present) {
+    const auto st = o.listing ? o.listing->proxy_configured(cluster.service_proxy->user) : std::nullopt;
+    if (st != true) {
+      Resolution r = resolve_ref(cluster.service_proxy->password, "spec.serviceProxy.password", keeper);
+      pc.proxy_facts.available = r.value.has_value();
+      pc.proxy_facts.problem = r.problem;
+      if (r.value && fp_key) {
+        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, proxy_key(cluster.name, cluster.service_proxy->user,
+                                                                 "proxy-password-rejected")));
+        pc.proxy_facts.rejected = lookup(rej, fp(*r.value)).has_value();
+        if (pc.proxy_facts.rejected && options.retry_rejected) {
+          pc.proxy_facts.rejected = false;
+          o.notes.push_back("retrying the proxy password rejected before (operator override)");
+        }
+      }
+      pc.proxy_password = std::move(r.value);
+    }
+  }
+
+  // Partitions: resolve only what a fetch or refresh could need.
+  for (const PrimusPartition* p : parts) {
+    PartitionFacts f;
+    const auto st = o.listing ? o.listing->user_configured(p->user_name).value_or(false)
+                              : std::optional<bool>();
+    const bool needs = p->permanent_secret == SecretState::kPresent && st.has_value() &&
+                       (!*st || p->refresh == RefreshPolicy::kOnNewSetupPassword);
+    if (!needs) {
+      pc.facts[p->user_name] = f;
+      continue;
+    }
+    PartitionSecrets values;
+    Resolution setup = resolve_ref(p->setup_password, "spec.setupPassword", keeper);
+    if (setup.value && !is_setup_password_format(setup.value->view())) {
+      setup.problem = (p->setup_password ? p->setup_password->display() : std::string()) +
+                      " does not have the setup-password format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX";
+      setup.value.reset();
+    }
+    f.setup_available = setup.value.has_value();
+    f.setup_problem = setup.problem;
+    if (p->pkcs11_password) {
+      Resolution pin = resolve_ref(p->pkcs11_password, "spec.pkcs11Password", keeper);
+      f.pkcs11_available = pin.value.has_value();
+      f.pkcs11_problem = pin.problem;
+      values.pkcs11 = std::move(pin.value);
+    } else {
+      // No PKCS#11 password on this partition: ppin's prompt is answered with an empty line.
+      f.pkcs11_available = true;
+      values.pkcs11 = Secret();
+    }
+    if (fp_key) {
+      if (setup.value) {
+        const std::string s = fp(*setup.value);
+        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, partition_key(cluster.name, p->user_name,
+                                                                     "setup-password-rejected")));
+        if (auto code = lookup(rej, s)) {
+          if (options.retry_rejected) {
+            o.notes.push_back("retrying the setup password of '" + p->user_name +
+                              "' rejected before (" + *code + ", operator override)");
+          } else {
+            f.setup_rejected_code =
+                static_cast<std::uint32_t>(std::strtoul(code->c_str(), nullptr, 16));
+          }
+        }
+        HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper, partition_key(cluster.name, p->user_name,
+                                                                       "setup-password-first-use")));
+        if (auto t = lookup(first, s)) f.setup_first_use = std::atoll(t->c_str());
+        HSMCTL_TRY_ASSIGN(auto last, load_lines(keeper, partition_key(cluster.name, p->user_name,
+                                                                      "fetched-with")));
+        f.has_last_fetch = !last.empty();
+        f.setup_same_as_last_fetch = f.has_last_fetch && last.front() == s;
+      }
+      if (values.pkcs11 && !values.pkcs11->empty()) {
+        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, partition_key(cluster.name, p->user_name,
+                                                                     "pkcs11-password-rejected")));
+        f.pkcs11_rejected = lookup(rej, fp(*values.pkcs11)).has_value();
+        if (f.pkcs11_rejected && options.retry_rejected) {
+          f.pkcs11_rejected = false;
+          o.notes.push_back("retrying the PKCS#11 password of '" + p->user_name +
+                            "' rejected before (operator override)");
+        }
+      }
+    }
+    values.setup = std::move(setup.value);
+    pc.secrets[p->user_name] = std::move(values);
+    pc.facts[p->user_name] = f;
+  }
+
+  if (options.probe) {
+    for (const PrimusPartition* p : parts) {
+      if (!o.listing || o.listing->user_configured(p->user_name) != true) continue;
+      auto t = ppin.test({tmp_cfg, cluster.secrets_path}, p->user_name);
+      if (t) {
+        o.probes[p->user_name] = std::move(*t);
+      } else {
+        o.probe_errors[p->user_name] = t.error().message;
+      }
+    }
+  }
+
+  PlanInput in;
+  in.cluster = &cluster;
+  in.partitions = parts;
+  in.observed = &pc.observed;
+  in.facts = pc.facts;
+  in.proxy = pc.proxy_facts;
+  in.now = pc.now;
+  pc.plan = make_plan(in);
+  return pc;
+}
+
+// ----- execute -----
+
+enum class Expect { kConfigured, kMissing };
+
+struct Mutation {
+  const char* what;
+  std::function<Result<RunOutput>(const PpinPaths&)> run;
+  std::string user;
+  bool proxy = false;
+  Expect expect = Expect::kConfigured;
+};
+
+/// Runs one ppin mutation on copies next to the live .secrets.cfg, verifies the copy with
+/// `ppin -l`, then renames it over the live file (keeping .secrets.cfg.bak). On any failure the
+/// live file is untouched and the copies are removed.
+Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m) {
+  const PrimusCluster& c = pc.cluster;
+  const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
+  const std::string dir = dir_of(c.secrets_path);
+  Cleanup cleanup;
+  const std::string stage_secrets = dir + "/.secrets.cfg.hsmctl-stage";
+  const std::string stage_cfg = dir + "/.primus.cfg.hsmctl-stage";
+  cleanup.files = {stage_secrets, stage_cfg};
+  ::unlink(stage_secrets.c_str());
+  HSMCTL_TRY(write_file_atomically(stage_cfg, bytes_of(pc.desired_config), 0600));
+  auto live = stat_file(c.secrets_path);
+  HSMCTL_TRY(live);
+  if (live->exists) HSMCTL_TRY(copy_file(c.secrets_path, stage_secrets));
+  const PpinPaths paths{stage_cfg, stage_secrets};
+  HSMCTL_TRY(m.run(paths));
+  HSMCTL_TRY_ASSIGN(Listing listing, ppin.list(paths));
+  const std::optional<bool> st =
+      m.proxy ? listing.proxy_configured(m.user) : listing.user_configured(m.user);
+  const bool want = m.expect == Expect::kConfigured;
+  if (st.value_or(false) != want) {
+    return make_error(Errc::kDevice, std::string(m.what) + " for '" + m.user +
+                                         "': ppin -l does not show the expected state on the "
+                                         "staged copy; the live secrets file is unchanged");
+  }
+  if (live->exists) {
+    HSMCTL_TRY(copy_file(c.secrets_path, c.secrets_path + ".bak"));
+  }
+  if (::rename(stage_secrets.c_str(), c.secrets_path.c_str()) != 0) {
+    return make_error(Errc::kIo, "cannot rename staged secrets file over " + c.secrets_path +
+                                     ": " + std::strerror(errno));
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return apply_file_mode(c.secrets_path, c.secrets_mode);
+}
+
+}  // namespace
+
+store::CredentialKey partition_key(const std::string& cluster, const std::string& user,
+                                   const char* name) {
+  return {"primus:" + cluster + "/" + user, name};
+}
+
+store::CredentialKey proxy_key(const std::string& cluster, const std::string& proxy_user,
+                               const char* name) {
+  return {"primus-proxy:" + cluster + "/" + proxy_user, name};
+}
+
+Result<std::vector<PreparedCluster>> prepare(const std::vector<PrimusCluster>& clusters,
+                                             const std::vector<PrimusPartition>& partitions,
+                                             store::CredentialKeeper& keeper,
+                                             const EngineOptions& options) {
+  auto problems = validate(clusters, partitions);
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& e : problems) msg += (msg.empty() ? "" : "; ") + e.to_string();
+    return make_error(Errc::kManifest, msg);
+  }
+  std::vector<PreparedCluster> out;
+  for (const auto& c : clusters) {
+    HSMCTL_TRY_ASSIGN(PreparedCluster pc, prepare_one(c, partitions, keeper, options));
+    out.push_back(std::move(pc));
+  }
+  return out;
+}
+
+Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& options) {
+  if (options.allow_destructive) return {};
+  for (const auto& a : prepared.plan.plan.actions) {
+    if (a.action_class == plan::ActionClass::kDestroy) {
+      return make_error(Errc::kRefused, "refusing to " + a.summary +
+                                            " without --allow-destructive (" + a.reason + ")");
+    }
+  }
+  return {};
+}
+
+Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
+                            store::CredentialKeeper& keeper, const Progress& progress) {
+  HSMCTL_TRY(check_guards(pc, options));
+  const PrimusCluster& c = pc.cluster;
+  const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
+  ApplyReport report;
+  auto say = [&](const std::string& s) {
+    if (progress) progress(s);
+  };
+  HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(c.secrets_path + ".lock"));
+  Secret fp_key;
+  {
+    auto k = fingerprint_key(keeper, true);
+    if (!k) return tl::unexpected(k.error());
+    if (!k->has_value()) return make_error(Errc::kInternal, "no fingerprint key");
+    fp_key = **k;
+  }
+
+  for (std::size_t i = 0; i < pc.plan.steps.size(); ++i) {
+    const Step& step = pc.plan.steps[i];
+    const plan::Action& action = pc.plan.plan.actions[i];
+    switch (step.kind) {
+      case plan::ActionKind::kBlocked:
+        ++report.steps_blocked;
+        say(action.summary + ": blocked (" + action.reason + ")");
+        continue;
+      case plan::ActionKind::kWriteConfig:
+        HSMCTL_TRY(write_config(c.config_path, pc.desired_config, c.config_mode));
+        break;
+      case plan::ActionKind::kFixFileMode:
+        HSMCTL_TRY(apply_file_mode(step.target,
+                                   step.target == c.config_path ? c.config_mode : c.secrets_mode));
+        break;
+      case plan::ActionKind::kSetProxyPassword: {
+        if (!pc.proxy_password) return make_error(Errc::kInternal, "proxy password not resolved");
+        const Secret& pw = *pc.proxy_password;
+        const auto key = proxy_key(c.name, step.target, "proxy-password");
+        HSMCTL_TRY(keeper.stage(key, pw));
+        Mutation m{"ppin -p",
+                   [&](const PpinPaths& p) { return ppin.set_proxy(p, step.target, pw); },
+                   step.target, true, Expect::kConfigured};
+        auto r = staged_mutation(pc, m);
+        if (!r) {
+          auto code = find_error_code(r.error().message);
+          if (code && (*code == kSetupLoginFailed || is_credential_failure(*code))) {
+            HSMCTL_TRY(remember(keeper, proxy_key(c.name, step.target, "proxy-password-rejected"),
+                                fingerprint(fp_key, pw), ""));
+          }
+          if (code) HSMCTL_TRY(keeper.discard(key));
+          return tl::unexpected(r.error());
+        }
+        HSMCTL_TRY(keeper.commit(key));
+        break;
+      }
+      case plan::ActionKind::kFetchSecret:
+      case plan::ActionKind::kRefreshSecret: {
+        const bool refresh = step.kind == plan::ActionKind::kRefreshSecret;
+        auto sit = pc.secrets.find(step.target);
+        if (sit == pc.secrets.end() || !sit->second.setup || !sit->second.pkcs11) {
+          return make_error(Errc::kInternal, "credentials of '" + step.target + "' not resolved");
+        }
+        const Secret& setup = *sit->second.setup;
+        const Secret& pin = *sit->second.pkcs11;
+        if (!is_setup_password_format(setup.view())) {
+          return make_error(Errc::kSecret, "setup password for '" + step.target +
+                                               "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
+        }
+        const std::string setup_fp = fingerprint(fp_key, setup);
+        const auto rej_key = partition_key(c.name, step.target, "setup-password-rejected");
+        HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
+        if (lookup(rejected, setup_fp) && !pc.options.retry_rejected) {
+          // Plan said otherwise only if the store changed since prepare(): never send it.
+          return make_error(Errc::kRefused, "the setup password for '" + step.target +
+                                                "' was rejected before; not trying it again");
+        }
+        // The HSM starts the validity window at first use: record it before sending.
+        HSMCTL_TRY(remember(keeper, partition_key(c.name, step.target, "setup-password-first-use"),
+                            setup_fp, std::to_string(pc.now)));
+        const auto setup_key = partition_key(c.name, step.target, "setup-password");
+        const auto pin_key = partition_key(c.name, step.target, "pkcs11-password");
+        HSMCTL_TRY(keeper.stage(setup_key, setup));
+        if (!pin.empty()) HSMCTL_TRY(keeper.stage(pin_key, pin));
+        Mutation m{refresh ? "ppin -u" : "ppin -a",
+                   [&](const PpinPaths& p) {
+                     return refresh ? ppin.update(p, step.target, setup, pin)
+                                    : ppin.add(p, step.target, setup, pin);
+                   },
+                   step.target, false, Expect::kConfigured};
+        auto r = staged_mutation(pc, m);
+        if (!r) {
+          const auto code = find_error_code(r.error().message);
+          if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
+                       *code == kPasswordExpired || *code == kUserNotFound)) {
+            HSMCTL_TRY(remember(keeper, rej_key, setup_fp, hex_code(*code)));
+          } else if (code && *code == kWrongPkcs11Pin) {
+            HSMCTL_TRY(remember(keeper,
+                                partition_key(c.name, step.target, "pkcs11-password-rejected"),
+                                fingerprint(fp_key, pin), ""));
+          }
+          if (code) {
+            // A definite answer: nothing was stored on the host.
+            HSMCTL_TRY(keeper.discard(setup_key));
+            if (!pin.empty()) HSMCTL_TRY(keeper.discard(pin_key));
+          }
+          Error e = r.error();
+          if (code && is_credential_failure(*code)) {
+            e.message += "; stopped without retrying (lockout safety), recorded so the next run "
+                         "does not try this value again";
+          }
+          return tl::unexpected(e);
+        }
+        HSMCTL_TRY(keeper.commit(setup_key));
+        if (!pin.empty()) HSMCTL_TRY(keeper.commit(pin_key));
+        HSMCTL_TRY(save_lines(keeper, partition_key(c.name, step.target, "fetched-with"),
+                              {setup_fp}));
+        break;
+      }
+      case plan::ActionKind::kRemoveSecret: {
+        Mutation m{step.proxy ? "ppin -x" : "ppin -r",
+                   [&](const PpinPaths& p) {
+                     return step.proxy ? ppin.remove_proxy(p, step.target)
+                                       : ppin.remove(p, step.target);
+                   },
+                   step.target, step.proxy, Expect::kMissing};
+        HSMCTL_TRY(staged_mutation(pc, m));
+        break;
+      }
+      default:
+        return make_error(Errc::kInternal, std::string("unexpected action ") +
+                                               plan::to_string(step.kind));
+    }
+    ++report.steps_done;
+    say(action.summary + ": done");
+  }
+  return report;
+}
+
+}  // namespace hsmctl::primus

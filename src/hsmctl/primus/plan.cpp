@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pure planning for Primus clusters (see plan.hpp). No I/O here.
+#include "hsmctl/primus/plan.hpp"
+
+#include <cstdio>
+
+namespace hsmctl::primus {
+
+namespace {
+
+using plan::Action;
+using plan::ActionClass;
+using plan::ActionKind;
+
+std::string hex_code(std::uint32_t code) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", code);
+  return buf;
+}
+
+std::string new_setup_password_hint(const PrimusCluster& c, const std::string& user) {
+  if (c.deployment == Deployment::kCloudHsm) {
+    return "request a new setup password for '" + user +
+           "' from Securosys support (CloudHSM ticket), then point the reference at it";
+  }
+  return "ask the security officer to issue a new setup password for '" + user +
+         "' (console: hsm_user_new_setup_pass), then point the reference at it";
+}
+
+class Builder {
+ public:
+  explicit Builder(ClusterPlan& out) : out_(out) {}
+  Action& add(ActionKind kind, ActionClass cls, std::string summary, std::string reason,
+              std::string target, bool proxy = false) {
+    Action a;
+    a.kind = kind;
+    a.action_class = cls;
+    a.summary = std::move(summary);
+    a.reason = std::move(reason);
+    out_.plan.actions.push_back(std::move(a));
+    out_.steps.push_back(Step{kind, std::move(target), proxy});
+    return out_.plan.actions.back();
+  }
+  Action& blocked(std::string summary, std::string reason, std::string target) {
+    return add(ActionKind::kBlocked, ActionClass::kBlocked, std::move(summary), std::move(reason),
+               std::move(target));
+  }
+  void note(std::string text) { out_.plan.notes.push_back(std::move(text)); }
+
+ private:
+  ClusterPlan& out_;
+};
+
+std::string format_hours(long long seconds) {
+  return std::to_string(seconds / 3600) + " h";
+}
+
+}  // namespace
+
+ClusterPlan make_plan(const PlanInput& in) {
+  const PrimusCluster& c = *in.cluster;
+  const ObservedCluster& o = *in.observed;
+  ClusterPlan out;
+  out.plan.name = c.name;
+  out.plan.transport = c.config_path;
+  out.plan.initialized = o.config_file.exists;
+  Builder b(out);
+
+  if (!o.provider_version.empty()) b.note("provider: Primus HSM PKCS#11 " + o.provider_version);
+  if (!o.version_error.empty()) b.note("ppin -v failed: " + o.version_error);
+  for (const auto& n : o.notes) b.note(n);
+
+  // 1. primus.cfg
+  bool writing_config = false;
+  if (!o.config_file.exists) {
+    Action& a = b.add(ActionKind::kWriteConfig, ActionClass::kCreate, "create " + c.config_path,
+                      "the provider configuration does not exist", c.config_path);
+    a.changes = diff_config(ParsedConfig{}, o.desired_config);
+    a.changes.push_back({"file mode", "(absent)", describe(c.config_mode), false});
+    writing_config = true;
+  } else if (!o.live_config) {
+    b.add(ActionKind::kWriteConfig, ActionClass::kUpdate, "rewrite " + c.config_path,
+          "the live file cannot be parsed (" + o.config_error + "); a backup is kept as .bak",
+          c.config_path);
+    writing_config = true;
+  } else {
+    auto changes = diff_config(*o.live_config, o.desired_config);
+    if (!changes.empty()) {
+      Action& a = b.add(ActionKind::kWriteConfig, ActionClass::kUpdate, "update " + c.config_path,
+                        "the live file differs from the manifest (" +
+                            std::to_string(changes.size()) +
+                            " settings); written atomically, the old file kept as .bak",
+                        c.config_path);
+      a.changes = std::move(changes);
+      writing_config = true;
+    }
+    if (o.live_config->has_inline_credentials) {
+      b.note(c.config_path +
+             " holds a credential (pin / proxy_password); hsmctl's file has none");
+    }
+  }
+  // 2. file modes
+  if (o.config_file.exists && !writing_config && !mode_matches(o.config_file, c.config_mode)) {
+    Action& a = b.add(ActionKind::kFixFileMode, ActionClass::kUpdate,
+                      "fix owner/mode of " + c.config_path, "", c.config_path);
+    a.changes.push_back({"file mode", describe(o.config_file), describe(c.config_mode), false});
+  }
+  if (o.secrets_file.exists && !mode_matches(o.secrets_file, c.secrets_mode)) {
+    Action& a = b.add(ActionKind::kFixFileMode, ActionClass::kUpdate,
+                      "fix owner/mode of " + c.secrets_path,
+                      o.secrets_file.mode & 07 ? "the secrets file is readable by others" : "",
+                      c.secrets_path);
+    a.changes.push_back({"file mode", describe(o.secrets_file), describe(c.secrets_mode), false});
+  }
+
+  if (!o.listing) {
+    b.note("credential state unknown: " + o.listing_error);
+  }
+  auto user_state = [&](const std::string& user) -> std::optional<bool> {
+    if (!o.listing) return std::nullopt;
+    return o.listing->user_configured(user).value_or(false);
+  };
+
+  // 3. service proxy
+  bool proxy_ready = true;
+  if (c.service_proxy) {
+    const ServiceProxy& sp = *c.service_proxy;
+    std::optional<bool> st;
+    if (o.listing) st = o.listing->proxy_configured(sp.user).value_or(false);
+    const std::string ref = sp.password.display();
+    if (sp.present && st != true) {
+      proxy_ready = false;
+      if (!st) {
+        b.blocked("set proxy password for '" + sp.user + "'",
+                  "its current state is unknown (ppin -l failed)", sp.user);
+      } else if (!in.proxy.available) {
+        b.blocked("set proxy password for '" + sp.user + "'",
+                  "no usable proxy password: " + in.proxy.problem, sp.user);
+      } else if (in.proxy.rejected) {
+        b.blocked("set proxy password for '" + sp.user + "'",
+                  "the value of " + ref +
+                      " was rejected by the service proxy before and is not tried again; "
+                      "correct it (CloudHSM: Cloud Console or support)",
+                  sp.user);
+      } else {
+        Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kCreate,
+                          "set proxy password for '" + sp.user + "' (ppin -p)",
+                          "service/proxy user MISSING; must precede any fetch", sp.user);
+        a.changes.push_back({"proxy password", "MISSING", "<secret " + ref + ">", false});
+        proxy_ready = true;
+      }
+    } else if (!sp.present && st == true) {
+      Action& a = b.add(ActionKind::kRemoveSecret, ActionClass::kDestroy,
+                        "remove proxy password for '" + sp.user + "' (ppin -x)",
+                        "the manifest says Absent; every partition behind the proxy loses access "
+                        "until it is set again",
+                        sp.user, true);
+      a.changes.push_back({"proxy password", "Configured", "(absent)", false});
+    }
+  }
+
+  // 4. partitions: fetch and refresh first, removals last.
+  std::vector<const PrimusPartition*> removals;
+  for (const PrimusPartition* p : in.partitions) {
+    const std::string& user = p->user_name;
+    const auto fit = in.facts.find(user);
+    const PartitionFacts facts = fit == in.facts.end() ? PartitionFacts{} : fit->second;
+    const std::optional<bool> configured = user_state(user);
+    const int validity = validity_hours(*p, c);
+    const std::string ref = p->setup_password ? p->setup_password->display() : "(none)";
+
+    if (p->expect_serial) {
+      b.note("partition '" + user + "': expected serial " + *p->expect_serial +
+             " is not verified (needs PKCS#11 access)");
+    }
+    if (auto pr = o.probes.find(user); pr != o.probes.end()) {
+      for (const auto& line : pr->second.lines) {
+        if (!line.ok) {
+          b.note("probe: " + line.hsm + " slot-id " + std::to_string(line.slot_id) + " user '" +
+                 user + "': " + line.detail);
+        }
+      }
+    }
+    if (auto pe = o.probe_errors.find(user); pe != o.probe_errors.end()) {
+      b.note("probe of '" + user + "' failed: " + pe->second);
+    }
+
+    if (p->permanent_secret == SecretState::kAbsent) {
+      if (configured == true) removals.push_back(p);
+      continue;
+    }
+    if (!configured) {
+      b.blocked("permanent secret for '" + user + "'", "its state is unknown (ppin -l failed)",
+                user);
+      continue;
+    }
+    bool likely_expired = false;
+    std::string expiry;
+    if (facts.setup_first_use) {
+      const long long age = in.now - *facts.setup_first_use;
+      likely_expired = validity == 0 || age > static_cast<long long>(validity) * 3600;
+      expiry = "setup password " + ref + " was first used " + format_hours(age) + " ago (validity " +
+               (validity == 0 ? std::string("one-time") : std::to_string(validity) + " h") + ")";
+    }
+    const bool wants_refresh = *configured && p->refresh == RefreshPolicy::kOnNewSetupPassword &&
+                               facts.setup_available && facts.has_last_fetch &&
+                               !facts.setup_same_as_last_fetch;
+    if (*configured && !wants_refresh) continue;
+
+    const char* verb = *configured ? "refresh" : "fetch";
+    const std::string summary = std::string(verb) + " permanent secret for '" + user + "'";
+    if (!facts.setup_available) {
+      b.blocked(summary, "no usable setup password: " + facts.setup_problem + "; " +
+                             new_setup_password_hint(c, user),
+                user);
+      continue;
+    }
+    if (facts.setup_rejected_code) {
+      const std::uint32_t code = *facts.setup_rejected_code;
+      std::string why;
+      if (code == kUserNotFound) {
+        why = "the HSM reported that user '" + user + "' does not exist (" + hex_code(code) +
+              "); the security officer must create it (CloudHSM: Securosys) and issue a setup "
+              "password";
+      } else if (code == kSetupPasswordExpired || code == kPasswordExpired) {
+        why = "the HSM reported the setup password at " + ref + " as expired (" + hex_code(code) +
+              "); " + new_setup_password_hint(c, user);
+      } else {
+        why = "the HSM rejected the setup password at " + ref + " (" + hex_code(code) +
+              "); hsmctl does not try a rejected value again (lockout safety); " +
+              new_setup_password_hint(c, user);
+      }
+      b.blocked(summary, why, user);
+      continue;
+    }
+    if (!facts.pkcs11_available) {
+      b.blocked(summary, "no usable PKCS#11 password: " + facts.pkcs11_problem, user);
+      continue;
+    }
+    if (facts.pkcs11_rejected) {
+      b.blocked(summary,
+                "the PKCS#11 password at " +
+                    (p->pkcs11_password ? p->pkcs11_password->display() : std::string("(none)")) +
+                    " was rejected before (0x8000000B) and is not tried again; correct it "
+                    "(the PIN is set by the security officer)",
+                user);
+      continue;
+    }
+    if (!proxy_ready) {
+      b.blocked(summary, "the service-proxy password must be configured first", user);
+      continue;
+    }
+    if (likely_expired) b.note("warning: " + expiry + "; it has likely expired");
+    std::string reason;
+    if (*configured) {
+      reason = "a new setup password is at " + ref +
+               "; ppin -u runs on copies and is swapped in only after ppin -l confirms it";
+    } else {
+      reason = "permanent secret MISSING; uses the setup password at " + ref +
+               (facts.setup_first_use ? " (" + expiry + ")"
+                                      : " (its " +
+                                            (validity == 0 ? std::string("one-time use")
+                                                           : std::to_string(validity) + " h window") +
+                                            " starts with this fetch)");
+    }
+    if (likely_expired) reason += "; likely expired: the HSM may answer 0x80005018";
+    Action& a = b.add(*configured ? ActionKind::kRefreshSecret : ActionKind::kFetchSecret,
+                      *configured ? ActionClass::kUpdate : ActionClass::kCreate,
+                      summary + (*configured ? " (ppin -u)" : " (ppin -a)"), reason, user);
+    a.changes.push_back({"permanent secret", *configured ? "Configured" : "MISSING",
+                         *configured ? "Configured (refreshed)" : "Configured", false});
+  }
+  for (const PrimusPartition* p : removals) {
+    Action& a = b.add(ActionKind::kRemoveSecret, ActionClass::kDestroy,
+                      "remove permanent secret for '" + p->user_name + "' (ppin -r)",
+                      "the manifest says Absent; getting it back needs a valid setup password "
+                      "(security officer work, a paid ticket on CloudHSM)",
+                      p->user_name);
+    a.changes.push_back({"permanent secret", "Configured", "(absent)", false});
+  }
+  return out;
+}
+
+}  // namespace hsmctl::primus

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/primus/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "hsmctl/primus/fingerprint.hpp"
+#include "hsmctl/primus/model.hpp"
+
+namespace hsmctl::primus {
+namespace {
+
+PrimusCluster sample_cluster() {
+  PrimusCluster c;
+  c.name = "prod";
+  c.members = {{"hsm0", "10.0.0.10", 2310, 0}, {"hsm1", "10.0.0.11", 2411, 1}};
+  return c;
+}
+
+PrimusPartition sample_partition(const std::string& user, int slot) {
+  PrimusPartition p;
+  p.name = user;
+  p.cluster = "prod";
+  p.user_name = user;
+  p.slot_id = slot;
+  p.client_id = "app";
+  return p;
+}
+
+TEST(PrimusConfig, RenderIsDeterministicAndParsesBack) {
+  auto c = sample_cluster();
+  auto a = sample_partition("B_USER", 2);
+  auto b = sample_partition("A_USER", 1);
+  std::vector<PrimusPartition> all = {a, b};
+  const auto parts = partitions_of(c, all);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0]->user_name, "A_USER");  // sorted by slot id
+  const std::string text = render_config(c, parts);
+  EXPECT_EQ(text, render_config(c, parts));
+  auto parsed = parse_config(text, "primus.cfg");
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(parsed->settings.at("primus.hsms.hsm1.port"), "\"2411\"");  // a string, as documented
+  EXPECT_EQ(parsed->settings.at("primus.hsms.hsm0.slots.slot0.id"), "1");
+  EXPECT_EQ(parsed->settings.at("version"), "\"1.0\"");
+  EXPECT_EQ(parsed->users,
+            (std::vector<std::string>{"A_USER", "B_USER", "A_USER", "B_USER"}));
+  EXPECT_FALSE(parsed->has_inline_credentials);
+  EXPECT_TRUE(diff_config(*parsed, *parsed).empty());
+}
+
+TEST(PrimusConfig, SyntaxErrorsCarryTheLine) {
+  auto r = parse_config("version = \"1.0\";\nprimus:\n{\n  hsms = ;\n};\n", "/etc/primus/primus.cfg");
+  ASSERT_FALSE(r);
+  ASSERT_TRUE(r.error().where.has_value());
+  EXPECT_EQ(r.error().where->file, "/etc/primus/primus.cfg");
+  EXPECT_EQ(r.error().where->line, 4);
+}
+
+TEST(PrimusConfig, InlineCredentialsAreNeverRendered) {
+  auto r = parse_config(
+      "primus: { hsms: { hsm0: { host = \"h\"; pin = \"bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG\"; "
+      "slots: { slot0: { user_name = \"U\"; id = 1; proxy_password = \"pw-secret\"; }; }; }; }; };",
+      "f");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->has_inline_credentials);
+  EXPECT_EQ(r->settings.at("primus.hsms.hsm0.pin"), "(sensitive)");
+  auto empty = parse_config("", "g");
+  ASSERT_TRUE(empty);
+  for (const auto& ch : diff_config(*r, *empty)) {
+    EXPECT_EQ(ch.before.find("bHocQ"), std::string::npos);
+    EXPECT_EQ(ch.before.find("pw-secret"), std::string::npos);
+  }
+}
+
+TEST(PrimusConfig, DiffNamesChangedAddedRemoved) {
+  auto live = parse_config("primus: { a = 1; b = \"x\"; };", "l");
+  auto want = parse_config("primus: { a = 2; c = true; };", "d");
+  ASSERT_TRUE(live && want);
+  auto d = diff_config(*live, *want);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].path, "primus.cfg: primus.a");
+  EXPECT_EQ(d[0].before, "1");
+  EXPECT_EQ(d[0].after, "2");
+  EXPECT_EQ(d[1].after, "(absent)");
+  EXPECT_EQ(d[2].before, "(absent)");
+}
+
+TEST(PrimusModel, SetupPasswordFormat) {
+  EXPECT_TRUE(is_setup_password_format("bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG"));
+  EXPECT_FALSE(is_setup_password_format("bHocQ-bdLVz-d53Cq-xP2qq-7Zdn"));
+  EXPECT_FALSE(is_setup_password_format("bHocQ_bdLVz-d53Cq-xP2qq-7ZdnG"));
+  EXPECT_FALSE(is_setup_password_format("bHocQ-bdLVz-d53Cq-xP2qq-7Zdn!"));
+  EXPECT_FALSE(is_setup_password_format(""));
+}
+
+TEST(PrimusModel, ValidateFindsCrossObjectProblems) {
+  auto c = sample_cluster();
+  auto a = sample_partition("A", 1);
+  auto b = sample_partition("B", 1);   // same slot id
+  auto d = sample_partition("A", 3);   // same user twice
+  d.name = "d";
+  auto e = sample_partition("E", 4);
+  e.cluster = "missing";
+  auto f = sample_partition("F", 5);
+  f.expect_token_label = "OTHER";
+  auto errors = validate({c}, {a, b, d, e, f});
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].path, "spec.slotId");
+  EXPECT_EQ(errors[1].path, "spec.userName");
+  EXPECT_EQ(errors[2].path, "spec.cluster");
+  EXPECT_EQ(errors[3].path, "spec.expect.tokenLabel");
+  c.config_path = "/usr/local/primus/etc/primus.cfg";
+  EXPECT_EQ(validate({c}, {}).size(), 1u);
+  EXPECT_EQ(default_validity_hours(Deployment::kCloudHsm), 168);
+  EXPECT_EQ(validity_hours(a, sample_cluster()), 72);
+}
+
+TEST(PrimusFingerprint, Sha256AndHmacVectors) {
+  const auto empty = sha256({});
+  EXPECT_EQ(to_hex(empty), "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
+  const auto abc = sha256(bytes_of("abc"));
+  EXPECT_EQ(to_hex(abc), "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
+  // RFC 4231 test case 2.
+  EXPECT_EQ(fingerprint(Secret(std::string_view("Jefe")),
+                        Secret(std::string_view("what do ya want for nothing?"))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+}  // namespace
+}  // namespace hsmctl::primus

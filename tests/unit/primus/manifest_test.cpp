@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// The PrimusCluster / PrimusPartition kinds through the manifest loader (schema, model, errors).
+#include <gtest/gtest.h>
+
+#include "hsmctl/manifest/load.hpp"
+
+namespace hsmctl::primus {
+namespace {
+
+const char* kGood = R"(apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusCluster
+metadata: {name: prod-ch}
+spec:
+  deployment: CloudHSM
+  members:
+    - {host: ch01-api.cloudshsm.com, priority: 0}
+    - {host: ch02-api.cloudshsm.com, port: 2311, priority: 1}
+  serviceProxy:
+    user: eqabxrfnqqos
+    password: {secret: "store:cloudhsm.proxy"}
+  client:
+    secretsFileMode: {owner: root, group: primus, mode: "0600"}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusPartition
+metadata: {name: payments}
+spec:
+  cluster: prod-ch
+  userName: PAYMENTS01
+  slotId: 1
+  permanentSecret: {state: Present, refresh: OnNewSetupPassword}
+  setupPassword: {secret: "env:SETUP_PW", validityHours: 0}
+  pkcs11Password: {secret: "file:/run/secrets/pin"}
+)";
+
+TEST(PrimusManifest, LoadsBothKindsIntoTheModel) {
+  auto r = manifest::load_manifest_text(kGood, "primus.yaml");
+  for (const auto& e : r.errors) ADD_FAILURE() << e.to_string();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r.primus_clusters.size(), 1u);
+  ASSERT_EQ(r.primus_partitions.size(), 1u);
+  EXPECT_TRUE(r.pico_hsms.empty());
+  const PrimusCluster& c = r.primus_clusters[0];
+  EXPECT_EQ(c.deployment, Deployment::kCloudHsm);
+  ASSERT_EQ(c.members.size(), 2u);
+  EXPECT_EQ(c.members[1].name, "hsm1");
+  EXPECT_EQ(c.members[1].port, 2311);
+  EXPECT_EQ(c.members[0].port, 2310);
+  ASSERT_TRUE(c.service_proxy);
+  EXPECT_EQ(c.service_proxy->password.display(), "store:cloudhsm.proxy");
+  EXPECT_EQ(c.secrets_mode.mode, 0600u);
+  EXPECT_EQ(c.config_path, "/etc/primus/primus.cfg");
+  const PrimusPartition& p = r.primus_partitions[0];
+  EXPECT_EQ(p.user_name, "PAYMENTS01");
+  EXPECT_EQ(p.refresh, RefreshPolicy::kOnNewSetupPassword);
+  EXPECT_EQ(validity_hours(p, c), 0);
+  ASSERT_TRUE(p.setup_password);
+  EXPECT_EQ(p.setup_password->display(), "env:SETUP_PW");
+  EXPECT_EQ(p.client_id, "hsmctl");
+}
+
+TEST(PrimusManifest, SchemaErrorsHaveFileLineColumnAndNeverEchoSecrets) {
+  std::string text = kGood;
+  text.replace(text.find("slotId: 1"), 9, "slotId: one");
+  text.replace(text.find("\"env:SETUP_PW\""), 14, "bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG");
+  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.primus_partitions.empty());
+  bool slot = false;
+  for (const auto& e : r.errors) {
+    EXPECT_EQ(e.to_string().find("bHocQ"), std::string::npos) << e.to_string();
+    if (e.path == "spec.slotId") {
+      slot = true;
+      ASSERT_TRUE(e.where);
+      EXPECT_EQ(e.where->file, "primus.yaml");
+      EXPECT_EQ(e.where->line, 21);
+      EXPECT_GT(e.where->column, 0);
+    }
+  }
+  EXPECT_TRUE(slot);
+}
+
+TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
+  std::string text = kGood;
+  text.replace(text.find("cluster: prod-ch"), 16, "cluster: nowhere");
+  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].path, "spec.cluster");
+  ASSERT_TRUE(r.errors[0].where);
+  EXPECT_EQ(r.errors[0].where->line, 19);
+  EXPECT_NE(r.errors[0].message.find("nowhere"), std::string::npos);
+}
+
+TEST(PrimusManifest, UnknownKindListsTheSupportedOnes) {
+  auto r = manifest::load_manifest_text(
+      "apiVersion: hsmctl.dev/v1alpha1\nkind: PrimusHSM\nmetadata: {name: x}\nspec: {}\n", "k.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("PrimusPartition"), std::string::npos);
+  EXPECT_EQ(r.errors[0].where->line, 2);
+}
+
+TEST(PrimusManifest, ExamplesLoad) {
+  auto r = manifest::load_manifests({std::string(HSMCTL_SOURCE_DIR) + "/examples/primus"});
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  EXPECT_EQ(r.primus_clusters.size(), 2u);
+  EXPECT_EQ(r.primus_partitions.size(), 2u);
+}
+
+}  // namespace
+}  // namespace hsmctl::primus
