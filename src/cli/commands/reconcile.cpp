@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <variant>
 
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
@@ -149,6 +151,36 @@ void add_primus_options(po::options_description& o, primus::EngineOptions* optio
       "Primus: send values recorded as rejected once more (after a lockout by other clients)");
 }
 
+/// Everything plan and apply share: valid manifests, the credential store, every device and
+/// cluster observed and planned. Manifests live here because prepared devices point into them.
+struct Session {
+  manifest::LoadResult loaded;
+  std::unique_ptr<store::CredentialKeeper> keeper;
+  Prepared prepared;
+};
+
+/// Loads, checks device assignments, opens the store and prepares; an exit code on failure.
+std::variant<int, std::unique_ptr<Session>> start_session(
+    const std::vector<std::string>& files, const std::vector<std::string>& device_values,
+    const GlobalOptions& global, bool will_write, const primus::EngineOptions& primus_options) {
+  auto session = std::make_unique<Session>();
+  auto loaded = load(files);
+  if (!loaded) return kExitManifest;
+  session->loaded = std::move(*loaded);
+  const DeviceMap devices = device_map(device_values);
+  if (!check_device_assignment(session->loaded, devices)) return kExitUsage;
+  (void)store::disable_core_dumps();
+  auto keeper = open_keeper(global, will_write);
+  if (!keeper) {
+    print_error(keeper.error());
+    return exit_code_for(keeper.error());
+  }
+  session->keeper = std::move(*keeper);
+  session->prepared = prepare_all(session->loaded, devices, *session->keeper, global.verbosity,
+                                  primus_options);
+  return session;
+}
+
 primus::EngineOptions primus_defaults() {
   primus::EngineOptions o;
   if (const char* p = std::getenv("HSMCTL_PPIN"); p != nullptr && *p != '\0') o.ppin_program = p;
@@ -190,17 +222,9 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
     std::cerr << "hsmctl: error: plan: --output must be text or json\n";
     return kExitUsage;
   }
-  auto loaded = load(files);
-  if (!loaded) return kExitManifest;
-  const DeviceMap devices = device_map(device_values);
-  if (!check_device_assignment(*loaded, devices)) return kExitUsage;
-  (void)store::disable_core_dumps();
-  auto keeper = open_keeper(global, /*will_write=*/false);
-  if (!keeper) {
-    print_error(keeper.error());
-    return exit_code_for(keeper.error());
-  }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity, primus_options);
+  auto started = start_session(files, device_values, global, /*will_write=*/false, primus_options);
+  if (auto* code = std::get_if<int>(&started)) return *code;
+  Prepared& prepared = std::get<std::unique_ptr<Session>>(started)->prepared;
   std::cout << (output == "json" ? plan::render_json(prepared.plans)
                                  : plan::render_text(prepared.plans, global.color));
   if (prepared.failures > 0) return prepared.worst_exit;
@@ -229,17 +253,11 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   bool help = false;
   auto vm = parse_command("apply", args, o, pos, &help);
   if (!vm) return help ? kExitOk : kExitUsage;
-  auto loaded = load(files);
-  if (!loaded) return kExitManifest;
-  const DeviceMap devices = device_map(device_values);
-  if (!check_device_assignment(*loaded, devices)) return kExitUsage;
-  (void)store::disable_core_dumps();
-  auto keeper = open_keeper(global, /*will_write=*/true);
-  if (!keeper) {
-    print_error(keeper.error());
-    return exit_code_for(keeper.error());
-  }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity, primus_options);
+  auto started = start_session(files, device_values, global, /*will_write=*/true, primus_options);
+  if (auto* code = std::get_if<int>(&started)) return *code;
+  Session& session = *std::get<std::unique_ptr<Session>>(started);
+  Prepared& prepared = session.prepared;
+  store::CredentialKeeper& keeper = *session.keeper;
   std::cout << plan::render_text(prepared.plans, global.color);
   if (prepared.failures > 0) return prepared.worst_exit;
 
@@ -278,7 +296,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   int exit = kExitOk;
   int done = 0, blocked = 0;
   for (auto& d : prepared.devices) {
-    auto report = apply::execute(d, options, **keeper, [&](const std::string& line) {
+    auto report = apply::execute(d, options, keeper, [&](const std::string& line) {
       std::cout << "[" << d.plan.name << "] " << line << "\n" << std::flush;
     });
     if (!report) {
@@ -292,7 +310,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     blocked += report->steps_blocked;
   }
   for (auto& c : prepared.clusters) {
-    auto report = primus::execute(c, primus_apply, **keeper, [&](const std::string& line) {
+    auto report = primus::execute(c, primus_apply, keeper, [&](const std::string& line) {
       std::cout << "[" << c.plan.plan.name << "] " << line << "\n" << std::flush;
     });
     if (!report) {

@@ -5,6 +5,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "hsmctl/manifest/schema_validator.hpp"
+#include "hsmctl/manifest/yaml_loader.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -68,27 +69,6 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-std::vector<std::string> split_pointer(const std::string& pointer) {
-  std::vector<std::string> out;
-  std::size_t pos = 1;
-  while (!pointer.empty() && pos <= pointer.size()) {
-    std::size_t next = pointer.find('/', pos);
-    if (next == std::string::npos) next = pointer.size();
-    std::string token;
-    for (std::size_t i = pos; i < next; ++i) {
-      if (pointer[i] == '~' && i + 1 < next) {
-        token += pointer[i + 1] == '1' ? '/' : '~';
-        ++i;
-      } else {
-        token += pointer[i];
-      }
-    }
-    out.push_back(std::move(token));
-    pos = next + 1;
-  }
-  return out;
-}
-
 const json* resolve_ref(const json& root, const json* node) {
   for (int guard = 0; node != nullptr && node->is_object() && node->contains("$ref") && guard < 8;
        ++guard) {
@@ -107,7 +87,7 @@ const json* resolve_ref(const json& root, const json* node) {
 // and local $refs only, which is all hsmctl's schemas use).
 const json* subschema_at(const json& root, const std::string& pointer) {
   const json* node = resolve_ref(root, &root);
-  for (const std::string& token : split_pointer(pointer)) {
+  for (const std::string& token : split_json_pointer(pointer)) {
     if (node == nullptr || !node->is_object()) return nullptr;
     if (node->contains("properties") && (*node)["properties"].contains(token)) {
       node = &(*node)["properties"][token];

@@ -458,9 +458,8 @@ std::string escape_pointer_token(std::string_view token) {
   return out;
 }
 
-std::string dotted_path(const std::string& pointer, const nlohmann::json& root) {
-  std::string out;
-  const nlohmann::json* node = &root;
+std::vector<std::string> split_json_pointer(const std::string& pointer) {
+  std::vector<std::string> out;
   std::size_t pos = 1;
   while (!pointer.empty() && pos <= pointer.size()) {
     std::size_t next = pointer.find('/', pos);
@@ -474,6 +473,16 @@ std::string dotted_path(const std::string& pointer, const nlohmann::json& root) 
         token += pointer[i];
       }
     }
+    out.push_back(std::move(token));
+    pos = next + 1;
+  }
+  return out;
+}
+
+std::string dotted_path(const std::string& pointer, const nlohmann::json& root) {
+  std::string out;
+  const nlohmann::json* node = &root;
+  for (const std::string& token : split_json_pointer(pointer)) {
     if (node != nullptr && node->is_array()) {
       out += "[" + token + "]";
       std::size_t idx = 0;
@@ -487,7 +496,6 @@ std::string dotted_path(const std::string& pointer, const nlohmann::json& root) 
       node = (node != nullptr && node->is_object() && node->contains(token)) ? &(*node)[token]
                                                                               : nullptr;
     }
-    pos = next + 1;
   }
   return out;
 }

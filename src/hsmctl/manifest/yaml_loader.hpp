@@ -65,4 +65,7 @@ std::string escape_pointer_token(std::string_view token);
 /// arrays are detected against `root`).
 std::string dotted_path(const std::string& pointer, const nlohmann::json& root);
 
+/// The unescaped reference tokens of an RFC 6901 JSON pointer ("/a~1b/0" -> {"a/b", "0"}).
+std::vector<std::string> split_json_pointer(const std::string& pointer);
+
 }  // namespace hsmctl::manifest
