@@ -24,6 +24,26 @@ constexpr const char* kUserPin = "user-pin";
 constexpr const char* kSoPin = "so-pin";
 constexpr const char* kRetriesMax = "retries_max";
 
+// The store keeps an SO PIN as 16 hex digits, the form sc-hsm-tool and `hsmctl store get
+// --reveal` users type; the device gets the 8 raw bytes.
+bool is_so_pin(const store::CredentialKey& key) { return key.name == kSoPin; }
+
+Result<std::optional<Secret>> read_stored(store::CredentialKeeper& keeper,
+                                          const store::CredentialKey& key, bool pending) {
+  HSMCTL_TRY_ASSIGN(auto v, pending ? keeper.pending(key) : keeper.current(key));
+  if (!v || !is_so_pin(key)) return v;
+  HSMCTL_TRY_ASSIGN(Secret raw, secrets::normalize_so_pin(*v, "store entry " + key.id()));
+  return std::optional<Secret>(std::move(raw));
+}
+
+Secret stored_form(const store::CredentialKey& key, const Secret& value) {
+  if (!is_so_pin(key)) return value;
+  std::string hex = to_hex(value.bytes());
+  Secret out(hex);
+  secure_wipe(hex.data(), hex.size());
+  return out;
+}
+
 /// The value to try for one PIN, and what a match or mismatch would mean.
 struct Candidate {
   std::optional<Secret> value;
@@ -143,7 +163,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     if (ref.kind != model::SecretRef::Kind::kGenerate) return {};
     HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, key));
     if (r.to_generate) {
-      HSMCTL_TRY_ASSIGN(auto pending, keeper.pending(key));
+      HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
       if (pending) {
         r.value = std::move(pending);
         r.to_generate = false;
@@ -151,6 +171,10 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     }
     to_generate = r.to_generate;
     desired = std::move(r.value);
+    if (desired && is_so_pin(key)) {
+      HSMCTL_TRY_ASSIGN(Secret raw, secrets::normalize_so_pin(*desired, field));
+      desired = std::move(raw);
+    }
     return {};
   };
   HSMCTL_TRY(resolve_generated(*spec.user_pin, "spec.userPin", user_key, creds.user_generate,
@@ -160,8 +184,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
 
   HSMCTL_TRY_ASSIGN(auto user_stored, keeper.current(user_key));
   HSMCTL_TRY_ASSIGN(auto user_pending, keeper.pending(user_key));
-  HSMCTL_TRY_ASSIGN(auto so_stored, keeper.current(so_key));
-  HSMCTL_TRY_ASSIGN(auto so_pending, keeper.pending(so_key));
+  HSMCTL_TRY_ASSIGN(auto so_stored, read_stored(keeper, so_key, false));
+  HSMCTL_TRY_ASSIGN(auto so_pending, read_stored(keeper, so_key, true));
   // An apply that was interrupted left its journal open. A credential step it recorded as
   // never sent (intent) or refused cannot have changed the device: its pending value is dropped
   // without a VERIFY, and the stored value is the candidate.
@@ -350,7 +374,7 @@ Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
                        Send send) {
   for (const auto& [key, value] : values) {
     HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kIntent, key.id()));
-    HSMCTL_TRY(keeper.stage(key, *value));
+    HSMCTL_TRY(keeper.stage(key, stored_form(key, *value)));
   }
   for (const auto& [key, value] : values) {
     HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kSending, key.id()));
@@ -404,13 +428,13 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   for (auto [key, current] : {std::pair{user_key, &creds.user_current},
                               std::pair{so_key, &creds.so_current}}) {
     if (!*current) continue;
-    HSMCTL_TRY_ASSIGN(auto stored, keeper.current(key));
-    HSMCTL_TRY_ASSIGN(auto pending, keeper.pending(key));
+    HSMCTL_TRY_ASSIGN(auto stored, read_stored(keeper, key, false));
+    HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
     if (pending && pending->equals(**current)) {
       HSMCTL_TRY(keeper.commit(key));
       progress("resolved the interrupted change of " + key.id() + ": the device has the new value");
     } else if (!stored || !stored->equals(**current)) {
-      HSMCTL_TRY(keeper.record_current(key, **current));
+      HSMCTL_TRY(keeper.record_current(key, stored_form(key, **current)));
     }
     if (pending && !pending->equals(**current)) {
       HSMCTL_TRY(keeper.discard(key));

@@ -126,7 +126,7 @@ class CrashTest : public ::testing::Test {
       EXPECT_EQ((*cur_user)->view(), user) << what;
     }
     if (!so.empty()) {
-      EXPECT_EQ(to_hex((*cur_so)->bytes()), so) << what;
+      EXPECT_EQ((*cur_so)->view(), so) << what;  // kept as 16 hex digits
     }
     EXPECT_FALSE(*keeper.pending(key("user-pin"))) << what;
     EXPECT_FALSE(*keeper.pending(key("so-pin"))) << what;
