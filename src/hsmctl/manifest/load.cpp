@@ -10,6 +10,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/manifest/schema_validator.hpp"
 #include "hsmctl/manifest/semantic.hpp"
 #include "hsmctl/manifest/yaml_loader.hpp"
@@ -156,6 +157,8 @@ LoadResult combine(std::vector<FileOutcome> files) {
 }
 
 }  // namespace
+
+std::string_view picohsm_schema_json() { return embedded::picohsm_v1alpha1_schema_json(); }
 
 LoadResult load_manifest_text(const std::string& text, const std::string& file_name) {
   std::vector<FileOutcome> files;

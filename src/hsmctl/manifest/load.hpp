@@ -5,6 +5,7 @@
 // model. Every error carries file:line:column and the dotted path; all errors are reported.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hsmctl/model/observed.hpp"
@@ -35,5 +36,9 @@ LoadResult load_manifest_text(const std::string& text, const std::string& file_n
 /// Renders observed state as a PicoHSM manifest (for `hsmctl get`). Values that cannot be read
 /// are emitted as comments saying so; secrets are emitted as placeholder references.
 std::string emit_pico_manifest(const model::ObservedPico& observed, const std::string& name);
+
+/// The JSON Schema (draft-07) of kind PicoHSM as compiled into the binary, for editors and
+/// `hsmctl schema`-style output.
+std::string_view picohsm_schema_json();
 
 }  // namespace hsmctl::manifest

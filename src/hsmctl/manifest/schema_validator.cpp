@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+// valijson implements `pattern` with std::regex; under -O2 -fsanitize=address,undefined GCC 12
+// reports a false -Wmaybe-uninitialized inside <regex>/<functional> (GCC PR 105562). The pragma
+// must precede every include so it covers the inlined library code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "hsmctl/manifest/schema_validator.hpp"
 
 #include <algorithm>
@@ -318,10 +323,7 @@ class Mapper {
       return;
     }
     if (starts_with(description, "Object should have no more than") ||
-        starts_with(description, "Object should have no fewer than") ||
-        starts_with(description, "Object should have at least") ||
-        starts_with(description, "Object should have at most") ||
-        description.find("properties") != std::string::npos) {
+        starts_with(description, "Object should have no fewer than")) {
       if (ends_with_token(pointer, "device")) {
         emit(pos, pointer, "exactly one of 'serial' or 'reader' is required");
         return;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <utility>
 
@@ -44,24 +43,113 @@ struct Resolved {
   std::string error;  // non-empty: refused (the value is then kept as a string)
 };
 
-Resolved resolve_plain(const std::string& v) {
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  static const std::regex kInfNan("[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
-  static const std::regex kYaml11Bool("y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF");
-  static const std::regex kRadix("[-+]?0([xX][0-9a-fA-F_]+|[oO][0-7_]+|[bB][01_]+)");
-  static const std::regex kUnderscore("[-+]?[0-9][0-9_]*_[0-9_]*(\\.[0-9_]*)?");
-  static const std::regex kSexagesimal("[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\\.[0-9_]*)?");
+// Hand-written matchers instead of std::regex: GCC 12 warns (-Wmaybe-uninitialized) inside
+// <regex> under -fsanitize builds, and these are simple enough.
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+std::string_view strip_sign(std::string_view s) {
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) s.remove_prefix(1);
+  return s;
+}
+
+bool all_in(std::string_view s, std::string_view allowed) {
+  return !s.empty() && s.find_first_not_of(allowed) == std::string_view::npos;
+}
+
+// [-+]?[0-9]+
+bool is_int(std::string_view v) { return all_in(strip_sign(v), "0123456789"); }
+
+// [-+]?0x[0-9a-fA-F_]+ | 0o[0-7_]+ | 0b[01_]+ (YAML 1.1 and 1.2 radix forms)
+bool is_radix(std::string_view v) {
+  v = strip_sign(v);
+  if (v.size() < 3 || v[0] != '0') return false;
+  std::string_view rest = v.substr(2);
+  switch (v[1]) {
+    case 'x':
+    case 'X':
+      return all_in(rest, "0123456789abcdefABCDEF_");
+    case 'o':
+    case 'O':
+      return all_in(rest, "01234567_");
+    case 'b':
+    case 'B':
+      return all_in(rest, "01_");
+    default:
+      return false;
+  }
+}
+
+// YAML 1.1 numbers with '_' separators: 1_000, 1_000.5
+bool is_underscore_number(std::string_view v) {
+  v = strip_sign(v);
+  if (v.empty() || !is_digit(v[0]) || v.find('_') == std::string_view::npos) return false;
+  if (!all_in(v, "0123456789_.")) return false;
+  return std::count(v.begin(), v.end(), '.') <= 1;
+}
+
+// YAML 1.1 base-60 numbers: 1:30, 190:20:30.15
+bool is_sexagesimal(std::string_view v) {
+  v = strip_sign(v);
+  std::size_t colon = v.find(':');
+  if (colon == std::string_view::npos || colon == 0 || !is_digit(v[0])) return false;
+  if (!all_in(v.substr(0, colon), "0123456789_")) return false;
+  std::string_view rest = v.substr(colon + 1);
+  while (true) {
+    std::size_t next = rest.find(':');
+    std::string_view part = rest.substr(0, next);
+    if (next == std::string_view::npos) {
+      std::size_t dot = part.find('.');
+      if (dot != std::string_view::npos) {
+        std::string_view frac = part.substr(dot + 1);
+        if (!frac.empty() && !all_in(frac, "0123456789_")) return false;
+        part = part.substr(0, dot);
+      }
+    }
+    bool ok = (part.size() == 1 && is_digit(part[0])) ||
+              (part.size() == 2 && part[0] >= '0' && part[0] <= '5' && is_digit(part[1]));
+    if (!ok) return false;
+    if (next == std::string_view::npos) return true;
+    rest = rest.substr(next + 1);
+  }
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float(std::string_view v) {
+  v = strip_sign(v);
+  std::size_t i = 0;
+  std::size_t int_digits = 0;
+  while (i < v.size() && is_digit(v[i])) ++i, ++int_digits;
+  std::size_t frac_digits = 0;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    while (i < v.size() && is_digit(v[i])) ++i, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return false;
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < v.size() && is_digit(v[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == v.size();
+}
+
+bool one_of(std::string_view v, std::initializer_list<std::string_view> words) {
+  return std::find(words.begin(), words.end(), v) != words.end();
+}
+
+Resolved resolve_plain(const std::string& v) {
   if (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL") return {nullptr, {}};
   if (v == "true" || v == "True" || v == "TRUE") return {true, {}};
   if (v == "false" || v == "False" || v == "FALSE") return {false, {}};
-  if (std::regex_match(v, kYaml11Bool)) {
+  if (one_of(v, {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON",
+                 "off", "Off", "OFF"})) {
     return {v, "'" + v +
                    "' is a boolean in YAML 1.1 but a string in YAML 1.2; write true or false, "
                    "or quote it if you mean the text"};
   }
-  if (std::regex_match(v, kInt)) {
+  if (is_int(v)) {
     std::string_view digits = v;
     if (digits.front() == '+' || digits.front() == '-') digits.remove_prefix(1);
     if (digits.size() > 1 && digits.front() == '0') {
@@ -77,18 +165,18 @@ Resolved resolve_plain(const std::string& v) {
     }
     return {n, {}};
   }
-  if (std::regex_match(v, kRadix)) {
+  if (is_radix(v)) {
     return {v,
             "hexadecimal, octal and binary integer literals are not supported; write a decimal "
             "number, or quote the value if it is text (e.g. a serial number)"};
   }
-  if (std::regex_match(v, kUnderscore) || std::regex_match(v, kSexagesimal)) {
+  if (is_underscore_number(v) || is_sexagesimal(v)) {
     return {v, "YAML 1.1 reads this plain scalar as a number; quote the value if it is text"};
   }
-  if (std::regex_match(v, kInfNan)) {
+  if (one_of(strip_sign(v), {".inf", ".Inf", ".INF"}) || one_of(v, {".nan", ".NaN", ".NAN"})) {
     return {v, "infinity and NaN are not supported; quote the value if it is text"};
   }
-  if (std::regex_match(v, kFloat)) {
+  if (is_float(v)) {
     try {
       return {std::stod(v), {}};
     } catch (const std::exception&) {

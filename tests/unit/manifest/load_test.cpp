@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <unistd.h>
@@ -252,6 +253,38 @@ TEST(ManifestLoad, EmptyStreamHasNoDocumentsAndNoErrors) {
   LoadResult r = load_manifest_text("# nothing here\n---\n", "e.yaml");
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(r.pico_hsms.empty());
+}
+
+TEST(ManifestLoad, EmbeddedSchemaIsTheSchemaFile) {
+  std::ifstream in(fs::path(HSMCTL_SOURCE_DIR) / "schemas/picohsm.v1alpha1.schema.json");
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(picohsm_schema_json(), file);
+}
+
+// Every truncation and a deterministic set of byte substitutions of a valid manifest must load
+// without crashing, and either succeed or report errors with a position.
+TEST(ManifestLoad, DamagedInputNeverCrashes) {
+  std::ifstream in(fixtures() / "valid/full.yaml");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  auto check = [](const std::string& t) {
+    LoadResult r = load_manifest_text(t, "damaged.yaml");
+    for (const Error& e : r.errors) {
+      ASSERT_TRUE(e.where.has_value()) << e.to_string();
+      EXPECT_EQ(e.where->file, "damaged.yaml");
+    }
+    if (!r.ok()) {
+      EXPECT_TRUE(r.pico_hsms.empty());
+    }
+  };
+  for (std::size_t n = 0; n <= text.size(); ++n) check(text.substr(0, n));
+  const char replacements[] = {'\t', ':', '-', '{', ']', '&', '*', '"', '\'', '#', ' ', '\n', '0'};
+  for (std::size_t i = 0; i < text.size(); i += 3) {
+    std::string t = text;
+    t[i] = replacements[i % sizeof replacements];
+    check(t);
+  }
 }
 
 }  // namespace
