@@ -4,31 +4,30 @@
 // sc-hsm-tool, pkcs11-tool) see a "hsmctl vcard 00 00" reader holding a Pico HSM.
 // scripts/pcscd-sandbox starts it together with a private pcscd; see docs/pcsc.md.
 // SIGTERM/SIGINT stop it cleanly. Stop pcscd first: with Debian 12's vpcd, a card that goes away
-// under a running pcscd makes pcscd abort (see docs/pcsc.md, "vpcd 3.3 reverse-mode bug").
+// under a running pcscd makes pcscd abort (docs/pcsc.md, "vpcd pitfalls").
+
+#include "vcard/vpcd_server.hpp"
+
+#include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/device/sim/sim_state.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
 #include <string>
 
-#include <boost/program_options.hpp>
-#include <fmt/format.h>
-
-#include "hsmctl/device/sim/sim_card.hpp"
-#include "hsmctl/device/sim/sim_state.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "vcard/vpcd_server.hpp"
-
 namespace po = boost::program_options;
 using hsmctl::Bytes;
 using hsmctl::ByteView;
 using hsmctl::device::sim::SimCard;
-using hsmctl::device::sim::SimState;
 
 namespace {
 
@@ -38,7 +37,9 @@ constexpr int kExitUsage = 64;
 
 volatile std::sig_atomic_t g_stop = 0;
 
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "hsmctl-vcard: error: %s\n", message.c_str());
@@ -74,8 +75,7 @@ hsmctl::vcard::CardHooks hooks_for(SimCard& card) {
     auto response = raw_card->transmit(apdu);
     if (!response) {
       // A simulator failure (e.g. the state file cannot be written) looks like a card error.
-      std::fprintf(stderr, "hsmctl-vcard: card error: %s\n",
-                   response.error().to_string().c_str());
+      std::fprintf(stderr, "hsmctl-vcard: card error: %s\n", response.error().to_string().c_str());
       return Bytes{0x6F, 0x00};
     }
     return std::move(*response);
@@ -99,22 +99,20 @@ int main(int argc, char** argv) {
       "Usage: hsmctl-vcard [options]\n"
       "Serves a simulated Pico HSM to pcscd's vpcd driver (reverse mode) on 127.0.0.1.\n\n"
       "Options");
-  opts.add_options()
-      ("help,h", "print this help")
-      ("state", po::value(&state_path),
-       "simulator state file (created fresh if missing); without it the card lives in memory")
-      ("serial", po::value(&serial),
-       "chip serial (16 hex digits) of a fresh card (with --state: of a new state file, or "
-       "checked against an existing one); default: random")
-      ("port", po::value(&port_text)->default_value("0x9C40"),
-       "slot-0 TCP port (slot 1 is port+1); 0 picks a free pair")
-      ("second-serial", po::value(&second_serial),
-       "put a second, in-memory Pico HSM with this chip serial into slot 1 (default: a card "
-       "that is not an HSM)")
-      ("ready-file", po::value(&ready_file),
-       "write the slot-0 port number to this file once listening")
-      ("once", po::bool_switch(&once), "exit when the first reader connection ends")
-      ("verbose,v", po::bool_switch(&verbose), "log connections and APDU headers to stderr");
+  opts.add_options()("help,h", "print this help")(
+      "state", po::value(&state_path),
+      "simulator state file (created fresh if missing); without it the card lives in memory")(
+      "serial", po::value(&serial),
+      "chip serial (16 hex digits) of a fresh card (with --state: of a new state file, or "
+      "checked against an existing one); default: random")(
+      "port", po::value(&port_text)->default_value("0x9C40"),
+      "slot-0 TCP port (slot 1 is port+1); 0 picks a free pair")(
+      "second-serial", po::value(&second_serial),
+      "put a second, in-memory Pico HSM with this chip serial into slot 1 (default: a card "
+      "that is not an HSM)")("ready-file", po::value(&ready_file),
+                             "write the slot-0 port number to this file once listening")(
+      "once", po::bool_switch(&once), "exit when the first reader connection ends")(
+      "verbose,v", po::bool_switch(&verbose), "log connections and APDU headers to stderr");
   po::positional_options_description no_positionals;
   try {
     po::variables_map vm;
@@ -195,8 +193,8 @@ int main(int argc, char** argv) {
   if (auto listening = server.listen(static_cast<std::uint16_t>(port)); !listening) {
     return fail(kExitError, listening.error().to_string());
   }
-  std::fprintf(stderr, "hsmctl-vcard: %s on 127.0.0.1:%u (slot 1: %u)\n",
-               card->describe().c_str(), server.port(), server.port() + 1U);
+  std::fprintf(stderr, "hsmctl-vcard: %s on 127.0.0.1:%u (slot 1: %u)\n", card->describe().c_str(),
+               server.port(), server.port() + 1U);
   if (!ready_file.empty()) {
     const std::string text = fmt::format("{}\n", server.port());
     auto written = hsmctl::write_file_atomically(ready_file, hsmctl::bytes_of(text), 0644);

@@ -6,14 +6,14 @@
 // request, answered with the ATR), anything longer is a C-APDU answered with the R-APDU.
 // Closing the connection looks like card removal to pcscd.
 
+#include "hsmctl/util/bytes.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <csignal>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
-
-#include "hsmctl/util/bytes.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::vcard {
 

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // `hsmctl devices` (devices_main, linked in) against the sandbox.
 
-#include <iostream>
-#include <sstream>
+#include "cli/commands/devices.hpp"
+#include "pcsc_fixture.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands/devices.hpp"
-#include "pcsc_fixture.hpp"
+#include <iostream>
+#include <sstream>
 
 namespace hsmctl::e2e {
 namespace {
@@ -37,11 +37,11 @@ TEST_F(DevicesE2e, TableShowsSerialFirmwareAndInitialization) {
   const auto c = run_devices({});
   ASSERT_EQ(c.exit_code, 0) << c.out;
   EXPECT_THAT(c.out, ::testing::ContainsRegex("READER +CARD +SERIAL +FIRMWARE +INITIALIZED"));
-  EXPECT_THAT(c.out, ::testing::ContainsRegex(
-                         "hsmctl vcard 00 00 +yes +E2E0C0FFEE000001 +6\\.6 +no"))
+  EXPECT_THAT(c.out,
+              ::testing::ContainsRegex("hsmctl vcard 00 00 +yes +E2E0C0FFEE000001 +6\\.6 +no"))
       << c.out;
   EXPECT_THAT(c.out, ::testing::ContainsRegex("hsmctl vcard 00 01 +yes +- +- +- +not a "
-                                              "SmartCard-HSM"))
+                                              "SmartCard-HSM \\(.*6A82"))
       << c.out;
 }
 
@@ -76,6 +76,22 @@ TEST_F(DevicesE2e, InitializedCardIsReportedAsInitialized) {
   ASSERT_FALSE(j.is_discarded()) << c.out;
   EXPECT_EQ(j["readers"][0]["initialized"], true) << c.out;
   EXPECT_EQ(j["readers"][0]["options"], "0001") << c.out;
+}
+
+TEST_F(DevicesE2e, TheHsmctlBinaryListsTheCard) {
+  const auto r = run_hsmctl({"devices"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("hsmctl vcard 00 00 +yes +E2E0C0FFEE000001"))
+      << r.diagnostics();
+}
+
+TEST_F(DevicesE2e, WithoutPcscdTheBinaryExits69AndSaysWhy) {
+  const auto r = run_hsmctl({"devices"}, {{"PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm"}});
+  EXPECT_EQ(r.exit_code, cli::kExitUnavailable) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("hsmctl: error: pcscd is not running (or PCSCLITE_CSOCK_NAME "
+                               "points elsewhere): no service at /nonexistent/pcscd.comm"))
+      << r.diagnostics();
+  EXPECT_EQ(r.out, "");
 }
 
 TEST_F(DevicesE2e, BadOutputFormatIsAUsageError) {

@@ -2,10 +2,10 @@
 // OpenSC 0.23 tools against hsmctl-vcard through pcscd: the virtual card must look like a real
 // Pico HSM to third-party middleware, not only to hsmctl.
 
+#include "pcsc_fixture.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "pcsc_fixture.hpp"
 
 namespace hsmctl::e2e {
 namespace {
@@ -23,8 +23,8 @@ TEST_F(OpenscInteropE2e, OpenscToolListsBothReadersWithCards) {
 }
 
 TEST_F(OpenscInteropE2e, OpenscToolSelectsTheHsmApplet) {
-  const auto r = run_command({"opensc-tool", "--reader", "0", "-s",
-                              "00 A4 04 00 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00"});
+  const auto r = run_command(
+      {"opensc-tool", "--reader", "0", "-s", "00 A4 04 00 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00"});
   ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
   EXPECT_THAT(r.out, HasSubstr("SW1=0x90, SW2=0x00")) << r.diagnostics();
   EXPECT_THAT(r.out, HasSubstr("85 05")) << r.diagnostics();

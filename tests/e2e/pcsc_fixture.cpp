@@ -1,6 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pcsc_fixture.hpp"
 
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -9,16 +19,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <fmt/format.h>
-
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
 
 extern char** environ;
 
@@ -46,8 +46,8 @@ std::string tail(const std::string& text, int lines) {
 const std::string& process_dir() {
   static const std::string dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                       "/hsmctl-e2e.XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hsmctl-e2e.XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return std::string();
     }
@@ -71,13 +71,21 @@ bool process_gone(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 }  // namespace
 
-std::string hsmctl_bin() { return HSMCTL_BIN; }
-std::string vcard_bin() { return HSMCTL_VCARD_BIN; }
-std::string sandbox_script() { return std::string(HSMCTL_SOURCE_DIR) + "/scripts/pcscd-sandbox"; }
+std::string hsmctl_bin() {
+  return HSMCTL_BIN;
+}
+std::string vcard_bin() {
+  return HSMCTL_VCARD_BIN;
+}
+std::string sandbox_script() {
+  return std::string(HSMCTL_SOURCE_DIR) + "/scripts/pcscd-sandbox";
+}
 
 std::string CommandResult::diagnostics() const {
   return fmt::format("command: {}\nexit: {}{}\n--- stdout ---\n{}\n--- stderr ---\n{}", command,
@@ -141,8 +149,8 @@ CommandResult run_command(const std::vector<std::string>& argv,
   std::string* sinks[2] = {&result.out, &result.err};
   int open_count = 2;
   while (open_count > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                            Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       ::kill(pid, SIGKILL);
@@ -197,8 +205,8 @@ Result<std::unique_ptr<PcscSandbox>> PcscSandbox::start(const SandboxOptions& op
 Result<void> PcscSandbox::launch() {
   const std::string& dir = process_dir();
   std::vector<std::string> argv = {sandbox_script(), "start", "--dir", dir, "--vcard", vcard_bin()};
-  const bool state_exists = !options_.state_file.empty() &&
-                            std::filesystem::exists(options_.state_file);
+  const bool state_exists =
+      !options_.state_file.empty() && std::filesystem::exists(options_.state_file);
   if (!options_.state_file.empty()) {
     argv.insert(argv.end(), {"--state", options_.state_file});
   }
@@ -225,7 +233,9 @@ Result<void> PcscSandbox::launch() {
   return {};
 }
 
-PcscSandbox::~PcscSandbox() { stop(); }
+PcscSandbox::~PcscSandbox() {
+  stop();
+}
 
 void PcscSandbox::stop() {
   if (dir_.empty()) {
@@ -275,10 +285,10 @@ Result<void> PcscSandbox::wait_for_card(bool present, int timeout_s) const {
       last = readers.error().message;
     }
     if (Clock::now() > deadline) {
-      return make_error(Errc::kUnavailable,
-                        fmt::format("reader '{}' did not report {} within {} s (last: {})\n{}",
-                                    kReader0, present ? "a card" : "no card", timeout_s, last,
-                                    logs()));
+      return make_error(
+          Errc::kUnavailable,
+          fmt::format("reader '{}' did not report {} within {} s (last: {})\n{}", kReader0,
+                      present ? "a card" : "no card", timeout_s, last, logs()));
     }
     sleep_ms(100);
   }
@@ -306,7 +316,9 @@ void PcscE2eTest::start_suite(const SandboxOptions& options) {
   }
 }
 
-void PcscE2eTest::TearDownTestSuite() { sandbox_.reset(); }
+void PcscE2eTest::TearDownTestSuite() {
+  sandbox_.reset();
+}
 
 void PcscE2eTest::SetUp() {
   if (!sandbox_) {

@@ -18,16 +18,16 @@
 // Never skip: when pcscd, vpcd or systemd-socket-activate is missing, SetUp() fails the test
 // with the sandbox script's message.
 
+#include "hsmctl/util/error.hpp"
+
+#include <gtest/gtest.h>
+
 #include <sys/types.h>
 
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::e2e {
 

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // PcscTransport against a real pcscd + vpcd + hsmctl-vcard.
 
-#include <chrono>
-#include <cstdlib>
-#include <thread>
+#include "pcsc_fixture.hpp"
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/util/bytes.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
-#include "hsmctl/util/bytes.hpp"
-#include "pcsc_fixture.hpp"
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 
 namespace hsmctl::e2e {
 namespace {
@@ -143,8 +144,8 @@ TEST_F(PcscTransportE2e, ConnectBySerialFindsTheCardAndNamesWhatItChecked) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::kUnavailable);
   EXPECT_THAT(missing.error().message, HasSubstr("0000000000000000"));
-  EXPECT_THAT(missing.error().message, HasSubstr(std::string("'") + kReader0 + "': serial " +
-                                                 kVcardSerial));
+  EXPECT_THAT(missing.error().message,
+              HasSubstr(std::string("'") + kReader0 + "': serial " + kVcardSerial));
   EXPECT_THAT(missing.error().message, HasSubstr(kReader1));  // the non-HSM card was checked too
 }
 

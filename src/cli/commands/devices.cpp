@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands/devices.hpp"
 
-#include <algorithm>
-#include <cstdio>
-#include <exception>
-#include <iostream>
-#include <optional>
-#include <sstream>
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
-#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <sstream>
 
 namespace hsmctl::cli {
 namespace {
@@ -49,7 +51,13 @@ void probe(Row& row) {
   device::schsm::SmartCardHsm hsm(t);
   auto selected = hsm.select();
   if (!selected) {
-    row.error = fmt::format("not a SmartCard-HSM: {}", selected.error().message);
+    // The row names the reader already; drop the protocol layer's "pcsc:<reader>: " prefix.
+    std::string why = selected.error().message;
+    const std::string prefix = t.describe() + ": ";
+    if (why.rfind(prefix, 0) == 0) {
+      why.erase(0, prefix.size());
+    }
+    row.error = fmt::format("not a SmartCard-HSM ({})", why);
     t.end_exclusive();
     return;
   }
@@ -70,11 +78,13 @@ void probe(Row& row) {
   t.end_exclusive();
 }
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
+std::string yes_no(bool b) {
+  return b ? "yes" : "no";
+}
 
 void print_table(const std::vector<Row>& rows) {
-  const std::vector<std::string> header = {"READER", "CARD", "SERIAL", "FIRMWARE", "INITIALIZED",
-                                           "NOTE"};
+  const std::vector<std::string> header = {"READER",   "CARD",        "SERIAL",
+                                           "FIRMWARE", "INITIALIZED", "NOTE"};
   std::vector<std::vector<std::string>> cells;
   for (const Row& r : rows) {
     std::string note = r.error;
@@ -124,8 +134,8 @@ void print_json(const std::vector<Row>& rows) {
     j["serial"] = r.serial.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.serial);
     j["firmware"] = r.firmware.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.firmware);
     j["initialized"] = r.initialized ? nlohmann::json(*r.initialized) : nlohmann::json(nullptr);
-    j["options"] = r.options ? nlohmann::json(fmt::format("{:04X}", *r.options))
-                             : nlohmann::json(nullptr);
+    j["options"] =
+        r.options ? nlohmann::json(fmt::format("{:04X}", *r.options)) : nlohmann::json(nullptr);
     j["error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
     readers.push_back(std::move(j));
   }
@@ -150,19 +160,23 @@ int devices_main(const std::vector<std::string>& args, const GlobalOptions& glob
       return kExitOk;
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "hsmctl: error: devices: %s\n", e.what());
-    return kExitUsage;
+    const Error error{Errc::kUsage, fmt::format("devices: {}", e.what()), std::nullopt, {}};
+    print_error(error);
+    return exit_code_for(error);
   }
   if (output != "table" && output != "json") {
-    std::fprintf(stderr, "hsmctl: error: devices: --output must be table or json, got '%s'\n",
-                 output.c_str());
-    return kExitUsage;
+    const Error error{Errc::kUsage,
+                      fmt::format("devices: --output must be table or json, got '{}'", output),
+                      std::nullopt,
+                      {}};
+    print_error(error);
+    return exit_code_for(error);
   }
 
   auto readers = device::pcsc::list_readers();
   if (!readers) {
-    std::fprintf(stderr, "hsmctl: error: %s\n", readers.error().to_string().c_str());
-    return readers.error().code == Errc::kUnavailable ? kExitUnavailable : kExitError;
+    print_error(readers.error());
+    return exit_code_for(readers.error());
   }
   std::vector<Row> rows;
   for (const auto& info : *readers) {

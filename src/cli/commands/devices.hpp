@@ -3,10 +3,10 @@
 // `hsmctl devices [-o table|json]`: every PC/SC reader, whether it holds a card and, for Pico HSMs,
 // chip serial, firmware version and whether the device has been initialized.
 
+#include "cli/context.hpp"
+
 #include <string>
 #include <vector>
-
-#include "cli/context.hpp"
 
 namespace hsmctl::cli {
 

@@ -17,6 +17,7 @@
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
+#include "hsmctl/primus/engine.hpp"
 #include "hsmctl/store/unlock.hpp"
 
 namespace hsmctl::cli {
@@ -95,13 +96,15 @@ bool check_device_assignment(const manifest::LoadResult& loaded, const DeviceMap
 
 struct Prepared {
   std::vector<apply::PreparedDevice> devices;
+  std::vector<primus::PreparedCluster> clusters;
   std::vector<plan::DevicePlan> plans;
   int failures = 0;
   int worst_exit = kExitOk;
 };
 
 Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& devices,
-                     store::CredentialKeeper& keeper) {
+                     store::CredentialKeeper& keeper, int verbosity,
+                     const primus::EngineOptions& primus_options) {
   Prepared out;
   for (const auto& m : loaded.pico_hsms) {
     auto p = apply::prepare(m, devices.for_manifest(m.metadata.name), keeper);
@@ -113,10 +116,43 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
       out.worst_exit = std::max(out.worst_exit, exit_code_for(e));
       continue;
     }
+    if (verbosity > 0) {
+      std::cerr << "hsmctl: device \"" << m.metadata.name << "\": observation sent "
+                << p->observed.apdu_count << " APDUs via " << p->observed.transport << "\n";
+    }
     out.plans.push_back(p->plan);
     out.devices.push_back(std::move(*p));
   }
+  if (!loaded.primus_clusters.empty()) {
+    auto clusters = primus::prepare(loaded.primus_clusters, loaded.primus_partitions, keeper,
+                                    primus_options);
+    if (!clusters) {
+      print_error(clusters.error());
+      ++out.failures;
+      out.worst_exit = std::max(out.worst_exit, exit_code_for(clusters.error()));
+    } else {
+      for (auto& c : *clusters) {
+        out.plans.push_back(c.plan.plan);
+        out.clusters.push_back(std::move(c));
+      }
+    }
+  }
   return out;
+}
+
+void add_primus_options(po::options_description& o, primus::EngineOptions* options) {
+  o.add_options()("ppin", po::value(&options->ppin_program),
+                  "Securosys ppin program (default $HSMCTL_PPIN or ppin on PATH)")(
+      "probe", po::bool_switch(&options->probe),
+      "Primus: also run `ppin -t` (performs a login on the HSM)")(
+      "retry-rejected", po::bool_switch(&options->retry_rejected),
+      "Primus: send values recorded as rejected once more (after a lockout by other clients)");
+}
+
+primus::EngineOptions primus_defaults() {
+  primus::EngineOptions o;
+  if (const char* p = std::getenv("HSMCTL_PPIN"); p != nullptr && *p != '\0') o.ppin_program = p;
+  return o;
 }
 
 }  // namespace
@@ -130,7 +166,9 @@ int validate_main(const std::vector<std::string>& args, const GlobalOptions& /*g
   if (!parse_command("validate", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
   auto loaded = load(files);
   if (!loaded) return kExitManifest;
-  std::cout << loaded->pico_hsms.size() << " manifest(s) valid.\n";
+  std::cout << loaded->pico_hsms.size() + loaded->primus_clusters.size() +
+                   loaded->primus_partitions.size()
+            << " manifest(s) valid.\n";
   return kExitOk;
 }
 
@@ -138,8 +176,10 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   std::vector<std::string> files, device_values;
   std::string output = "text";
   po::options_description o("plan options");
+  primus::EngineOptions primus_options = primus_defaults();
   add_manifest_options(o, &files);
   add_device_options(o, &device_values);
+  add_primus_options(o, &primus_options);
   o.add_options()("output,o", po::value(&output), "text or json")(
       "detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error");
   po::positional_options_description pos;
@@ -160,7 +200,7 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
     print_error(keeper.error());
     return exit_code_for(keeper.error());
   }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity, primus_options);
   std::cout << (output == "json" ? plan::render_json(prepared.plans)
                                  : plan::render_text(prepared.plans, global.color));
   if (prepared.failures > 0) return prepared.worst_exit;
@@ -173,8 +213,13 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   std::vector<std::string> files, device_values;
   apply::ApplyOptions options;
   po::options_description o("apply options");
+  primus::EngineOptions primus_options = primus_defaults();
+  primus::ApplyOptions primus_apply;
   add_manifest_options(o, &files);
   add_device_options(o, &device_values);
+  add_primus_options(o, &primus_options);
+  o.add_options()("allow-destructive", po::bool_switch(&primus_apply.allow_destructive),
+                  "Primus: allow removing permanent secrets / proxy passwords (ppin -r / -x)");
   o.add_options()("auto-approve", "do not ask for confirmation")(
       "allow-reinit", po::bool_switch(&options.allow_reinit),
       "allow re-initialization (wipes all keys) where the plan needs it")(
@@ -194,7 +239,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     print_error(keeper.error());
     return exit_code_for(keeper.error());
   }
-  Prepared prepared = prepare_all(*loaded, devices, **keeper);
+  Prepared prepared = prepare_all(*loaded, devices, **keeper, global.verbosity, primus_options);
   std::cout << plan::render_text(prepared.plans, global.color);
   if (prepared.failures > 0) return prepared.worst_exit;
 
@@ -203,6 +248,13 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   // Guards first, for every device, before any device is touched.
   for (const auto& d : prepared.devices) {
     auto g = apply::check_guards(d, options);
+    if (!g) {
+      print_error(g.error());
+      return kExitError;
+    }
+  }
+  for (const auto& c : prepared.clusters) {
+    auto g = primus::check_guards(c, primus_apply);
     if (!g) {
       print_error(g.error());
       return kExitError;
@@ -232,6 +284,20 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     if (!report) {
       Error e = report.error();
       e.message = "device \"" + d.plan.name + "\": " + e.message;
+      print_error(e);
+      exit = std::max(exit, exit_code_for(e));
+      continue;
+    }
+    done += report->steps_done;
+    blocked += report->steps_blocked;
+  }
+  for (auto& c : prepared.clusters) {
+    auto report = primus::execute(c, primus_apply, **keeper, [&](const std::string& line) {
+      std::cout << "[" << c.plan.plan.name << "] " << line << "\n" << std::flush;
+    });
+    if (!report) {
+      Error e = report.error();
+      e.message = "cluster \"" + c.plan.plan.name + "\": " + e.message;
       print_error(e);
       exit = std::max(exit, exit_code_for(e));
       continue;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/model/observed.hpp"
@@ -27,6 +28,12 @@ struct DeviceCredentials {
   bool so_generate = false;
   std::optional<Secret> user_current;  ///< a value the device accepted during observation
   std::optional<Secret> so_current;
+  /// The device rejected the pending value an interrupted run left: it kept the old one.
+  bool user_pending_rejected = false;
+  bool so_pending_rejected = false;
+  /// An interrupted run's journal shows the pending value was never sent (or was refused).
+  bool user_pending_unsent = false;
+  bool so_pending_unsent = false;
 };
 
 /// A device observed and planned, with its card session still held.
@@ -37,6 +44,8 @@ struct PreparedDevice {
   plan::CredentialFacts facts;
   plan::DevicePlan plan;
   DeviceCredentials credentials;
+  /// Journals of interrupted applies to this device; apply closes them once it resolved them.
+  std::vector<std::string> stale_journals;
 
   PreparedDevice() = default;
   PreparedDevice(PreparedDevice&&) = default;
@@ -55,6 +64,11 @@ store::CredentialKey credential_key(const std::string& serial, const char* name)
 /// and when the device's serial differs from the manifest's.
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                const std::string& device_uri, store::CredentialKeeper& keeper);
+
+/// As above, over a transport the caller opened (a wrapped or in-memory device).
+Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
+                               std::unique_ptr<device::Transport> transport,
+                               store::CredentialKeeper& keeper);
 
 struct ApplyOptions {
   bool allow_reinit = false;      ///< --allow-reinit: re-initialization may run

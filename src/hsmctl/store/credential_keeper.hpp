@@ -43,6 +43,18 @@ class CredentialKeeper {
   virtual Result<void> discard(const CredentialKey& key) = 0;
   /// Records a value the device was seen to accept (a successful VERIFY), as current.
   virtual Result<void> record_current(const CredentialKey& key, const Secret& value) = 0;
+
+  /// A non-secret fact recorded about a credential, e.g. "retries_max" of a user PIN; nullopt
+  /// when unknown. Keepers that cannot hold facts keep none.
+  virtual Result<std::optional<std::string>> fact(const CredentialKey& /*key*/,
+                                                  const std::string& /*field*/) {
+    return std::nullopt;
+  }
+  /// Records a fact on an existing entry (no-op when there is no entry).
+  virtual Result<void> record_fact(const CredentialKey& /*key*/, const std::string& /*field*/,
+                                   const std::string& /*value*/) {
+    return {};
+  }
 };
 
 }  // namespace hsmctl::store

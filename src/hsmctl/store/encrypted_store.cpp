@@ -319,6 +319,24 @@ Result<void> EncryptedStore::set_metadata(const CredentialKey& key, const std::s
   });
 }
 
+Result<std::optional<std::string>> EncryptedStore::fact(const CredentialKey& key,
+                                                        const std::string& field) {
+  HSMCTL_TRY_ASSIGN(auto entry, get(key));
+  if (!entry) return std::nullopt;
+  auto it = entry->metadata.find(field);
+  if (it == entry->metadata.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<void> EncryptedStore::record_fact(const CredentialKey& key, const std::string& field,
+                                         const std::string& value) {
+  HSMCTL_TRY_ASSIGN(auto known, fact(key, field));
+  if (known && *known == value) return {};  // no write when nothing changes
+  HSMCTL_TRY_ASSIGN(auto entry, get(key));
+  if (!entry) return {};
+  return set_metadata(key, field, value);
+}
+
 Result<void> EncryptedStore::rm(const CredentialKey& key) {
   return mutate([&](StoreData& d, const std::string&) -> Result<bool> {
     if (!d.erase(key.id())) return no_entry(key);

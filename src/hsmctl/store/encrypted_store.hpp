@@ -83,6 +83,11 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   Result<void> discard(const CredentialKey& key) override;
   /// Sets current; clears pending (it either equals the value or is proven not on the device).
   Result<void> record_current(const CredentialKey& key, const Secret& value) override;
+  /// Facts are entry metadata fields.
+  Result<std::optional<std::string>> fact(const CredentialKey& key,
+                                          const std::string& field) override;
+  Result<void> record_fact(const CredentialKey& key, const std::string& field,
+                           const std::string& value) override;
 
   /// Names, states and metadata of all entries, sorted by id. Never values.
   Result<std::vector<EntryInfo>> list();

@@ -100,4 +100,20 @@ Result<std::vector<Journal>> EphemeralKeeper::open_journals() {
   return out;
 }
 
+Result<std::optional<std::string>> EphemeralKeeper::fact(const CredentialKey& key,
+                                                         const std::string& field) {
+  auto it = values_.find(key.id());
+  if (it == values_.end()) return std::nullopt;
+  auto f = it->second.facts.find(field);
+  if (f == it->second.facts.end()) return std::nullopt;
+  return f->second;
+}
+
+Result<void> EphemeralKeeper::record_fact(const CredentialKey& key, const std::string& field,
+                                          const std::string& value) {
+  auto it = values_.find(key.id());
+  if (it != values_.end()) it->second.facts[field] = value;
+  return {};
+}
+
 }  // namespace hsmctl::store

@@ -24,6 +24,10 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
   Result<void> commit(const CredentialKey& key) override;
   Result<void> discard(const CredentialKey& key) override;
   Result<void> record_current(const CredentialKey& key, const Secret& value) override;
+  Result<std::optional<std::string>> fact(const CredentialKey& key,
+                                          const std::string& field) override;
+  Result<void> record_fact(const CredentialKey& key, const std::string& field,
+                           const std::string& value) override;
 
   Result<std::string> journal_begin(const std::string& device,
                                     const std::string& plan_summary) override;
@@ -37,6 +41,7 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
   struct Values {
     std::optional<Secret> current;
     std::optional<Secret> pending;
+    std::map<std::string, std::string> facts;
   };
   std::map<std::string, Values> values_;
   std::vector<Journal> journals_;

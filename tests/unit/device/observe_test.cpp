@@ -254,6 +254,32 @@ TEST_F(ObserveTest, SoMatchAloneReadsKcvAndLogsOut) {
   EXPECT_FALSE(o->pin_retries_max.has_value());
 }
 
+TEST_F(ObserveTest, KeepSessionReverifiesTheMatchedPinAfterReadingTheMaximum) {
+  expect_initialized_start("63 C3", "63 CF");
+  card.expect(kVerifyUser, "90 00");
+  expect_single_domain(kDomainKcv);
+  expect_objects();
+  card.expect(kSelect, kFcpInit).expect(kUserStatus, "63 C3").expect(kVerifyUser, "90 00");
+  ObserveRequest req = with_pins(true, false);
+  req.keep_session = true;
+  auto o = observe(hsm, req);
+  ASSERT_TRUE(o.has_value()) << o.error().message;
+  EXPECT_EQ(o->pin_retries_max, std::optional<int>(3));
+  EXPECT_EQ(to_hex_spaced(card.sent().back()), kVerifyUser);
+}
+
+TEST_F(ObserveTest, KeepSessionLeavesSoSessionOpen) {
+  expect_initialized_start("63 C3", "63 CF");
+  card.expect(kVerifySo, "90 00");
+  expect_single_domain(kDomainKcv);
+  expect_objects();
+  ObserveRequest req = with_pins(false, true);
+  req.keep_session = true;
+  auto o = observe(hsm, req);  // no final SELECT scripted: the script fails if one is sent
+  ASSERT_TRUE(o.has_value()) << o.error().message;
+  EXPECT_EQ(o->so_pin_check.check, CredentialCheck::kMatches);
+}
+
 TEST_F(ObserveTest, WrongSoPinIsRecordedWithTheNewCounter) {
   expect_initialized_start("63 C3", "63 CF");
   card.expect(kVerifySo, "63 CE");

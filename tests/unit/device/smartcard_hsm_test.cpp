@@ -390,6 +390,14 @@ TEST(SmartCardHsmParse, TokenInfoSerial) {
   EXPECT_FALSE(parse_token_info_serial(H("30 FF 02")).has_value());
 }
 
+TEST(SmartCardHsmParse, SelectFcpToleratesTrailingGarbageAndNeedsTag85) {
+  auto info = parse_select_fcp(H("62 08 82 01 01 85 03 00 06 06 FF"));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->firmware_major, 6);
+  EXPECT_FALSE(parse_select_fcp(H("62 05 82 01 01 85 01 00")).has_value());  // too short
+  EXPECT_FALSE(parse_select_fcp(H("62 03 82 01 01")).has_value());
+}
+
 TEST(SmartCardHsmParse, SelectFcpOfScHsm) {
   Bytes fcp = H(kFcpScHsm);
   fcp.resize(fcp.size() - 2);

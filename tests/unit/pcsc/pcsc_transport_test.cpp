@@ -2,13 +2,14 @@
 // The parts of device/pcsc that need no pcscd: ATR capability parsing, extended-to-short APDU
 // rewriting, and the PC/SC error table. The transport itself runs in tests/e2e.
 
-#include <vector>
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+
+#include "hsmctl/util/bytes.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
-#include "hsmctl/util/bytes.hpp"
+#include <vector>
 
 namespace hsmctl::device::pcsc {
 namespace {
@@ -16,7 +17,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-Bytes hex(const char* text) { return *from_hex(text); }
+Bytes hex(const char* text) {
+  return *from_hex(text);
+}
 
 /// Records every raw APDU and answers from a script.
 struct FakeCard {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace hsmctl::device::sim {
 namespace {
 
@@ -942,6 +944,43 @@ TEST(SimMisc, PowerCycleDropsSessionAndApplet) {
   ASSERT_EQ(sw(*card, kSelect), "9000");
   EXPECT_EQ(sw(*card, "00200081"), "63C3");
   EXPECT_EQ(SimCard::atr().size(), 24u);
+}
+
+TEST(SimRobustness, RandomApdusAlwaysGetAStatusWord) {
+  // A fixed-seed storm of well- and ill-formed APDUs: every answer ends in a status word, the
+  // simulator never throws or crashes (the ASan/UBSan build runs this too).
+  auto card = initialized_card();
+  std::mt19937 rng(20261123);
+  auto byte = [&] { return static_cast<std::uint8_t>(rng() & 0xFF); };
+  const std::uint8_t ins_set[] = {0xA4, 0x20, 0x24, 0x2C, 0x50, 0x52, 0x54, 0x58, 0x64,
+                                  0x84, 0x46, 0xB0, 0xB1, 0xC0, 0xD7, 0xE4, 0x22, 0x1E};
+  for (int i = 0; i < 4000; ++i) {
+    if (i % 97 == 0) {
+      ASSERT_EQ(sw(*card, kSelect), "9000");
+    }
+    Bytes apdu{static_cast<std::uint8_t>((rng() % 4 == 0) ? 0x00 : 0x80),
+               ins_set[rng() % sizeof(ins_set)], static_cast<std::uint8_t>(rng() % 5),
+               (rng() % 3 == 0) ? byte() : static_cast<std::uint8_t>(rng() % 4)};
+    if (apdu[1] == 0x50 && rng() % 8 != 0) {
+      apdu[1] = 0x20;  // keep most of the run on an initialized device
+    }
+    std::size_t n = rng() % 6 == 0 ? 0 : rng() % 48;
+    if (n > 0) {
+      apdu.push_back(static_cast<std::uint8_t>(n));
+      for (std::size_t k = 0; k < n; ++k) {
+        apdu.push_back(byte());
+      }
+    }
+    if (rng() % 2 == 0) {
+      apdu.push_back(byte());
+    }
+    if (rng() % 50 == 0) {
+      apdu.resize(rng() % apdu.size());
+    }
+    auto r = card->transmit(apdu);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_GE(r->size(), 2u) << to_hex(apdu);
+  }
 }
 
 }  // namespace

@@ -2,11 +2,11 @@
 // ATR capability parsing and extended-to-short APDU rewriting. No PC/SC here: the functions work
 // on bytes and a raw-exchange callback, so unit tests drive them without pcscd.
 
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
 
 namespace hsmctl::device::pcsc {
 namespace {
@@ -189,8 +189,9 @@ Result<Bytes> transmit_shaped(ByteView command, bool extended_ok,
     HSMCTL_TRY_ASSIGN(response, raw(command));
     if (!parsed->extended && parsed->le && response.size() == 2 && response[0] == 0x6C) {
       // Wrong Le: the card tells the right one; resend once.
-      const Bytes again = short_apdu(parsed->header, cla, parsed->data,
-                                     response[1] == 0 ? 256 : static_cast<std::size_t>(response[1]));
+      const Bytes again =
+          short_apdu(parsed->header, cla, parsed->data,
+                     response[1] == 0 ? 256 : static_cast<std::size_t>(response[1]));
       HSMCTL_TRY_ASSIGN(response, raw(again));
     }
   }

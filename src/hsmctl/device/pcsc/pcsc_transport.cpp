@@ -4,13 +4,12 @@
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 
+#include <fmt/format.h>
+#include <winscard.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <utility>
-
-#include <fmt/format.h>
-
-#include <winscard.h>
 
 namespace hsmctl::device::pcsc {
 namespace {
@@ -27,8 +26,8 @@ std::string pcsc_text(LONG rv) {
 }
 
 bool is_service_error(LONG rv) {
-  return rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED ||
-         rv == SCARD_F_COMM_ERROR || rv == SCARD_E_INVALID_HANDLE;
+  return rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED || rv == SCARD_F_COMM_ERROR ||
+         rv == SCARD_E_INVALID_HANDLE;
 }
 
 /// The OpenSC-style table: one message per failure class, always naming the reader.
@@ -93,8 +92,8 @@ class Context {
         return make_error(Errc::kUnavailable,
                           fmt::format("{}: no service at {}", kNoService, socket_path()));
       }
-      return make_error(Errc::kUnavailable,
-                        fmt::format("cannot talk to pcscd at {}: {}", socket_path(), pcsc_text(rv)));
+      return make_error(Errc::kUnavailable, fmt::format("cannot talk to pcscd at {}: {}",
+                                                        socket_path(), pcsc_text(rv)));
     }
     return Context(ctx);
   }
@@ -133,8 +132,7 @@ Result<std::vector<std::string>> reader_names(const Context& ctx) {
       return make_error(Errc::kUnavailable,
                         fmt::format("{}: no service at {}", kNoService, socket_path()));
     }
-    return make_error(Errc::kUnavailable,
-                      fmt::format("cannot list readers: {}", pcsc_text(rv)));
+    return make_error(Errc::kUnavailable, fmt::format("cannot list readers: {}", pcsc_text(rv)));
   }
   std::vector<std::string> names;
   buffer.resize(std::min<std::size_t>(len, buffer.size()));
@@ -160,8 +158,8 @@ Result<std::vector<ReaderInfo>> reader_states(const Context& ctx) {
     states[i].szReader = names[i].c_str();
     states[i].dwCurrentState = SCARD_STATE_UNAWARE;
   }
-  const LONG rv = SCardGetStatusChange(ctx.get(), 0, states.data(),
-                                       static_cast<DWORD>(states.size()));
+  const LONG rv =
+      SCardGetStatusChange(ctx.get(), 0, states.data(), static_cast<DWORD>(states.size()));
   if (rv != SCARD_S_SUCCESS && rv != SCARD_E_TIMEOUT) {
     return tl::unexpected(map_error(rv, names.front(), "reading the state of"));
   }
@@ -307,8 +305,7 @@ Result<std::unique_ptr<Transport>> connect_to(Context ctx, const ReaderInfo& rea
   DWORD proto = 0;
   DWORD atr_len = MAX_ATR_SIZE;
   BYTE atr_buf[MAX_ATR_SIZE];
-  if (SCardStatus(handle, nullptr, nullptr, &state, &proto, atr_buf, &atr_len) ==
-      SCARD_S_SUCCESS) {
+  if (SCardStatus(handle, nullptr, nullptr, &state, &proto, atr_buf, &atr_len) == SCARD_S_SUCCESS) {
     atr.assign(atr_buf, atr_buf + std::min<DWORD>(atr_len, MAX_ATR_SIZE));
   }
   return std::unique_ptr<Transport>(
@@ -357,9 +354,8 @@ Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring) 
   if (empty_match != nullptr) {
     return make_error(Errc::kUnavailable, fmt::format("no card in reader '{}'", empty_match->name));
   }
-  return make_error(Errc::kUnavailable,
-                    fmt::format("no reader matching '{}' (readers: {})", reader_substring,
-                                list_names(readers)));
+  return make_error(Errc::kUnavailable, fmt::format("no reader matching '{}' (readers: {})",
+                                                    reader_substring, list_names(readers)));
 }
 
 Result<std::unique_ptr<Transport>> connect_reader(const std::string& reader_name) {

@@ -11,12 +11,12 @@
 //                              (the handle is reconnected, the command is NOT retried)
 //   sharing violation          "reader 'R' is in exclusive use by another program"
 
+#include "hsmctl/device/transport.hpp"
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "hsmctl/device/transport.hpp"
 
 namespace hsmctl::device::pcsc {
 

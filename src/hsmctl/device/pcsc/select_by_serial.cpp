@@ -3,13 +3,13 @@
 // puts the USB serial into them, but other drivers (and vpcd) do not, and names can collide.
 // Kept apart from pcsc_transport.cpp so the transport links without the protocol layer.
 
-#include <cctype>
-#include <utility>
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
 #include <fmt/format.h>
 
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
-#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include <cctype>
+#include <utility>
 
 namespace hsmctl::device::pcsc {
 namespace {
@@ -48,8 +48,7 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
     } else {
       // Hold the card while asking, so nobody interleaves between SELECT and READ BINARY.
       auto locked = (*transport)->begin_exclusive();
-      Result<std::string> serial =
-          locked ? reader_fn(**transport) : tl::unexpected(locked.error());
+      Result<std::string> serial = locked ? reader_fn(**transport) : tl::unexpected(locked.error());
       (*transport)->end_exclusive();
       if (!serial) {
         outcome = serial.error().message;
@@ -73,9 +72,9 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
     return found;
   }
   if (checked.empty()) {
-    return make_error(Errc::kUnavailable,
-                      fmt::format("no Pico HSM with chip serial {}: no reader holds a card",
-                                  wanted));
+    return make_error(
+        Errc::kUnavailable,
+        fmt::format("no Pico HSM with chip serial {}: no reader holds a card", wanted));
   }
   return make_error(Errc::kUnavailable,
                     fmt::format("no Pico HSM with chip serial {} (checked {})", wanted, checked));

@@ -208,7 +208,17 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     HSMCTL_TRY(hsm.select());
     HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
     if (o.user_pin.state == PinState::kTriesLeft) o.pin_retries_max = o.user_pin.tries_left;
-  } else if (session_open) {
+    if (request.keep_session) {
+      // The value matched a moment ago in this exclusive session, so this cannot cost a try.
+      HSMCTL_TRY_ASSIGN(VerifyResult again,
+                        hsm.verify(PinRef::kUser, request.user_pin_candidates.front()));
+      if (again != VerifyResult::kOk) {
+        return make_error(Errc::kDevice, o.transport +
+                                             ": the user PIN that matched a moment ago was "
+                                             "rejected on the session re-open");
+      }
+    }
+  } else if (session_open && !request.keep_session) {
     HSMCTL_TRY(hsm.select());
   }
 

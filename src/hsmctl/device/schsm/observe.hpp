@@ -32,9 +32,15 @@ struct ObserveRequest {
   /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
   /// device's chip serial differs: a PIN must never be sent to the wrong device.
   std::string expected_serial;
+  /// Leave the session authenticated instead of logging out at the end, for an apply that
+  /// continues in the same card session (call inside Transport::begin_exclusive()). If the user
+  /// PIN matched, it is VERIFYed once more after the retry maximum was read (the value just
+  /// matched, so this costs no try); if only the SO PIN matched, its session is left open.
+  bool keep_session = false;
 };
 
-/// Observes the device behind `hsm`. Leaves the applet selected and logged out.
+/// Observes the device behind `hsm`. Leaves the applet selected and logged out (unless
+/// `keep_session`).
 /// Transport failures (kUnavailable) and unexpected status words (kDevice) are errors; a
 /// TokenInfo or device certificate that cannot be read or parsed only leaves `serial` empty /
 /// `device_certificate_pki` unset.

@@ -46,6 +46,8 @@ struct SensitiveCommand {
   SensitiveCommand() = default;
   SensitiveCommand(const SensitiveCommand&) = delete;
   SensitiveCommand& operator=(const SensitiveCommand&) = delete;
+  SensitiveCommand(SensitiveCommand&&) = delete;
+  SensitiveCommand& operator=(SensitiveCommand&&) = delete;
   ~SensitiveCommand() { secure_wipe(apdu.data.data(), apdu.data.size()); }
 };
 

@@ -45,10 +45,12 @@ std::optional<std::vector<Tlv>> parse_tlvs(ByteView data) {
 }
 
 std::optional<ByteView> find_tlv(ByteView data, std::uint32_t tag) {
-  auto all = parse_tlvs(data);
-  if (!all) return std::nullopt;
-  for (const Tlv& t : *all) {
-    if (t.tag == tag) return t.value;
+  // Walk until the first malformed element: a stray byte after the wanted tag must not hide it.
+  while (!data.empty()) {
+    auto t = parse_tlv(data);
+    if (!t) return std::nullopt;
+    if (t->tag == tag) return t->value;
+    data = data.subspan(t->whole.size());
   }
   return std::nullopt;
 }

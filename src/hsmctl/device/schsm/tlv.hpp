@@ -20,7 +20,8 @@ struct Tlv {
 std::optional<Tlv> parse_tlv(ByteView data);
 /// Parses a concatenation of TLVs filling all of `data`; nullopt if anything is malformed.
 std::optional<std::vector<Tlv>> parse_tlvs(ByteView data);
-/// First top-level TLV with `tag` in `data` (which must be well-formed).
+/// Value of the first top-level TLV with `tag` in `data`, reading elements up to the first
+/// malformed one.
 std::optional<ByteView> find_tlv(ByteView data, std::uint32_t tag);
 
 /// Appends tag, definite length and value.

@@ -25,8 +25,9 @@ Result<Bytes> FaultInjectingTransport::transmit(ByteView command) {
   auto removed_error = [this] {
     return make_error(Errc::kUnavailable, "card removed from " + describe());
   };
-  if (removed_)
+  if (removed_) {
     return removed_error();
+  }
   bool fail_now = fail_at_ && *fail_at_ == count_;
   if (fail_now && when_ == When::kBeforeForwarding) {
     removed_ = true;
@@ -57,8 +58,9 @@ std::string FaultInjectingTransport::describe() const {
 }
 
 Result<void> FaultInjectingTransport::begin_exclusive() {
-  if (removed_)
+  if (removed_) {
     return make_error(Errc::kUnavailable, "card removed from " + describe());
+  }
   return inner_.begin_exclusive();
 }
 

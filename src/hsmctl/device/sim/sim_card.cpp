@@ -33,7 +33,6 @@ constexpr std::uint8_t kOidEcdsaSha256[] = {0x04, 0x00, 0x7F, 0x00, 0x07,
 constexpr std::uint16_t kSwOk = 0x9000;
 constexpr std::uint16_t kSwEof = 0x6282;
 constexpr std::uint16_t kSwExecError = 0x6400;
-constexpr std::uint16_t kSwMemoryFailure = 0x6581;
 constexpr std::uint16_t kSwWrongLength = 0x6700;
 constexpr std::uint16_t kSwWrongData = 0x6700;
 constexpr std::uint16_t kSwSecurity = 0x6982;
@@ -83,8 +82,9 @@ Bytes u16(std::uint16_t v) {
 // pico-keys-sdk apdu_process(): the firmware's lenient APDU parser. nullopt when Lc claims more
 // data than present (the firmware would read past the buffer; the simulator answers 6700).
 std::optional<Apdu> parse_apdu(ByteView raw) {
-  if (raw.size() < 4)
+  if (raw.size() < 4) {
     return std::nullopt;
+  }
   Apdu a;
   a.cla = raw[0];
   a.ins = raw[1];
@@ -100,8 +100,9 @@ std::optional<Apdu> parse_apdu(ByteView raw) {
       a.ne = le == 0 ? 65536 : le;
     } else {
       std::size_t nc = (static_cast<std::size_t>(raw[5]) << 8) | raw[6];
-      if (7 + nc > raw.size())
+      if (7 + nc > raw.size()) {
         return std::nullopt;
+      }
       a.data.assign(raw.begin() + 7, raw.begin() + 7 + static_cast<std::ptrdiff_t>(nc));
       if (nc + 9 == raw.size()) {
         std::size_t le = (static_cast<std::size_t>(raw[raw.size() - 2]) << 8) | raw.back();
@@ -110,11 +111,13 @@ std::optional<Apdu> parse_apdu(ByteView raw) {
     }
   } else {
     std::size_t nc = raw[4];
-    if (5 + nc > raw.size())
+    if (5 + nc > raw.size()) {
       return std::nullopt;
+    }
     a.data.assign(raw.begin() + 5, raw.begin() + 5 + static_cast<std::ptrdiff_t>(nc));
-    if (nc + 6 == raw.size())
+    if (nc + 6 == raw.size()) {
       a.ne = raw.back() == 0 ? 256 : raw.back();
+    }
   }
   return a;
 }
@@ -164,8 +167,9 @@ Bytes cv_body(const std::string& car, const Bytes& public_key, const std::string
 // 7F21 { body, 5F37 signature-by-signer(body) }.
 std::optional<Bytes> cv_certificate(const Bytes& body, const crypto::EcKeyPair& signer) {
   auto sig = crypto::sign_p256(signer, body);
-  if (!sig)
+  if (!sig) {
     return std::nullopt;
+  }
   Bytes inner = body;
   tlv::put(inner, 0x5F37, *sig);
   return tlv::make(0x7F21, inner);
@@ -178,8 +182,9 @@ std::optional<Bytes> cv_authenticated_request(const Bytes& certificate,
   Bytes inner = certificate;
   tlv::put(inner, 0x42, str_bytes(outer_car));
   auto sig = crypto::sign_p256(outer_signer, inner);
-  if (!sig)
+  if (!sig) {
     return std::nullopt;
+  }
   tlv::put(inner, 0x5F37, *sig);
   return tlv::make(0x67, inner);
 }
@@ -190,14 +195,16 @@ Bytes cv_field(ByteView data, std::uint32_t tag) {
   ByteView cur = data;
   for (int depth = 0; depth < 4; ++depth) {
     auto items = tlv::parse(cur);
-    if (items.empty())
+    if (items.empty()) {
       return {};
+    }
     if (items[0].tag == 0x7F4E) {
       auto v = tlv::find(items[0].value, tag);
       return v ? Bytes(v->begin(), v->end()) : Bytes{};
     }
-    if (items[0].tag != 0x67 && items[0].tag != 0x7F21)
+    if (items[0].tag != 0x67 && items[0].tag != 0x7F21) {
       return {};
+    }
     cur = items[0].value;
   }
   return {};
@@ -232,7 +239,7 @@ crypto::EcKeyPair key_pair(const SimKey& k) {
 
 // ---- Static file table (pico-hsm files.c) ----------------------------------------------------
 
-enum class FileKind { kDf, kWorking, kInternal };
+enum class FileKind : std::uint8_t { kDf, kWorking, kInternal };
 struct StaticFile {
   std::uint16_t fid;
   FileKind kind;
@@ -272,8 +279,9 @@ constexpr StaticFile kStaticFiles[] = {
 
 const StaticFile* find_static(std::uint16_t fid) {
   for (const auto& f : kStaticFiles) {
-    if (f.fid == fid)
+    if (f.fid == fid) {
       return &f;
+    }
   }
   return nullptr;
 }
@@ -313,8 +321,9 @@ struct SimCard::Impl {
 
   static Bytes xor_bytes(ByteView a, ByteView b) {
     Bytes out(a.begin(), a.end());
-    for (std::size_t i = 0; i < out.size() && i < b.size(); ++i)
+    for (std::size_t i = 0; i < out.size() && i < b.size(); ++i) {
       out[i] ^= b[i];
+    }
     return out;
   }
 
@@ -325,12 +334,14 @@ struct SimCard::Impl {
   }
 
   static bool pin_matches(const SimPin& pin, ByteView value) {
-    if (pin.verifier.size() != 32)
+    if (pin.verifier.size() != 32) {
       return false;
+    }
     Bytes v = verifier(pin.salt, value);
     unsigned diff = 0;
-    for (std::size_t i = 0; i < 32; ++i)
+    for (std::size_t i = 0; i < 32; ++i) {
       diff |= static_cast<unsigned>(v[i] ^ pin.verifier[i]);
+    }
     return diff == 0;
   }
 
@@ -339,8 +350,9 @@ struct SimCard::Impl {
   MkekResult load_mkek(Bytes& mkek) const {
     const SimVolatile& s = state.session;
     const SimPersistent& p = state.persistent;
-    if (!s.has_session_pin && !s.has_session_sopin)
+    if (!s.has_session_pin && !s.has_session_sopin) {
       return MkekResult::kNoLogin;
+    }
     const WrappedMkek* blob = nullptr;
     const Bytes* key = nullptr;
     if (s.has_session_pin && p.mkek_user) {
@@ -350,21 +362,24 @@ struct SimCard::Impl {
       blob = &*p.mkek_so;
       key = &s.session_sopin_key;
     }
-    if (blob == nullptr)
+    if (blob == nullptr) {
       return MkekResult::kError;
+    }
     mkek = xor_bytes(blob->wrapped, keystream("mkek", *key));
     Bytes check = crypto::sha256(mkek);
     check.resize(4);
-    if (check != blob->check)
+    if (check != blob->check) {
       return MkekResult::kError;
+    }
     return MkekResult::kOk;
   }
 
   // kek.c store_mkek(): wraps under every session that exists; a random MKEK when none given.
   MkekResult store_mkek(const std::optional<Bytes>& mkek_in) {
     SimVolatile& s = state.session;
-    if (!s.has_session_pin && !s.has_session_sopin)
+    if (!s.has_session_pin && !s.has_session_sopin) {
       return MkekResult::kNoLogin;
+    }
     Bytes mkek = mkek_in ? *mkek_in : crypto::random_bytes(32);
     Bytes check = crypto::sha256(mkek);
     check.resize(4);
@@ -386,15 +401,18 @@ struct SimCard::Impl {
   // kek.c save_dkek_key(): wraps the stored accumulator (or `key`) with the MKEK.
   MkekResult save_dkek(int domain, const std::optional<Bytes>& key) {
     auto it = state.persistent.dkeks.find(domain);
-    if (it == state.persistent.dkeks.end())
+    if (it == state.persistent.dkeks.end()) {
       return MkekResult::kError;
+    }
     Bytes plain = key ? *key : it->second.value;
-    if (plain.size() != 32)
+    if (plain.size() != 32) {
       plain.resize(32, 0);
+    }
     Bytes mkek;
     MkekResult r = load_mkek(mkek);
-    if (r != MkekResult::kOk)
+    if (r != MkekResult::kOk) {
       return r;
+    }
     it->second.value = xor_bytes(plain, dkek_stream(mkek, domain));
     it->second.wrapped = true;
     return MkekResult::kOk;
@@ -405,11 +423,13 @@ struct SimCard::Impl {
   Bytes dkek_kcv(int domain) const {
     Bytes kcv(8, 0);
     auto it = state.persistent.dkeks.find(domain);
-    if (it == state.persistent.dkeks.end() || it->second.value.size() != 32)
+    if (it == state.persistent.dkeks.end() || it->second.value.size() != 32) {
       return kcv;
+    }
     Bytes mkek;
-    if (load_mkek(mkek) != MkekResult::kOk)
+    if (load_mkek(mkek) != MkekResult::kOk) {
       return kcv;
+    }
     Bytes plain = xor_bytes(it->second.value, dkek_stream(mkek, domain));
     Bytes h = crypto::sha256(plain);
     std::copy(h.begin(), h.begin() + 8, kcv.begin());
@@ -421,25 +441,29 @@ struct SimCard::Impl {
     SimPin& pin = so ? state.persistent.so : state.persistent.user;
     SimVolatile& s = state.session;
     bool pka = state.pka_enabled();
-    if (!pka)
+    if (!pka) {
       s.user_authenticated = false;
+    }
     s.has_session_pin = s.has_session_sopin = false;
     s.session_pin_key.clear();
     s.session_sopin_key.clear();
     if (pin.length == 0 || !pin_matches(pin, value)) {
       if (pin.retries > 0) {
         pin.retries -= 1;
-        if (pin.retries == 0)
+        if (pin.retries == 0) {
           return kSwBlocked;
+        }
         return static_cast<std::uint16_t>(0x63C0 | (pin.retries & 0xFF));
       }
       return kSwBlocked;
     }
-    if (pin.retries == 0)
+    if (pin.retries == 0) {
       return kSwBlocked;
+    }
     pin.retries = pin.max_retries;
-    if (!pka)
+    if (!pka) {
       s.user_authenticated = true;
+    }
     if (so) {
       s.session_sopin_key = session_key(value);
       s.has_session_sopin = true;
@@ -460,19 +484,22 @@ struct SimCard::Impl {
   // certificate, CAR == CHR), EF C400 (PrKD).
   bool create_device_identity() {
     auto key = crypto::generate_p256();
-    if (!key)
+    if (!key) {
       return false;
+    }
     auto body =
         cv_body(kSelfSignedChr, cv_public_key(key->public_point, false), kSelfSignedChr, true);
     auto cert = cv_certificate(body, *key);
     auto req_body =
         cv_body(kSelfSignedChr, cv_public_key(key->public_point, true), kSelfSignedChr, false);
     auto req_cert = cv_certificate(req_body, *key);
-    if (!cert || !req_cert)
+    if (!cert || !req_cert) {
       return false;
+    }
     auto request = cv_authenticated_request(*req_cert, kSelfSignedChr, *key);
-    if (!request)
+    if (!request) {
       return false;
+    }
     SimPersistent& p = state.persistent;
     p.keys[0] = SimKey{key->private_scalar, key->public_point, 0};
     p.files[kFidTermCa] = *cert;
@@ -532,8 +559,9 @@ struct SimCard::Impl {
         v.generated = true;
         v.data = token_info();
       } else if (fid == kFidKeyDev) {
-        if (p.keys.count(0))
+        if (p.keys.count(0)) {
           v.data = Bytes(p.keys.at(0).private_scalar.size(), 0);
+        }
       } else if (auto it = p.files.find(fid); it != p.files.end()) {
         v.data = it->second;
       }
@@ -620,8 +648,9 @@ struct SimCard::Impl {
       s.app = SimVolatile::App::kHsm;
       s.current_ef = 0x0000;
       // init_sc_hsm() runs cmd_select(), which only finds the DF by its full 11-byte name.
-      if (n != sizeof(kHsmAid))
+      if (n != sizeof(kHsmAid)) {
         return ok({});
+      }
       return ok(applet_fcp());
     }
     if (rescue) {
@@ -685,20 +714,24 @@ struct SimCard::Impl {
 
   // sdk rescue.c (emulation build).
   Reply rescue(const Apdu& a) {
-    if (a.cla != 0x80)
+    if (a.cla != 0x80) {
       return status(kSwClaNotSupported);
+    }
     switch (a.ins) {
       case 0x10:  // sign with the OTP attestation key: no OTP key on emulation
-        if (a.data.empty())
+        if (a.data.empty()) {
           return status(kSwWrongLength);
+        }
         return status(kSwInsNotSupported);
       case 0x1C:
-        if (a.data.size() < 2)
+        if (a.data.size() < 2) {
           return status(kSwWrongLength);
+        }
         return ok({});
       case 0x1E: {
-        if (!a.data.empty())
+        if (!a.data.empty()) {
           return status(kSwWrongLength);
+        }
         if (a.p1 == 0x02) {
           Bytes r;
           std::uint32_t used = 0, total = 0x100000, files = 0;
@@ -710,8 +743,9 @@ struct SimCard::Impl {
           }
           return ok(r);
         }
-        if (a.p1 == 0x03)
+        if (a.p1 == 0x03) {
           return ok(Bytes{0x00, 0x00, 0xFF});
+        }
         return ok({});
       }
       default:
@@ -724,12 +758,14 @@ struct SimCard::Impl {
     std::optional<std::uint16_t> target;
     FileView v;
     std::uint16_t fid = 0;
-    if (a.data.size() == 2)
+    if (a.data.size() == 2) {
       fid = static_cast<std::uint16_t>((a.data[0] << 8) | a.data[1]);
+    }
     if (fid != 0) {
       v = lookup(fid);
-      if (!v.exists)
+      if (!v.exists) {
         return status(kSwFileNotFound);
+      }
       target = fid;
     } else if (a.p1 == 0x00 && a.data.empty()) {
       target = 0x3F00;
@@ -744,11 +780,13 @@ struct SimCard::Impl {
     } else {
       return status(kSwFileNotFound);
     }
-    if ((a.p2 & 0xFC) != 0x00 && (a.p2 & 0xFC) != 0x04)
+    if ((a.p2 & 0xFC) != 0x00 && (a.p2 & 0xFC) != 0x04) {
       return status(kSwIncorrectP1P2);
+    }
     Bytes r = *target == 0x0000 ? applet_fcp() : fcp(*target, v);
-    if (v.kind != FileKind::kDf)
+    if (v.kind != FileKind::kDf) {
       state.session.current_ef = *target;
+    }
     return ok(r);
   }
 
@@ -757,8 +795,9 @@ struct SimCard::Impl {
     const SimPersistent& p = state.persistent;
     Bytes r = {0xC4, 0x00, 0xCC, 0x00};
     for (const auto& [id, key] : p.keys) {
-      if (id != 0)
+      if (id != 0) {
         r.insert(r.end(), {0xCC, static_cast<std::uint8_t>(id)});
+      }
     }
     for (std::uint8_t prefix : {0xC4, 0xC8, 0xC9}) {
       for (const auto& [fid, data] : p.files) {
@@ -775,8 +814,9 @@ struct SimCard::Impl {
     std::optional<std::uint16_t> fid;
     std::size_t offset = 0;
     if ((a.ins & 0x01) == 0) {
-      if ((a.p1 & 0x80) != 0)
+      if ((a.p1 & 0x80) != 0) {
         return status(kSwFileNotFound);  // no short EF ids on Pico
+      }
       offset = static_cast<std::size_t>(((a.p1 << 8) | a.p2) & 0x7FFF);
       fid = state.session.current_ef;
     } else {
@@ -787,29 +827,36 @@ struct SimCard::Impl {
       if (id == 0) {
         fid = state.session.current_ef;
       } else {
-        if (!lookup(id).exists)
+        if (!lookup(id).exists) {
           return status(kSwFileNotFound);
+        }
         fid = id;
       }
       if (a.data.size() < 2 || a.data[0] != 0x54 ||
           static_cast<std::size_t>(a.data[1]) + 2 > a.data.size()) {
         return status(kSwWrongData);
       }
-      for (int d = 0; d < a.data[1]; ++d)
+      for (int d = 0; d < a.data[1]; ++d) {
         offset = (offset << 8) | a.data[2 + d];
+      }
     }
-    if (!fid)
+    if (!fid) {
       return status(kSwFileNotFound);  // firmware: undefined (no current EF)
+    }
     FileView v = lookup(*fid);
-    if (!v.exists)
+    if (!v.exists) {
       return status(kSwFileNotFound);
-    if (!v.readable)
+    }
+    if (!v.readable) {
       return status(kSwSecurity);
-    if (!v.data)
+    }
+    if (!v.data) {
       return ok({});
+    }
     const Bytes& data = *v.data;
-    if (offset > data.size())
+    if (offset > data.size()) {
       return status(v.generated ? kSwWrongP1P2 : kSwEof);
+    }
     return ok(Bytes(data.begin() + static_cast<std::ptrdiff_t>(offset), data.end()));
   }
 
@@ -817,30 +864,40 @@ struct SimCard::Impl {
   Reply cmd_verify(const Apdu& a) {
     SimPersistent& p = state.persistent;
     SimVolatile& s = state.session;
-    if (a.p1 != 0x00 || (a.p2 & 0x60) != 0)
+    if (a.p1 != 0x00 || (a.p2 & 0x60) != 0) {
       return status(kSwWrongP1P2);
+    }
     if (a.p2 == 0x81) {
-      if (state.options() & kOptTransportPin)
+      if (state.options() & kOptTransportPin) {
         return status(kSwDataInvalid);
-      if (s.has_session_pin && a.data.empty())
+      }
+      if (s.has_session_pin && a.data.empty()) {
         return status(kSwOk);
-      if (p.user.length == 0 && !state.pka_enabled())
+      }
+      if (p.user.length == 0 && !state.pka_enabled()) {
         return status(kSwRefNotFound);
-      if (!a.data.empty())
+      }
+      if (!a.data.empty()) {
         return status(check_pin(false, a.data));
-      if (p.user.retries == 0)
+      }
+      if (p.user.retries == 0) {
         return status(kSwBlocked);
+      }
       return status(static_cast<std::uint16_t>(0x63C0 | p.user.retries));
     }
     if (a.p2 == 0x88) {
-      if (p.so.length == 0)
+      if (p.so.length == 0) {
         return status(kSwRefNotFound);
-      if (!a.data.empty())
+      }
+      if (!a.data.empty()) {
         return status(check_pin(true, a.data));
-      if (p.so.retries == 0)
+      }
+      if (p.so.retries == 0) {
         return status(kSwBlocked);
-      if (s.has_session_sopin)
+      }
+      if (s.has_session_sopin) {
         return status(kSwOk);
+      }
       return status(static_cast<std::uint16_t>(0x63C0 | p.so.retries));
     }
     return status(kSwRefNotFound);
@@ -848,19 +905,23 @@ struct SimCard::Impl {
 
   // cmd_change_pin.c
   Reply cmd_change_pin(const Apdu& a) {
-    if (a.p1 != 0x00 || (a.p2 != 0x81 && a.p2 != 0x88))
+    if (a.p1 != 0x00 || (a.p2 != 0x81 && a.p2 != 0x88)) {
       return status(kSwWrongP1P2);
+    }
     bool so = a.p2 == 0x88;
     SimPin& pin = so ? state.persistent.so : state.persistent.user;
     std::size_t old_len = static_cast<std::size_t>(pin.length);
-    if (a.data.size() <= old_len || a.data.size() - old_len > 16)
+    if (a.data.size() <= old_len || a.data.size() - old_len > 16) {
       return status(kSwWrongLength);
+    }
     std::uint16_t r = check_pin(so, ByteView(a.data).first(old_len));
-    if (r != kSwOk)
+    if (r != kSwOk) {
       return status(r);
+    }
     Bytes mkek;
-    if (load_mkek(mkek) != MkekResult::kOk)
+    if (load_mkek(mkek) != MkekResult::kOk) {
       return status(kSwExecError);
+    }
     ByteView new_pin = ByteView(a.data).subspan(old_len);
     SimVolatile& s = state.session;
     if (so) {
@@ -870,8 +931,9 @@ struct SimCard::Impl {
       s.session_pin_key = session_key(new_pin);
       s.has_session_pin = true;
     }
-    if (store_mkek(mkek) != MkekResult::kOk)
+    if (store_mkek(mkek) != MkekResult::kOk) {
       return status(kSwExecError);
+    }
     set_pin(pin, new_pin);
     return status(kSwOk);
   }
@@ -880,55 +942,69 @@ struct SimCard::Impl {
   Reply cmd_reset_retry(const Apdu& a) {
     SimPersistent& p = state.persistent;
     SimVolatile& s = state.session;
-    if (a.p2 != 0x81)
+    if (a.p2 != 0x81) {
       return status(kSwRefNotFound);
-    if (p.so.length == 0)
+    }
+    if (p.so.length == 0) {
       return status(kSwRefNotFound);
+    }
     std::uint16_t opts = state.options();
-    if (!(opts & kOptRrc))
+    if (!(opts & kOptRrc)) {
       return status(kSwNotAllowed);
+    }
     std::size_t so_len = static_cast<std::size_t>(p.so.length);
     if (a.p1 == 0x00 || a.p1 == 0x02) {
       ByteView new_pin;
       if (a.p1 == 0x00) {
-        if (a.data.size() <= so_len + 1)
+        if (a.data.size() <= so_len + 1) {
           return status(kSwWrongLength);
+        }
         std::uint16_t r = check_pin(true, ByteView(a.data).first(so_len));
-        if (r != kSwOk)
+        if (r != kSwOk) {
           return status(r);
+        }
         new_pin = ByteView(a.data).subspan(so_len);
       } else {
-        if (!s.has_session_sopin)
+        if (!s.has_session_sopin) {
           return status(kSwConditions);
-        if (a.data.size() > 16)
+        }
+        if (a.data.size() > 16) {
           return status(kSwWrongLength);
+        }
         new_pin = a.data;
       }
       set_pin(p.user, new_pin);
       p.user.retries = p.user.max_retries;
       Bytes mkek;
-      if (load_mkek(mkek) != MkekResult::kOk)
+      if (load_mkek(mkek) != MkekResult::kOk) {
         return status(kSwExecError);
+      }
       s.session_pin_key = session_key(new_pin);
       s.has_session_pin = true;
-      if (store_mkek(mkek) != MkekResult::kOk)
+      if (store_mkek(mkek) != MkekResult::kOk) {
         return status(kSwExecError);
+      }
       return status(kSwOk);
     }
     if (a.p1 == 0x01 || a.p1 == 0x03) {
-      if (!(opts & kOptRrcResetOnly))
+      if (!(opts & kOptRrcResetOnly)) {
         return status(kSwNotAllowed);
+      }
       if (a.p1 == 0x01) {
-        if (a.data.size() != so_len)
+        if (a.data.size() != so_len) {
           return status(kSwWrongLength);
+        }
         std::uint16_t r = check_pin(true, a.data);
-        if (r != kSwOk)
+        if (r != kSwOk) {
           return status(r);
+        }
       } else {
-        if (!s.has_session_sopin)
+        if (!s.has_session_sopin) {
           return status(kSwConditions);
-        if (!a.data.empty())
+        }
+        if (!a.data.empty()) {
           return status(kSwWrongLength);
+        }
       }
       p.user.retries = p.user.max_retries;
       return status(kSwOk);
@@ -938,8 +1014,9 @@ struct SimCard::Impl {
 
   // cmd_challenge.c
   Reply cmd_challenge(const Apdu& a) {
-    if (a.ne == 0 || a.ne > 256)
+    if (a.ne == 0 || a.ne > 256) {
       return status(kSwWrongLength);
+    }
     Bytes r = crypto::random_bytes(a.ne);
     state.session.puk_status.fill(0);
     state.session.challenge = r;
@@ -1008,8 +1085,9 @@ struct SimCard::Impl {
           s.has_session_sopin = true;
           break;
         case 0x91:
-          if (!v.empty())
+          if (!v.empty()) {
             p.user.retries = p.user.max_retries = v[0];
+          }
           break;
         case 0x92:
           dkeks = v.empty() ? 0 : v[0];
@@ -1055,11 +1133,13 @@ struct SimCard::Impl {
     bool recreate = ret_mkek != MkekResult::kOk || p.keys.count(0) == 0 ||
                     p.files.count(kFidTermCa) == 0 || p.files.at(kFidTermCa).empty();
     if (recreate) {
-      if (!create_device_identity())
+      if (!create_device_identity()) {
         return status(kSwExecError);
+      }
       // v6.6 defect: the certificate step failed when a new device name had to be made.
-      if (p.defects.initialize_6400_first_attempt)
+      if (p.defects.initialize_6400_first_attempt) {
         return status(kSwExecError);
+      }
     }
     s.puk_status.fill(0);
     return status(kSwOk);
@@ -1074,26 +1154,32 @@ struct SimCard::Impl {
         !(p1 == 0x00 && p2 == 0x00)) {
       return status(kSwConditions);
     }
-    if (p2 >= 16)
+    if (p2 >= 16) {
       return status(kSwWrongP1P2);
-    if (p.key_domains.empty())
+    }
+    if (p.key_domains.empty()) {
       return status(kSwWrongP1P2);
+    }
     // The firmware reads past the table for P2 beyond the configured count in every branch but
     // the status query; the simulator answers 6A86 for all of them.
-    if (p2 >= p.key_domains.size())
+    if (p2 >= p.key_domains.size()) {
       return status(kSwIncorrectP1P2);
+    }
     auto& entry = p.key_domains[p2];
     std::uint8_t dkeks = entry.first, current = entry.second;
     if (p1 == 0x00) {
       if (!a.data.empty()) {
-        if (a.data.size() < 32)
+        if (a.data.size() < 32) {
           return status(kSwWrongLength);
-        if (current == dkeks)
+        }
+        if (current == dkeks) {
           return status(kSwNotAllowed);
+        }
         SimDkek& file = p.dkeks[p2];  // file_new(EF_DKEK + p2)
         Bytes acc = file.value.size() == 32 ? file.value : Bytes(32, 0);
-        for (std::size_t i = 0; i < 32; ++i)
+        for (std::size_t i = 0; i < 32; ++i) {
           acc[i] ^= a.data[i];
+        }
         file.value = acc;
         file.wrapped = false;
         if (++current >= dkeks) {
@@ -1101,8 +1187,9 @@ struct SimCard::Impl {
           if (r == MkekResult::kNoLogin) {
             s.pending_save_dkek = p2;
           } else if (r != MkekResult::kOk) {
-            for (std::size_t i = 0; i < 32; ++i)
+            for (std::size_t i = 0; i < 32; ++i) {
               file.value[i] ^= a.data[i];
+            }
             return status(kSwFileNotFound);
           }
         }
@@ -1111,21 +1198,25 @@ struct SimCard::Impl {
         return status(kSwRefNotFound);
       }
     } else if (p1 == 0x01 || p1 == 0x03 || p1 == 0x04) {
-      if (p1 == 0x01 && a.data.size() != 1)
+      if (p1 == 0x01 && a.data.size() != 1) {
         return status(kSwWrongLength);
+      }
       if (p1 == 0x03) {
         for (const auto& [id, key] : p.keys) {
-          if (id != 0 && key.domain == p2)
+          if (id != 0 && key.domain == p2) {
             return status(kSwFileExists);
+          }
         }
       }
       if (p1 == 0x01) {
-        if (entry.first != 0xFF || entry.second != 0xFF)
+        if (entry.first != 0xFF || entry.second != 0xFF) {
           return status(kSwIncorrectP1P2);
+        }
         entry = {a.data[0], 0};
       } else if (p1 == 0x03) {
-        if (entry.first == 0xFF && entry.second == 0xFF)
+        if (entry.first == 0xFF && entry.second == 0xFF) {
           return status(kSwIncorrectP1P2);
+        }
         entry = {0xFF, 0xFF};
       } else {
         entry.second = 0;
@@ -1133,15 +1224,18 @@ struct SimCard::Impl {
       dkeks = entry.first;
       current = entry.second;
       p.dkeks.erase(p2);
-      if (s.pending_save_dkek == p2)
+      if (s.pending_save_dkek == p2) {
         s.pending_save_dkek.reset();
-      if (p1 == 0x03)
+      }
+      if (p1 == 0x03) {
         return status(kSwRefNotFound);
+      }
     } else if (p1 == 0x02) {
       // XKEK domain creation needs a CV request signed under the device PKI; not emulated,
       // so any request fails verification like a bad signature does.
-      if (!a.data.empty())
+      if (!a.data.empty()) {
         return status(kSwConditions);
+      }
     } else {
       return status(kSwIncorrectP1P2);
     }
@@ -1155,37 +1249,48 @@ struct SimCard::Impl {
   Reply cmd_puk_auth(const Apdu& a) {
     SimPersistent& p = state.persistent;
     SimVolatile& s = state.session;
-    if (!p.pka)
+    if (!p.pka) {
       return status(a.data.empty() ? kSwIncorrectP1P2 : kSwFileNotFound);
+    }
     auto& pka = *p.pka;
+    p.puk_slots.resize(pka[0]);  // INITIALIZE creates one slot per PKA key
     if (!a.data.empty()) {
-      if (a.p1 != 0x00 && a.p1 != 0x01)
+      if (a.p1 != 0x00 && a.p1 != 0x01) {
         return status(kSwIncorrectP1P2);
-      if (!s.has_session_pin && !s.has_session_sopin)
+      }
+      if (!s.has_session_pin && !s.has_session_sopin) {
         return status(kSwSecurity);
+      }
       std::size_t slot = 0;
       if (a.p1 == 0x00) {
-        if (a.p2 != 0x00)
+        if (a.p2 != 0x00) {
           return status(kSwIncorrectP1P2);
-        while (slot < pka[0] && !p.puk_slots[slot].empty())
+        }
+        while (slot < pka[0] && !p.puk_slots[slot].empty()) {
           ++slot;
-        if (slot >= pka[0])
+        }
+        if (slot >= pka[0]) {
           return status(kSwFileFull);
+        }
         pka[1] = static_cast<std::uint8_t>(pka[1] - 1);
       } else {
-        if (!(state.options() & kOptReplacePka))
+        if (!(state.options() & kOptReplacePka)) {
           return status(kSwConditions);
-        if (a.p2 >= pka[0])
+        }
+        if (a.p2 >= pka[0]) {
           return status(kSwIncorrectP1P2);
+        }
         slot = a.p2;
       }
       p.puk_slots[slot] = a.data;
     }
     if (a.p1 == 0x02) {
-      if (a.p2 >= pka[0])
+      if (a.p2 >= pka[0]) {
         return status(kSwIncorrectP1P2);
-      if (p.puk_slots[a.p2].empty())
+      }
+      if (p.puk_slots[a.p2].empty()) {
         return status(kSwRefNotFound);
+      }
       Reply r = ok(cv_chr(p.puk_slots[a.p2]));
       r.sw = static_cast<std::uint16_t>(0x9000 | s.puk_status[a.p2]);
       return r;
@@ -1200,18 +1305,23 @@ struct SimCard::Impl {
   // cmd_extras.c at v6.6: only DYNOPS (06) and secure lock (3A) remain.
   Reply cmd_extras(const Apdu& a) {
     SimPersistent& p = state.persistent;
-    if (!state.session.user_authenticated)
+    if (!state.session.user_authenticated) {
       return status(kSwSecurity);
-    if (state.options() & kOptButton)
+    }
+    if (state.options() & kOptButton) {
       p.button_presses += 1;  // pressed at once
+    }
     if (a.p1 == 0x06) {
-      if (a.p2 != 0x00)
+      if (a.p2 != 0x00) {
         return status(kSwIncorrectP1P2);
-      if (a.data.size() > 1)
+      }
+      if (a.data.size() > 1) {
         return status(kSwWrongLength);
+      }
       std::uint16_t opts = state.options();
-      if (a.data.empty())
+      if (a.data.empty()) {
         return ok(u16(opts));
+      }
       p.options = static_cast<std::uint16_t>((a.data[0] << 8) | (opts & 0xFF));
       return ok({});
     }
@@ -1221,28 +1331,33 @@ struct SimCard::Impl {
   // cmd_keypair_gen.c, P-256 only.
   Reply cmd_keypair_gen(const Apdu& a) {
     SimVolatile& s = state.session;
-    if (!s.user_authenticated)
+    if (!s.user_authenticated) {
       return status(kSwSecurity);
+    }
     auto pub = tlv::find(a.data, 0x7F49);
-    if (!pub || pub->empty())
+    if (!pub || pub->empty()) {
       return status(kSwWrongData);
+    }
     auto oid = tlv::find(*pub, 0x06);
-    if (!oid || oid->empty())
+    if (!oid || oid->empty()) {
       return status(kSwWrongData);
+    }
     if (!starts_with(*oid,
                      ByteView(kOidEcdsaSha256).first(std::min<std::size_t>(oid->size(), 10)))) {
       return status(kSwFuncNotSupported);  // RSA generation is not emulated
     }
     auto prime = tlv::find(*pub, 0x81);
-    if (!prime)
+    if (!prime) {
       return status(kSwWrongData);
+    }
     if (!std::equal(prime->begin(), prime->end(), crypto::p256_params().p.begin(),
                     crypto::p256_params().p.end())) {
       return status(kSwFuncNotSupported);  // other curves are not emulated
     }
     auto key = crypto::generate_p256();
-    if (!key)
+    if (!key) {
       return status(kSwExecError);
+    }
     int key_id = a.p1;
     auto car_tag = tlv::find(a.data, 0x42);
     auto chr_tag = tlv::find(a.data, 0x5F20);
@@ -1252,25 +1367,28 @@ struct SimCard::Impl {
     auto body = cv_body(car, cv_public_key(key->public_point, true), chr, false);
     auto cert = cv_certificate(body, *key);
     const SimPersistent& p = state.persistent;
-    if (!cert || p.keys.count(0) == 0)
+    if (!cert || p.keys.count(0) == 0) {
       return status(kSwExecError);
+    }
     std::string outer_car = p.device_chr.empty() ? kSelfSignedChr : p.device_chr;
     auto request = cv_authenticated_request(*cert, outer_car, key_pair(p.keys.at(0)));
-    if (!request)
+    if (!request) {
       return status(kSwExecError);
+    }
     // store_keys(): encrypting under the MKEK needs a PIN or SO-PIN session.
     Bytes mkek;
-    if (load_mkek(mkek) != MkekResult::kOk)
+    if (load_mkek(mkek) != MkekResult::kOk) {
       return status(kSwExecError);
+    }
     int domain = 0;
-    if (auto d = tlv::find(a.data, 0x92); d && !d->empty())
+    if (auto d = tlv::find(a.data, 0x92); d && !d->empty()) {
       domain = (*d)[0];
+    }
     SimPersistent& pm = state.persistent;
     pm.keys[key_id] = SimKey{key->private_scalar, key->public_point, domain};
-    Bytes id = crypto::sha256(key->public_point);
-    id.resize(20);
+    // store_keys(): empty label, ID = the key id in decimal ASCII.
     pm.files[static_cast<std::uint16_t>(0xC400 | key_id)] =
-        ec_prkd(std::to_string(key_id), id, 256);
+        ec_prkd("", str_bytes(std::to_string(key_id)), 256);
     pm.files[static_cast<std::uint16_t>(0xCE00 | key_id)] = *request;
     Reply r = ok(*request);
     r.no_chaining = a.ne == 0;
@@ -1280,8 +1398,9 @@ struct SimCard::Impl {
   // cmd_update_ef.c. Writes to the firmware's internal files and generated EFs are refused
   // (the firmware would let them corrupt PIN files; see docs/simulator.md).
   Reply cmd_update_ef(const Apdu& a) {
-    if (!state.session.user_authenticated)
+    if (!state.session.user_authenticated) {
       return status(kSwSecurity);
+    }
     std::uint16_t fid = static_cast<std::uint16_t>((a.p1 << 8) | a.p2);
     if (fid == 0) {
       if (!state.session.current_ef || *state.session.current_ef == 0) {
@@ -1294,14 +1413,16 @@ struct SimCard::Impl {
                     ((prefix == 0xC4 || prefix == 0xC8 || prefix == 0xC9 || prefix == 0xCA ||
                       prefix == 0xCB || prefix == 0xCD || prefix == 0xCE || prefix == 0xCF) &&
                      find_static(fid) == nullptr);
-    if (!writable)
+    if (!writable) {
       return status(kSwSecurity);
+    }
     std::size_t offset = 0;
     std::optional<ByteView> data;
     for (const auto& item : tlv::parse(a.data)) {
       if (item.tag == 0x54) {
-        for (std::uint8_t b : item.value)
+        for (std::uint8_t b : item.value) {
           offset = (offset << 8) | b;
+        }
       } else if (item.tag == 0x53) {
         data = item.value;
       }
@@ -1324,14 +1445,17 @@ struct SimCard::Impl {
       return status(kSwOk);
     }
     auto it = p.files.find(fid);
-    if (it == p.files.end() || it->second.empty())
+    if (it == p.files.end() || it->second.empty()) {
       return status(kSwDataInvalid);
-    if (offset + len > 4032)
+    }
+    if (offset > 4032 || offset + len > 4032) {
       return status(kSwWrongLength);
+    }
     Bytes merged = it->second;
     merged.resize(std::max(merged.size(), offset + len), 0);
-    if (len > 0)
+    if (len > 0) {
       std::copy(data->begin(), data->end(), merged.begin() + static_cast<std::ptrdiff_t>(offset));
+    }
     merged.resize(offset + len);  // file_put_data(offset + data_len): the firmware truncates
     it->second = merged;
     return status(kSwOk);
@@ -1339,21 +1463,26 @@ struct SimCard::Impl {
 
   // cmd_delete_file.c (simplified): E4 02 00 <FID>.
   Reply cmd_delete_file(const Apdu& a) {
-    if (!state.session.user_authenticated)
+    if (!state.session.user_authenticated) {
       return status(kSwSecurity);
-    if (a.data.size() != 2)
+    }
+    if (a.data.size() != 2) {
       return status(kSwWrongLength);
+    }
     std::uint16_t fid = static_cast<std::uint16_t>((a.data[0] << 8) | a.data[1]);
     SimPersistent& p = state.persistent;
-    if (find_static(fid) != nullptr)
+    if (find_static(fid) != nullptr) {
       return status(kSwSecurity);
+    }
     if ((fid >> 8) == 0xCC) {
-      if (p.keys.erase(fid & 0xFF) == 0)
+      if (p.keys.erase(fid & 0xFF) == 0) {
         return status(kSwFileNotFound);
+      }
       return status(kSwOk);
     }
-    if (p.files.erase(fid) == 0)
+    if (p.files.erase(fid) == 0) {
       return status(kSwFileNotFound);
+    }
     return status(kSwOk);
   }
 
@@ -1367,14 +1496,17 @@ struct SimCard::Impl {
       return u16(kSwWrongLength);
     }
     Apdu a = std::move(*parsed);
-    if (a.ins == 0xC0)
+    if (a.ins == 0xC0) {
       return get_response(a);
+    }
     s.pending_response.clear();
     if (a.cla & 0x10) {  // command chaining
-      if (!s.chaining)
+      if (!s.chaining) {
         s.chain_buffer.clear();
-      if (s.chain_buffer.size() + a.data.size() >= 4096)
+      }
+      if (s.chain_buffer.size() + a.data.size() >= 4096) {
         return u16(kSwClaNotSupported);
+      }
       s.chain_buffer.insert(s.chain_buffer.end(), a.data.begin(), a.data.end());
       s.chaining = true;
       return u16(kSwOk);
@@ -1385,8 +1517,9 @@ struct SimCard::Impl {
       s.chaining = false;
     }
     Reply r = dispatch(a);
-    if ((r.sw >> 8) != 0x90)
+    if ((r.sw >> 8) != 0x90) {
       r.data.clear();  // set_res_sw()
+    }
     if (r.no_chaining || r.data.size() <= a.ne) {
       Bytes out = r.data;
       Bytes sw = u16(r.sw);
@@ -1404,8 +1537,9 @@ struct SimCard::Impl {
 
   Bytes get_response(const Apdu& a) {
     SimVolatile& s = state.session;
-    if (s.pending_response.empty())
+    if (s.pending_response.empty()) {
       return u16(kSwConditions);  // firmware: stale buffer
+    }
     std::size_t n = std::min(a.ne, s.pending_response.size());
     Bytes out(s.pending_response.begin(),
               s.pending_response.begin() + static_cast<std::ptrdiff_t>(n));
@@ -1425,16 +1559,18 @@ struct SimCard::Impl {
   // ---- Persistence ----------------------------------------------------------------------------
 
   Result<void> reload_if_changed() {
-    if (path.empty())
+    if (path.empty()) {
       return {};
+    }
     auto content = read_file(path);
     if (!content) {
       return make_error(Errc::kUnavailable,
                         "simulator state " + path + " is gone: " + content.error().message);
     }
     std::string text(content->begin(), content->end());
-    if (text == last_saved)
+    if (text == last_saved) {
       return {};
+    }
     HSMCTL_TRY_ASSIGN(auto persistent, SimState::persistent_from_json(text, path));
     state.persistent = std::move(persistent);
     last_saved = text;
@@ -1442,11 +1578,13 @@ struct SimCard::Impl {
   }
 
   Result<void> save_if_changed() {
-    if (path.empty())
+    if (path.empty()) {
       return {};
+    }
     std::string text = state.to_json();
-    if (text == last_saved)
+    if (text == last_saved) {
       return {};
+    }
     auto r = write_file_atomically(path, bytes_of(text));
     if (!r) {
       return make_error(Errc::kUnavailable,
@@ -1484,8 +1622,9 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
   HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(path + ".lock"));
   auto content = read_file(path);
   if (!content) {
-    if (content.error().code != Errc::kUnavailable)
+    if (content.error().code != Errc::kUnavailable) {
       return tl::unexpected(content.error());
+    }
     impl.state = SimState::fresh(new_serial ? *new_serial : crypto::random_bytes(8));
     HSMCTL_TRY(impl.save_if_changed());
     return card;
@@ -1511,15 +1650,17 @@ Result<Bytes> SimCard::transmit(ByteView command) {
 }
 
 std::string SimCard::describe() const {
-  if (impl_->path.empty())
+  if (impl_->path.empty()) {
     return "sim:memory:" + to_hex(impl_->state.persistent.serial);
+  }
   return "sim:" + impl_->path;
 }
 
 Result<void> SimCard::begin_exclusive() {
   Impl& impl = *impl_;
-  if (impl.exclusive)
+  if (impl.exclusive) {
     return make_error(Errc::kInternal, "nested exclusive use of " + describe());
+  }
   if (!impl.path.empty()) {
     HSMCTL_TRY_ASSIGN(FileLock l, FileLock::acquire(impl.path + ".lock"));
     impl.lock.emplace(std::move(l));
@@ -1567,33 +1708,36 @@ Result<void> SimCard::install_key(int key_id, int domain) {
     return make_error(Errc::kInternal, "install_key: key id or domain out of range");
   }
   auto key = crypto::generate_p256();
-  if (!key)
+  if (!key) {
     return make_error(Errc::kInternal, "install_key: key generation failed");
+  }
   SimPersistent& p = impl_->state.persistent;
   p.keys[key_id] = SimKey{key->private_scalar, key->public_point, domain};
-  Bytes id = crypto::sha256(key->public_point);
-  id.resize(20);
-  p.files[static_cast<std::uint16_t>(0xC400 | key_id)] = ec_prkd(std::to_string(key_id), id, 256);
+  p.files[static_cast<std::uint16_t>(0xC400 | key_id)] =
+      ec_prkd("", str_bytes(std::to_string(key_id)), 256);
   auto body = cv_body("UTCA00001", cv_public_key(key->public_point, true),
                       "UTTM" + std::to_string(10000 + key_id), false);
   auto cert = cv_certificate(body, *key);
-  if (!cert)
+  if (!cert) {
     return make_error(Errc::kInternal, "install_key: signing failed");
+  }
   p.files[static_cast<std::uint16_t>(0xCE00 | key_id)] = *cert;
   return impl_->save_if_changed();
 }
 
 Result<void> SimCard::install_pki_device_chain(const std::string& chr) {
   SimPersistent& p = impl_->state.persistent;
-  if (chr.size() < 8)
+  if (chr.size() < 8) {
     return make_error(Errc::kInternal, "install_pki_device_chain: CHR too short");
+  }
   if (p.keys.count(0) == 0 && !impl_->create_device_identity()) {
     return make_error(Errc::kInternal, "install_pki_device_chain: key generation failed");
   }
   auto ca = crypto::generate_p256();
   auto dv = crypto::generate_p256();
-  if (!ca || !dv)
+  if (!ca || !dv) {
     return make_error(Errc::kInternal, "install_pki_device_chain: keygen failed");
+  }
   const std::string ca_chr = "ESPICOHSMCA00001";
   const std::string dv_chr = "ESPICOHSMDV00001";
   auto dv_cert =

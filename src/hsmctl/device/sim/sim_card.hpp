@@ -32,6 +32,8 @@ class SimCard final : public Transport {
   ~SimCard() override;
   SimCard(const SimCard&) = delete;
   SimCard& operator=(const SimCard&) = delete;
+  SimCard(SimCard&&) = delete;
+  SimCard& operator=(SimCard&&) = delete;
 
   Result<Bytes> transmit(ByteView command) override;
   std::string describe() const override;

@@ -45,8 +45,9 @@ Bytes from_hex_literal(const char* h) {
 // Builds an EVP_PKEY from raw P-256 material; private part optional.
 Pkey make_pkey(const Bytes* private_scalar, ByteView public_point) {
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
-  if (!bld)
+  if (!bld) {
     return nullptr;
+  }
   std::unique_ptr<BIGNUM, BnFree> priv;
   if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
       !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, public_point.data(),
@@ -62,12 +63,14 @@ Pkey make_pkey(const Bytes* private_scalar, ByteView public_point) {
   }
   std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
   std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0)
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0) {
     return nullptr;
+  }
   EVP_PKEY* out = nullptr;
   int selection = private_scalar != nullptr ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY;
-  if (EVP_PKEY_fromdata(ctx.get(), &out, selection, params.get()) <= 0)
+  if (EVP_PKEY_fromdata(ctx.get(), &out, selection, params.get()) <= 0) {
     return nullptr;
+  }
   return Pkey(out);
 }
 
@@ -105,11 +108,13 @@ Bytes sha256(ByteView a, ByteView b) {
 
 std::optional<EcKeyPair> generate_p256() {
   Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  if (!key)
+  if (!key) {
     return std::nullopt;
+  }
   BIGNUM* priv = nullptr;
-  if (EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY, &priv) != 1)
+  if (EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY, &priv) != 1) {
     return std::nullopt;
+  }
   std::unique_ptr<BIGNUM, BnFree> priv_holder(priv);
   Bytes pub(65, 0);
   std::size_t pub_len = 0;
@@ -138,8 +143,9 @@ std::optional<Bytes> sign_p256(const EcKeyPair& key, ByteView message) {
   }
   const unsigned char* p = der.data();
   std::unique_ptr<ECDSA_SIG, SigFree> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len)));
-  if (!sig)
+  if (!sig) {
     return std::nullopt;
+  }
   Bytes out = left_pad(ECDSA_SIG_get0_r(sig.get()), 32);
   Bytes s = left_pad(ECDSA_SIG_get0_s(sig.get()), 32);
   out.insert(out.end(), s.begin(), s.end());
@@ -147,11 +153,13 @@ std::optional<Bytes> sign_p256(const EcKeyPair& key, ByteView message) {
 }
 
 bool verify_p256(ByteView public_point, ByteView message, ByteView signature) {
-  if (signature.size() != 64)
+  if (signature.size() != 64) {
     return false;
+  }
   Pkey pkey = make_pkey(nullptr, public_point);
-  if (!pkey)
+  if (!pkey) {
     return false;
+  }
   std::unique_ptr<ECDSA_SIG, SigFree> sig(ECDSA_SIG_new());
   BIGNUM* r = BN_bin2bn(signature.data(), 32, nullptr);
   BIGNUM* s = BN_bin2bn(signature.data() + 32, 32, nullptr);
@@ -162,8 +170,9 @@ bool verify_p256(ByteView public_point, ByteView message, ByteView signature) {
   }
   unsigned char* der = nullptr;
   int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (der_len <= 0)
+  if (der_len <= 0) {
     return false;
+  }
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
   bool ok = md && EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) == 1 &&
             EVP_DigestVerify(md.get(), der, static_cast<std::size_t>(der_len), message.data(),

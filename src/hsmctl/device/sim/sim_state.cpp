@@ -18,17 +18,20 @@ std::string hex(const Bytes& b) {
 // exception leaves this file.
 Bytes unhex(const json& j, std::size_t expected = 0) {
   auto parsed = from_hex(j.get<std::string>());
-  if (!parsed)
+  if (!parsed) {
     throw std::runtime_error("bad hex value");
-  if (expected != 0 && parsed->size() != expected)
+  }
+  if (expected != 0 && parsed->size() != expected) {
     throw std::runtime_error("bad length");
+  }
   return *parsed;
 }
 
 int byte_value(const json& j) {
   int v = j.get<int>();
-  if (v < 0 || v > 255)
+  if (v < 0 || v > 255) {
     throw std::runtime_error("value out of range");
+  }
   return v;
 }
 
@@ -47,20 +50,23 @@ SimPin pin_from_json(const json& j) {
   p.verifier = unhex(j.at("verifier"));
   p.retries = byte_value(j.at("retries"));
   p.max_retries = byte_value(j.at("max_retries"));
-  if (p.length > 0 && p.verifier.size() != 32)
+  if (p.length > 0 && p.verifier.size() != 32) {
     throw std::runtime_error("bad verifier");
+  }
   return p;
 }
 
 json mkek_to_json(const std::optional<WrappedMkek>& m) {
-  if (!m)
+  if (!m) {
     return nullptr;
+  }
   return json{{"wrapped", hex(m->wrapped)}, {"check", hex(m->check)}};
 }
 
 std::optional<WrappedMkek> mkek_from_json(const json& j) {
-  if (j.is_null())
+  if (j.is_null()) {
     return std::nullopt;
+  }
   return WrappedMkek{unhex(j.at("wrapped"), 32), unhex(j.at("check"), 4)};
 }
 
@@ -86,8 +92,9 @@ std::string SimState::to_json() const {
   j["mkek_user"] = mkek_to_json(p.mkek_user);
   j["mkek_so"] = mkek_to_json(p.mkek_so);
   json kd = json::array();
-  for (const auto& [total, imported] : p.key_domains)
+  for (const auto& [total, imported] : p.key_domains) {
     kd.push_back({total, imported});
+  }
   j["key_domains"] = kd;
   json dk = json::object();
   for (const auto& [domain, d] : p.dkeks) {
@@ -100,8 +107,9 @@ std::string SimState::to_json() const {
     j["pka"] = nullptr;
   }
   json slots = json::array();
-  for (const auto& s : p.puk_slots)
+  for (const auto& s : p.puk_slots) {
     slots.push_back(hex(s));
+  }
   j["puk_slots"] = slots;
   json keys = json::object();
   for (const auto& [id, k] : p.keys) {
@@ -141,8 +149,9 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
     p.serial = unhex(j.at("serial"), 8);
     if (!j.at("options").is_null()) {
       int o = j.at("options").get<int>();
-      if (o < 0 || o > 0xFFFF)
+      if (o < 0 || o > 0xFFFF) {
         throw std::runtime_error("options out of range");
+      }
       p.options = static_cast<std::uint16_t>(o);
     }
     p.user = pin_from_json(j.at("user_pin"));
@@ -153,15 +162,18 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
       p.key_domains.emplace_back(static_cast<std::uint8_t>(byte_value(e.at(0))),
                                  static_cast<std::uint8_t>(byte_value(e.at(1))));
     }
-    if (p.key_domains.size() > 16)
+    if (p.key_domains.size() > 16) {
       throw std::runtime_error("too many key domains");
+    }
     for (const auto& [k, v] : j.at("dkeks").items()) {
       int domain = std::stoi(k);
-      if (domain < 0 || domain > 15)
+      if (domain < 0 || domain > 15) {
         throw std::runtime_error("bad domain");
+      }
       Bytes value = unhex(v.at("value"));
-      if (!value.empty() && value.size() != 32)
+      if (!value.empty() && value.size() != 32) {
         throw std::runtime_error("bad DKEK length");
+      }
       p.dkeks[domain] = SimDkek{value, v.at("wrapped").get<bool>()};
     }
     if (!j.at("pka").is_null()) {
@@ -169,23 +181,30 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
       for (std::size_t i = 0; i < 4; ++i) {
         pka[i] = static_cast<std::uint8_t>(byte_value(j.at("pka").at(i)));
       }
+      if (pka[0] > 8) {
+        throw std::runtime_error("too many PKA keys");
+      }
       p.pka = pka;
     }
-    for (const auto& s : j.at("puk_slots"))
+    for (const auto& s : j.at("puk_slots")) {
       p.puk_slots.push_back(unhex(s));
-    if (p.puk_slots.size() > 8)
+    }
+    if (p.puk_slots.size() > 8) {
       throw std::runtime_error("too many PKA slots");
+    }
     for (const auto& [k, v] : j.at("keys").items()) {
       int id = std::stoi(k);
-      if (id < 0 || id > 255)
+      if (id < 0 || id > 255) {
         throw std::runtime_error("bad key id");
+      }
       p.keys[id] =
           SimKey{unhex(v.at("private"), 32), unhex(v.at("public"), 65), byte_value(v.at("domain"))};
     }
     for (const auto& [k, v] : j.at("files").items()) {
       auto fid = from_hex(k);
-      if (!fid || fid->size() != 2)
+      if (!fid || fid->size() != 2) {
         throw std::runtime_error("bad file id");
+      }
       p.files[static_cast<std::uint16_t>(((*fid)[0] << 8) | (*fid)[1])] = unhex(v);
     }
     p.device_key_generation = j.at("device_key_generation").get<int>();

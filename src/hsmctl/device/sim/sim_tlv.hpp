@@ -12,10 +12,12 @@ namespace hsmctl::device::sim::tlv {
 
 /// Appends tag (1 to 3 bytes, as written: 0x5F20 is two bytes) with a BER length.
 inline void put(Bytes& out, std::uint32_t tag, ByteView value) {
-  if (tag > 0xFFFF)
+  if (tag > 0xFFFF) {
     out.push_back(static_cast<std::uint8_t>(tag >> 16));
-  if (tag > 0xFF)
+  }
+  if (tag > 0xFF) {
     out.push_back(static_cast<std::uint8_t>(tag >> 8));
+  }
   out.push_back(static_cast<std::uint8_t>(tag));
   std::size_t n = value.size();
   if (n < 0x80) {
@@ -53,27 +55,32 @@ inline std::vector<Item> parse(ByteView data) {
       while (i < data.size()) {
         std::uint8_t b = data[i++];
         tag = (tag << 8) | b;
-        if ((b & 0x80) == 0)
+        if ((b & 0x80) == 0) {
           break;
+        }
       }
     }
-    if (i >= data.size())
+    if (i >= data.size()) {
       break;
+    }
     std::size_t len = data[i++];
     if (len == 0x81) {
-      if (i + 1 > data.size())
+      if (i + 1 > data.size()) {
         break;
+      }
       len = data[i++];
     } else if (len == 0x82) {
-      if (i + 2 > data.size())
+      if (i + 2 > data.size()) {
         break;
+      }
       len = (static_cast<std::size_t>(data[i]) << 8) | data[i + 1];
       i += 2;
     } else if (len > 0x82) {
       break;
     }
-    if (i + len > data.size())
+    if (i + len > data.size()) {
       break;
+    }
     items.push_back(Item{tag, data.subspan(i, len)});
     i += len;
   }
@@ -82,8 +89,9 @@ inline std::vector<Item> parse(ByteView data) {
 
 inline std::optional<ByteView> find(ByteView data, std::uint32_t tag) {
   for (const auto& item : parse(data)) {
-    if (item.tag == tag)
+    if (item.tag == tag) {
       return item.value;
+    }
   }
   return std::nullopt;
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmark: `hsmctl plan` of one initialized Pico HSM with no changes.
+#   1. over the in-process simulator (--device sim:PATH)
+#   2. over the real PC/SC stack: pcscd + vpcd + hsmctl-vcard (--device pcsc:)
+#   3. the same status read done by OpenSC's `sc-hsm-tool` on the same virtual card
+# Prints wall time per run and APDUs per run, and the ratios: hsmctl vs the protocol minimum,
+# hsmctl vs sc-hsm-tool. APDUs over pcscd are counted by hsmctl-vcard (--debug logs one line per
+# APDU: header and status word only). Usage: bench/plan_bench.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+runs=${2:-20}
+hsmctl="$build/src/hsmctl"
+[ -x "$hsmctl" ] || { echo "build hsmctl first (ninja -C $build)" >&2; exit 1; }
+export HSMCTL_VCARD="$build/src/hsmctl-vcard"
+
+work=$(mktemp -d /tmp/hsmctl-bench-XXXXXX)
+chmod 700 "$work"
+sandbox_dir=""
+cleanup() {
+  [ -n "$sandbox_dir" ] && scripts/pcscd-sandbox stop --dir "$sandbox_dir" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+serial=BE0C4B3E0C4B3E01
+cat >"$work/m.yaml" <<YAML
+apiVersion: hsmctl.dev/v1alpha1
+kind: PicoHSM
+metadata: {name: bench}
+spec:
+  device: {serial: "$serial"}
+  userPin: {secret: "env:BENCH_PIN"}
+  soPin: {secret: "env:BENCH_SO"}
+YAML
+export BENCH_PIN=31415926 BENCH_SO=0011223344556677 NO_COLOR=1
+export HSMCTL_STORE="$work/store.hsmctl" HSMCTL_STORE_KEY_FILE="$work/store.key"
+
+now() { date +%s.%N; }
+per_run_ms() { echo "scale=2; ($2 - $1) * 1000 / $runs" | bc; }
+
+# --- 1. in-process simulator -----------------------------------------------------------------
+"$hsmctl" apply -f "$work/m.yaml" --device "sim:$work/pico.json" --auto-approve >/dev/null
+sim_apdus=$("$hsmctl" -v plan -f "$work/m.yaml" --device "sim:$work/pico.json" 2>&1 >/dev/null |
+            sed -n 's/.*observation sent \([0-9]*\) APDUs.*/\1/p')
+t0=$(now)
+for _ in $(seq "$runs"); do
+  "$hsmctl" plan -f "$work/m.yaml" --device "sim:$work/pico.json" --detailed-exitcode >/dev/null
+done
+t1=$(now)
+sim_ms=$(per_run_ms "$t0" "$t1")
+
+# --- 2./3. pcscd + vpcd + hsmctl-vcard, serving the same device state -------------------------
+start_sandbox() {
+  sandbox_dir="$work/sandbox-$1"
+  mkdir -p "$sandbox_dir"
+  scripts/pcscd-sandbox start --dir "$sandbox_dir" --state "$work/pico.json" $2 >/dev/null 2>&1 ||
+    { echo "cannot start the pcscd sandbox (scripts/pcscd-sandbox start)" >&2; exit 1; }
+  export PCSCLITE_CSOCK_NAME="$sandbox_dir/pcscd.comm"
+}
+stop_sandbox() { scripts/pcscd-sandbox stop --dir "$sandbox_dir" >/dev/null 2>&1 || true; sandbox_dir=""; }
+count_apdus() { grep -c 'slot 0: APDU' "$sandbox_dir/vcard.log" || true; }
+
+# Counting run (vcard logs APDU headers; pcscd debug logging on), then a clean timing run.
+start_sandbox count --debug
+"$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null 2>&1 || true  # warm-up
+c0=$(count_apdus); "$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null; c1=$(count_apdus)
+pcsc_apdus=$((c1 - c0))
+c0=$(count_apdus); sc-hsm-tool --reader 0 >/dev/null 2>&1; c1=$(count_apdus)
+tool_apdus=$((c1 - c0))
+stop_sandbox
+
+start_sandbox time ""
+"$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null
+t0=$(now)
+for _ in $(seq "$runs"); do "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null; done
+t1=$(now)
+pcsc_ms=$(per_run_ms "$t0" "$t1")
+t0=$(now)
+for _ in $(seq "$runs"); do sc-hsm-tool --reader 0 >/dev/null 2>&1; done
+t1=$(now)
+tool_ms=$(per_run_ms "$t0" "$t1")
+stop_sandbox
+
+# The protocol minimum to read the state without credentials: SELECT, VERIFY status 81 and 88,
+# TokenInfo (serial), key-domain status until 6A86 (2 for one domain), PKA status = 7.
+# Deciding "no changes" also needs one VERIFY per PIN, the re-SELECT + status that reads the
+# retry maximum, and the object list + device certificate for what a re-init would lose.
+minimum=7
+ratio() { echo "scale=2; $1 / $2" | bc; }
+printf '\nplan of one Pico HSM with no changes, %s runs each\n\n' "$runs"
+printf '%-40s %10s %8s\n' "what" "ms/run" "APDUs"
+printf '%-40s %10s %8s\n' "hsmctl plan, in-process simulator" "$sim_ms" "$sim_apdus"
+printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_apdus"
+printf '%-40s %10s %8s\n' "sc-hsm-tool status, same card" "$tool_ms" "$tool_apdus"
+printf '%-40s %10s %8s\n' "protocol minimum (status only)" "-" "$minimum"
+printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs %s, time %s; pcsc/sim time %s\n' \
+  "$(ratio "$pcsc_apdus" "$minimum")" "$(ratio "$pcsc_apdus" "$tool_apdus")" \
+  "$(ratio "$pcsc_ms" "$tool_ms")" "$(ratio "$pcsc_ms" "$sim_ms")"
