@@ -82,7 +82,7 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   if (creates + updates + reinits + destroys + blocked == 0) {
     out += s.green("No changes.") + " The devices match the manifests.\n";
   } else {
-    out += fmt::format("Plan: {} to initialize, {} to change in place, {} to re-initialize{}{}.\n",
+    out += fmt::format("Plan: {} to create, {} to change in place, {} to re-initialize{}{}.\n",
                        creates, updates, reinits,
                        destroys ? fmt::format(", {} to destroy", destroys) : std::string(),
                        blocked ? fmt::format(", {} blocked", blocked) : std::string());

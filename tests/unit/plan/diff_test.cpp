@@ -262,7 +262,7 @@ TEST(PlanRender, TextShowsSymbolsSummaryAndNoColorWhenAsked) {
   EXPECT_THAT(text, HasSubstr("-/+ re-initialize the device"));
   EXPECT_THAT(text, HasSubstr("spec.pinRetries: 3 -> 5"));
   EXPECT_THAT(text, HasSubstr("forces re-initialization"));
-  EXPECT_THAT(text, HasSubstr("Plan: 0 to initialize, 0 to change in place, 1 to re-initialize"));
+  EXPECT_THAT(text, HasSubstr("Plan: 0 to create, 0 to change in place, 1 to re-initialize"));
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   auto colored = render_text({make_plan(m, matching(), both_match())}, true);
   EXPECT_NE(colored.find('\x1b'), std::string::npos);
