@@ -6,37 +6,16 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validator.hpp>
 
+#include "support/plan_schema.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
 
 namespace hsmctl::plan {
 namespace {
 
-nlohmann::json load_schema() {
-  std::ifstream in(std::string(HSMCTL_SOURCE_DIR) + "/schemas/plan.v1alpha1.schema.json");
-  return nlohmann::json::parse(in);
-}
-
 std::string validate(const std::string& json_text) {
-  nlohmann::json schema_doc = load_schema();
-  valijson::Schema schema;
-  valijson::SchemaParser parser;
-  valijson::adapters::NlohmannJsonAdapter schema_adapter(schema_doc);
-  parser.populateSchema(schema_adapter, schema);
-  nlohmann::json doc = nlohmann::json::parse(json_text);
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter doc_adapter(doc);
-  if (validator.validate(schema, doc_adapter, &results)) return "";
-  std::string out;
-  valijson::ValidationResults::Error e;
-  while (results.popError(e)) out += e.description + "\n";
-  return out;
+  return hsmctl::testing::plan_schema_errors(json_text);
 }
 
 TEST(PlanJson, ConformsToSchemaForEveryActionClass) {

@@ -1,32 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Primus plans render as `hsmctl plan -o json` that conforms to schemas/plan.v1alpha1.schema.json
 // and carries references, never values.
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validator.hpp>
 
 #include "primus_fixture.hpp"
+#include "support/plan_schema.hpp"
 
 namespace hsmctl::primus::testing {
 namespace {
 
 std::string schema_errors(const std::string& json_text) {
-  std::ifstream in(std::string(HSMCTL_SOURCE_DIR) + "/schemas/plan.v1alpha1.schema.json");
-  nlohmann::json schema_doc = nlohmann::json::parse(in);
-  valijson::Schema schema;
-  valijson::SchemaParser parser;
-  valijson::adapters::NlohmannJsonAdapter schema_adapter(schema_doc);
-  parser.populateSchema(schema_adapter, schema);
-  nlohmann::json doc = nlohmann::json::parse(json_text);
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter doc_adapter(doc);
-  if (validator.validate(schema, doc_adapter, &results)) return "";
-  std::string out;
-  valijson::ValidationResults::Error e;
-  while (results.popError(e)) out += e.description + "\n";
-  return out;
+  return hsmctl::testing::plan_schema_errors(json_text);
 }
 
 class PrimusPlanJson : public PrimusFixture {};
