@@ -234,12 +234,6 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   if (user_candidate.value) request.user_pin_candidates.push_back(*user_candidate.value);
   if (so_candidate.value) request.so_pin_candidates.push_back(*so_candidate.value);
   HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
-  if (!spec.device.serial.empty() && prepared.observed.serial != spec.device.serial) {
-    return make_error(Errc::kRefused, prepared.transport->describe() + " holds device " +
-                                          prepared.observed.serial + ", but manifest \"" +
-                                          manifest.metadata.name + "\" names " +
-                                          spec.device.serial);
-  }
 
   if (creds.user_generate && !creds.user_desired && user_candidate.value &&
       prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
