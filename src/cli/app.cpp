@@ -45,8 +45,14 @@ void print_usage(std::ostream& out) {
          "  --no-color       no ANSI colours (also NO_COLOR=1)\n"
          "  -v, --verbose    more detail on stderr\n"
          "  -h, --help       this help; 'hsmctl <command> --help' for a command\n\n"
-         "Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), 64 usage,\n"
-         "65 invalid manifest, 69 device unavailable.\n";
+         "Exit codes (docs/exit-codes.md):\n"
+         "  0    success (plan ran; in sync; apply completed, nothing blocked)\n"
+         "  1    error (a device, a secret or the store failed; apply refused or cancelled)\n"
+         "  2    plan --detailed-exitcode: changes pending, nothing blocked\n"
+         "  3    blocked: an action needs an operator (plan --detailed-exitcode, apply)\n"
+         "  64   usage error      65  invalid manifest / no manifest found\n"
+         "  69   unavailable (pcscd, reader, card, simulator file, ppin)\n"
+         "  130  interrupted (SIGINT)   143  terminated (SIGTERM)\n";
 }
 
 }  // namespace

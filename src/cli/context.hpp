@@ -7,13 +7,16 @@
 
 namespace hsmctl::cli {
 
-/// Exit codes (documented in README "Exit codes").
+/// Exit codes: the one contract for every kind and command, documented in docs/exit-codes.md.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
-inline constexpr int kExitChanges = 2;       ///< plan --detailed-exitcode: changes present
+inline constexpr int kExitChanges = 2;       ///< plan --detailed-exitcode: changes, none blocked
+inline constexpr int kExitBlocked = 3;       ///< plan --detailed-exitcode / apply: blocked
 inline constexpr int kExitManifest = 65;     ///< manifest invalid (EX_DATAERR)
 inline constexpr int kExitUnavailable = 69;  ///< no pcscd / reader / card (EX_UNAVAILABLE)
 inline constexpr int kExitUsage = 64;        ///< command-line usage error (EX_USAGE)
+inline constexpr int kExitSigint = 130;      ///< stopped by SIGINT (128 + 2)
+inline constexpr int kExitSigterm = 143;     ///< stopped by SIGTERM (128 + 15)
 
 struct GlobalOptions {
   std::string store_path;  ///< --store / HSMCTL_STORE; "none" = ephemeral, "" = default path

@@ -73,6 +73,14 @@ std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) 
               << "sent to any device\n";
     return std::nullopt;
   }
+  if (result.pico_hsms.empty() && result.primus_clusters.empty() &&
+      result.primus_partitions.empty()) {
+    // An empty file, only `---` or only comments: never "No changes" for nothing.
+    std::string where;
+    for (const auto& f : files) where += (where.empty() ? "" : ", ") + f;
+    print_error(Error{Errc::kManifest, "no manifest found in " + where, std::nullopt, {}});
+    return std::nullopt;
+  }
   return result;
 }
 
@@ -99,9 +107,39 @@ bool check_device_assignment(const manifest::LoadResult& loaded, const DeviceMap
 struct Prepared {
   std::vector<apply::PreparedDevice> devices;
   std::vector<primus::PreparedCluster> clusters;
+  /// One per manifest device / cluster, in manifest order; failed ones have status error.
   std::vector<plan::DevicePlan> plans;
   int failures = 0;
   int worst_exit = kExitOk;
+
+  /// A device that could not be planned: reported on stderr and as a plan with status error,
+  /// so it never disappears from the output and never reads as "no changes".
+  void add_failure(const std::string& name, const std::string& uri, const Error& error,
+                   const char* what) {
+    Error e = error;
+    e.message = std::string(what) + " \"" + name + "\": " + e.message;
+    print_error(e);
+    plan::DevicePlan p;
+    p.name = name;
+    p.transport = uri;
+    p.error = plan::DeviceError{errc_name(error.code), error.to_string()};
+    plans.push_back(std::move(p));
+    ++failures;
+    worst_exit = std::max(worst_exit, exit_code_for(error));
+  }
+
+  bool any_blocked() const {
+    for (const auto& p : plans) {
+      if (p.has_blocked()) return true;
+    }
+    return false;
+  }
+  bool any_changes() const {
+    for (const auto& p : plans) {
+      if (p.has_changes()) return true;
+    }
+    return false;
+  }
 };
 
 Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& devices,
@@ -109,13 +147,10 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
                      const primus::EngineOptions& primus_options) {
   Prepared out;
   for (const auto& m : loaded.pico_hsms) {
-    auto p = apply::prepare(m, devices.for_manifest(m.metadata.name), keeper);
+    const std::string uri = devices.for_manifest(m.metadata.name);
+    auto p = apply::prepare(m, uri, keeper);
     if (!p) {
-      Error e = p.error();
-      e.message = "device \"" + m.metadata.name + "\": " + e.message;
-      print_error(e);
-      ++out.failures;
-      out.worst_exit = std::max(out.worst_exit, exit_code_for(e));
+      out.add_failure(m.metadata.name, uri, p.error(), "device");
       continue;
     }
     if (verbosity > 0) {
@@ -129,9 +164,10 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
     auto clusters = primus::prepare(loaded.primus_clusters, loaded.primus_partitions, keeper,
                                     primus_options);
     if (!clusters) {
-      print_error(clusters.error());
-      ++out.failures;
-      out.worst_exit = std::max(out.worst_exit, exit_code_for(clusters.error()));
+      // primus::prepare() is all-or-nothing: every cluster shares the one error.
+      for (const auto& c : loaded.primus_clusters) {
+        out.add_failure(c.name, "", clusters.error(), "cluster");
+      }
     } else {
       for (auto& c : *clusters) {
         out.plans.push_back(c.plan.plan);
@@ -213,7 +249,9 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   add_device_options(o, &device_values);
   add_primus_options(o, &primus_options);
   o.add_options()("output,o", po::value(&output), "text or json")(
-      "detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error");
+      "detailed-exitcode",
+      "exit 0 when in sync, 2 when there are changes, 3 when anything is blocked "
+      "(errors: 1, 69 unavailable)");
   po::positional_options_description pos;
   bool help = false;
   auto vm = parse_command("plan", args, o, pos, &help);
@@ -228,9 +266,9 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   std::cout << (output == "json" ? plan::render_json(prepared.plans)
                                  : plan::render_text(prepared.plans, global.color));
   if (prepared.failures > 0) return prepared.worst_exit;
-  bool changes = false;
-  for (const auto& p : prepared.plans) changes = changes || p.has_changes();
-  return vm->count("detailed-exitcode") && changes ? kExitChanges : kExitOk;
+  if (!vm->count("detailed-exitcode")) return kExitOk;
+  if (prepared.any_blocked()) return kExitBlocked;
+  return prepared.any_changes() ? kExitChanges : kExitOk;
 }
 
 int apply_main(const std::vector<std::string>& args, const GlobalOptions& global) {
@@ -259,10 +297,19 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   Prepared& prepared = session.prepared;
   store::CredentialKeeper& keeper = *session.keeper;
   std::cout << plan::render_text(prepared.plans, global.color);
-  if (prepared.failures > 0) return prepared.worst_exit;
+  // All-or-nothing across devices: an error or a blocked action anywhere changes nothing.
+  if (prepared.failures > 0) {
+    std::cerr << "hsmctl: apply refused: " << prepared.failures
+              << " device(s) could not be planned; nothing was changed\n";
+    return prepared.worst_exit;
+  }
+  if (prepared.any_blocked()) {
+    std::cerr << "hsmctl: apply refused: blocked actions need an operator first (see the plan); "
+                 "nothing was changed\n";
+    return kExitBlocked;
+  }
 
-  bool changes = false;
-  for (const auto& p : prepared.plans) changes = changes || p.has_changes();
+  const bool changes = prepared.any_changes();
   // Guards first, for every device, before any device is touched.
   for (const auto& d : prepared.devices) {
     auto g = apply::check_guards(d, options);
@@ -331,7 +378,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   else std::cout << "\nNothing to apply";
   if (blocked > 0) std::cout << ", " << blocked << " blocked (see the plan)";
   std::cout << ".\n";
-  return blocked > 0 ? kExitError : kExitOk;
+  return blocked > 0 ? kExitBlocked : kExitOk;
 }
 
 int get_main(const std::vector<std::string>& args, const GlobalOptions& /*global*/) {

@@ -403,6 +403,27 @@ bool DevicePlan::has_changes() const {
   return false;
 }
 
+DeviceStatus DevicePlan::status() const {
+  if (error) return DeviceStatus::kError;
+  if (has_blocked()) return DeviceStatus::kBlocked;
+  if (has_changes()) return DeviceStatus::kChanges;
+  return DeviceStatus::kOk;
+}
+
+const char* to_string(DeviceStatus status) {
+  switch (status) {
+    case DeviceStatus::kOk:
+      return "ok";
+    case DeviceStatus::kChanges:
+      return "changes";
+    case DeviceStatus::kBlocked:
+      return "blocked";
+    case DeviceStatus::kError:
+      return "error";
+  }
+  return "error";
+}
+
 bool DevicePlan::needs_reinit() const { return count(ActionClass::kReinitialize) > 0; }
 bool DevicePlan::has_blocked() const { return count(ActionClass::kBlocked) > 0; }
 

@@ -82,6 +82,18 @@ struct Action {
   int dkek_shares = 0;     ///< for kSetupKeyDomain
 };
 
+/// One device's result, the same in text and JSON (docs/exit-codes.md):
+/// ok = matches the manifest, changes = apply would change it, blocked = some action needs an
+/// operator (never "in sync"), error = the device could not be observed or planned.
+enum class DeviceStatus { kOk, kChanges, kBlocked, kError };
+
+/// Why a device could not be planned: a stable code (the Errc name, e.g. "unavailable") and a
+/// one-line message without secrets.
+struct DeviceError {
+  std::string code;
+  std::string message;
+};
+
 struct DevicePlan {
   std::string name;       ///< metadata.name
   std::string serial;     ///< chip serial as observed
@@ -90,7 +102,10 @@ struct DevicePlan {
   std::vector<Action> actions;
   /// Observations an operator should see even without changes (unknowns, risks).
   std::vector<std::string> notes;
+  /// Set when the device could not be planned (then there are no actions).
+  std::optional<DeviceError> error;
 
+  DeviceStatus status() const;  ///< error > blocked > changes > ok
   bool has_changes() const;   ///< any action except kBlocked
   bool needs_reinit() const;  ///< a kReinitialize action is present
   bool has_blocked() const;
@@ -109,5 +124,6 @@ std::string render_json(const std::vector<DevicePlan>& plans);
 
 const char* to_string(ActionKind kind);
 const char* to_string(ActionClass action_class);
+const char* to_string(DeviceStatus status);
 
 }  // namespace hsmctl::plan

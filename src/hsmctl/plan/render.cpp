@@ -48,16 +48,22 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
   std::string out;
   int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0;
+  int by_status[4] = {0, 0, 0, 0};
   for (const auto& p : plans) {
+    ++by_status[static_cast<int>(p.status())];
     creates += p.count(ActionClass::kCreate);
     updates += p.count(ActionClass::kUpdate);
     reinits += p.count(ActionClass::kReinitialize);
     destroys += p.count(ActionClass::kDestroy);
     blocked += p.count(ActionClass::kBlocked);
-    if (p.actions.empty()) {
+    if (p.error) {
+      out += fmt::format("{} device {}: {} {}\n", s.red("✗"), device_label(p), s.red("error:"),
+                         p.error->message);
+    } else if (p.actions.empty()) {
       out += fmt::format("{} device {} matches the manifest.\n", s.green("✓"), device_label(p));
     } else {
-      out += fmt::format("{} device {}:\n", s.bold("#"), device_label(p));
+      out += fmt::format("{} device {}{}:\n", s.bold("#"), device_label(p),
+                         p.has_blocked() ? s.red(" (blocked)") : std::string());
       for (const auto& a : p.actions) {
         if (a.action_class == ActionClass::kReinitialize) {
           out += "\n" + s.red("  # RE-INITIALIZATION: every key on this device is wiped") + "\n";
@@ -79,8 +85,10 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
     for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
+  const int errors = by_status[static_cast<int>(DeviceStatus::kError)];
   if (creates + updates + reinits + destroys + blocked == 0) {
-    out += s.green("No changes.") + " The devices match the manifests.\n";
+    // "No changes" only when every device was planned and matches.
+    if (errors == 0) out += s.green("No changes.") + " The devices match the manifests.\n";
   } else {
     out += fmt::format("Plan: {} to create, {} to change in place, {} to re-initialize{}{}.\n",
                        creates, updates, reinits,
@@ -91,6 +99,23 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
              "\n";
     }
   }
+  if (errors > 0 || blocked > 0) {
+    out += fmt::format("Devices: {} ok, {} with changes, {} blocked, {} failed.\n",
+                       by_status[static_cast<int>(DeviceStatus::kOk)],
+                       by_status[static_cast<int>(DeviceStatus::kChanges)],
+                       by_status[static_cast<int>(DeviceStatus::kBlocked)], errors);
+  }
+  if (blocked > 0) {
+    out += s.red("Blocked actions need an operator (see each reason); apply changes nothing while "
+                 "any device is blocked.") +
+           "\n";
+  }
+  if (errors > 0) {
+    out += s.red(fmt::format("{} device(s) could not be planned (errors above); their state is "
+                             "unknown.",
+                             errors)) +
+           "\n";
+  }
   return out;
 }
 
@@ -98,14 +123,20 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
   nlohmann::ordered_json doc;
   doc["format_version"] = "hsmctl.dev/plan/v1alpha1";
   doc["devices"] = nlohmann::ordered_json::array();
-  int changes = 0;
+  int by_status[4] = {0, 0, 0, 0};
   for (const auto& p : plans) {
+    const DeviceStatus status = p.status();
+    ++by_status[static_cast<int>(status)];
     nlohmann::ordered_json d;
     d["name"] = p.name;
+    d["status"] = to_string(status);
+    if (p.error) d["error"] = {{"code", p.error->code}, {"message", p.error->message}};
     d["serial"] = p.serial;
     d["transport"] = p.transport;
     d["initialized"] = p.initialized;
-    d["has_changes"] = p.has_changes();
+    // Not in sync: apply would change the device, or something is blocked.
+    d["has_changes"] = status == DeviceStatus::kChanges || status == DeviceStatus::kBlocked;
+    d["has_blocked"] = p.has_blocked();
     d["needs_reinit"] = p.needs_reinit();
     d["actions"] = nlohmann::ordered_json::array();
     for (const auto& a : p.actions) {
@@ -126,10 +157,16 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       d["actions"].push_back(std::move(j));
     }
     d["notes"] = p.notes;
-    if (p.has_changes()) ++changes;
     doc["devices"].push_back(std::move(d));
   }
-  doc["summary"] = {{"devices", plans.size()}, {"devices_with_changes", changes}};
+  const int changes = by_status[static_cast<int>(DeviceStatus::kChanges)];
+  const int blocked = by_status[static_cast<int>(DeviceStatus::kBlocked)];
+  doc["summary"] = {{"devices", plans.size()},
+                    {"devices_with_changes", changes + blocked},
+                    {"ok", by_status[static_cast<int>(DeviceStatus::kOk)]},
+                    {"changes", changes},
+                    {"blocked", blocked},
+                    {"error", by_status[static_cast<int>(DeviceStatus::kError)]}};
   return doc.dump(2) + "\n";
 }
 

@@ -24,6 +24,23 @@ enum class Errc {
   kInternal,     ///< a bug
 };
 
+/// Stable lower-case name of an error class, as in `plan -o json` ("unavailable", "secret", ...).
+inline const char* errc_name(Errc code) {
+  switch (code) {
+    case Errc::kUsage: return "usage";
+    case Errc::kManifest: return "manifest";
+    case Errc::kSecret: return "secret";
+    case Errc::kUnavailable: return "unavailable";
+    case Errc::kDevice: return "device";
+    case Errc::kAuth: return "auth";
+    case Errc::kRefused: return "refused";
+    case Errc::kStore: return "store";
+    case Errc::kIo: return "io";
+    case Errc::kInternal: return "internal";
+  }
+  return "internal";
+}
+
 /// 1-based position in a source file, for humans.
 struct SourcePos {
   std::string file;
