@@ -11,6 +11,7 @@
 #include "cli/commands/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "hsmctl/util/suggest.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -97,7 +98,12 @@ int run(int argc, char** argv) {
   const std::string name = argv[i];
   auto it = command_table().find(name);
   if (it == command_table().end()) {
-    std::cerr << "hsmctl: error: unknown command '" << name << "' (see hsmctl --help)\n";
+    std::vector<std::string> known;
+    for (const auto& [command, unused] : command_table()) known.push_back(command);
+    const std::string guess = util::closest_match(name, known);
+    std::cerr << "hsmctl: error: unknown command '" << name << "'"
+              << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
+              << " (see hsmctl --help)\n";
     return kExitUsage;
   }
   std::vector<std::string> args(argv + i + 1, argv + argc);

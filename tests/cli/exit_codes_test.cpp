@@ -46,6 +46,8 @@ struct Row {
   int exit_code;
   /// For `-o json`: each device's status in order ("error:CODE" for errors).
   std::vector<std::string> statuses = {};
+  /// Must appear on stderr (e.g. a "did you mean").
+  std::string err_has = {};
 };
 
 void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
@@ -208,6 +210,7 @@ TEST_P(ExitCodes, Contract) {
   if (row.args[0] == "apply" && r.exit_code != 0) {
     EXPECT_EQ(device_state(), before) << "a refused apply changed a device\n" << r.all();
   }
+  if (!row.err_has.empty()) EXPECT_THAT(r.err, HasSubstr(row.err_has));
   if (!row.statuses.empty()) {
     EXPECT_EQ(plan_schema_errors(r.out), "") << r.out;
     auto doc = nlohmann::json::parse(r.out);
@@ -262,6 +265,12 @@ const Row kRows[] = {
     {"PlanOnlyComments", Given::kOnlyComments, {"plan", "{m}", "{dev}"}, 65},
     {"PlanDevNull", Given::kNone, {"plan", "-f", "/dev/null", "{dev}"}, 65},
     {"PlanUsage", Given::kFresh, {"plan", "{m}", "{dev}", "--bogus"}, 64},
+    {"PlanAbbreviatedOption", Given::kFresh, {"plan", "{m}", "{dev}", "--detailed"}, 64, {},
+     "did you mean '--detailed-exitcode'?"},
+    {"PlanMisspelledOption", Given::kFresh, {"plan", "{m}", "{dev}", "--ouput", "json"}, 64, {},
+     "did you mean '--output'?"},
+    {"PlanUnknownDeviceName", Given::kFresh, {"plan", "{m}", "--device", "nosuch=sim:x.json"},
+     64},
     {"PlanBadOutput", Given::kFresh, {"plan", "{m}", "{dev}", "-o", "xml"}, 64},
     // PicoHSM: apply
     {"ApplyFresh", Given::kFresh, {"apply", "{m}", "{dev}", "--auto-approve"}, 0},
@@ -277,6 +286,12 @@ const Row kRows[] = {
     {"ApplyInvalidManifest", Given::kInvalid, {"apply", "{m}", "{dev}", "--auto-approve"}, 65},
     {"ApplyEmptyFile", Given::kEmptyFile, {"apply", "{m}", "{dev}", "--auto-approve"}, 65},
     {"ApplyUsage", Given::kFresh, {"apply", "{m}", "{dev}", "--bogus"}, 64},
+    {"ApplyAbbreviatedFlags",
+     Given::kSynced,
+     {"apply", "{m}", "{dev}", "--auto-a", "--allow-r"},
+     64,
+     {},
+     "did you mean '--auto-approve'?"},
     {"ApplyUnconfirmed", Given::kFresh, {"apply", "{m}", "{dev}"}, 1},
     // get, validate, devices, store, the command word
     {"GetSynced", Given::kSynced, {"get", "{dev}"}, 0},
@@ -292,6 +307,7 @@ const Row kRows[] = {
     {"StoreUnknownVerb", Given::kNone, {"store", "frobnicate"}, 64},
     {"StoreUsage", Given::kNone, {"store", "list", "--bogus"}, 64},
     {"UnknownCommand", Given::kNone, {"frobnicate"}, 64},
+    {"MisspelledCommand", Given::kNone, {"plna"}, 64, {}, "did you mean 'plan'?"},
     {"NoCommand", Given::kNone, {"--no-color"}, 64},
     // Primus
     {"PrimusPlanDetailedChanges",

@@ -84,6 +84,29 @@ std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) 
   return result;
 }
 
+/// `--device NAME=URI` must name a manifest: an unknown NAME would silently fall back to the
+/// default device.
+bool check_device_names(const manifest::LoadResult& loaded, const DeviceMap& devices) {
+  bool ok = true;
+  for (const auto& [name, uri] : devices.by_name) {
+    bool found = false;
+    std::string known;
+    for (const auto& m : loaded.pico_hsms) {
+      found = found || m.metadata.name == name;
+      known += (known.empty() ? "" : ", ") + m.metadata.name;
+    }
+    if (!found) {
+      print_error(Error{Errc::kUsage,
+                        "--device " + name + "=" + uri + ": no PicoHSM manifest is named \"" +
+                            name + "\"" + (known.empty() ? "" : " (manifests: " + known + ")"),
+                        std::nullopt,
+                        {}});
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 /// Multiple manifests on one simulator file would all describe the same device.
 bool check_device_assignment(const manifest::LoadResult& loaded, const DeviceMap& devices) {
   std::map<std::string, std::string> seen;
@@ -204,6 +227,7 @@ std::variant<int, std::unique_ptr<Session>> start_session(
   if (!loaded) return kExitManifest;
   session->loaded = std::move(*loaded);
   const DeviceMap devices = device_map(device_values);
+  if (!check_device_names(session->loaded, devices)) return kExitUsage;
   if (!check_device_assignment(session->loaded, devices)) return kExitUsage;
   (void)store::disable_core_dumps();
   auto keeper = open_keeper(global, will_write);

@@ -20,6 +20,7 @@
 #include <valijson/validator.hpp>
 
 #include "hsmctl/manifest/embedded_schemas.hpp"
+#include "hsmctl/util/suggest.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -167,39 +168,14 @@ std::string quoted_name(const std::string& description) {
   return description.substr(begin + 1, end - begin - 1);
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      char ca = static_cast<char>(std::tolower(static_cast<unsigned char>(a[i - 1])));
-      char cb = static_cast<char>(std::tolower(static_cast<unsigned char>(b[j - 1])));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (ca == cb ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string suggestion(const json* parent_schema, const std::string& name) {
   if (parent_schema == nullptr || !parent_schema->contains("properties")) return {};
-  std::string best;
-  std::size_t best_d = 0;
   std::vector<std::string> all;
   for (const auto& [key, unused] : (*parent_schema)["properties"].items()) {
     (void)unused;
     all.push_back(key);
-    // Suggest only close matches: up to 40% of the shorter name edited, at least 2.
-    std::size_t limit = std::max<std::size_t>(2, std::min(name.size(), key.size()) * 2 / 5);
-    std::size_t d = edit_distance(name, key);
-    if (d <= limit && (best.empty() || d < best_d)) {
-      best_d = d;
-      best = key;
-    }
   }
+  const std::string best = util::closest_match(name, all);
   if (!best.empty()) return "; did you mean '" + best + "'?";
   std::string list;
   for (const auto& k : all) list += (list.empty() ? "" : ", ") + k;
