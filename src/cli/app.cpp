@@ -90,12 +90,24 @@ int run(int argc, char** argv) {
       break;
     }
   }
-  global.color = !no_color && stdout_wants_color();
   if (i >= argc) {
     print_usage(std::cerr);
     return kExitUsage;
   }
   const std::string name = argv[i];
+  // --no-color is accepted anywhere on the line (up to a `--`), not only before the command.
+  std::vector<std::string> args;
+  bool options_end = false;
+  for (int j = i + 1; j < argc; ++j) {
+    const std::string a = argv[j];
+    if (a == "--") options_end = true;
+    if (!options_end && a == "--no-color") {
+      no_color = true;
+      continue;
+    }
+    args.push_back(a);
+  }
+  global.color = !no_color && stdout_wants_color();
   auto it = command_table().find(name);
   if (it == command_table().end()) {
     std::vector<std::string> known;
@@ -106,7 +118,6 @@ int run(int argc, char** argv) {
               << " (see hsmctl --help)\n";
     return kExitUsage;
   }
-  std::vector<std::string> args(argv + i + 1, argv + argc);
   try {
     return it->second.main(args, global);
   } catch (const std::exception& e) {

@@ -48,6 +48,8 @@ struct Row {
   std::vector<std::string> statuses = {};
   /// Must appear on stderr (e.g. a "did you mean").
   std::string err_has = {};
+  /// Must appear on stdout.
+  std::string out_has = {};
 };
 
 void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
@@ -211,6 +213,7 @@ TEST_P(ExitCodes, Contract) {
     EXPECT_EQ(device_state(), before) << "a refused apply changed a device\n" << r.all();
   }
   if (!row.err_has.empty()) EXPECT_THAT(r.err, HasSubstr(row.err_has));
+  if (!row.out_has.empty()) EXPECT_THAT(r.out, HasSubstr(row.out_has));
   if (!row.statuses.empty()) {
     EXPECT_EQ(plan_schema_errors(r.out), "") << r.out;
     auto doc = nlohmann::json::parse(r.out);
@@ -307,6 +310,9 @@ const Row kRows[] = {
     {"StoreUnknownVerb", Given::kNone, {"store", "frobnicate"}, 64},
     {"StoreUsage", Given::kNone, {"store", "list", "--bogus"}, 64},
     {"UnknownCommand", Given::kNone, {"frobnicate"}, 64},
+    {"NoColorAfterTheCommand", Given::kFresh, {"validate", "{m}", "--no-color"}, 0},
+    {"VersionHelp", Given::kNone, {"version", "--help"}, 0, {}, {}, "Usage: hsmctl version"},
+    {"VersionUsage", Given::kNone, {"version", "--bogus"}, 64},
     {"MisspelledCommand", Given::kNone, {"plna"}, 64, {}, "did you mean 'plan'?"},
     {"NoCommand", Given::kNone, {"--no-color"}, 64},
     // Primus

@@ -438,7 +438,11 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& /*global
   return kExitOk;
 }
 
-int version_main(const std::vector<std::string>& /*args*/, const GlobalOptions& /*global*/) {
+int version_main(const std::vector<std::string>& args, const GlobalOptions& /*global*/) {
+  po::options_description o("version options");
+  po::positional_options_description pos;
+  bool help = false;
+  if (!parse_command("version", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
   std::cout << "hsmctl " << HSMCTL_VERSION << "\n";
   return kExitOk;
 }
