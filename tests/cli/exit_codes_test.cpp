@@ -212,8 +212,12 @@ TEST_P(ExitCodes, Contract) {
   if (row.args[0] == "apply" && r.exit_code != 0) {
     EXPECT_EQ(device_state(), before) << "a refused apply changed a device\n" << r.all();
   }
-  if (!row.err_has.empty()) EXPECT_THAT(r.err, HasSubstr(row.err_has));
-  if (!row.out_has.empty()) EXPECT_THAT(r.out, HasSubstr(row.out_has));
+  if (!row.err_has.empty()) {
+    EXPECT_THAT(r.err, HasSubstr(row.err_has));
+  }
+  if (!row.out_has.empty()) {
+    EXPECT_THAT(r.out, HasSubstr(row.out_has));
+  }
   if (!row.statuses.empty()) {
     EXPECT_EQ(plan_schema_errors(r.out), "") << r.out;
     auto doc = nlohmann::json::parse(r.out);
