@@ -47,15 +47,19 @@ std::string device_label(const DevicePlan& p) {
 std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
   std::string out;
-  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0;
+  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0, pending = 0;
   for (const auto& p : plans) {
+    pending += static_cast<int>(p.pending.size());
     creates += p.count(ActionClass::kCreate);
     updates += p.count(ActionClass::kUpdate);
     reinits += p.count(ActionClass::kReinitialize);
     destroys += p.count(ActionClass::kDestroy);
     blocked += p.count(ActionClass::kBlocked);
-    if (p.actions.empty()) {
+    if (p.actions.empty() && p.pending.empty()) {
       out += fmt::format("{} device {} matches the manifest.\n", s.green("✓"), device_label(p));
+    } else if (p.actions.empty()) {
+      out += fmt::format("{} device {} matches the manifest; operator steps pending:\n",
+                         s.yellow("…"), device_label(p));
     } else {
       out += fmt::format("{} device {}:\n", s.bold("#"), device_label(p));
       for (const auto& a : p.actions) {
@@ -76,11 +80,16 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
         }
       }
     }
+    for (const auto& n : p.pending) out += fmt::format("  {} {}\n", s.yellow("pending:"), n);
     for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
   if (creates + updates + reinits + destroys + blocked == 0) {
-    out += s.green("No changes.") + " The devices match the manifests.\n";
+    out += s.green("No changes.") +
+           (pending > 0 ? fmt::format(" The devices match the manifests; {} operator step(s) "
+                                      "pending (above).\n",
+                                      pending)
+                        : std::string(" The devices match the manifests.\n"));
   } else {
     out += fmt::format("Plan: {} to create, {} to change in place, {} to re-initialize{}{}.\n",
                        creates, updates, reinits,
@@ -115,6 +124,7 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       j["summary"] = a.summary;
       j["reason"] = a.reason;
       if (a.key_domain >= 0) j["key_domain"] = a.key_domain;
+      if (a.kind == ActionKind::kInitialize) j["options"] = fmt::format("{:04X}", a.options);
       j["changes"] = nlohmann::ordered_json::array();
       for (const auto& c : a.changes) {
         j["changes"].push_back({{"path", c.path},
@@ -126,6 +136,7 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       d["actions"].push_back(std::move(j));
     }
     d["notes"] = p.notes;
+    d["pending"] = p.pending;
     if (p.has_changes()) ++changes;
     doc["devices"].push_back(std::move(d));
   }
