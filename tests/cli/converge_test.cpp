@@ -55,7 +55,7 @@ TEST_P(Converge, GetOutputPlansNoChanges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shipped, Converge, ::testing::ValuesIn(shipped_pico_docs()),
-                         [](const auto& info) { return info.param.test_name; });
+                         [](const auto& p) { return p.param.test_name; });
 
 }  // namespace
 }  // namespace hsmctl::testing

@@ -66,7 +66,7 @@ TEST_P(ConvergeE2e, ApplyThenPlanAndGetThenPlanHaveNoChanges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shipped, ConvergeE2e, ::testing::ValuesIn(testing::shipped_pico_docs()),
-                         [](const auto& info) { return info.param.test_name; });
+                         [](const auto& p) { return p.param.test_name; });
 
 }  // namespace
 }  // namespace hsmctl::e2e

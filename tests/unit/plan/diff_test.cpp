@@ -206,11 +206,12 @@ TEST(PlanDiff, KeyDomainsAreSetUpInPlaceAfterTheCountMatches) {
   EXPECT_EQ(p.actions[1].key_domain, 1);
   EXPECT_EQ(p.actions[1].dkek_shares, 0);
 
-  // Once set up (random DKEK reads as 1 of 1), nothing is left to do.
+  // Once set up (a domain set up with 0 shares reads as total 0, the firmware's no-DKEK form),
+  // nothing is left to do.
   o.key_domains[0].set_up = true;
   o.key_domains[0].total_shares = 2;
   o.key_domains[1].set_up = true;
-  o.key_domains[1].total_shares = 1;
+  o.key_domains[1].total_shares = 0;
   o.key_domains[1].outstanding_shares = 0;
   p = make_plan(m, o, both_match());
   EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
