@@ -11,6 +11,9 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <charconv>
+#include <limits>
+#include <optional>
 #include <chrono>
 #include <cstring>
 #include <regex>
@@ -22,6 +25,15 @@ namespace {
 const char kSetupPrompt[] = "Provide setup password for";
 const char kPkcs11Prompt[] = "Provide PKCS11 password for";
 const char kProxyPrompt[] = "Provide proxy password for";
+
+/// A run of decimal digits matched by a regex as an int; nullopt when it does not fit (ppin's
+/// output is not under our control: "slot-id 99999999999" must not throw out of a parser).
+std::optional<int> to_int(const std::string& digits) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return v;
+}
 
 std::string strip_cr(std::string s) {
   std::string out;
@@ -88,9 +100,15 @@ Listing parse_listing(std::string_view output) {
     const std::string line = text.substr(start, end - start);
     std::smatch m;
     if (std::regex_match(line, m, slot_re)) {
-      out.slots.push_back(SlotStatus{std::stoi(m[1]), std::stoi(m[2]), m[3], m[4] == "Configured"});
+      const auto index = to_int(m[1]);
+      const auto slot_id = to_int(m[2]);
+      if (index && slot_id) {
+        out.slots.push_back(SlotStatus{*index, *slot_id, m[3], m[4] == "Configured"});
+      }
     } else if (std::regex_match(line, m, proxy_re)) {
-      out.proxies.push_back(ProxyStatus{std::stoi(m[1]), m[2], m[3] == "Configured"});
+      if (const auto index = to_int(m[1])) {
+        out.proxies.push_back(ProxyStatus{*index, m[2], m[3] == "Configured"});
+      }
     }
     start = end + 1;
   }
@@ -184,9 +202,12 @@ TestResult parse_test(std::string_view output) {
     if (std::regex_search(line, m, hsm_re)) {
       hsm = m[1];
     } else if (std::regex_match(line, m, slot_re)) {
-      out.lines.push_back(TestLine{hsm, std::stoi(m[1]), m[2], m[3] == "OK", m[3]});
+      if (const auto slot_id = to_int(m[1])) {
+        out.lines.push_back(TestLine{hsm, *slot_id, m[2], m[3] == "OK", m[3]});
+      }
     } else if (std::regex_search(line, m, fail_re)) {
-      out.failures = std::stoi(m[1]);
+      // A count too large for an int is still "some failures", never "none".
+      out.failures = to_int(m[1]).value_or(std::numeric_limits<int>::max());
     }
     start = end + 1;
   }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/yaml_loader.hpp"
 
+#include <chrono>
+#include <cstdlib>
+#include <future>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -181,6 +184,22 @@ TEST(ManifestYaml, NullDocumentsAreSkipped) {
   EXPECT_TRUE(f.errors.empty()) << errors_of(f);
   ASSERT_EQ(f.documents.size(), 1u);
   EXPECT_EQ(f.documents[0].value["a"], nlohmann::json(1));
+}
+
+// yaml-cpp 0.7 loops forever on a ',' where a block node should start (jbeder/yaml-cpp#1040);
+// found again by tests/fuzz/manifest_loader. The loader must stop with a positioned error.
+TEST(ManifestYaml, StrayCommaDoesNotHangTheParser) {
+  for (const char* text : {",", ",,", "a: 1\n---\n,\n", "# c\n  ,\n"}) {
+    auto parsed = std::async(std::launch::async, [text] { return parse_yaml(text, "c.yaml"); });
+    if (parsed.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      ADD_FAILURE() << "parse_yaml hangs on " << ::testing::PrintToString(text);
+      std::_Exit(1);  // the parser thread cannot be stopped
+    }
+    YamlFile f = parsed.get();
+    ASSERT_FALSE(f.errors.empty()) << text;
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("c.yaml:")) << text;
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("YAML syntax error")) << text;
+  }
 }
 
 }  // namespace
