@@ -202,5 +202,19 @@ TEST(ManifestYaml, StrayCommaDoesNotHangTheParser) {
   }
 }
 
+// Found by tests/fuzz/manifest_loader: a byte that is not UTF-8 in a value made the loader throw
+// nlohmann's type_error.316 ("internal error"). It is a manifest error with its position.
+TEST(ManifestYaml, InvalidUtf8IsAPositionedError) {
+  for (const char* text : {"a: 1\nb: x\xFFy\n", "a: 1\nb: x\xC0\x80\n", "a: 1\nb: x\xED\xA0\x80\n",
+                           "a: 1\nb: x\xE2\x82\n"}) {
+    YamlFile f = parse_yaml(text, "u.yaml");
+    ASSERT_EQ(f.errors.size(), 1u) << errors_of(f);
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("u.yaml:2:5"));
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("invalid UTF-8"));
+  }
+  YamlFile ok = parse_yaml("a: \"gr\xC3\xBC\xC3\x9F \xE2\x82\xAC \xF0\x9F\x94\x91\"\n", "u.yaml");
+  EXPECT_TRUE(ok.errors.empty()) << errors_of(ok);
+}
+
 }  // namespace
 }  // namespace hsmctl::manifest
