@@ -64,7 +64,10 @@ count_apdus() { grep -c 'slot 0: APDU' "$sandbox_dir/vcard.log" || true; }
 # Counting run (vcard logs APDU headers; pcscd debug logging on), then a clean timing run.
 start_sandbox count --debug
 "$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null 2>&1 || true  # warm-up
-c0=$(count_apdus); "$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null; c1=$(count_apdus)
+c0=$(count_apdus)
+reported=$("$hsmctl" -v plan -f "$work/m.yaml" --device pcsc: 2>&1 >/dev/null |
+           sed -n 's/.*observation sent \([0-9]*\) APDUs.*/\1/p')
+c1=$(count_apdus)
 pcsc_apdus=$((c1 - c0))
 c0=$(count_apdus); sc-hsm-tool --reader 0 >/dev/null 2>&1; c1=$(count_apdus)
 tool_apdus=$((c1 - c0))
@@ -94,6 +97,8 @@ printf '%-40s %10s %8s\n' "hsmctl plan, in-process simulator" "$sim_ms" "$sim_ap
 printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_apdus"
 printf '%-40s %10s %8s\n' "sc-hsm-tool status, same card" "$tool_ms" "$tool_apdus"
 printf '%-40s %10s %8s\n' "protocol minimum (status only)" "-" "$minimum"
+printf '\nhsmctl -v reported %s APDUs over pcscd; the card counted %s (must be equal)\n' \
+  "$reported" "$pcsc_apdus"
 printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs %s, time %s; pcsc/sim time %s\n' \
   "$(ratio "$pcsc_apdus" "$minimum")" "$(ratio "$pcsc_apdus" "$tool_apdus")" \
   "$(ratio "$pcsc_ms" "$tool_ms")" "$(ratio "$pcsc_ms" "$sim_ms")"

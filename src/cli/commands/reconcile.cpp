@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <variant>
 
 #include "cli/commands/commands.hpp"
@@ -405,7 +406,41 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   return blocked > 0 ? kExitBlocked : kExitOk;
 }
 
-int get_main(const std::vector<std::string>& args, const GlobalOptions& /*global*/) {
+namespace {
+
+/// What the credential store knows about the device `get` observed: `store:` references for the
+/// PINs it holds and the retry maximum it recorded. A store that cannot be opened only means
+/// placeholders (get never needs a secret value, and never prints one).
+manifest::EmitContext get_context(const model::ObservedPico& o, const GlobalOptions& global) {
+  manifest::EmitContext ctx;
+  if (o.firmware_major || o.firmware_minor) {
+    ctx.labels["hsmctl.dev/firmware"] =
+        std::to_string(o.firmware_major) + "." + std::to_string(o.firmware_minor);
+  }
+  if (o.serial.empty() || !o.initialized) return ctx;
+  auto keeper = open_keeper(global, false);
+  if (!keeper) {
+    std::cerr << "hsmctl: note: the credential store could not be opened ("
+              << keeper.error().message << "); PINs are emitted as placeholders\n";
+    return ctx;
+  }
+  const auto user_key = apply::credential_key(o.serial, "user-pin");
+  const auto so_key = apply::credential_key(o.serial, "so-pin");
+  if (auto v = (*keeper)->current(user_key); v && *v) ctx.user_pin_ref = "store:" + user_key.id();
+  if (auto v = (*keeper)->current(so_key); v && *v) ctx.so_pin_ref = "store:" + so_key.id();
+  if (auto f = (*keeper)->fact(user_key, "retries_max"); f && *f) {
+    try {
+      ctx.recorded_pin_retries = std::stoi(**f);
+    } catch (const std::exception&) {
+      // an unreadable record is no evidence
+    }
+  }
+  return ctx;
+}
+
+}  // namespace
+
+int get_main(const std::vector<std::string>& args, const GlobalOptions& global) {
   std::string uri, name = "pico-hsm";
   po::options_description o("get options");
   o.add_options()("device,d", po::value(&uri), "device URI (sim:PATH, pcsc:, pcsc:<reader>)")(
@@ -434,7 +469,7 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& /*global
     print_error(observed.error());
     return exit_code_for(observed.error());
   }
-  std::cout << manifest::emit_pico_manifest(*observed, name);
+  std::cout << manifest::emit_pico_manifest(*observed, name, get_context(*observed, global));
   return kExitOk;
 }
 

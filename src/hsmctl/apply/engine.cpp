@@ -146,7 +146,9 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
 
   if (device_uri != nullptr) {
-    HSMCTL_TRY_ASSIGN(prepared.transport, device::open_device(*device_uri, spec.device));
+    // observe() checks the serial before any VERIFY, so a single card needs no probe.
+    HSMCTL_TRY_ASSIGN(prepared.transport,
+                      device::open_device(*device_uri, spec.device, !spec.device.serial.empty()));
   } else {
     prepared.transport = std::move(transport);
   }
@@ -232,6 +234,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   if (known_max) {
     try {
       request.expected_pin_retries = std::stoi(*known_max);
+      request.recorded_pin_retries = request.expected_pin_retries;
     } catch (const std::exception&) {
       // an unreadable fact is no evidence: keep the manifest's value
     }
@@ -240,7 +243,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   request.expected_serial = spec.device.serial;
   if (user_candidate.value) request.user_pin_candidates.push_back(*user_candidate.value);
   if (so_candidate.value) request.so_pin_candidates.push_back(*so_candidate.value);
+  // Objects and the device certificate only matter to a re-initialization: read below if planned.
+  request.read_objects = false;
   HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
+  // Everything on the wire since the device was opened: the by-serial reader probe and the
+  // serial read above included.
+  prepared.observed.apdu_count = prepared.transport->wire_apdus();
 
   if (creds.user_generate && !creds.user_desired && user_candidate.value &&
       prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
@@ -257,6 +265,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
       knowledge_from(prepared.observed.user_pin_check, user_candidate, !creds.user_desired);
   prepared.facts.so_pin =
       knowledge_from(prepared.observed.so_pin_check, so_candidate, !creds.so_desired);
+  prepared.facts.user_pin_held_is_desired =
+      user_stored && creds.user_desired && user_stored->equals(*creds.user_desired);
+  prepared.facts.user_pin_verified =
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches;
+  prepared.facts.so_pin_verified =
+      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches;
   if (prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
     creds.user_current = user_candidate.value;
   }
@@ -285,6 +299,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
 
   prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+  if (prepared.plan.needs_reinit()) {
+    // What a re-initialization would lose (keys, the PKI certificate) and the guards need.
+    HSMCTL_TRY(device::schsm::observe_objects(hsm, prepared.observed));
+    prepared.observed.apdu_count = prepared.transport->wire_apdus();
+    prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+  }
   for (auto& n : journal_notes) prepared.plan.notes.push_back(std::move(n));
   return prepared;
 }
@@ -306,6 +326,12 @@ Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& op
                                           fields +
                                           ") which wipes all keys; nothing was changed. Re-run "
                                           "with --allow-reinit to allow it");
+  }
+  if (!prepared.observed.objects_read) {
+    // Never guess "no keys": the guard below depends on ENUMERATE OBJECTS.
+    return make_error(Errc::kInternal, "device \"" + p.name +
+                                           "\": the objects were not read before planning a "
+                                           "re-initialization; nothing was changed");
   }
   if (prepared.observed.key_count > 0 && !options.allow_key_loss) {
     return make_error(Errc::kRefused,
@@ -501,8 +527,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           }
         }
         device::schsm::InitializeParams params;
-        params.options = static_cast<std::uint16_t>(
-            spec.init_options() | (prepared.observed.options & model::kDynamicOptionsMask));
+        params.options = action.options;  // the manifest's options, as the plan shows
         params.user_pin = user_new;
         params.so_pin = so_new;
         params.pin_retries = spec.pin_retries;

@@ -7,7 +7,8 @@
 namespace hsmctl::device {
 
 Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
-                                               const model::DeviceSelector& selector) {
+                                               const model::DeviceSelector& selector,
+                                               bool caller_checks_serial) {
   if (uri.rfind("sim:", 0) == 0) {
     const std::string path = uri.substr(4);
     if (path.empty()) return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
@@ -17,7 +18,10 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
     return std::unique_ptr<Transport>(std::move(card));
   }
   if (uri == "pcsc:" || uri == "pcsc") {
-    if (!selector.serial.empty()) return pcsc::connect_by_serial(selector.serial);
+    if (!selector.serial.empty()) {
+      if (caller_checks_serial) return pcsc::connect_for_serial(selector.serial);
+      return pcsc::connect_by_serial(selector.serial);
+    }
     return pcsc::connect(selector.reader);
   }
   if (uri.rfind("pcsc:", 0) == 0) return pcsc::connect(uri.substr(5));

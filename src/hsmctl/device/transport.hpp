@@ -28,6 +28,20 @@ class Transport {
   /// not allowed.
   virtual Result<void> begin_exclusive() { return {}; }
   virtual void end_exclusive() {}
+
+  /// APDUs this transport put on the wire since it was opened: every GET RESPONSE, every part
+  /// of a chained or resent command, and the APDUs spent finding this card (the by-serial reader
+  /// probe). What `-v` and the benchmark report; pcscd sees the same number.
+  virtual int wire_apdus() const { return wire_apdus_; }
+  /// Charges APDUs sent on another connection on this transport's behalf (reader probing).
+  void add_wire_apdus(int n) { wire_apdus_ += n; }
+
+ protected:
+  /// Implementations call this once per APDU they hand to the card.
+  void count_wire_apdu() { ++wire_apdus_; }
+
+ private:
+  int wire_apdus_ = 0;
 };
 
 }  // namespace hsmctl::device

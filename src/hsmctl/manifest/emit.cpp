@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// `hsmctl get`: observed state -> a PicoHSM manifest that loads back without errors. Written by
-// hand rather than with yaml-cpp's emitter so the comments sit where an operator needs them.
+// `hsmctl get`: observed state -> a PicoHSM manifest, written with yaml-cpp's emitter (quoting
+// and escaping are the library's). Loaded back and planned against the same device, the output
+// gives no changes: what the device cannot reveal is emitted so that it never forces a
+// re-initialization, with a comment saying how it was chosen.
+#include <yaml-cpp/yaml.h>
+
 #include <cctype>
-#include <cstdio>
 #include <string>
 
 #include "hsmctl/manifest/load.hpp"
@@ -11,24 +14,7 @@
 namespace hsmctl::manifest {
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-const char* yaml_bool(bool b) { return b ? "true" : "false"; }
+constexpr const char* kSchemaUrl = "https://hsmctl.dev/schemas/picohsm.v1alpha1.schema.json";
 
 // metadata.name must match ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ (max 63).
 std::string sanitize_name(const std::string& name, const std::string& serial) {
@@ -53,89 +39,140 @@ std::string sanitize_name(const std::string& name, const std::string& serial) {
   return out;
 }
 
+void flow_map(YAML::Emitter& y, const char* key, const std::string& value) {
+  y << YAML::Flow << YAML::BeginMap << YAML::Key << key << YAML::Value << YAML::DoubleQuoted
+    << value << YAML::EndMap;
+}
+
+/// pinRetries and the comment that says where it came from. Never more than the device could
+/// hold: a plan re-initializes only when the device's maximum is known to differ.
+std::pair<int, std::string> pin_retries(const model::ObservedPico& o, const EmitContext& ctx) {
+  using State = model::PinStatus::State;
+  if (!o.initialized) return {model::PicoHsmSpec{}.pin_retries, "default"};
+  if (o.pin_retries_max) return {*o.pin_retries_max, "read after a verified PIN"};
+  if (ctx.recorded_pin_retries) {
+    return {*ctx.recorded_pin_retries, "recorded by hsmctl when it last verified or set the PIN"};
+  }
+  if (o.user_pin.state == State::kTriesLeft && o.user_pin.tries_left > 0) {
+    return {o.user_pin.tries_left,
+            "at least this (tries left now); the maximum needs a verified PIN, so a plan does "
+            "not compare it"};
+  }
+  return {model::PicoHsmSpec{}.pin_retries,
+          "unknown (PIN blocked or in transport state); a plan does not compare it"};
+}
+
 }  // namespace
 
-std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& name) {
+std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& name,
+                               const EmitContext& ctx) {
   using namespace model;
-  std::string y;
-  auto line = [&y](const std::string& s) { y += s + "\n"; };
+  YAML::Emitter y;
+  y.SetIndent(2);
+  y << YAML::Comment(std::string("yaml-language-server: $schema=") + kSchemaUrl)
+    << YAML::Newline;
+  y << YAML::Comment(
+      "Observed by hsmctl get from " + (o.transport.empty() ? "(unknown)" : o.transport) +
+      (o.firmware_major || o.firmware_minor
+           ? ", firmware " + std::to_string(o.firmware_major) + "." +
+                 std::to_string(o.firmware_minor)
+           : std::string()));
+  y << YAML::Newline;
+  if (!o.initialized) {
+    y << YAML::Comment("The device is not initialized; the values below are the defaults.")
+      << YAML::Newline;
+  }
+  y << YAML::BeginMap;
+  y << YAML::Key << "apiVersion" << YAML::Value << "hsmctl.dev/v1alpha1";
+  y << YAML::Key << "kind" << YAML::Value << "PicoHSM";
+  y << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "name" << YAML::Value << sanitize_name(name, o.serial);
+  if (!ctx.labels.empty()) {
+    y << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, v] : ctx.labels) {
+      y << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+    }
+    y << YAML::EndMap;
+  }
+  y << YAML::EndMap;
 
-  line("# Observed by hsmctl get from " + (o.transport.empty() ? "(unknown)" : o.transport) +
-       (o.firmware_major || o.firmware_minor
-            ? ", firmware " + std::to_string(o.firmware_major) + "." +
-                  std::to_string(o.firmware_minor)
-            : std::string()));
-  if (!o.initialized) line("# The device is not initialized; the values below are defaults.");
-  line("apiVersion: hsmctl.dev/v1alpha1");
-  line("kind: PicoHSM");
-  line("metadata:");
-  line("  name: " + quote(sanitize_name(name, o.serial)));
-  line("spec:");
-  line("  device:");
+  y << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "device" << YAML::Value;
   if (!o.serial.empty()) {
-    line("    serial: " + quote(o.serial));
+    flow_map(y, "serial", o.serial);
   } else {
     std::string reader = o.transport;
     if (reader.rfind("pcsc:", 0) == 0) reader = reader.substr(5);
     if (reader.empty()) reader = "CHANGE_ME";
-    line("    # The chip serial could not be read; selecting by reader name instead.");
-    line("    reader: " + quote(reader));
+    flow_map(y, "reader", reader);
+    y << YAML::Comment("the chip serial could not be read; selected by reader name");
   }
-  line("  # PINs cannot be read from a device: point these at where the PINs are kept");
-  line("  # (env:NAME, file:/absolute/path, store:NAME or prompt).");
-  line("  userPin: {secret: \"env:CHANGE_ME_USER_PIN\"}");
-  line("  soPin: {secret: \"env:CHANGE_ME_SO_PIN\"}");
-  if (o.pin_retries_max) {
-    line("  pinRetries: " + std::to_string(*o.pin_retries_max));
-  } else {
-    std::string hint;
-    if (o.user_pin.state == PinStatus::State::kTriesLeft && o.user_pin.tries_left >= 0) {
-      hint = " (at least " + std::to_string(o.user_pin.tries_left) + ")";
-    }
-    line("  # pinRetries: unknown: needs a verified PIN" + hint);
+  const bool placeholder_user = ctx.user_pin_ref.rfind("store:", 0) != 0;
+  const bool placeholder_so = ctx.so_pin_ref.rfind("store:", 0) != 0;
+  y << YAML::Key << "userPin" << YAML::Value;
+  flow_map(y, "secret", ctx.user_pin_ref);
+  if (placeholder_user) {
+    y << YAML::Comment("PINs cannot be read from a device: env:NAME, file:/path, store:NAME, prompt");
   }
-  const std::uint16_t opt = o.options;
-  line("  resetRetryCounter:");
-  line(std::string("    enabled: ") + yaml_bool(opt & kOptResetRetryCounter));
-  line(std::string("    onlyResetsCounter: ") + yaml_bool(opt & kOptRrcResetOnly));
-  line(std::string("  transportPin: ") + yaml_bool(opt & kOptTransportPin));
+  y << YAML::Key << "soPin" << YAML::Value;
+  flow_map(y, "secret", ctx.so_pin_ref);
+  if (placeholder_so) y << YAML::Comment("16 hex digits or 8 characters");
+
+  const auto [retries, why] = pin_retries(o, ctx);
+  y << YAML::Key << "pinRetries" << YAML::Value << retries << YAML::Comment(why);
+
+  // A device never initialized reads options 0000; what INITIALIZE will write is the manifest's
+  // defaults, so those are what an operator should see.
+  const PicoHsmSpec defaults;
+  const std::uint16_t opt =
+      o.initialized ? o.options
+                    : static_cast<std::uint16_t>(defaults.init_options() | defaults.dynamic_options());
+  y << YAML::Key << "resetRetryCounter" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "enabled" << YAML::Value << ((opt & kOptResetRetryCounter) != 0);
+  y << YAML::Key << "onlyResetsCounter" << YAML::Value << ((opt & kOptRrcResetOnly) != 0);
+  y << YAML::EndMap;
+  y << YAML::Key << "transportPin" << YAML::Value << ((opt & kOptTransportPin) != 0);
 
   // Key-domain table (pico-hsm.md 5.1): without tag 97 there is exactly one entry for domain 0,
   // set up; its total is the tag-92 share count (0 = no DKEK). A random DKEK (tag 92 = 00) reads
   // back as 1 of 1 and is indistinguishable from one imported share.
   const auto& kd = o.key_domains;
-  bool plain_dkek = kd.size() == 1 && kd[0].set_up;
+  const bool plain_dkek = kd.size() == 1 && kd[0].set_up;
   if (plain_dkek) {
     if (kd[0].total_shares > 0) {
-      line("  dkekShares: " + std::to_string(kd[0].total_shares));
+      y << YAML::Key << "dkekShares" << YAML::Value << kd[0].total_shares;
     }
   } else if (!kd.empty()) {
-    line("  keyDomains:");
+    y << YAML::Key << "keyDomains" << YAML::Value << YAML::BeginSeq;
     for (const KeyDomainStatus& d : kd) {
-      if (d.set_up) {
-        line("    - {dkekShares: " + std::to_string(d.total_shares) + "}");
-      } else {
-        line("    - {}  # not set up");
-      }
+      y << YAML::Flow << YAML::BeginMap;
+      if (d.set_up) y << YAML::Key << "dkekShares" << YAML::Value << d.total_shares;
+      y << YAML::EndMap;
+      if (!d.set_up) y << YAML::Comment("not set up");
     }
+    y << YAML::EndSeq;
   }
 
   if (o.pka) {
-    line("  publicKeyAuth:");
-    line("    keys: " + std::to_string(o.pka->total));
-    line("    required: " + std::to_string(o.pka->required));
-    line(std::string("    replaceable: ") + yaml_bool(opt & kOptReplacePka));
-    line(std::string("    combinedWithPin: ") + yaml_bool(opt & kOptCombinedAuth));
+    y << YAML::Key << "publicKeyAuth" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "keys" << YAML::Value << o.pka->total;
+    y << YAML::Key << "required" << YAML::Value << o.pka->required;
+    y << YAML::Key << "replaceable" << YAML::Value << ((opt & kOptReplacePka) != 0);
+    y << YAML::Key << "combinedWithPin" << YAML::Value << ((opt & kOptCombinedAuth) != 0);
+    y << YAML::EndMap;
   }
-  line("  options:");
-  line(std::string("    pressToConfirm: ") + yaml_bool(opt & kOptPressToConfirm));
-  line(std::string("    keyUsageCounter: ") + yaml_bool(opt & kOptKeyUsageCounter));
+  y << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "pressToConfirm" << YAML::Value << ((opt & kOptPressToConfirm) != 0);
+  y << YAML::Key << "keyUsageCounter" << YAML::Value << ((opt & kOptKeyUsageCounter) != 0);
+  y << YAML::EndMap;
   if (opt & kOptTransportPin) {
-    line("  # The device is in transport PIN state, which never clears on a Pico HSM.");
-    line("  acknowledge:");
-    line("    transportPinNeverClears: true");
+    y << YAML::Key << "acknowledge" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "transportPinNeverClears" << YAML::Value << true
+      << YAML::Comment("the device is in transport PIN state, which never clears on a Pico HSM");
+    y << YAML::EndMap;
   }
-  return y;
+  y << YAML::EndMap << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
 }
 
 }  // namespace hsmctl::manifest

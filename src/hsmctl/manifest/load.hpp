@@ -4,6 +4,8 @@
 // surprises rejected) -> validation by the JSON Schema in schemas/ -> semantic checks -> typed
 // model. Every error carries file:line:column and the dotted path; all errors are reported.
 
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,9 +35,23 @@ LoadResult load_manifests(const std::vector<std::string>& paths);
 /// Loads one in-memory document stream; `file_name` is used in error positions.
 LoadResult load_manifest_text(const std::string& text, const std::string& file_name);
 
-/// Renders observed state as a PicoHSM manifest (for `hsmctl get`). Values that cannot be read
-/// are emitted as comments saying so; secrets are emitted as placeholder references.
-std::string emit_pico_manifest(const model::ObservedPico& observed, const std::string& name);
+/// What `hsmctl get` knows beside the device: the credential store's entries and records.
+struct EmitContext {
+  /// Secret references for the PINs: `store:pico:<serial>/user-pin` when the store holds the
+  /// value, otherwise a placeholder the operator must replace.
+  std::string user_pin_ref = "env:CHANGE_ME_USER_PIN";
+  std::string so_pin_ref = "env:CHANGE_ME_SO_PIN";
+  /// The user-PIN retry maximum the store recorded when hsmctl last verified or set the PIN.
+  std::optional<int> recorded_pin_retries;
+  /// metadata.labels to emit.
+  std::map<std::string, std::string> labels;
+};
+
+/// Renders observed state as a PicoHSM manifest (for `hsmctl get`) with yaml-cpp's emitter.
+/// Loaded back and planned against the same device it gives no changes: a value the device
+/// cannot reveal is emitted so that it never makes a plan re-initialize (and a comment says so).
+std::string emit_pico_manifest(const model::ObservedPico& observed, const std::string& name,
+                               const EmitContext& context = {});
 
 /// The JSON Schema (draft-07) of kind PicoHSM as compiled into the binary, for editors and
 /// `hsmctl schema`-style output.

@@ -367,7 +367,7 @@ class Mapper {
       std::string v = value.is_string() ? value.get<std::string>() : std::string();
       if (starts_with(v, "file:")) return "file: paths must be absolute (file:/path/to/file)";
       if (starts_with(v, "env:")) return "env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)";
-      if (starts_with(v, "store:")) return "store: needs an entry name ([A-Za-z0-9._-]+)";
+      if (starts_with(v, "store:")) return "store: needs an entry name ([A-Za-z0-9._:/-]+)";
       return "not a secret reference; use env:NAME, file:/absolute/path, store:NAME or prompt "
              "(inline PIN values are not allowed in manifests)";
     }

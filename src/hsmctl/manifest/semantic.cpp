@@ -202,7 +202,9 @@ std::optional<model::SecretRef> parse_secret_reference(const std::string& text) 
     if (n.empty()) return false;
     for (std::size_t i = 0; i < n.size(); ++i) {
       unsigned char c = static_cast<unsigned char>(n[i]);
-      bool ok = std::isalnum(c) || c == '_' || (!env && (c == '.' || c == '-'));
+      // Store entry names include hsmctl's own ("pico:<serial>/user-pin", which get emits).
+      bool ok = std::isalnum(c) || c == '_' ||
+                (!env && (c == '.' || c == '-' || c == ':' || c == '/'));
       if (env && i == 0 && std::isdigit(c)) ok = false;
       if (!env && i == 0 && !std::isalnum(c)) ok = false;
       if (!ok) return false;

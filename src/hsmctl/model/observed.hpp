@@ -78,8 +78,10 @@ struct ObservedPico {
   std::vector<KeyDomainStatus> key_domains;
   std::optional<PkaStatus> pka;  ///< unset when INS 54 answers 6A86 (PKA not configured)
 
-  /// Number of private keys (CC xx objects) found by ENUMERATE OBJECTS.
+  /// Number of private keys (CC xx objects) found by ENUMERATE OBJECTS; 0 unless objects_read.
   int key_count = 0;
+  /// ENUMERATE OBJECTS and EF 2F02 were read (only when a plan needs them: re-initialization).
+  bool objects_read = false;
   /// EF 2F02 holds a PKI-issued chain (true), a self-signed certificate (false), or unreadable.
   std::optional<bool> device_certificate_pki;
 

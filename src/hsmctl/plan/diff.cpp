@@ -15,6 +15,10 @@ using model::PinStatus;
 
 std::string yes_no(bool b) { return b ? "true" : "false"; }
 
+/// The Pico options hsmctl manages in place (DYNOPS); secure lock is never touched.
+constexpr std::uint16_t kManagedDynamicOptions =
+    model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+
 /// What the key-domain table of a device initialized with `spec` looks like: one entry per
 /// domain; nullopt = "not set up" (FF FF), otherwise the total number of DKEK shares.
 std::vector<std::optional<int>> expected_domain_table(const PicoHsmSpec& spec) {
@@ -26,9 +30,11 @@ std::vector<std::optional<int>> expected_domain_table(const PicoHsmSpec& spec) {
     if (spec.dkek_shares) total = *spec.dkek_shares == 0 ? 1 : *spec.dkek_shares;
     table.emplace_back(total);
   } else {
+    // Per-domain set up (INS 52 P1=01) takes the count as is: 0 is a domain without DKEK,
+    // which the device reports as total 0 (not as a random 1-of-1 DKEK like tag 92 = 00).
     for (const auto& d : spec.key_domains) {
       if (d.dkek_shares) {
-        table.emplace_back(*d.dkek_shares == 0 ? 1 : *d.dkek_shares);
+        table.emplace_back(*d.dkek_shares);
       } else {
         table.emplace_back(std::nullopt);
       }
@@ -156,6 +162,18 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
   a.kind = ActionKind::kInitialize;
   a.action_class = reinit ? ActionClass::kReinitialize : ActionClass::kCreate;
   a.summary = reinit ? "re-initialize the device (wipes all keys)" : "initialize the device";
+  // Tag 80 overwrites both option bytes: it carries the manifest's options, never the current
+  // ones, so no DYNOPS step has to follow (and none is left over for the next plan).
+  a.options = static_cast<std::uint16_t>(spec.init_options() |
+                                         (spec.dynamic_options() & kManagedDynamicOptions) |
+                                         (observed.options & model::kOptSecureLock));
+  auto dynamic_change = [&](std::uint16_t bit, const char* path) {
+    const bool have = reinit && (observed.options & bit) != 0;
+    const bool want = (a.options & bit) != 0;
+    if (have != want) {
+      a.changes.push_back({path, reinit ? yes_no(have) : "(absent)", yes_no(want), false});
+    }
+  };
   if (!reinit) {
     a.changes.push_back({"spec.userPin", "(absent)", "(sensitive)", false});
     a.changes.push_back({"spec.soPin", "(absent)", "(sensitive)", false});
@@ -179,9 +197,13 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
           {"spec.publicKeyAuth", "(absent)",
            pka_text(spec.public_key_auth->keys, spec.public_key_auth->required), false});
     }
+    dynamic_change(model::kOptPressToConfirm, "spec.options.pressToConfirm");
+    dynamic_change(model::kOptKeyUsageCounter, "spec.options.keyUsageCounter");
     a.reason = "the device has never been initialized";
   } else {
     a.changes = std::move(changes);
+    dynamic_change(model::kOptPressToConfirm, "spec.options.pressToConfirm");
+    dynamic_change(model::kOptKeyUsageCounter, "spec.options.keyUsageCounter");
     a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive)", false});
     a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive)", false});
     std::string forced;
@@ -224,8 +246,7 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
           observed && i < observed->key_domains.size() ? &observed->key_domains[i] : nullptr;
       const int index = static_cast<int>(i);
       const std::string path = domain_path(spec, index);
-      if (have && have->set_up && want.dkek_shares &&
-          have->total_shares == (*want.dkek_shares == 0 ? 1 : *want.dkek_shares)) {
+      if (have && have->set_up && want.dkek_shares && have->total_shares == *want.dkek_shares) {
         continue;
       }
       if (!have && !want.dkek_shares) continue;  // fresh table: not set up already
@@ -258,10 +279,12 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
       }
     }
   }
+  // After INITIALIZE (no observed state) the options are already the manifest's: tag 80.
+  if (observed == nullptr) return;
   const std::uint16_t have_dyn =
-      observed ? static_cast<std::uint16_t>(observed->options & model::kDynamicOptionsMask) : 0;
+      static_cast<std::uint16_t>(observed->options & model::kDynamicOptionsMask);
   const std::uint16_t want_dyn = spec.dynamic_options();
-  const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+  const std::uint16_t managed = kManagedDynamicOptions;
   if ((have_dyn & managed) != (want_dyn & managed)) {
     Action a;
     a.kind = ActionKind::kSetDynamicOptions;
@@ -284,7 +307,7 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
 
 void plan_credentials(const ObservedPico& observed,
                       const CredentialFacts& creds, std::vector<Action>& actions,
-                      bool& user_pin_will_be_known) {
+                      std::vector<std::string>& notes, bool& user_pin_will_be_known) {
   using K = CredentialKnowledge;
   user_pin_will_be_known = creds.user_pin_usable();
 
@@ -298,7 +321,12 @@ void plan_credentials(const ObservedPico& observed,
       a.kind = ActionKind::kChangeSoPin;
       a.action_class = ActionClass::kUpdate;
       a.summary = "change SO PIN";
-      a.reason = "the device accepted the SO PIN hsmctl holds, which differs from the manifest";
+      a.reason = creds.so_pin_verified
+                     ? "the device accepted the SO PIN hsmctl holds (VERIFY in this run), which "
+                       "differs from the manifest"
+                     : "hsmctl holds the SO PIN the device kept when an earlier change was "
+                       "refused (inferred, not verified in this run); it differs from the "
+                       "manifest";
       a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive, will change)", false});
       actions.push_back(std::move(a));
       break;
@@ -348,7 +376,12 @@ void plan_credentials(const ObservedPico& observed,
       a.kind = ActionKind::kChangeUserPin;
       a.action_class = ActionClass::kUpdate;
       a.summary = "change user PIN";
-      a.reason = "the device accepted the user PIN hsmctl holds, which differs from the manifest";
+      a.reason = creds.user_pin_verified
+                     ? "the device accepted the user PIN hsmctl holds (VERIFY in this run), "
+                       "which differs from the manifest"
+                     : "hsmctl holds the user PIN the device kept when an earlier change was "
+                       "refused (inferred, not verified in this run); it differs from the "
+                       "manifest";
       a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
       actions.push_back(std::move(a));
       user_pin_will_be_known = true;
@@ -358,18 +391,44 @@ void plan_credentials(const ObservedPico& observed,
     case K::kUnchecked:
     case K::kDesiredGenerated: {
       const bool blocked_pin = observed.user_pin.state == PinStatus::State::kBlocked;
+      if (transport && creds.user_pin == K::kUnchecked && creds.user_pin_held_is_desired) {
+        // The manifest asked for transport state (acknowledged): VERIFY answers 6984 forever on
+        // Pico, so nothing can be checked, and there is nothing to change.
+        notes.push_back(
+            "the user PIN is in transport state (VERIFY answers 6984 and never clears on Pico): "
+            "hsmctl cannot check it; the store holds the manifest's value, which hsmctl set");
+        break;
+      }
+      // Not tried because the counter shows failed attempts (a typo): the value may well be
+      // right, so what the step certainly does is restore the counter.
+      const bool counter_shows_failures =
+          creds.user_pin == K::kUnchecked &&
+          observed.user_pin_check.check == model::CredentialCheck::kSkippedUnsafe &&
+          observed.user_pin.state == PinStatus::State::kTriesLeft;
       if (rrc && so_known_after && !transport) {
         Action a;
         a.kind = ActionKind::kResetUserPin;
         a.action_class = ActionClass::kUpdate;
-        a.summary = blocked_pin ? "unblock and set user PIN with the SO PIN"
-                                : "set user PIN with the SO PIN";
-        a.reason = creds.user_pin == K::kMismatchUnknown
-                       ? "the device rejected the manifest's user PIN; RESET RETRY COUNTER with the "
-                         "SO PIN sets it without the old value (keys survive)"
-                       : "the current user PIN is unknown; RESET RETRY COUNTER with the SO PIN "
-                         "sets it without the old value (keys survive)";
-        a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
+        if (counter_shows_failures) {
+          a.summary = "reset the user PIN retry counter with the SO PIN";
+          a.reason = "the user PIN counter shows failed attempts (" +
+                     std::to_string(observed.user_pin.tries_left) +
+                     " tries left), so hsmctl does not try a value; RESET RETRY COUNTER with the "
+                     "SO PIN restores the counter and sets the manifest's user PIN (unchanged if "
+                     "the device already holds it; keys survive)";
+          a.changes.push_back({"spec.userPin", "(sensitive)",
+                               "(sensitive, the manifest's value)", false});
+        } else {
+          a.summary = blocked_pin ? "unblock and set user PIN with the SO PIN"
+                                  : "set user PIN with the SO PIN";
+          a.reason =
+              creds.user_pin == K::kMismatchUnknown
+                  ? "the device rejected the manifest's user PIN; RESET RETRY COUNTER with the "
+                    "SO PIN sets it without the old value (keys survive)"
+                  : "the current user PIN is unknown; RESET RETRY COUNTER with the SO PIN "
+                    "sets it without the old value (keys survive)";
+          a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
+        }
         actions.push_back(std::move(a));
         user_pin_will_be_known = true;
       } else {
@@ -391,6 +450,27 @@ void plan_credentials(const ObservedPico& observed,
       }
       break;
     }
+  }
+}
+
+/// What the device is still waiting for from operators (sc-hsm-tool's "DKEK import pending").
+void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
+                    std::vector<std::string>& pending) {
+  for (const auto& d : observed.key_domains) {
+    if (!d.set_up || d.outstanding_shares <= 0) continue;
+    const std::string where =
+        spec.key_domains.empty() ? std::string("the DKEK") : "key domain " + std::to_string(d.index);
+    pending.push_back("DKEK import pending: " + where + " still misses " +
+                      std::to_string(d.outstanding_shares) + " of " +
+                      std::to_string(d.total_shares) +
+                      " share(s); keys cannot be wrapped or backed up until the custodians "
+                      "import them (sc-hsm-tool --import-dkek-share)");
+  }
+  if (observed.pka && observed.pka->missing > 0) {
+    pending.push_back("public key authentication: " + std::to_string(observed.pka->missing) +
+                      " of " + std::to_string(observed.pka->total) +
+                      " key(s) still to register; until then the quorum of " +
+                      std::to_string(observed.pka->required) + " cannot authenticate");
   }
 }
 
@@ -476,7 +556,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   }
 
   bool user_pin_known = false;
-  plan_credentials(observed, creds, plan.actions, user_pin_known);
+  plan_credentials(observed, creds, plan.actions, plan.notes, user_pin_known);
 
   std::vector<Action> in_place;
   append_domain_and_option_steps(spec, &observed, in_place);
@@ -504,6 +584,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
       plan.actions.push_back(std::move(a));
     }
   }
+  append_pending(spec, observed, plan.pending);
   if (observed.user_pin.state == PinStatus::State::kTriesLeft && observed.pin_retries_max &&
       observed.user_pin.tries_left < *observed.pin_retries_max) {
     plan.notes.push_back("the user PIN counter shows " +

@@ -4,6 +4,7 @@
 // device's credentials -> an ordered list of actions. Pure: no I/O, no secrets (only whether a
 // credential is known, never its value), so plans can be rendered, saved and tested freely.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,12 @@ enum class CredentialKnowledge {
 struct CredentialFacts {
   CredentialKnowledge user_pin = CredentialKnowledge::kUnchecked;
   CredentialKnowledge so_pin = CredentialKnowledge::kUnchecked;
+  /// A VERIFY with the value hsmctl holds succeeded in this run (not inferred from a journal).
+  bool user_pin_verified = false;
+  bool so_pin_verified = false;
+  /// The store holds a current user PIN equal to the manifest's (hsmctl set or recorded it).
+  /// Only used where the device cannot be asked: a user PIN in transport state.
+  bool user_pin_held_is_desired = false;
   /// The current user PIN is known to hsmctl (desired or other): apply can log in.
   bool user_pin_usable() const {
     return user_pin == CredentialKnowledge::kMatchesDesired ||
@@ -80,6 +87,9 @@ struct Action {
   std::vector<std::string> would_lose;
   int key_domain = -1;     ///< for key-domain actions
   int dkek_shares = 0;     ///< for kSetupKeyDomain
+  /// kInitialize: the whole options word tag 80 carries (INITIALIZE overwrites both bytes):
+  /// the manifest's initialization bits and managed Pico bits, the device's secure-lock bit.
+  std::uint16_t options = 0;
 };
 
 /// One device's result, the same in text and JSON (docs/exit-codes.md):
@@ -104,6 +114,9 @@ struct DevicePlan {
   std::vector<std::string> notes;
   /// Set when the device could not be planned (then there are no actions).
   std::optional<DeviceError> error;
+  /// Device state the manifest implies but hsmctl does not drive (yet): DKEK shares still to
+  /// import, PKA keys still to register. Not a change and not blocked, never "matches".
+  std::vector<std::string> pending;
 
   DeviceStatus status() const;  ///< error > blocked > changes > ok
   bool has_changes() const;   ///< any action except kBlocked

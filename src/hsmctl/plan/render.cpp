@@ -47,10 +47,11 @@ std::string device_label(const DevicePlan& p) {
 std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
   std::string out;
-  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0;
+  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0, pending = 0;
   int by_status[4] = {0, 0, 0, 0};
   for (const auto& p : plans) {
     ++by_status[static_cast<int>(p.status())];
+    pending += static_cast<int>(p.pending.size());
     creates += p.count(ActionClass::kCreate);
     updates += p.count(ActionClass::kUpdate);
     reinits += p.count(ActionClass::kReinitialize);
@@ -59,8 +60,11 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
     if (p.error) {
       out += fmt::format("{} device {}: {} {}\n", s.red("✗"), device_label(p), s.red("error:"),
                          p.error->message);
-    } else if (p.actions.empty()) {
+    } else if (p.actions.empty() && p.pending.empty()) {
       out += fmt::format("{} device {} matches the manifest.\n", s.green("✓"), device_label(p));
+    } else if (p.actions.empty()) {
+      out += fmt::format("{} device {} matches the manifest; operator steps pending:\n",
+                         s.yellow("…"), device_label(p));
     } else {
       out += fmt::format("{} device {}{}:\n", s.bold("#"), device_label(p),
                          p.has_blocked() ? s.red(" (blocked)") : std::string());
@@ -82,13 +86,20 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
         }
       }
     }
+    for (const auto& n : p.pending) out += fmt::format("  {} {}\n", s.yellow("pending:"), n);
     for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
   const int errors = by_status[static_cast<int>(DeviceStatus::kError)];
   if (creates + updates + reinits + destroys + blocked == 0) {
     // "No changes" only when every device was planned and matches.
-    if (errors == 0) out += s.green("No changes.") + " The devices match the manifests.\n";
+    if (errors == 0) {
+      out += s.green("No changes.") +
+             (pending > 0 ? fmt::format(" The devices match the manifests; {} operator step(s) "
+                                        "pending (above).\n",
+                                        pending)
+                          : std::string(" The devices match the manifests.\n"));
+    }
   } else {
     out += fmt::format("Plan: {} to create, {} to change in place, {} to re-initialize{}{}.\n",
                        creates, updates, reinits,
@@ -146,6 +157,7 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       j["summary"] = a.summary;
       j["reason"] = a.reason;
       if (a.key_domain >= 0) j["key_domain"] = a.key_domain;
+      if (a.kind == ActionKind::kInitialize) j["options"] = fmt::format("{:04X}", a.options);
       j["changes"] = nlohmann::ordered_json::array();
       for (const auto& c : a.changes) {
         j["changes"].push_back({{"path", c.path},
@@ -157,6 +169,7 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       d["actions"].push_back(std::move(j));
     }
     d["notes"] = p.notes;
+    d["pending"] = p.pending;
     doc["devices"].push_back(std::move(d));
   }
   const int changes = by_status[static_cast<int>(DeviceStatus::kChanges)];

@@ -47,6 +47,7 @@ class ScriptedTransport : public Transport {
   }
 
   Result<Bytes> transmit(ByteView command) override {
+    count_wire_apdu();
     Bytes cmd(command.begin(), command.end());
     sent_.push_back(cmd);
     if (script_.empty()) {

@@ -6,6 +6,7 @@
 
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/plan/plan.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -123,15 +124,63 @@ TEST(ManifestEmit, KeyDomainsAreListedPerDomain) {
   EXPECT_FALSE(single.spec.key_domains[0].dkek_shares);
 }
 
-TEST(ManifestEmit, UnknownRetryMaximumBecomesAComment) {
+// Issue 8 item 5: an unknown maximum is never left to the default (which forced a wipe when
+// the device had 5): get emits what it can prove, and the plan of that output does not compare.
+TEST(ManifestEmit, UnknownRetryMaximumNeverForcesAReinitialization) {
   ObservedPico o = initialized_pico();
   o.pin_retries_max.reset();
-  o.user_pin.tries_left = 2;
+  o.user_pin.tries_left = 5;
   std::string text;
   auto m = round_trip(o, "unknown", &text);
-  EXPECT_THAT(text, HasSubstr("# pinRetries: unknown: needs a verified PIN (at least 2)"));
-  EXPECT_THAT(text, Not(HasSubstr("\n  pinRetries:")));
-  EXPECT_EQ(m.spec.pin_retries, 3);  // the default applies when loaded back
+  EXPECT_EQ(m.spec.pin_retries, 5) << text;
+  EXPECT_THAT(text, HasSubstr("pinRetries: 5  # at least this"));
+  auto p = plan::make_plan(m, o, {plan::CredentialKnowledge::kMatchesDesired,
+                                  plan::CredentialKnowledge::kMatchesDesired});
+  EXPECT_FALSE(p.needs_reinit()) << plan::render_text({p}, false);
+
+  // The maximum the store recorded wins over the counter.
+  EmitContext ctx;
+  ctx.recorded_pin_retries = 7;
+  o.user_pin.tries_left = 6;
+  text = emit_pico_manifest(o, "recorded", ctx);
+  EXPECT_THAT(text, HasSubstr("pinRetries: 7  # recorded by hsmctl"));
+}
+
+TEST(ManifestEmit, StoreReferencesLabelsAndSchemaLine) {
+  EmitContext ctx;
+  ctx.user_pin_ref = "store:pico:E6614C311B4A2B21/user-pin";
+  ctx.so_pin_ref = "store:pico:E6614C311B4A2B21/so-pin";
+  ctx.labels["hsmctl.dev/firmware"] = "6.6";
+  std::string yaml = emit_pico_manifest(initialized_pico(), "root-ca", ctx);
+  EXPECT_EQ(yaml.rfind("# yaml-language-server: $schema=https://hsmctl.dev/schemas/", 0), 0u)
+      << yaml;
+  LoadResult r = load_manifest_text(yaml, "emitted.yaml");
+  ASSERT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
+  const auto& m = r.pico_hsms.at(0);
+  EXPECT_EQ(m.spec.user_pin->display(), "store:pico:E6614C311B4A2B21/user-pin");
+  EXPECT_EQ(m.spec.so_pin->display(), "store:pico:E6614C311B4A2B21/so-pin");
+  EXPECT_EQ(m.metadata.labels.at("hsmctl.dev/firmware"), "6.6");
+  EXPECT_THAT(yaml, Not(HasSubstr("CHANGE_ME")));
+}
+
+TEST(ManifestEmit, FreshDeviceGetsTheManifestDefaults) {
+  ObservedPico fresh;
+  fresh.serial = "0011223344556677";
+  std::string text;
+  auto m = round_trip(fresh, "fresh", &text);
+  const model::PicoHsmSpec defaults;
+  EXPECT_EQ(m.spec.reset_retry_counter.enabled, defaults.reset_retry_counter.enabled) << text;
+  EXPECT_TRUE(m.spec.reset_retry_counter.enabled);
+  EXPECT_EQ(m.spec.pin_retries, defaults.pin_retries);
+  EXPECT_EQ(m.spec.init_options(), defaults.init_options());
+}
+
+TEST(ManifestEmit, QuotingIsTheEmittersAndRoundTrips) {
+  ObservedPico o = initialized_pico();
+  o.serial.clear();
+  o.transport = "pcsc:Reader: \"x\" # 'y' \\ 00 00";
+  auto m = round_trip(o, "q");
+  EXPECT_EQ(m.spec.device.reader, "Reader: \"x\" # 'y' \\ 00 00");
 }
 
 TEST(ManifestEmit, TransportPinIsAcknowledgedSoItLoads) {

@@ -206,11 +206,12 @@ TEST(PlanDiff, KeyDomainsAreSetUpInPlaceAfterTheCountMatches) {
   EXPECT_EQ(p.actions[1].key_domain, 1);
   EXPECT_EQ(p.actions[1].dkek_shares, 0);
 
-  // Once set up (random DKEK reads as 1 of 1), nothing is left to do.
+  // Once set up (a domain set up with 0 shares reads as total 0, the firmware's no-DKEK form),
+  // nothing is left to do.
   o.key_domains[0].set_up = true;
   o.key_domains[0].total_shares = 2;
   o.key_domains[1].set_up = true;
-  o.key_domains[1].total_shares = 1;
+  o.key_domains[1].total_shares = 0;
   o.key_domains[1].outstanding_shares = 0;
   p = make_plan(m, o, both_match());
   EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
@@ -253,6 +254,104 @@ TEST(PlanDiff, SecureLockBlocksReinit) {
   auto p = make_plan(m, o, both_match());
   EXPECT_FALSE(p.needs_reinit());
   EXPECT_TRUE(p.has_blocked());
+}
+
+// Issue 8 item 3: the firmware reports a domain set up with zero shares as total 0 (no DKEK);
+// {dkekShares: 0} must match it, not be deleted and set up again on every apply.
+TEST(PlanDiff, KeyDomainWithoutDkekConverges) {
+  auto m = manifest();
+  m.spec.key_domains = {model::KeyDomain{2}, model::KeyDomain{0}, model::KeyDomain{}};
+  ObservedPico o = matching();
+  o.key_domains.clear();
+  KeyDomainStatus d0, d1, d2;
+  d0.index = 0, d0.set_up = true, d0.total_shares = 2, d0.outstanding_shares = 0;
+  d1.index = 1, d1.set_up = true, d1.total_shares = 0, d1.outstanding_shares = 0;
+  d2.index = 2, d2.set_up = false;
+  o.key_domains = {d0, d1, d2};
+  auto p = make_plan(m, o, both_match());
+  EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
+}
+
+// Issue 8 item 3: INITIALIZE writes the whole options word; a re-initialization carries the
+// manifest's Pico options (not the device's) and the plan shows them.
+TEST(PlanDiff, ReinitCarriesTheManifestsOptionsAndShowsThem) {
+  auto m = manifest();
+  m.spec.pin_retries = 5;  // forces the re-initialization
+  ObservedPico o = matching();
+  o.options = model::kOptResetRetryCounter | model::kOptPressToConfirm | model::kOptKeyUsageCounter;
+  auto p = make_plan(m, o, both_match());
+  const Action* init = find(p, ActionKind::kInitialize);
+  ASSERT_NE(init, nullptr);
+  EXPECT_EQ(init->options, model::kOptResetRetryCounter);
+  EXPECT_EQ(find(p, ActionKind::kSetDynamicOptions), nullptr) << "INITIALIZE already sets them";
+  const std::string text = render_text({p}, false);
+  EXPECT_THAT(text, HasSubstr("spec.options.pressToConfirm: true -> false"));
+  EXPECT_THAT(text, HasSubstr("spec.options.keyUsageCounter: true -> false"));
+  EXPECT_THAT(render_json({p}), HasSubstr("\"options\": \"0001\""));
+
+  // A first initialization sets them in the same command.
+  m.spec.options.key_usage_counter = true;
+  p = make_plan(m, fresh(), {});
+  init = find(p, ActionKind::kInitialize);
+  ASSERT_NE(init, nullptr);
+  EXPECT_EQ(init->options, model::kOptResetRetryCounter | model::kOptKeyUsageCounter);
+  EXPECT_EQ(find(p, ActionKind::kSetDynamicOptions), nullptr);
+  EXPECT_THAT(render_text({p}, false), HasSubstr("spec.options.keyUsageCounter: (absent) -> true"));
+}
+
+// Issue 8 item 3: after one typo (63C2 of 3) hsmctl does not try a value; the step it plans
+// resets the counter, it does not claim the PIN "will change".
+TEST(PlanDiff, UserTypoPlansACounterResetNotAPinChange) {
+  ObservedPico o = matching();
+  o.user_pin = {PinStatus::State::kTriesLeft, 2};
+  o.pin_retries_max.reset();
+  o.user_pin_check.check = model::CredentialCheck::kSkippedUnsafe;
+  auto p = make_plan(manifest(), o, {K::kUnchecked, K::kMatchesDesired});
+  const Action* a = find(p, ActionKind::kResetUserPin);
+  ASSERT_NE(a, nullptr) << render_text({p}, false);
+  EXPECT_THAT(a->summary, HasSubstr("reset the user PIN retry counter"));
+  const std::string text = render_text({p}, false);
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("will change")));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("set user PIN")));
+}
+
+// Issue 8 item 4: "the device accepted" only after a VERIFY in this run.
+TEST(PlanDiff, AcceptedIsSaidOnlyAfterAVerifyInThisRun) {
+  CredentialFacts f{K::kKnownOther, K::kMatchesDesired};
+  f.user_pin_verified = false;  // inferred from an interrupted change
+  auto p = make_plan(manifest(), matching(), f);
+  const Action* a = find(p, ActionKind::kChangeUserPin);
+  ASSERT_NE(a, nullptr);
+  EXPECT_THAT(a->reason, ::testing::Not(HasSubstr("accepted")));
+  EXPECT_THAT(a->reason, HasSubstr("not verified in this run"));
+  f.user_pin_verified = true;
+  p = make_plan(manifest(), matching(), f);
+  a = find(p, ActionKind::kChangeUserPin);
+  ASSERT_NE(a, nullptr);
+  EXPECT_THAT(a->reason, HasSubstr("the device accepted the user PIN"));
+}
+
+// Issue 8 item 4: shares still to import and PKA keys still to register are shown, never
+// "matches", and are neither changes nor blocked.
+TEST(PlanDiff, PendingDkekImportAndPkaRegistrationAreShown) {
+  auto m = manifest();
+  m.spec.dkek_shares = 2;
+  m.spec.public_key_auth = model::PublicKeyAuth{3, 2, false, false};
+  ObservedPico o = matching();
+  o.key_domains[0].total_shares = 2;
+  o.key_domains[0].outstanding_shares = 2;
+  o.pka = model::PkaStatus{3, 3, 2, 0};
+  auto p = make_plan(m, o, both_match());
+  EXPECT_TRUE(p.actions.empty()) << render_text({p}, false);
+  EXPECT_FALSE(p.has_changes());
+  EXPECT_FALSE(p.has_blocked());
+  ASSERT_EQ(p.pending.size(), 2u);
+  const std::string text = render_text({p}, false);
+  EXPECT_THAT(text, HasSubstr("DKEK import pending"));
+  EXPECT_THAT(text, HasSubstr("still misses 2 of 2 share(s)"));
+  EXPECT_THAT(text, HasSubstr("3 of 3 key(s) still to register"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("matches the manifest.")));
+  EXPECT_THAT(render_json({p}), HasSubstr("\"pending\""));
 }
 
 TEST(PlanRender, TextShowsSymbolsSummaryAndNoColorWhenAsked) {

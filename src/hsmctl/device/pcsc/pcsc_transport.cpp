@@ -257,6 +257,7 @@ class PcscTransport final : public Transport {
   }
 
   Result<Bytes> transmit_raw(ByteView command) {
+    count_wire_apdu();
     Bytes response(MAX_BUFFER_SIZE_EXTENDED);
     DWORD len = static_cast<DWORD>(response.size());
     const SCARD_IO_REQUEST* pci = protocol_ == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;

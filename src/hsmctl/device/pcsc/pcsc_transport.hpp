@@ -51,6 +51,11 @@ using SerialReader = std::function<Result<std::string>(Transport&)>;
 Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
                                                      const SerialReader& read_serial = nullptr);
 
+/// As connect_by_serial, except that when exactly one reader holds a card that card is returned
+/// without asking it: for callers that check the serial themselves before sending anything that
+/// matters (apply::prepare through observe's expected_serial).
+Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex);
+
 /// The Error for a PC/SC return code (a SCARD_E_* / SCARD_W_* value) on `reader` while doing
 /// `action` ("connecting to", "sending an APDU to", ...): always Errc::kUnavailable, the message
 /// names the reader. Exposed for unit tests; the transport uses it for every failure.

@@ -35,6 +35,7 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
   const SerialReader reader_fn = read_serial ? read_serial : SerialReader(read_serial_schsm);
   HSMCTL_TRY_ASSIGN(auto readers, list_readers());
   std::unique_ptr<Transport> found;
+  int probe_apdus = 0;  // sent to the other readers' cards
   std::string found_reader;
   std::string checked;
   for (const auto& r : readers) {
@@ -50,6 +51,7 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
       auto locked = (*transport)->begin_exclusive();
       Result<std::string> serial = locked ? reader_fn(**transport) : tl::unexpected(locked.error());
       (*transport)->end_exclusive();
+      if (!serial || upper(*serial) != wanted) probe_apdus += (*transport)->wire_apdus();
       if (!serial) {
         outcome = serial.error().message;
       } else if (upper(*serial) == wanted) {
@@ -69,6 +71,7 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
     checked += fmt::format("{}'{}': {}", checked.empty() ? "" : "; ", r.name, outcome);
   }
   if (found) {
+    found->add_wire_apdus(probe_apdus);
     return found;
   }
   if (checked.empty()) {
@@ -78,6 +81,19 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
   }
   return make_error(Errc::kUnavailable,
                     fmt::format("no Pico HSM with chip serial {} (checked {})", wanted, checked));
+}
+
+Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex) {
+  HSMCTL_TRY_ASSIGN(auto readers, list_readers());
+  const ReaderInfo* only = nullptr;
+  int with_card = 0;
+  for (const auto& r : readers) {
+    if (!r.card_present) continue;
+    ++with_card;
+    only = &r;
+  }
+  if (with_card == 1) return connect_reader(only->name);
+  return connect_by_serial(serial_hex);
 }
 
 }  // namespace hsmctl::device::pcsc

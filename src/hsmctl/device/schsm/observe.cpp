@@ -117,8 +117,23 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   return device.car != device.chr || certs.size() > 1;
 }
 
+Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& o) {
+  const int first_apdu = hsm.transport().wire_apdus();
+  HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
+  o.key_count = objects.private_keys();
+  if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+    if (is_fatal(ef.error())) return tl::unexpected(ef.error());
+  } else if (*ef) {
+    o.device_certificate_pki = device_certificate_is_pki(**ef);
+  }
+  o.objects_read = true;
+  o.apdu_count += hsm.transport().wire_apdus() - first_apdu;
+  return {};
+}
+
 Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& request) {
-  const int first_apdu = hsm.apdu_count();
+  // Counted where APDUs meet the wire: GET RESPONSE and resent commands included.
+  const int first_apdu = hsm.transport().wire_apdus();
   model::ObservedPico o;
   o.transport = hsm.transport().describe();
 
@@ -152,7 +167,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     // Nothing else exists on a never-initialized device: no domains, no PKA, no objects.
     o.user_pin_check.check = CredentialCheck::kNotApplicable;
     o.so_pin_check.check = CredentialCheck::kNotApplicable;
-    o.apdu_count = hsm.apdu_count() - first_apdu;
+    o.apdu_count = hsm.transport().wire_apdus() - first_apdu;
     return o;
   }
 
@@ -164,6 +179,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   //    reads the retry maximum double as the final logout.
   bool session_open = false;
   bool user_verified = false;
+  int tries_before_verify = -1;
   const bool has_so = !request.so_pin_candidates.empty();
   if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has_so)) {
     o.so_pin_check.check = *why;
@@ -177,6 +193,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   if (auto why = user_pin_precheck(o.user_pin, has_user, request.expected_pin_retries)) {
     o.user_pin_check.check = *why;
   } else {
+    tries_before_verify = o.user_pin.tries_left;
     HSMCTL_TRY_ASSIGN(VerifyOutcome out,
                       hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates.front()));
     user_verified = record_verify(out, o.user_pin, o.user_pin_check);
@@ -192,19 +209,19 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   }
 
   // 7. Objects and the device certificate.
-  if (request.read_objects) {
-    HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
-    o.key_count = objects.private_keys();
-    if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
-      if (is_fatal(ef.error())) return tl::unexpected(ef.error());
-    } else if (*ef) {
-      o.device_certificate_pki = device_certificate_is_pki(**ef);
-    }
-  }
+  if (request.read_objects) HSMCTL_TRY(observe_objects(hsm, o));
 
   // 8. Log out. After a successful user VERIFY the counter equals the configured maximum; the
   //    re-SELECT both ends the session and makes the status query answer 63Cx instead of 9000.
-  if (user_verified) {
+  if (user_verified && request.recorded_pin_retries &&
+      tries_before_verify == *request.recorded_pin_retries) {
+    // The counter showed the recorded maximum before a VERIFY that succeeded: no status query.
+    // (A device re-initialized elsewhere with a larger maximum and exactly that many failures
+    // would read wrong here once; its next plan sees the full counter and reads it back.)
+    o.pin_retries_max = *request.recorded_pin_retries;
+    o.user_pin = {PinState::kTriesLeft, *request.recorded_pin_retries};
+    if (!request.keep_session) HSMCTL_TRY(hsm.select());
+  } else if (user_verified) {
     HSMCTL_TRY(hsm.select());
     HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
     if (o.user_pin.state == PinState::kTriesLeft) o.pin_retries_max = o.user_pin.tries_left;
@@ -222,7 +239,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     HSMCTL_TRY(hsm.select());
   }
 
-  o.apdu_count = hsm.apdu_count() - first_apdu;
+  o.apdu_count = hsm.transport().wire_apdus() - first_apdu;
   return o;
 }
 

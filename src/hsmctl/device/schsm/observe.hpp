@@ -27,7 +27,12 @@ struct ObserveRequest {
   std::vector<Secret> so_pin_candidates;
   /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
   int expected_pin_retries = 3;
-  /// Skip reading EF 2F02 / ENUMERATE OBJECTS (plan of a fresh device does not need them).
+  /// The retry maximum hsmctl recorded when it last verified or set the user PIN. When the
+  /// counter before a successful VERIFY equals it, it is taken as the maximum without the
+  /// re-SELECT + status query (2 APDUs; the re-SELECT is still sent when it is the logout).
+  std::optional<int> recorded_pin_retries;
+  /// Read EF 2F02 / ENUMERATE OBJECTS. A plan needs them only when it re-initializes (what
+  /// would be lost): apply::prepare reads them later with observe_objects() in that case.
   bool read_objects = true;
   /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
   /// device's chip serial differs: a PIN must never be sent to the wrong device.
@@ -45,6 +50,10 @@ struct ObserveRequest {
 /// TokenInfo or device certificate that cannot be read or parsed only leaves `serial` empty /
 /// `device_certificate_pki` unset.
 Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& request);
+
+/// ENUMERATE OBJECTS and EF 2F02 (no credential needed): sets key_count,
+/// device_certificate_pki and objects_read.
+Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& observed);
 
 /// Classifies the content of EF 2F02 (a concatenation of CV certificates 7F21): true when the
 /// device certificate was issued by a PKI (its CAR differs from its CHR, or a DV certificate

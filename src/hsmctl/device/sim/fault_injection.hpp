@@ -41,6 +41,8 @@ class FaultInjectingTransport final : public Transport {
 
   Result<Bytes> transmit(ByteView command) override;
   std::string describe() const override;
+  /// What reached the card (the wrapped transport's count) plus what this wrapper answered.
+  int wire_apdus() const override { return inner_.wire_apdus() + count_ - forwarded_; }
   Result<void> begin_exclusive() override;
   void end_exclusive() override { inner_.end_exclusive(); }
 

@@ -1637,6 +1637,7 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
 }
 
 Result<Bytes> SimCard::transmit(ByteView command) {
+  count_wire_apdu();
   Impl& impl = *impl_;
   std::optional<FileLock> lock;
   if (!impl.path.empty() && !impl.exclusive) {
