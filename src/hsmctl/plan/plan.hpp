@@ -23,8 +23,17 @@ enum class CredentialKnowledge {
 };
 
 struct CredentialFacts {
+  CredentialFacts() = default;
+  CredentialFacts(CredentialKnowledge user, CredentialKnowledge so) : user_pin(user), so_pin(so) {}
+
   CredentialKnowledge user_pin = CredentialKnowledge::kUnchecked;
   CredentialKnowledge so_pin = CredentialKnowledge::kUnchecked;
+  /// For kMismatchUnknown: which values the device rejected, by source ("the store's value
+  /// (pico:…/user-pin)", "the manifest's value (spec.userPin) (rejected in an earlier run)").
+  std::string user_pin_rejected;
+  std::string so_pin_rejected;
+  /// Whether rejections are recorded where later runs see them (false with `--store none`).
+  bool rejections_recorded = true;
   /// The current user PIN is known to hsmctl (desired or other): apply can log in.
   bool user_pin_usable() const {
     return user_pin == CredentialKnowledge::kMatchesDesired ||

@@ -50,6 +50,10 @@ class CredentialKeeper {
                                                   const std::string& /*field*/) {
     return std::nullopt;
   }
+  /// Whether what this keeper records outlives the process (false for `--store none`): a record
+  /// such as "the device rejected this value" only protects later runs when it is.
+  virtual bool durable() const { return true; }
+
   /// Records a fact on an existing entry (no-op when there is no entry).
   virtual Result<void> record_fact(const CredentialKey& /*key*/, const std::string& /*field*/,
                                    const std::string& /*value*/) {
