@@ -24,10 +24,13 @@ struct Resolved {
 /// - env:NAME   the variable must be set and non-empty;
 /// - file:PATH  the file must be mode 0600 or stricter; one trailing newline is dropped;
 /// - store:NAME the store entry NAME must exist;
-/// - prompt     asks on the terminal without echo; an error when stdin is not a terminal;
+/// - prompt     asks twice on the controlling terminal (/dev/tty, not stdin) without echo,
+///              naming `field` and `context` (`manifest "root-ca" (root-ca.yaml:7:13)`); an
+///              error when there is no terminal;
 /// - generate   the value kept in the store under `generated_key`, else to_generate.
 Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
-                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key);
+                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key,
+                         const std::string& context = {});
 
 /// A fresh value from the OpenSSL CSPRNG, per the spec (digits, alphanumeric or hex).
 Result<Secret> generate(const model::GenerateSpec& spec);
