@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -191,6 +193,15 @@ class Builder : public YAML::EventHandler {
   Builder(const std::string& file, YamlFile& out) : file_(file), out_(out) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 (Debian 12) never consumes a token it cannot start a node with (a ',' in
+    // block context, jbeder/yaml-cpp#1040): every HandleNextDocument() then reports another
+    // empty document at the same place, forever. A document cannot start where the previous
+    // one did, so that is the stall: report it as the syntax error it is and stop.
+    if (last_start_pos_ && *last_start_pos_ == mark.pos) {
+      error(mark, "", "YAML syntax error: unexpected character here (a ',' outside [ ] or { }?)");
+      throw StopParsing{};
+    }
+    last_start_pos_ = mark.pos;
     doc_ = YamlDocument{};
     doc_.start = to_pos(mark);
     stack_.clear();
@@ -414,6 +425,7 @@ class Builder : public YAML::EventHandler {
   bool root_set_ = false;
   bool root_is_null_ = false;
   int nodes_ = 0;
+  std::optional<int> last_start_pos_;  ///< stream offset where the last document began
 };
 
 // The first tab inside a line's indentation, if any (1-based line and column).
@@ -524,6 +536,47 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
                                SourcePos{file_name, 0, 0},
                                {}});
     return out;
+  }
+  // Not UTF-8: nlohmann::json throws type_error.316 later when the text is dumped (found by
+  // tests/fuzz/manifest_loader). Report the first bad byte with its position instead.
+  {
+    int line = 1;
+    int column = 1;
+    for (std::size_t i = 0; i < text.size();) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      const std::size_t len = c < 0x80            ? 1
+                              : (c >> 5) == 0x6   ? 2
+                              : (c >> 4) == 0xE   ? 3
+                              : (c >> 3) == 0x1E  ? 4
+                                                  : 0;
+      bool ok = len != 0 && i + len <= text.size();
+      std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
+      for (std::size_t k = 1; ok && k < len; ++k) {
+        const auto cc = static_cast<unsigned char>(text[i + k]);
+        ok = (cc & 0xC0) == 0x80;
+        cp = (cp << 6) | (cc & 0x3Fu);
+      }
+      // Overlong forms, surrogates and values above U+10FFFF are not UTF-8 either.
+      ok = ok && !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) &&
+           !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) && !(cp >= 0xD800 && cp <= 0xDFFF);
+      if (!ok) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(c));
+        out.errors.push_back(Error{Errc::kManifest,
+                                   std::string("invalid UTF-8 (byte ") + hex +
+                                       "); a manifest must be UTF-8 text",
+                                   SourcePos{file_name, line, column},
+                                   {}});
+        return out;
+      }
+      if (c == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+      i += len;
+    }
   }
   // yaml-cpp 0.7 trips over CRLF line ends after flow collections; dropping the CR before LF
   // keeps every line and column unchanged.

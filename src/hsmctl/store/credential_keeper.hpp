@@ -44,16 +44,16 @@ class CredentialKeeper {
   /// Records a value the device was seen to accept (a successful VERIFY), as current.
   virtual Result<void> record_current(const CredentialKey& key, const Secret& value) = 0;
 
+  /// False when nothing recorded here survives the process (`--store none`): callers that
+  /// rely on a record to never resend a rejected value must not send one.
+  virtual bool durable() const { return true; }
+
   /// A non-secret fact recorded about a credential, e.g. "retries_max" of a user PIN; nullopt
   /// when unknown. Keepers that cannot hold facts keep none.
   virtual Result<std::optional<std::string>> fact(const CredentialKey& /*key*/,
                                                   const std::string& /*field*/) {
     return std::nullopt;
   }
-  /// Whether what this keeper records outlives the process (false for `--store none`): a record
-  /// such as "the device rejected this value" only protects later runs when it is.
-  virtual bool durable() const { return true; }
-
   /// Records a fact on an existing entry (no-op when there is no entry).
   virtual Result<void> record_fact(const CredentialKey& /*key*/, const std::string& /*field*/,
                                    const std::string& /*value*/) {
