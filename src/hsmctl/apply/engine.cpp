@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/apply/engine.hpp"
 
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/secrets/resolve.hpp"
+#include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/store/journal.hpp"
 
 namespace hsmctl::apply {
@@ -44,32 +46,155 @@ Secret stored_form(const store::CredentialKey& key, const Secret& value) {
   return out;
 }
 
-/// The value to try for one PIN, and what a match or mismatch would mean.
-struct Candidate {
-  std::optional<Secret> value;
-  bool is_desired = false;  ///< the candidate equals the manifest's value
+/// Keyed fingerprints (store/fingerprint.hpp, never the values) of values a device rejected, per
+/// device and PIN: store entry "pico:<serial>/user-pin-rejected" (or so-pin-rejected), lines
+/// "<fingerprint> <state> <epoch seconds>". States:
+///   sending   a VERIFY with the value was about to be sent and its outcome was never recorded
+///             (the run was interrupted): treated as rejected, since it may have cost a try;
+///   rejected  the device answered 63Cx/6983; counts as one of hsmctl's own failed attempts;
+///   reset     rejected, but a later success reset the counter (no longer counted).
+/// A recorded value is never sent to the device again; a different value (the held value
+/// changed) is not affected.
+class Rejections {
+ public:
+  static Result<Rejections> load(store::CredentialKeeper& keeper, store::CredentialKey key) {
+    Rejections r(keeper, std::move(key));
+    HSMCTL_TRY_ASSIGN(r.fp_key_, store::fingerprint_key(keeper, false));
+    HSMCTL_TRY_ASSIGN(r.lines_, store::load_lines(keeper, r.key_));
+    return r;
+  }
+  /// The recorded state of `v` ("sending", "rejected", "reset"), or nullopt.
+  std::optional<std::string> state_of(const Secret& v) const {
+    if (!fp_key_) return std::nullopt;
+    auto rest = store::lookup(lines_, store::fingerprint(*fp_key_, v));
+    if (!rest) return std::nullopt;
+    return rest->substr(0, rest->find(' '));
+  }
+  /// hsmctl's own failed (or possibly failed) attempts since the last success.
+  int own_failures() const {
+    int n = 0;
+    for (const auto& l : lines_) {
+      const auto st = state(l);
+      if (st == "sending" || st == "rejected") ++n;
+    }
+    return n;
+  }
+  Result<void> mark(const Secret& v, const char* st) {
+    if (!fp_key_) {
+      HSMCTL_TRY_ASSIGN(fp_key_, store::fingerprint_key(*keeper_, true));
+    }
+    const std::string fp = store::fingerprint(*fp_key_, v);
+    erase(fp);
+    lines_.push_back(fp + " " + st + " " + std::to_string(static_cast<long long>(std::time(nullptr))));
+    return store::save_lines(*keeper_, key_, lines_);
+  }
+  /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
+  /// failures no longer count.
+  Result<void> accepted(const Secret& v) {
+    if (lines_.empty()) return {};
+    if (fp_key_) erase(store::fingerprint(*fp_key_, v));
+    for (auto& l : lines_) {
+      const auto st = state(l);
+      if (st == "sending" || st == "rejected") l = l.substr(0, l.find(' ')) + " reset" + rest_after_state(l);
+    }
+    return store::save_lines(*keeper_, key_, lines_);
+  }
+  /// The device was re-initialized: nothing recorded applies any more.
+  Result<void> clear() {
+    if (lines_.empty()) return {};
+    lines_.clear();
+    return store::save_lines(*keeper_, key_, lines_);
+  }
+
+ private:
+  Rejections(store::CredentialKeeper& keeper, store::CredentialKey key)
+      : keeper_(&keeper), key_(std::move(key)) {}
+  static std::string state(const std::string& line) {
+    const auto a = line.find(' ');
+    if (a == std::string::npos) return "rejected";
+    const auto b = line.find(' ', a + 1);
+    return line.substr(a + 1, b == std::string::npos ? std::string::npos : b - a - 1);
+  }
+  static std::string rest_after_state(const std::string& line) {
+    const auto a = line.find(' ');
+    if (a == std::string::npos) return "";
+    const auto b = line.find(' ', a + 1);
+    return b == std::string::npos ? "" : line.substr(b);
+  }
+  void erase(const std::string& fp) {
+    std::erase_if(lines_, [&](const std::string& l) { return l.substr(0, l.find(' ')) == fp; });
+  }
+  store::CredentialKeeper* keeper_;
+  store::CredentialKey key_;
+  std::optional<Secret> fp_key_;
+  std::vector<std::string> lines_;
 };
 
-Candidate pick_candidate(const std::optional<Secret>& pending, const std::optional<Secret>& stored,
-                         const std::optional<Secret>& desired) {
-  // An interrupted change left a pending value: the device holds either it or the stored one.
-  // Try the pending value first: a change is only staged right before it is sent.
-  if (pending) return {*pending, desired && pending->equals(*desired)};
-  if (stored && (!desired || !stored->equals(*desired))) return {stored, false};
-  if (desired) return {desired, true};
-  return {};
+store::CredentialKey rejected_key(const store::CredentialKey& pin) {
+  return {pin.device, pin.name + "-rejected"};
 }
 
-CredentialKnowledge knowledge_from(const model::CredentialObservation& seen, const Candidate& c,
-                                   bool to_generate) {
-  switch (seen.check) {
-    case model::CredentialCheck::kMatches:
-      return c.is_desired ? CredentialKnowledge::kMatchesDesired : CredentialKnowledge::kKnownOther;
-    case model::CredentialCheck::kMismatch:
-      return CredentialKnowledge::kMismatchUnknown;
-    default:
-      return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
+/// One value that may be tried for a PIN, and where it came from (named in messages).
+struct Candidate {
+  Secret value;
+  bool is_desired = false;  ///< the candidate equals the manifest's value
+  std::string source;       ///< "the store's value (pico:…/user-pin)"
+};
+
+/// The values to try for one PIN, in order, each once.
+struct PinCandidates {
+  std::vector<Candidate> list;
+  std::vector<std::string> withheld;  ///< sources not sent: the device rejected them before
+  bool pending_withheld = false;      ///< the pending value is one of them
+  bool from_pending = false;          ///< list holds only the pending value of an interrupted run
+};
+
+// An interrupted change left a pending value: the device holds either it or the stored one. Only
+// the pending value is tried (a change is staged right before it is sent, so it is the likely
+// one); a miss lets the stored value be inferred without another try. Otherwise the store's
+// value, then the manifest's (when it differs). A value recorded as rejected is never tried.
+PinCandidates pick_candidates(const std::optional<Secret>& pending,
+                              const std::optional<Secret>& stored,
+                              const std::optional<Secret>& desired,
+                              const store::CredentialKey& key, const char* field,
+                              const Rejections& rejections) {
+  PinCandidates c;
+  auto withheld = [&](const Secret& v, const std::string& source) {
+    auto st = rejections.state_of(v);
+    if (!st) return false;
+    c.withheld.push_back(source + (*st == "sending"
+                                       ? " (an earlier run was interrupted while trying it)"
+                                       : " (rejected in an earlier run)"));
+    return true;
+  };
+  if (pending) {
+    const std::string source = "the pending value of an interrupted change (" + key.id() + ")";
+    if (withheld(*pending, source)) {
+      c.pending_withheld = true;
+    } else {
+      c.list.push_back({*pending, desired && pending->equals(*desired), source});
+      c.from_pending = true;
+    }
+    return c;
   }
+  const bool same = stored && desired && stored->equals(*desired);
+  if (stored) {
+    const std::string source = same ? "the value in the store (" + key.id() +
+                                          ") and the manifest (" + field + ")"
+                                    : "the store's value (" + key.id() + ")";
+    if (!withheld(*stored, source)) c.list.push_back({*stored, same, source});
+  }
+  if (desired && !same) {
+    const std::string source = std::string("the manifest's value (") + field + ")";
+    if (!withheld(*desired, source)) c.list.push_back({*desired, true, source});
+  }
+  return c;
+}
+
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
 }
 
 Error device_error(const Error& e, const std::string& step) {
@@ -113,7 +238,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                     store::CredentialKeeper& keeper) {
   const auto& spec = manifest.spec;
   PreparedDevice prepared;
-  prepared.manifest = &manifest;
+  prepared.manifest = std::make_shared<const model::PicoHsmManifest>(manifest);
 
   if (!spec.user_pin || !spec.so_pin) {
     return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
@@ -222,8 +347,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
       }
     }
   }
-  Candidate user_candidate = pick_candidate(user_pending, user_stored, creds.user_desired);
-  Candidate so_candidate = pick_candidate(so_pending, so_stored, creds.so_desired);
+  HSMCTL_TRY_ASSIGN(auto user_rejections, Rejections::load(keeper, rejected_key(user_key)));
+  HSMCTL_TRY_ASSIGN(auto so_rejections, Rejections::load(keeper, rejected_key(so_key)));
+  PinCandidates user_c = pick_candidates(user_pending, user_stored, creds.user_desired, user_key,
+                                         "spec.userPin", user_rejections);
+  PinCandidates so_c =
+      pick_candidates(so_pending, so_stored, creds.so_desired, so_key, "spec.soPin", so_rejections);
 
   device::schsm::ObserveRequest request;
   // "No failed attempt since the last success" means tries_left == the configured maximum. The
@@ -241,8 +370,16 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
   // No VERIFY may reach a device other than the one the manifest names.
   request.expected_serial = spec.device.serial;
-  if (user_candidate.value) request.user_pin_candidates.push_back(*user_candidate.value);
-  if (so_candidate.value) request.so_pin_candidates.push_back(*so_candidate.value);
+  for (const auto& c : user_c.list) request.user_pin_candidates.push_back(c.value);
+  for (const auto& c : so_c.list) request.so_pin_candidates.push_back(c.value);
+  request.user_own_failures = user_rejections.own_failures();
+  request.so_own_failures = so_rejections.own_failures();
+  // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
+  // could record the answer never tries that value again.
+  request.before_verify = [&](PinRef ref, std::size_t i) -> Result<void> {
+    return ref == PinRef::kUser ? user_rejections.mark(user_c.list[i].value, "sending")
+                                : so_rejections.mark(so_c.list[i].value, "sending");
+  };
   // Objects and the device certificate only matter to a re-initialization: read below if planned.
   request.read_objects = false;
   HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
@@ -250,38 +387,71 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   // serial read above included.
   prepared.observed.apdu_count = prepared.transport->wire_apdus();
 
-  if (creds.user_generate && !creds.user_desired && user_candidate.value &&
-      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
+  // Record what the device answered: rejected values are never sent again; a match resets the
+  // counter, so earlier failures no longer count.
+  std::vector<std::string> user_rejected, so_rejected;
+  auto settle = [&](const model::CredentialObservation& seen, PinCandidates& c,
+                    Rejections& rejections,
+                    std::vector<std::string>& rejected) -> Result<std::optional<Candidate>> {
+    for (int i : seen.rejected_candidates) {
+      HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
+      rejected.push_back(c.list[i].source);
+    }
+    for (auto& w : c.withheld) rejected.push_back(w);
+    if (seen.check != model::CredentialCheck::kMatches || !seen.matched_candidate) {
+      return std::optional<Candidate>();
+    }
+    Candidate& m = c.list[*seen.matched_candidate];
+    HSMCTL_TRY(rejections.accepted(m.value));
+    return std::optional<Candidate>(m);
+  };
+  HSMCTL_TRY_ASSIGN(auto user_match,
+                    settle(prepared.observed.user_pin_check, user_c, user_rejections, user_rejected));
+  HSMCTL_TRY_ASSIGN(auto so_match,
+                    settle(prepared.observed.so_pin_check, so_c, so_rejections, so_rejected));
+
+  if (creds.user_generate && !creds.user_desired && user_match) {
     // An interrupted first apply left a generated value pending, and the device has it.
-    creds.user_desired = user_candidate.value;
-    user_candidate.is_desired = true;
+    creds.user_desired = user_match->value;
+    user_match->is_desired = true;
   }
-  if (creds.so_generate && !creds.so_desired && so_candidate.value &&
-      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
-    creds.so_desired = so_candidate.value;
-    so_candidate.is_desired = true;
+  if (creds.so_generate && !creds.so_desired && so_match) {
+    creds.so_desired = so_match->value;
+    so_match->is_desired = true;
   }
-  prepared.facts.user_pin =
-      knowledge_from(prepared.observed.user_pin_check, user_candidate, !creds.user_desired);
-  prepared.facts.so_pin =
-      knowledge_from(prepared.observed.so_pin_check, so_candidate, !creds.so_desired);
   prepared.facts.user_pin_held_is_desired =
       user_stored && creds.user_desired && user_stored->equals(*creds.user_desired);
+  // Said "verified" only when a VERIFY succeeded in this run (not inferred from a journal).
   prepared.facts.user_pin_verified =
       prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches;
   prepared.facts.so_pin_verified =
       prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches;
-  if (prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches) {
-    creds.user_current = user_candidate.value;
-  }
-  if (prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
-    creds.so_current = so_candidate.value;
-  }
+  auto knowledge = [](const std::optional<Candidate>& match,
+                      const std::vector<std::string>& rejected,
+                      bool to_generate) -> CredentialKnowledge {
+    if (match) {
+      return match->is_desired ? CredentialKnowledge::kMatchesDesired
+                               : CredentialKnowledge::kKnownOther;
+    }
+    if (!rejected.empty()) return CredentialKnowledge::kMismatchUnknown;
+    return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
+  };
+  prepared.facts.user_pin = knowledge(user_match, user_rejected, !creds.user_desired);
+  prepared.facts.so_pin = knowledge(so_match, so_rejected, !creds.so_desired);
+  prepared.facts.user_pin_rejected = join(user_rejected, "; then ");
+  prepared.facts.so_pin_rejected = join(so_rejected, "; then ");
+  prepared.facts.rejections_recorded = keeper.durable();
+  if (user_match) creds.user_current = user_match->value;
+  if (so_match) creds.so_current = so_match->value;
 
   creds.user_pending_rejected =
-      user_pending && prepared.observed.user_pin_check.check == model::CredentialCheck::kMismatch;
+      user_c.pending_withheld ||
+      (user_c.from_pending &&
+       prepared.observed.user_pin_check.check == model::CredentialCheck::kMismatch);
   creds.so_pending_rejected =
-      so_pending && prepared.observed.so_pin_check.check == model::CredentialCheck::kMismatch;
+      so_c.pending_withheld ||
+      (so_c.from_pending &&
+       prepared.observed.so_pin_check.check == model::CredentialCheck::kMismatch);
   // The device refused the value an interrupted change would have set, so it still holds the
   // value that change started from: the stored current one. Inferred, not tried again (one
   // VERIFY per run); a wrong inference is answered 63Cx by the next command, never blocks.
@@ -306,6 +476,15 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
   }
   for (auto& n : journal_notes) prepared.plan.notes.push_back(std::move(n));
+  // A value rejected before another matched: say which, so a stale store is visible.
+  if (user_match && !user_rejected.empty()) {
+    prepared.plan.notes.push_back("user PIN: the device rejected " + join(user_rejected, "; then ") +
+                                  "; " + user_match->source + " matched");
+  }
+  if (so_match && !so_rejected.empty()) {
+    prepared.plan.notes.push_back("SO PIN: the device rejected " + join(so_rejected, "; then ") +
+                                  "; " + so_match->source + " matched");
+  }
   return prepared;
 }
 }  // namespace
@@ -509,6 +688,26 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   HSMCTL_TRY(hsm.select());
   bool user_session = false;
   const auto& spec = prepared.manifest->spec;
+  HSMCTL_TRY_ASSIGN(auto user_rejections, Rejections::load(keeper, rejected_key(user_key)));
+  HSMCTL_TRY_ASSIGN(auto so_rejections, Rejections::load(keeper, rejected_key(so_key)));
+  // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
+  auto note_rejected = [&](const Result<void>& r, Rejections& rejections,
+                           const Secret& proof) -> Result<void> {
+    if (!r && r.error().code == Errc::kAuth) return rejections.mark(proof, "rejected");
+    return {};
+  };
+  // Checks a proven value once more (cannot cost a try unless the device changed meanwhile).
+  auto verify_known = [&](PinRef ref, const Secret& value) -> Result<device::schsm::VerifyResult> {
+    HSMCTL_TRY_ASSIGN(auto v, hsm.verify(ref, value));
+    auto& rejections = ref == PinRef::kUser ? user_rejections : so_rejections;
+    if (v == device::schsm::VerifyResult::kOk) {
+      HSMCTL_TRY(rejections.accepted(value));
+    } else if (v == device::schsm::VerifyResult::kWrong ||
+               v == device::schsm::VerifyResult::kBlocked) {
+      HSMCTL_TRY(rejections.mark(value, "rejected"));
+    }
+    return v;
+  };
 
   for (const auto& action : plan.actions) {
     if (action.action_class == ActionClass::kBlocked) {
@@ -521,9 +720,9 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           // Verifying a current credential first keeps the device key and its certificate
           // (pico-hsm.md 2.4). Only values observation already proved are used.
           if (creds.user_current) {
-            HSMCTL_TRY(hsm.verify(PinRef::kUser, *creds.user_current));
+            HSMCTL_TRY(verify_known(PinRef::kUser, *creds.user_current));
           } else if (creds.so_current) {
-            HSMCTL_TRY(hsm.verify(PinRef::kSo, *creds.so_current));
+            HSMCTL_TRY(verify_known(PinRef::kSo, *creds.so_current));
           }
         }
         device::schsm::InitializeParams params;
@@ -550,6 +749,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         });
         if (!sent) return fail(device_error(sent.error(), action.summary));
         user_session = true;  // INITIALIZE leaves the session authenticated
+        HSMCTL_TRY(user_rejections.clear());  // a new device state: nothing recorded applies
+        HSMCTL_TRY(so_rejections.clear());
         creds.user_current = user_new;
         creds.so_current = so_new;
         HSMCTL_TRY(keeper.record_fact(user_key, kRetriesMax, std::to_string(spec.pin_retries)));
@@ -561,8 +762,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         auto sent = two_phase(keeper, journal, action.summary, {{so_key, &so_new}}, [&] {
           return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new);
         });
+        HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.so_current = so_new;
+        HSMCTL_TRY(so_rejections.accepted(so_new));
         break;
       }
       case ActionKind::kChangeUserPin: {
@@ -573,8 +776,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
           return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new);
         });
+        HSMCTL_TRY(note_rejected(sent, user_rejections, *creds.user_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
+        HSMCTL_TRY(user_rejections.accepted(user_new));
         user_session = true;  // CHANGE REFERENCE DATA opens a session
         break;
       }
@@ -584,8 +789,11 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
           return hsm.reset_retry_counter(*creds.so_current, user_new);
         });
+        HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
+        HSMCTL_TRY(so_rejections.accepted(*creds.so_current));
+        HSMCTL_TRY(user_rejections.accepted(user_new));
         user_session = true;  // RRC P1=00 leaves the user PIN verified
         break;
       }
@@ -596,7 +804,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           if (!creds.user_current) {
             return make_error(Errc::kInternal, action.summary + ": no user PIN session");
           }
-          HSMCTL_TRY_ASSIGN(auto v, hsm.verify(PinRef::kUser, *creds.user_current));
+          HSMCTL_TRY_ASSIGN(auto v, verify_known(PinRef::kUser, *creds.user_current));
           if (v != device::schsm::VerifyResult::kOk) {
             return make_error(Errc::kAuth, action.summary + ": the user PIN was not accepted");
           }

@@ -38,7 +38,9 @@ struct DeviceCredentials {
 
 /// A device observed and planned, with its card session still held.
 struct PreparedDevice {
-  const model::PicoHsmManifest* manifest = nullptr;
+  /// The desired state, owned (a copy of prepare()'s argument): the caller's manifest may be a
+  /// temporary that is gone before execute() runs.
+  std::shared_ptr<const model::PicoHsmManifest> manifest;
   std::unique_ptr<device::Transport> transport;
   model::ObservedPico observed;
   plan::CredentialFacts facts;
@@ -59,7 +61,8 @@ struct PreparedDevice {
 store::CredentialKey credential_key(const std::string& serial, const char* name);
 
 /// Opens `device_uri` (see device/open.hpp), takes the card exclusively, observes with the
-/// safest credential candidates (store first, then the manifest; at most one VERIFY per PIN)
+/// safest credential candidates (store first, then the manifest; each value at most once, never
+/// one the device rejected before: see docs/observation.md)
 /// and plans. Fails before any device access when a secret cannot be resolved or is malformed,
 /// and when the device's serial differs from the manifest's.
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,

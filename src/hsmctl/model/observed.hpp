@@ -39,6 +39,8 @@ struct CredentialObservation {
   CredentialCheck check = CredentialCheck::kNotChecked;
   /// Which candidate matched (index into the candidate list given to observe), if any.
   std::optional<int> matched_candidate;
+  /// Candidates the device rejected (one try each), in the order they were tried.
+  std::vector<int> rejected_candidates;
 };
 
 struct KeyDomainStatus {

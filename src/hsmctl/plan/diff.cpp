@@ -305,6 +305,18 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
   }
 }
 
+// "the device rejected <what>" plus what hsmctl did about it.
+std::string rejected_text(const std::string& what, const char* fallback,
+                          const CredentialFacts& creds) {
+  std::string out = "the device rejected " + (what.empty() ? std::string(fallback) : what);
+  out += creds.rejections_recorded
+             ? "; recorded in the store (a keyed fingerprint, never the value): hsmctl will not "
+               "send that value again until the value it holds changes"
+             : "; NOT recorded (no credential store: --store none, or none exists yet), so a "
+               "later run may try that value again once the retry counter is full";
+  return out;
+}
+
 void plan_credentials(const ObservedPico& observed,
                       const CredentialFacts& creds, std::vector<Action>& actions,
                       std::vector<std::string>& notes, bool& user_pin_will_be_known) {
@@ -335,9 +347,9 @@ void plan_credentials(const ObservedPico& observed,
       so_known_after = false;
       actions.push_back(blocked(
           "SO PIN differs from the manifest",
-          "the device rejected the manifest's SO PIN and hsmctl holds no other value; put the "
-          "current SO PIN in the store (hsmctl store set pico:" + observed.serial +
-              "/so-pin) so it can be changed in place"));
+          rejected_text(creds.so_pin_rejected, "the SO PIN value hsmctl holds", creds) +
+              "; put the current SO PIN in the store (hsmctl store set pico:" + observed.serial +
+              "/so-pin) or point spec.soPin at it, so it can be changed in place"));
       break;
     case K::kDesiredGenerated:
       so_known_after = false;
@@ -421,12 +433,13 @@ void plan_credentials(const ObservedPico& observed,
         } else {
           a.summary = blocked_pin ? "unblock and set user PIN with the SO PIN"
                                   : "set user PIN with the SO PIN";
-          a.reason =
-              creds.user_pin == K::kMismatchUnknown
-                  ? "the device rejected the manifest's user PIN; RESET RETRY COUNTER with the "
-                    "SO PIN sets it without the old value (keys survive)"
-                  : "the current user PIN is unknown; RESET RETRY COUNTER with the SO PIN "
-                    "sets it without the old value (keys survive)";
+          a.reason = creds.user_pin == K::kMismatchUnknown
+                         ? rejected_text(creds.user_pin_rejected, "the user PIN value hsmctl holds",
+                                         creds) +
+                               "; RESET RETRY COUNTER with the SO PIN sets the manifest's value "
+                               "without the old one (keys survive)"
+                         : "the current user PIN is unknown; RESET RETRY COUNTER with the SO PIN "
+                           "sets it without the old value (keys survive)";
           a.changes.push_back({"spec.userPin", "(sensitive)", "(sensitive, will change)", false});
         }
         actions.push_back(std::move(a));
@@ -436,7 +449,8 @@ void plan_credentials(const ObservedPico& observed,
                           : blocked_pin
                               ? "the user PIN is blocked"
                               : creds.user_pin == K::kMismatchUnknown
-                                    ? "the device rejected the manifest's user PIN"
+                                    ? rejected_text(creds.user_pin_rejected,
+                                                    "the user PIN value hsmctl holds", creds)
                                     : "the user PIN could not be verified";
         if (!rrc) {
           why += "; reset-retry-counter is disabled on this device, so only the old PIN or a "
@@ -445,7 +459,7 @@ void plan_credentials(const ObservedPico& observed,
           why += "; the SO PIN is not known to hsmctl, so RESET RETRY COUNTER cannot be used";
         }
         why += "; put the current user PIN in the store (hsmctl store set pico:" + observed.serial +
-               "/user-pin)";
+               "/user-pin) or point spec.userPin at it";
         actions.push_back(blocked("user PIN differs or is unknown", why));
       }
       break;

@@ -24,6 +24,9 @@ enum class CredentialKnowledge {
 };
 
 struct CredentialFacts {
+  CredentialFacts() = default;
+  CredentialFacts(CredentialKnowledge user, CredentialKnowledge so) : user_pin(user), so_pin(so) {}
+
   CredentialKnowledge user_pin = CredentialKnowledge::kUnchecked;
   CredentialKnowledge so_pin = CredentialKnowledge::kUnchecked;
   /// A VERIFY with the value hsmctl holds succeeded in this run (not inferred from a journal).
@@ -32,6 +35,12 @@ struct CredentialFacts {
   /// The store holds a current user PIN equal to the manifest's (hsmctl set or recorded it).
   /// Only used where the device cannot be asked: a user PIN in transport state.
   bool user_pin_held_is_desired = false;
+  /// For kMismatchUnknown: which values the device rejected, by source ("the store's value
+  /// (pico:…/user-pin)", "the manifest's value (spec.userPin) (rejected in an earlier run)").
+  std::string user_pin_rejected;
+  std::string so_pin_rejected;
+  /// Whether rejections are recorded where later runs see them (false with `--store none`).
+  bool rejections_recorded = true;
   /// The current user PIN is known to hsmctl (desired or other): apply can log in.
   bool user_pin_usable() const {
     return user_pin == CredentialKnowledge::kMatchesDesired ||

@@ -12,53 +12,20 @@
 #include <sstream>
 
 #include "hsmctl/primus/engine.hpp"
-#include "hsmctl/primus/fingerprint.hpp"
 #include "hsmctl/secrets/resolve.hpp"
+#include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 namespace hsmctl::primus {
 
 namespace {
 
-const store::CredentialKey kFingerprintKey{"primus", "fingerprint-key"};
-
-// ----- store records: small line lists kept as store values (fingerprints, never values) -----
-
-Result<std::vector<std::string>> load_lines(store::CredentialKeeper& keeper,
-                                            const store::CredentialKey& key) {
-  HSMCTL_TRY_ASSIGN(auto v, keeper.current(key));
-  std::vector<std::string> out;
-  if (!v) return out;
-  std::istringstream in{std::string(v->view())};
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
-Result<void> save_lines(store::CredentialKeeper& keeper, const store::CredentialKey& key,
-                        const std::vector<std::string>& lines) {
-  std::string text;
-  for (const auto& l : lines) text += l + "\n";
-  return keeper.record_current(key, Secret(std::string_view(text)));
-}
-
-/// First field of a line equal to `fp`: the rest of the line, else nullopt.
-std::optional<std::string> lookup(const std::vector<std::string>& lines, const std::string& fp) {
-  for (const auto& l : lines) {
-    const auto sp = l.find(' ');
-    if (l.substr(0, sp) == fp) return sp == std::string::npos ? "" : l.substr(sp + 1);
-  }
-  return std::nullopt;
-}
-
-Result<void> remember(store::CredentialKeeper& keeper, const store::CredentialKey& key,
-                      const std::string& fp, const std::string& value) {
-  HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
-  if (lookup(lines, fp)) return {};
-  lines.push_back(value.empty() ? fp : fp + " " + value);
-  return save_lines(keeper, key, lines);
-}
+using store::fingerprint;
+using store::fingerprint_key;
+using store::load_lines;
+using store::lookup;
+using store::remember;
+using store::save_lines;
 
 /// Sets the line of `fp` to "<fp> <value>" (replacing an existing one).
 Result<void> set_line(store::CredentialKeeper& keeper, const store::CredentialKey& key,
@@ -104,17 +71,6 @@ bool is_definite_non_credential(std::uint32_t code) {
     default:
       return false;
   }
-}
-
-Result<std::optional<Secret>> fingerprint_key(store::CredentialKeeper& keeper, bool create) {
-  HSMCTL_TRY_ASSIGN(auto k, keeper.current(kFingerprintKey));
-  if (k || !create) return k;
-  model::GenerateSpec spec;
-  spec.charset = model::GenerateSpec::Charset::kHex;
-  spec.length = 64;
-  HSMCTL_TRY_ASSIGN(Secret fresh, secrets::generate(spec));
-  HSMCTL_TRY(keeper.record_current(kFingerprintKey, fresh));
-  return std::optional<Secret>(std::move(fresh));
 }
 
 std::string hex_code(std::uint32_t code) {

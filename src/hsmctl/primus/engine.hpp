@@ -23,7 +23,7 @@
 //   setup-password-first-use  lines "<fingerprint> <epoch seconds>"
 //   pkcs11-password-rejected, proxy-password-rejected  lines "<fingerprint>"
 //   fetched-with              fingerprint of the setup password of the last successful fetch
-// and {"primus", "fingerprint-key"}: the HMAC key (created on the first execute()).
+// and the store's fingerprint key (store/fingerprint.hpp, created on the first execute()).
 
 #include <functional>
 #include <map>

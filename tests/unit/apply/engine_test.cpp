@@ -112,6 +112,23 @@ TEST(ApplyEngine, ReinitVerifiesCurrentPinFirstSoTheDeviceKeyIsKept) {
       << "INITIALIZE without a prior VERIFY regenerated the device key";
 }
 
+TEST(ApplyEngine, PreparedFromATemporaryManifestExecutesSafely) {
+  // The manifest is a temporary that dies at the end of the prepare() statement; execute() must
+  // not read it (ASan reports a use after free when PreparedDevice points into it).
+  auto card = device::sim::SimCard::create_in_memory(kSerial);
+  store::EphemeralKeeper keeper;
+  auto p = prepare(manifest(), std::make_unique<Borrowed>(*card), keeper);
+  ASSERT_TRUE(p) << p.error().to_string();
+  auto r = execute(*p, {}, keeper, [](const std::string&) {});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(p->manifest->metadata.name, "engine");
+  // Without a sanitizer: the prepared unit holds its own copy, not the caller's object.
+  const auto m = manifest();
+  auto q = prepare(m, std::make_unique<Borrowed>(*card), keeper);
+  ASSERT_TRUE(q) << q.error().to_string();
+  EXPECT_NE(static_cast<const void*>(&*q->manifest), static_cast<const void*>(&m));
+}
+
 TEST(ApplyEngine, ObserveNeverVerifiesAgainstADifferentDevice) {
   auto card = device::sim::SimCard::create_in_memory("AAAAAAAAAAAAAAAA");
   store::EphemeralKeeper keeper;

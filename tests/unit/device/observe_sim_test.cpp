@@ -108,21 +108,26 @@ TEST_F(ObserveSimTest, AfterInitializeCredentialsMatchAndMaximumIsRead) {
   EXPECT_EQ(so->tries_left, 15);
 }
 
-TEST_F(ObserveSimTest, PinChangeThenOldCandidateMismatchesOnceAndNewIsSkippedUntilReset) {
+TEST_F(ObserveSimTest, PinChangeThenStaleCandidateIsTriedOnceAndTheNextMatches) {
   initialize(params());
   ASSERT_TRUE(hsm.select().has_value());
   auto ch = hsm.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin));
   ASSERT_TRUE(ch.has_value()) << ch.error().message;
 
-  // The stale value from a store: one try spent, never a second.
+  // The stale value from a store, then the manifest's: one try spent on the stale one; the
+  // counter is short by exactly that own failure, so the next distinct value is tried.
   ObserveRequest stale = creds(kPin, "");
   stale.user_pin_candidates.emplace_back(kNewPin);
   auto o = look(stale);
   ASSERT_TRUE(o.has_value());
-  EXPECT_EQ(o->user_pin_check.check, CredentialCheck::kMismatch);
-  EXPECT_EQ(o->user_pin.tries_left, 2);
+  EXPECT_EQ(o->user_pin_check.check, CredentialCheck::kMatches);
+  EXPECT_EQ(o->user_pin_check.matched_candidate, std::optional<int>(1));
+  EXPECT_EQ(o->user_pin_check.rejected_candidates, std::vector<int>{0});
+  EXPECT_EQ(o->pin_retries_max, std::optional<int>(3));
 
-  // Counter no longer full: even the right value is not tried.
+  // A failure that is not hsmctl's own: even the right value is not tried.
+  ASSERT_TRUE(hsm.select().has_value());
+  EXPECT_EQ(hsm.verify(PinRef::kUser, Secret(kPin)).value(), VerifyResult::kWrong);
   auto o2 = look(creds(kNewPin, ""));
   ASSERT_TRUE(o2.has_value());
   EXPECT_EQ(o2->user_pin_check.check, CredentialCheck::kSkippedUnsafe);

@@ -141,9 +141,11 @@ TEST_F(ObserveTest, MatchingCredentialsReadKcvInSessionAndRetryMaximum) {
   EXPECT_EQ(o->apdu_count, static_cast<int>(card.sent().size()));
 }
 
-TEST_F(ObserveTest, WrongUserCandidateIsTriedOnceAndNeverASecond) {
+TEST_F(ObserveTest, EachUserCandidateIsTriedOnceAndNeverBelowTheFloor) {
   expect_initialized_start("63 C3", "63 CF");
   card.expect(kVerifyUser, "63 C2");
+  // The counter is short by exactly the own miss: the next distinct value is tried once.
+  card.expect(kVerifyUser2, "63 C1");
   expect_single_domain();
   expect_objects();
   auto o = observe(hsm, with_pins(true, false));
@@ -151,10 +153,10 @@ TEST_F(ObserveTest, WrongUserCandidateIsTriedOnceAndNeverASecond) {
   EXPECT_EQ(o->user_pin_check.check, CredentialCheck::kMismatch);
   EXPECT_FALSE(o->user_pin_check.matched_candidate.has_value());
   EXPECT_EQ(o->user_pin.state, State::kTriesLeft);
-  EXPECT_EQ(o->user_pin.tries_left, 2);
+  EXPECT_EQ(o->user_pin.tries_left, 1);  // never tried with fewer than 2 left
   EXPECT_FALSE(o->pin_retries_max.has_value());
-  EXPECT_EQ(card.verifies_with_data(0x81), 1);
-  for (const Bytes& c : card.sent()) EXPECT_NE(to_hex_spaced(c), kVerifyUser2);
+  EXPECT_EQ(card.verifies_with_data(0x81), 2);
+  EXPECT_EQ(o->user_pin_check.rejected_candidates, (std::vector<int>{0, 1}));
 }
 
 TEST_F(ObserveTest, CounterNotFullMeansNoUserVerify) {

@@ -5,7 +5,6 @@
 
 #include <random>
 
-#include "hsmctl/primus/fingerprint.hpp"
 #include "hsmctl/primus/model.hpp"
 
 namespace hsmctl::primus {
@@ -114,17 +113,6 @@ TEST(PrimusModel, ValidateFindsCrossObjectProblems) {
   EXPECT_EQ(validate({c}, {}).size(), 1u);
   EXPECT_EQ(default_validity_hours(Deployment::kCloudHsm), 168);
   EXPECT_EQ(validity_hours(a, sample_cluster()), 72);
-}
-
-TEST(PrimusFingerprint, Sha256AndHmacVectors) {
-  const auto empty = sha256({});
-  EXPECT_EQ(to_hex(empty), "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
-  const auto abc = sha256(bytes_of("abc"));
-  EXPECT_EQ(to_hex(abc), "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
-  // RFC 4231 test case 2.
-  EXPECT_EQ(fingerprint(Secret(std::string_view("Jefe")),
-                        Secret(std::string_view("what do ya want for nothing?"))),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 }  // namespace

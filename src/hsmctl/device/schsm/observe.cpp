@@ -13,6 +13,8 @@ using model::CredentialCheck;
 using PinState = model::PinStatus::State;
 
 constexpr int kMaxKeyDomains = 16;
+// The fewest SO-PIN tries left at which hsmctl still tries a value (after its own one failure).
+constexpr int kSoPinFloor = model::kSoPinRetries - 1;
 
 struct CvNames {
   Bytes car;
@@ -35,7 +37,7 @@ bool is_fatal(const Error& e) { return e.code != Errc::kDevice; }
 
 // Whether the user PIN may be tried, and if not, why (rules in observe.hpp).
 std::optional<CredentialCheck> user_pin_precheck(const model::PinStatus& st, bool has_candidate,
-                                                 int expected_retries) {
+                                                 int expected_retries, int own_failures) {
   switch (st.state) {
     case PinState::kNotInitialized:
     case PinState::kBlocked:
@@ -48,24 +50,28 @@ std::optional<CredentialCheck> user_pin_precheck(const model::PinStatus& st, boo
       break;
   }
   if (!has_candidate) return CredentialCheck::kNotChecked;
-  // A full counter (no failure since the last success) that can absorb one miss without
-  // blocking; with fewer tries left the next attempt could be the last one.
-  if (st.tries_left < std::max(2, expected_retries)) return CredentialCheck::kSkippedUnsafe;
-  return std::nullopt;
+  // Never the last try: a miss must leave at least one.
+  if (st.tries_left < 2) return CredentialCheck::kSkippedUnsafe;
+  // A full counter (no failure since the last success), or one short by exactly hsmctl's own
+  // recorded failures (each of a different value): no one else's failure is being added to.
+  if (st.tries_left >= expected_retries) return std::nullopt;
+  if (own_failures > 0 && st.tries_left == expected_retries - own_failures) return std::nullopt;
+  return CredentialCheck::kSkippedUnsafe;
 }
 
 std::optional<CredentialCheck> so_pin_precheck(const model::PinStatus& st, bool is_pico,
-                                               bool has_candidate) {
+                                               bool has_candidate, int own_failures) {
   // SC-HSM cannot log in with the SO PIN; its tries can never be restored.
   if (!is_pico) return CredentialCheck::kNotApplicable;
   if (st.state == PinState::kNotInitialized || st.state == PinState::kBlocked) {
     return CredentialCheck::kNotApplicable;
   }
   if (!has_candidate) return CredentialCheck::kNotChecked;
-  if (st.state != PinState::kTriesLeft || st.tries_left != model::kSoPinRetries) {
-    return CredentialCheck::kSkippedUnsafe;
-  }
-  return std::nullopt;
+  if (st.state != PinState::kTriesLeft) return CredentialCheck::kSkippedUnsafe;
+  if (st.tries_left == model::kSoPinRetries) return std::nullopt;
+  // The floor: one recorded failure of hsmctl's own, never more (15 -> 14 -> at worst 13).
+  if (own_failures == 1 && st.tries_left == kSoPinFloor) return std::nullopt;
+  return CredentialCheck::kSkippedUnsafe;
 }
 
 // Applies a VERIFY outcome to the observation; returns true when a session was opened.
@@ -74,7 +80,6 @@ bool record_verify(const VerifyOutcome& out, model::PinStatus& status,
   switch (out.result) {
     case VerifyResult::kOk:
       check.check = CredentialCheck::kMatches;
-      check.matched_candidate = 0;
       return true;
     case VerifyResult::kWrong:
       check.check = CredentialCheck::kMismatch;
@@ -179,26 +184,50 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   //    reads the retry maximum double as the final logout.
   bool session_open = false;
   bool user_verified = false;
-  int tries_before_verify = -1;
-  const bool has_so = !request.so_pin_candidates.empty();
-  if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has_so)) {
-    o.so_pin_check.check = *why;
-  } else {
+  int tries_before_verify = -1;  // the user counter just before the VERIFY that decided
+  int so_own = request.so_own_failures;
+  for (std::size_t i = 0;; ++i) {
+    const bool has = i < request.so_pin_candidates.size();
+    if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has, so_own)) {
+      if (i == 0) o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
+      break;
+    }
+    if (request.before_verify) HSMCTL_TRY(request.before_verify(PinRef::kSo, i));
     HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates.front()));
+                      hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates[i]));
     session_open = record_verify(out, o.so_pin, o.so_pin_check);
+    if (o.so_pin_check.check == CredentialCheck::kMatches) {
+      o.so_pin_check.matched_candidate = static_cast<int>(i);
+      break;
+    }
+    if (o.so_pin_check.check != CredentialCheck::kMismatch) break;
+    o.so_pin_check.rejected_candidates.push_back(static_cast<int>(i));
+    ++so_own;
   }
 
-  const bool has_user = !request.user_pin_candidates.empty();
-  if (auto why = user_pin_precheck(o.user_pin, has_user, request.expected_pin_retries)) {
-    o.user_pin_check.check = *why;
-  } else {
+  int user_own = request.user_own_failures;
+  std::size_t user_matched = 0;
+  for (std::size_t i = 0;; ++i) {
+    const bool has = i < request.user_pin_candidates.size();
+    if (auto why = user_pin_precheck(o.user_pin, has, request.expected_pin_retries, user_own)) {
+      if (i == 0) o.user_pin_check.check = *why;
+      break;
+    }
+    if (request.before_verify) HSMCTL_TRY(request.before_verify(PinRef::kUser, i));
     tries_before_verify = o.user_pin.tries_left;
     HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates.front()));
+                      hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates[i]));
     user_verified = record_verify(out, o.user_pin, o.user_pin_check);
     // Any VERIFY with data dropped the SO session, whatever its outcome.
     session_open = user_verified;
+    if (o.user_pin_check.check == CredentialCheck::kMatches) {
+      o.user_pin_check.matched_candidate = static_cast<int>(i);
+      user_matched = i;
+      break;
+    }
+    if (o.user_pin_check.check != CredentialCheck::kMismatch) break;
+    o.user_pin_check.rejected_candidates.push_back(static_cast<int>(i));
+    ++user_own;
   }
 
   // 6. Key domains until 6A86 (or 6B00: no table). In a PIN/SO session the KCVs are real.
@@ -228,7 +257,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     if (request.keep_session) {
       // The value matched a moment ago in this exclusive session, so this cannot cost a try.
       HSMCTL_TRY_ASSIGN(VerifyResult again,
-                        hsm.verify(PinRef::kUser, request.user_pin_candidates.front()));
+                        hsm.verify(PinRef::kUser, request.user_pin_candidates[user_matched]));
       if (again != VerifyResult::kOk) {
         return make_error(Errc::kDevice, o.transport +
                                              ": the user PIN that matched a moment ago was "

@@ -6,11 +6,14 @@
 // - status queries (SELECT tag 85, VERIFY without data, INS 52/54 status, READ BINARY, ENUMERATE)
 //   are free and always sent;
 // - a VERIFY with data is sent only with a candidate value the caller provides (store or manifest),
-//   at most one candidate per PIN per run, and only when the retry counter shows no failed attempt
-//   (user PIN: tries_left >= max(2, expected_retries); SO PIN: tries_left == 15);
+//   each candidate at most once, in order, and only while the retry counter shows no failed
+//   attempt other than hsmctl's own recorded ones (user PIN: tries_left >= 2 and tries_left ==
+//   expected_retries, or == expected_retries - own failures; SO PIN: 15, or 14 when hsmctl's own
+//   recorded failure explains the missing try);
 // - after a successful user-PIN VERIFY the retry maximum is read back by re-SELECT + status.
 // The session ends logged out (a final re-SELECT) unless keep_session is set.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,9 +25,17 @@
 namespace hsmctl::device::schsm {
 
 struct ObserveRequest {
-  /// Candidate values, most likely first; only the first is ever tried (see rules above).
+  /// Candidate values, most likely first and all distinct; tried in order while the rules above
+  /// allow, until one matches.
   std::vector<Secret> user_pin_candidates;
   std::vector<Secret> so_pin_candidates;
+  /// Failed VERIFYs hsmctl itself made (recorded in the store) since the PIN's last success: a
+  /// counter short by exactly these is not someone else's failure.
+  int user_own_failures = 0;
+  int so_own_failures = 0;
+  /// Called right before each VERIFY with data (PIN, candidate index), so the caller can record
+  /// the attempt durably first; an error stops observation before the VERIFY is sent.
+  std::function<Result<void>(PinRef, std::size_t)> before_verify;
   /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
   int expected_pin_retries = 3;
   /// The retry maximum hsmctl recorded when it last verified or set the user PIN. When the
