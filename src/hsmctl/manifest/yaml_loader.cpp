@@ -12,6 +12,8 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include "hsmctl/util/text.hpp"
+
 namespace hsmctl::manifest {
 namespace {
 
@@ -515,6 +517,50 @@ Pos YamlDocument::key_position_of(const std::string& pointer) const {
   return position_of(pointer);
 }
 
+namespace {
+// YAML streams are Unicode text restricted to the printable set (YAML 1.2 §5.1: tab, LF, CR,
+// U+0020..U+007E, U+0085, U+00A0..U+D7FF, U+E000..U+FFFD, U+10000 and up). Checked before yaml-cpp
+// sees the text, so that a NUL byte, a control character or bytes that are not UTF-8 are reported
+// at their line and column instead of failing later (json dump) or being misread.
+std::optional<Error> check_characters(std::string_view text, const std::string& file_name) {
+  int line = 1;
+  int column = 1;
+  static constexpr char kHexDigits[] = "0123456789ABCDEF";
+  auto hex = [](unsigned v, int digits) {
+    std::string h;
+    for (int d = digits - 1; d >= 0; --d) h += kHexDigits[(v >> (4 * d)) & 0xF];
+    return h;
+  };
+  auto fail = [&](std::string message) {
+    return Error{Errc::kManifest, std::move(message), SourcePos{file_name, line, column}, {}};
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t cp = 0;
+    const std::size_t len = utf8_decode(text, i, cp);
+    if (len == 0) {
+      return fail("invalid UTF-8 (byte 0x" + hex(static_cast<unsigned char>(text[i]), 2) +
+                  "); a manifest must be UTF-8 text");
+    }
+    if (cp == 0) return fail("NUL byte; a manifest must be text");
+    const bool printable = cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp <= 0x7E) ||
+                           cp == 0x85 || (cp >= 0xA0 && cp <= 0xD7FF) ||
+                           (cp >= 0xE000 && cp <= 0xFFFD) || cp >= 0x10000;
+    if (!printable) {
+      return fail("control character U+" + hex(static_cast<unsigned>(cp), 4) +
+                  " is not allowed in YAML (write it as an escape in a double-quoted string)");
+    }
+    if (cp == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
   YamlFile out;
   if (text.size() > kMaxManifestBytes) {
@@ -523,6 +569,10 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
                                    " bytes)",
                                SourcePos{file_name, 0, 0},
                                {}});
+    return out;
+  }
+  if (auto bad = check_characters(text, file_name)) {
+    out.errors.push_back(std::move(*bad));
     return out;
   }
   // yaml-cpp 0.7 trips over CRLF line ends after flow collections; dropping the CR before LF
