@@ -163,7 +163,16 @@ Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_b
 }
 
 Result<FileLock> FileLock::acquire(const std::string& lock_path, bool exclusive) {
-  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && !exclusive && (errno == EROFS || errno == EACCES)) {
+    // A reader on read-only media (or in a directory it may not write): a shared flock works on
+    // a descriptor opened read-only. Without a lock file on a read-only filesystem nobody can
+    // write the store either, so there is nothing to exclude.
+    const int create_err = errno;
+    fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create_err == EROFS) return FileLock(-1);
+    if (fd < 0) errno = create_err;
+  }
   if (fd < 0) return io_error("cannot open lock file", lock_path, errno);
   while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;

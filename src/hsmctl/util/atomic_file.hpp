@@ -44,7 +44,10 @@ Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& 
 /// An exclusive (or shared) flock on a lock file, released by the destructor.
 class FileLock {
  public:
-  /// Blocks until the lock is held. Creates the lock file (mode 0600) if needed.
+  /// Blocks until the lock is held. Creates the lock file (mode 0600) if needed. A shared lock
+  /// also works where the lock file cannot be created or written: an existing lock file is
+  /// opened read-only, and on a read-only filesystem without one no lock is taken (no writer
+  /// can exist there).
   static Result<FileLock> acquire(const std::string& lock_path, bool exclusive = true);
   FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   FileLock& operator=(FileLock&& other) noexcept;
