@@ -255,6 +255,14 @@ bool VpcdServer::serve_one(int slot) {
   return send_message(s.conn, response);
 }
 
+void VpcdServer::serve_connection(int slot, int fd) {
+  close_connection(slot);
+  slots_[slot].conn = fd;
+  while (serve_one(slot)) {
+  }
+  close_connection(slot);
+}
+
 Result<void> VpcdServer::run(const Control& control) {
   bool slot0_ended = false;
   while (*control.stop == 0) {

@@ -60,6 +60,11 @@ class VpcdServer {
   /// on a slot replaces the old one (vpcd dials again only after a pcscd restart).
   Result<void> run(const Control& control);
 
+  /// Serves one already-connected stream `fd` on `slot` until the peer closes it (or sends a
+  /// short message), then closes `fd`. What run() does per connection; the fuzz target
+  /// tests/fuzz/vpcd_framing.cpp drives the framing through it over a socketpair.
+  void serve_connection(int slot, int fd);
+
  private:
   struct Slot {
     CardHooks card;

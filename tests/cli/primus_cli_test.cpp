@@ -36,6 +36,7 @@ class PrimusCli : public CliTest {
     state_ = dir_.file("hsm-state.json");
     env_["PPIN_DOUBLE_STATE"] = state_;
     env_["PPIN_DOUBLE_NOW"] = "1800000000";
+    env_["HSMCTL_PPIN_PASS_ENV"] = "PPIN_DOUBLE_STATE,PPIN_DOUBLE_NOW";
     env_["T_SETUP"] = kSetup;
     env_["PRIMUS_SETUP_PW_PAYMENTS01"] = kSetup;
     env_["T_PIN"] = kPin;

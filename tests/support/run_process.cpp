@@ -28,6 +28,9 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // A session of its own: no controlling terminal, so a program under test can never read
+    // (or hang on) the terminal of whoever runs the tests; /dev/tty fails as it does in CI.
+    setsid();
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);

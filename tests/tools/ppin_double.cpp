@@ -21,6 +21,24 @@
 //   faults           {crashAfterRemove: bool (-u dies after removing the entry),
 //                     partialWrite: bool (the next secrets-file write stops half way)}
 //   log              HSM user log lines (--fetchlog)
+//
+// Switches for behaviour the vendor does not document, so hsmctl is tested against both
+// possibilities (see docs/primus.md "What hsmctl assumes about ppin"):
+//   createMode        permission bits a NEW secrets file is created with, before the umask
+//                     ("0666" default, like fopen(); the install guide's `chmod o-rwx` step
+//                     implies ppin does not restrict them itself)
+//   recordEnvironment true: append this process's /proc/self/environ to "environments"
+//   promptOrder       "echoOffFirst" (default, like getpass()) | "promptThenEchoOff" (prints the
+//                     prompt, then turns echo off with TCSAFLUSH, discarding early input)
+//   extraPrompt       a prompt text -a/-u print (and read an answer for) before the documented ones
+//   loginFailureText  "withCode" (default) | "noCode": a failed login prints no 0x8... code
+//   crashAfterLogin   true: -a/-u die right after the login attempt was counted (once)
+//   proxyRefusalCode  code -a/-u print when the service proxy refuses ("0x80005015" default;
+//                     real ppin may print 0x80005017, indistinguishable from a wrong setup pw)
+//   requireSecretsFile true: -a/-p refuse a missing secrets file with 0x80005004 (the install
+//                     guide has users copy a template .secrets.cfg first)
+// Every write of a secrets file appends {path, mode} to "secretsWrites", the mode read with
+// fstat() right after open(), before any byte is written.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -78,6 +96,13 @@ int error_exit_code() {
 
 [[noreturn]] void fail(unsigned code, const std::string& text) {
   std::printf("ERROR: %s (0x%08X)\n", text.c_str(), code);
+  std::printf("%s", kBanner);
+  finish(error_exit_code());
+}
+
+// A failure reported without any code (loginFailureText: "noCode").
+[[noreturn]] void fail_without_code(const std::string& text) {
+  std::printf("ERROR: %s\n", text.c_str());
   std::printf("%s", kBanner);
   finish(error_exit_code());
 }
@@ -209,8 +234,15 @@ void write_secrets(const std::string& path, const Secrets& s) {
   o << "  };\n};\n";
   std::string text = o.str();
   // In place, like a tool that does not write atomically.
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const mode_t create_mode = static_cast<mode_t>(
+      std::stoul(g_state.value("createMode", std::string("0666")), nullptr, 8));
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, create_mode);
   if (fd < 0) fail(0x80005010, "updating secrets file failed");
+  {
+    struct stat st {};
+    fstat(fd, &st);
+    g_state["secretsWrites"].push_back({{"path", path}, {"mode", st.st_mode & 07777}});
+  }
   if (g_state["faults"].value("partialWrite", false)) {
     g_state["faults"]["partialWrite"] = false;
     (void)!write(fd, text.data(), text.size() / 2);
@@ -315,12 +347,17 @@ std::string read_secret(const std::string& prompt) {
   // Like glibc getpass(): echo off (flushing stale input) first, then the prompt.
   struct termios old {};
   const bool is_tty = tcgetattr(in, &old) == 0;
+  const bool prompt_first = g_state.value("promptOrder", std::string()) == "promptThenEchoOff";
+  if (prompt_first) {
+    (void)!write(out, prompt.data(), prompt.size());
+    usleep(300 * 1000);  // a slow tool: whatever was typed meanwhile is discarded below
+  }
   if (is_tty) {
     struct termios t = old;
     t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     tcsetattr(in, TCSAFLUSH, &t);
   }
-  (void)!write(out, prompt.data(), prompt.size());
+  if (!prompt_first) (void)!write(out, prompt.data(), prompt.size());
   std::string value;
   char c = 0;
   bool got_newline = false;
@@ -461,7 +498,12 @@ void login_with_setup(const std::vector<Hsm>& hsms, const std::string& user,
     const bool right = have && g_state["proxies"].contains(proxy) &&
                        secrets->proxies.at(proxy) ==
                            to_hex(g_state["proxies"][proxy].value("password", std::string()));
-    if (!right) die(0x80005015, "network connection failed (service proxy refused)");
+    if (!right) {
+      const unsigned code = static_cast<unsigned>(
+          std::stoul(g_state.value("proxyRefusalCode", std::string("0x80005015")), nullptr, 16));
+      die(code, code == 0x80005017 ? "login with setup password failed"
+                                   : "network connection failed (service proxy refused)");
+    }
   }
   bool any_up = false;
   bool timeout = false;
@@ -481,9 +523,23 @@ void login_with_setup(const std::vector<Hsm>& hsms, const std::string& user,
   json& u = g_state["users"][user];
   hsm_log("Login request: user " + user + " with setup password");
   if (locked("api")) die(0x80005017, "login with setup password failed");
+  const bool crash = g_state["faults"].value("crashAfterLogin", false);
+  if (crash) g_state["faults"]["crashAfterLogin"] = false;
   if (setup != u.value("setupPassword", std::string())) {
     count_failure("api");
+    if (crash) {
+      save_state();
+      std::_Exit(134);
+    }
+    if (g_state.value("loginFailureText", std::string()) == "noCode") {
+      on_fail();
+      fail_without_code("login failed");
+    }
     die(0x80005017, "login with setup password failed");
+  }
+  if (crash) {
+    save_state();
+    std::_Exit(134);
   }
   if (setup_expired(u)) die(0x80005018, "setup password expired");
   if (!u.contains("firstUsedAt") || u["firstUsedAt"].is_null()) u["firstUsedAt"] = g_now;
@@ -526,6 +582,12 @@ int main(int argc, char** argv) {
   if (!g_state.contains("lockout")) g_state["lockout"] = json::object();
   const char* now = std::getenv("PPIN_DOUBLE_NOW");
   g_now = now != nullptr ? std::atoll(now) : g_state.value("now", static_cast<long long>(std::time(nullptr)));
+  if (g_state.value("recordEnvironment", false)) {
+    std::ifstream env("/proc/self/environ", std::ios::binary);
+    json vars = json::array();
+    for (std::string entry; std::getline(env, entry, '\0');) vars.push_back(entry);
+    g_state["environments"].push_back(vars);
+  }
   {
     json inv = json::array();
     for (int i = 0; i < argc; ++i) inv.push_back(argv[i]);
@@ -661,7 +723,7 @@ int main(int argc, char** argv) {
       for (const auto& s : h.slots) known = known || s.proxy_user == user;
     }
     if (!known) fail(0x80005012, "user not found in Primus configuration file");
-    auto secrets = load_secrets(sec_path, proxy_remove);
+    auto secrets = load_secrets(sec_path, proxy_remove || g_state.value("requireSecretsFile", false));
     if (proxy_remove) {
       if (!secrets->proxies.count(user)) fail(0x80005011, "removing permanent secret failed");
       check_writable(sec_path);
@@ -714,7 +776,11 @@ int main(int argc, char** argv) {
     fail(0x80005002, "HSM/user configuration already exists");
   }
   if (update && !secrets->users.count(user)) fail(0x80005001, "no HSM/user configured");
+  if (!secrets && g_state.value("requireSecretsFile", false)) {
+    fail(0x80005004, "secrets file not found");
+  }
   check_writable(sec_path);
+  if (g_state.contains("extraPrompt")) (void)read_secret(g_state["extraPrompt"].get<std::string>());
   const std::string setup = a.positional.size() > 0
                                 ? a.positional[0]
                                 : read_secret("Provide setup password for '" + user + "': ");

@@ -168,7 +168,7 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
   auto env = store::UnlockOptions::from_environment();
   if (!env) return usage_error(env.error().message);
   cmd.unlock = *env;
-  cmd.unlock.allow_prompt = isatty(STDIN_FILENO) != 0;
+  cmd.unlock.allow_prompt = true;  // asked on /dev/tty, so stdin may carry a value (store set)
   if (vm.count("key-file") != 0) cmd.unlock.key_file = vm["key-file"].as<std::string>();
   if (vm.count("passphrase-file") != 0) {
     cmd.unlock.passphrase_file = vm["passphrase-file"].as<std::string>();

@@ -130,12 +130,19 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
   }
   DeviceCredentials& creds = prepared.credentials;
+  // A prompt names the manifest and where the field is: `manifest "root-ca" (root-ca.yaml:7:13)`.
+  auto prompt_context = [&](const char* field) {
+    SourcePos pos = manifest.position_of(field);
+    std::string where = pos.file;
+    if (pos.line > 0) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+    return "manifest \"" + manifest.metadata.name + "\"" + (where.empty() ? "" : " (" + where + ")");
+  };
   // Secrets that do not depend on the device are resolved and checked before the device is
   // even opened: a missing or malformed secret never costs an APDU.
   auto resolve_early = [&](const model::SecretRef& ref,
                            const char* field) -> Result<std::optional<secrets::Resolved>> {
     if (ref.kind == model::SecretRef::Kind::kGenerate) return std::nullopt;
-    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}));
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}, prompt_context(field)));
     return std::optional<secrets::Resolved>(std::move(r));
   };
   HSMCTL_TRY_ASSIGN(auto user_early, resolve_early(*spec.user_pin, "spec.userPin"));
@@ -172,7 +179,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                const store::CredentialKey& key, bool& to_generate,
                                std::optional<Secret>& desired) -> Result<void> {
     if (ref.kind != model::SecretRef::Kind::kGenerate) return {};
-    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, key));
+    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, key, prompt_context(field)));
     if (r.to_generate) {
       HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
       if (pending) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -193,6 +195,15 @@ class Builder : public YAML::EventHandler {
   Builder(const std::string& file, YamlFile& out) : file_(file), out_(out) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 (Debian 12) never consumes a token it cannot start a node with (a ',' in
+    // block context, jbeder/yaml-cpp#1040): every HandleNextDocument() then reports another
+    // empty document at the same place, forever. A document cannot start where the previous
+    // one did, so that is the stall: report it as the syntax error it is and stop.
+    if (last_start_pos_ && *last_start_pos_ == mark.pos) {
+      error(mark, "", "YAML syntax error: unexpected character here (a ',' outside [ ] or { }?)");
+      throw StopParsing{};
+    }
+    last_start_pos_ = mark.pos;
     doc_ = YamlDocument{};
     doc_.start = to_pos(mark);
     stack_.clear();
@@ -416,6 +427,7 @@ class Builder : public YAML::EventHandler {
   bool root_set_ = false;
   bool root_is_null_ = false;
   int nodes_ = 0;
+  std::optional<int> last_start_pos_;  ///< stream offset where the last document began
 };
 
 // The first tab inside a line's indentation, if any (1-based line and column).

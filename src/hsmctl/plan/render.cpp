@@ -87,7 +87,7 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
                        destroys ? fmt::format(", {} to destroy", destroys) : std::string(),
                        blocked ? fmt::format(", {} blocked", blocked) : std::string());
     if (reinits > 0) {
-      out += s.red("Re-initialization wipes all keys; apply refuses it without --allow-reinit.") +
+      out += s.red("Re-initialization wipes all keys; apply does it only with --allow-reinit.") +
              "\n";
     }
   }

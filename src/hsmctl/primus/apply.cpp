@@ -2,6 +2,7 @@
 // prepare / check_guards / execute for Primus clusters (see engine.hpp).
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,6 +58,52 @@ Result<void> remember(store::CredentialKeeper& keeper, const store::CredentialKe
   if (lookup(lines, fp)) return {};
   lines.push_back(value.empty() ? fp : fp + " " + value);
   return save_lines(keeper, key, lines);
+}
+
+/// Sets the line of `fp` to "<fp> <value>" (replacing an existing one).
+Result<void> set_line(store::CredentialKeeper& keeper, const store::CredentialKey& key,
+                      const std::string& fp, const std::string& value) {
+  HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
+  std::vector<std::string> out;
+  for (const auto& l : lines) {
+    if (l.substr(0, l.find(' ')) != fp) out.push_back(l);
+  }
+  out.push_back(value.empty() ? fp : fp + " " + value);
+  return save_lines(keeper, key, out);
+}
+
+/// Removes the line of `fp`, if any.
+Result<void> forget(store::CredentialKeeper& keeper, const store::CredentialKey& key,
+                    const std::string& fp) {
+  HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
+  std::vector<std::string> out;
+  for (const auto& l : lines) {
+    if (l.substr(0, l.find(' ')) != fp) out.push_back(l);
+  }
+  if (out.size() == lines.size()) return {};
+  return save_lines(keeper, key, out);
+}
+
+// Two-phase lockout records: "<fp> unknown" is written BEFORE a value is sent and resolved
+// afterwards; a value whose outcome is not proven stays "unknown" and blocks later plans.
+const char kUnknown[] = "unknown";
+const char kNoStoreRefusal[] =
+    "--store none keeps no record of rejected values; hsmctl sends Primus credentials only "
+    "with a credential store";
+const char kAmbiguous[] = "ambiguous-0x80005017";
+
+/// Codes ppin reports before any credential is checked (configuration, files, network), or
+/// HSM answers that say nothing about the value: the value was not spent.
+bool is_definite_non_credential(std::uint32_t code) {
+  switch (code) {
+    case 0x80005001: case 0x80005002: case 0x80005003: case 0x80005004: case 0x80005005:
+    case 0x80005006: case 0x80005007: case 0x80005009: case 0x80005011: case 0x80005012:
+    case 0x80005013: case 0x80005015: case 0x80005019: case 0x8000003B: case 0x80000018:
+    case 0x80000069:
+      return true;
+    default:
+      return false;
+  }
 }
 
 Result<std::optional<Secret>> fingerprint_key(store::CredentialKeeper& keeper, bool create) {
@@ -207,20 +254,33 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
 
   // Service proxy.
   if (cluster.service_proxy && cluster.service_proxy->present) {
-    const auto st = o.listing ? o.listing->proxy_configured(cluster.service_proxy->user) : std::nullopt;
-    if (st != true) {
+    const std::string& pu = cluster.service_proxy->user;
+    const bool configured = o.listing && o.listing->proxy_configured(pu).value_or(false);
+    std::vector<std::string> last_set;
+    if (fp_key) {
+      HSMCTL_TRY_ASSIGN(last_set,
+                        load_lines(keeper, proxy_key(cluster.name, pu, "proxy-password-set")));
+    }
+    // Configured: resolved only when hsmctl set it before, to notice a rotation.
+    if (!configured || !last_set.empty()) {
       Resolution r = resolve_ref(cluster.service_proxy->password, "spec.serviceProxy.password", keeper);
       pc.proxy_facts.available = r.value.has_value();
       pc.proxy_facts.problem = r.problem;
       if (r.value && fp_key) {
-        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, proxy_key(cluster.name, cluster.service_proxy->user,
+        const std::string f = fp(*r.value);
+        if (configured) pc.proxy_facts.rotated = last_set.front() != f;
+        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, proxy_key(cluster.name, pu,
                                                                  "proxy-password-rejected")));
-        pc.proxy_facts.rejected = lookup(rej, fp(*r.value)).has_value();
-        if (pc.proxy_facts.rejected && options.retry_rejected) {
+        const auto rec = lookup(rej, f);
+        pc.proxy_facts.outcome_unknown = rec && *rec == kUnknown;
+        pc.proxy_facts.rejected = rec && *rec != kUnknown;
+        if (rec && options.retry_rejected && (!configured || pc.proxy_facts.rotated)) {
           pc.proxy_facts.rejected = false;
+          pc.proxy_facts.outcome_unknown = false;
           o.notes.push_back("retrying the proxy password rejected before (operator override)");
         }
       }
+      if (configured && !pc.proxy_facts.rotated) r.value.reset();
       pc.proxy_password = std::move(r.value);
     }
   }
@@ -264,6 +324,10 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
           if (options.retry_rejected) {
             o.notes.push_back("retrying the setup password of '" + p->user_name +
                               "' rejected before (" + *code + ", operator override)");
+          } else if (*code == kUnknown) {
+            f.setup_outcome_unknown = true;
+          } else if (*code == kAmbiguous) {
+            f.setup_ambiguous_with_proxy = true;
           } else {
             f.setup_rejected_code =
                 static_cast<std::uint32_t>(std::strtoul(code->c_str(), nullptr, 16));
@@ -280,9 +344,12 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
       if (values.pkcs11 && !values.pkcs11->empty()) {
         HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, partition_key(cluster.name, p->user_name,
                                                                      "pkcs11-password-rejected")));
-        f.pkcs11_rejected = lookup(rej, fp(*values.pkcs11)).has_value();
-        if (f.pkcs11_rejected && options.retry_rejected) {
+        const auto rec = lookup(rej, fp(*values.pkcs11));
+        f.pkcs11_rejected = rec && *rec != kUnknown;
+        f.pkcs11_outcome_unknown = rec && *rec == kUnknown;
+        if (rec && options.retry_rejected) {
           f.pkcs11_rejected = false;
+          f.pkcs11_outcome_unknown = false;
           o.notes.push_back("retrying the PKCS#11 password of '" + p->user_name +
                             "' rejected before (operator override)");
         }
@@ -312,6 +379,7 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   in.facts = pc.facts;
   in.proxy = pc.proxy_facts;
   in.now = pc.now;
+  in.records_durable = keeper.durable();
   pc.plan = make_plan(in);
   return pc;
 }
@@ -329,9 +397,11 @@ struct Mutation {
 };
 
 /// Runs one ppin mutation on copies next to the live .secrets.cfg, verifies the copy with
-/// `ppin -l`, then renames it over the live file (keeping .secrets.cfg.bak). On any failure the
-/// live file is untouched and the copies are removed.
-Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m) {
+/// `ppin -l`, then renames it over the live file (keeping .secrets.cfg.bak, except for a
+/// removal: a removed secret is kept in no backup). On any failure the live file is untouched
+/// and the copies are removed. `*command_ok` is set when the ppin command itself succeeded
+/// (the HSM accepted what was sent), whatever happens after.
+Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m, bool* command_ok) {
   const PrimusCluster& c = pc.cluster;
   const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
   const std::string dir = dir_of(c.secrets_path);
@@ -344,23 +414,44 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m) {
   auto live = stat_file(c.secrets_path);
   HSMCTL_TRY(live);
   if (live->exists) HSMCTL_TRY(copy_file(c.secrets_path, stage_secrets));
+  // The stage file must be private BEFORE ppin writes a secret into it. A copy is created 0600;
+  // a file ppin creates itself gets at most 0600 (ppin runs under umask 077, see Ppin::run).
+  {
+    struct stat st {};
+    if (::lstat(stage_secrets.c_str(), &st) == 0) {
+      if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_uid != ::geteuid()) {
+        return make_error(Errc::kIo, "refusing to stage into " + stage_secrets +
+                                         ": not a private regular file of this user");
+      }
+    } else if (errno != ENOENT) {
+      return make_error(Errc::kIo, "cannot stat " + stage_secrets + ": " + std::strerror(errno));
+    }
+  }
   const PpinPaths paths{stage_cfg, stage_secrets};
   HSMCTL_TRY(m.run(paths));
+  if (command_ok != nullptr) *command_ok = true;
   HSMCTL_TRY_ASSIGN(Listing listing, ppin.list(paths));
-  const std::optional<bool> st =
-      m.proxy ? listing.proxy_configured(m.user) : listing.user_configured(m.user);
+  bool configured = false;
+  if (auto v = m.proxy ? listing.proxy_configured(m.user) : listing.user_configured(m.user)) {
+    configured = *v;
+  }
   const bool want = m.expect == Expect::kConfigured;
-  if (st.value_or(false) != want) {
+  if (configured != want) {
     return make_error(Errc::kDevice, std::string(m.what) + " for '" + m.user +
                                          "': ppin -l does not show the expected state on the "
                                          "staged copy; the live secrets file is unchanged");
   }
-  if (live->exists) {
-    HSMCTL_TRY(copy_file(c.secrets_path, c.secrets_path + ".bak"));
+  const std::string bak = c.secrets_path + ".bak";
+  if (live->exists && m.expect == Expect::kConfigured) {
+    HSMCTL_TRY(copy_file(c.secrets_path, bak));
   }
   if (::rename(stage_secrets.c_str(), c.secrets_path.c_str()) != 0) {
     return make_error(Errc::kIo, "cannot rename staged secrets file over " + c.secrets_path +
                                      ": " + std::strerror(errno));
+  }
+  if (m.expect == Expect::kMissing && ::unlink(bak.c_str()) != 0 && errno != ENOENT) {
+    return make_error(Errc::kIo, "removed, but cannot delete the backup " + bak +
+                                     " that still holds it: " + std::strerror(errno));
   }
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
@@ -368,6 +459,17 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m) {
     ::close(dfd);
   }
   return apply_file_mode(c.secrets_path, c.secrets_mode);
+}
+
+/// `ppin -l` of the desired users against the live .secrets.cfg, now (under the lock).
+Result<Listing> observe_listing(const PreparedCluster& pc) {
+  HSMCTL_TRY_ASSIGN(FileFacts sf, stat_file(pc.cluster.secrets_path));
+  if (!sf.exists) return Listing{};
+  HSMCTL_TRY_ASSIGN(TempDir tmp, TempDir::create());
+  const std::string cfg = tmp.file("primus.cfg");
+  HSMCTL_TRY(write_file_atomically(cfg, bytes_of(pc.desired_config), 0600));
+  const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
+  return ppin.list({cfg, pc.cluster.secrets_path});
 }
 
 }  // namespace
@@ -428,10 +530,41 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
     if (!k->has_value()) return make_error(Errc::kInternal, "no fingerprint key");
     fp_key = **k;
   }
+  // Re-observe under the lock: another apply may have changed .secrets.cfg since prepare().
+  Listing now_listing;
+  {
+    auto l = observe_listing(pc);
+    if (!l) {
+      Error e = l.error();
+      e.message = "re-checking the credential state under the lock: " + e.message;
+      return tl::unexpected(e);
+    }
+    now_listing = std::move(*l);
+  }
+  auto state_now = [&](const Step& step) {
+    return (step.proxy || step.kind == plan::ActionKind::kSetProxyPassword)
+               ? now_listing.proxy_configured(step.target).value_or(false)
+               : now_listing.user_configured(step.target).value_or(false);
+  };
+  bool proxy_verified = false;  // a ppin -p succeeded in this run
 
   for (std::size_t i = 0; i < pc.plan.steps.size(); ++i) {
     const Step& step = pc.plan.steps[i];
     const plan::Action& action = pc.plan.plan.actions[i];
+    // Steps whose goal was reached since the plan (a concurrent apply) are skipped; a refresh
+    // of an entry that disappeared is refused (plan again).
+    const bool creates = action.action_class == plan::ActionClass::kCreate &&
+                         (step.kind == plan::ActionKind::kFetchSecret ||
+                          step.kind == plan::ActionKind::kSetProxyPassword);
+    if ((creates && state_now(step)) ||
+        (step.kind == plan::ActionKind::kRemoveSecret && !state_now(step))) {
+      say(action.summary + ": already done since the plan (another run?); skipped");
+      continue;
+    }
+    if (step.kind == plan::ActionKind::kRefreshSecret && !state_now(step)) {
+      return make_error(Errc::kRefused, "the permanent secret of '" + step.target +
+                                            "' disappeared since the plan; run plan again");
+    }
     switch (step.kind) {
       case plan::ActionKind::kBlocked:
         ++report.steps_blocked;
@@ -446,28 +579,54 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         break;
       case plan::ActionKind::kSetProxyPassword: {
         if (!pc.proxy_password) return make_error(Errc::kInternal, "proxy password not resolved");
+        if (!keeper.durable()) return make_error(Errc::kRefused, kNoStoreRefusal);
         const Secret& pw = *pc.proxy_password;
+        const std::string pw_fp = fingerprint(fp_key, pw);
         const auto key = proxy_key(c.name, step.target, "proxy-password");
+        const auto rej_key = proxy_key(c.name, step.target, "proxy-password-rejected");
+        HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
+        if (lookup(rejected, pw_fp) && !pc.options.retry_rejected) {
+          return make_error(Errc::kRefused, "the proxy password for '" + step.target +
+                                                "' was rejected before or its outcome is "
+                                                "unknown; not trying it again");
+        }
         HSMCTL_TRY(keeper.stage(key, pw));
+        HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, kUnknown));  // phase one, before sending
         Mutation m{"ppin -p",
                    [&](const PpinPaths& p) { return ppin.set_proxy(p, step.target, pw); },
                    step.target, true, Expect::kConfigured};
-        auto r = staged_mutation(pc, m);
+        bool sent_ok = false;
+        auto r = staged_mutation(pc, m, &sent_ok);
+        std::optional<std::uint32_t> code;
+        if (!r) code = find_error_code(r.error().message);
+        if (sent_ok) {
+          HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
+        } else if (code && is_credential_failure(*code)) {
+          HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, hex_code(*code)));
+        } else if (code && is_definite_non_credential(*code)) {
+          HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
+        }
         if (!r) {
-          auto code = find_error_code(r.error().message);
-          if (code && (*code == kSetupLoginFailed || is_credential_failure(*code))) {
-            HSMCTL_TRY(remember(keeper, proxy_key(c.name, step.target, "proxy-password-rejected"),
-                                fingerprint(fp_key, pw), ""));
-          }
           if (code) HSMCTL_TRY(keeper.discard(key));
-          return tl::unexpected(r.error());
+          Error e = r.error();
+          if (!sent_ok && !(code && is_definite_non_credential(*code))) {
+            e.message += code ? "; stopped without retrying (lockout safety), recorded so the next "
+                                "run does not send this value again"
+                              : "; the outcome is unknown: recorded as possibly rejected, not sent "
+                                "again until --retry-rejected";
+          }
+          return tl::unexpected(e);
         }
         HSMCTL_TRY(keeper.commit(key));
+        HSMCTL_TRY(save_lines(keeper, proxy_key(c.name, step.target, "proxy-password-set"),
+                              {pw_fp}));
+        proxy_verified = true;
         break;
       }
       case plan::ActionKind::kFetchSecret:
       case plan::ActionKind::kRefreshSecret: {
         const bool refresh = step.kind == plan::ActionKind::kRefreshSecret;
+        if (!keeper.durable()) return make_error(Errc::kRefused, kNoStoreRefusal);
         auto sit = pc.secrets.find(step.target);
         if (sit == pc.secrets.end() || !sit->second.setup || !sit->second.pkcs11) {
           return make_error(Errc::kInternal, "credentials of '" + step.target + "' not resolved");
@@ -479,47 +638,88 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                                                "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
         }
         const std::string setup_fp = fingerprint(fp_key, setup);
+        const std::string pin_fp = pin.empty() ? std::string() : fingerprint(fp_key, pin);
         const auto rej_key = partition_key(c.name, step.target, "setup-password-rejected");
+        const auto pin_rej_key = partition_key(c.name, step.target, "pkcs11-password-rejected");
         HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
-        if (lookup(rejected, setup_fp) && !pc.options.retry_rejected) {
+        if (auto rec = lookup(rejected, setup_fp); rec && !pc.options.retry_rejected &&
+                                                   !(*rec == kAmbiguous && proxy_verified)) {
           // Plan said otherwise only if the store changed since prepare(): never send it.
           return make_error(Errc::kRefused, "the setup password for '" + step.target +
-                                                "' was rejected before; not trying it again");
+                                                "' was rejected before or its outcome is "
+                                                "unknown; not trying it again");
+        }
+        if (!pin.empty() && !pc.options.retry_rejected) {
+          HSMCTL_TRY_ASSIGN(auto pin_rejected, load_lines(keeper, pin_rej_key));
+          if (lookup(pin_rejected, pin_fp)) {
+            return make_error(Errc::kRefused, "the PKCS#11 password for '" + step.target +
+                                                  "' was rejected before or its outcome is "
+                                                  "unknown; not trying it again");
+          }
         }
         // The HSM starts the validity window at first use: record it before sending.
-        HSMCTL_TRY(remember(keeper, partition_key(c.name, step.target, "setup-password-first-use"),
-                            setup_fp, std::to_string(pc.now)));
+        const auto first_key = partition_key(c.name, step.target, "setup-password-first-use");
+        HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper, first_key));
+        const bool first_recorded_now = !lookup(first, setup_fp).has_value();
+        HSMCTL_TRY(remember(keeper, first_key, setup_fp, std::to_string(pc.now)));
         const auto setup_key = partition_key(c.name, step.target, "setup-password");
         const auto pin_key = partition_key(c.name, step.target, "pkcs11-password");
         HSMCTL_TRY(keeper.stage(setup_key, setup));
         if (!pin.empty()) HSMCTL_TRY(keeper.stage(pin_key, pin));
+        // Phase one of the lockout record: both values count as possibly rejected until the
+        // outcome is proven.
+        HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kUnknown));
+        if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, kUnknown));
         Mutation m{refresh ? "ppin -u" : "ppin -a",
                    [&](const PpinPaths& p) {
                      return refresh ? ppin.update(p, step.target, setup, pin)
                                     : ppin.add(p, step.target, setup, pin);
                    },
                    step.target, false, Expect::kConfigured};
-        auto r = staged_mutation(pc, m);
+        bool sent_ok = false;
+        auto r = staged_mutation(pc, m, &sent_ok);
+        std::optional<std::uint32_t> code;
+        if (!r) code = find_error_code(r.error().message);
+        const bool behind_proxy = c.service_proxy && c.service_proxy->present;
+        std::string outcome;  // what was recorded, for the message
+        if (sent_ok) {
+          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
+          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+        } else if (code && *code == kSetupLoginFailed && behind_proxy && !proxy_verified) {
+          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kAmbiguous));
+          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          outcome = "; behind the service proxy, whose password was not verified in this run, "
+                    "0x80005017 may mean a refused proxy password as well as a wrong setup "
+                    "password: check the proxy password first; recorded so the next run does "
+                    "not send this setup password again";
+        } else if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
+                            *code == kPasswordExpired || *code == kUserNotFound)) {
+          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, hex_code(*code)));
+          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          outcome = "; stopped without retrying (lockout safety), recorded so the next run "
+                    "does not send this value again";
+        } else if (code && *code == kWrongPkcs11Pin) {
+          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
+          if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, hex_code(*code)));
+          outcome = "; stopped without retrying (lockout safety), recorded so the next run "
+                    "does not send this value again";
+        } else if (code && is_definite_non_credential(*code)) {
+          // Nothing was spent: the values are not suspects, the window did not start.
+          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
+          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          if (first_recorded_now) HSMCTL_TRY(forget(keeper, first_key, setup_fp));
+        } else {
+          outcome = "; the outcome is unknown (no documented code): the values count as "
+                    "possibly rejected and are not sent again until --retry-rejected";
+        }
         if (!r) {
-          const auto code = find_error_code(r.error().message);
-          if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
-                       *code == kPasswordExpired || *code == kUserNotFound)) {
-            HSMCTL_TRY(remember(keeper, rej_key, setup_fp, hex_code(*code)));
-          } else if (code && *code == kWrongPkcs11Pin) {
-            HSMCTL_TRY(remember(keeper,
-                                partition_key(c.name, step.target, "pkcs11-password-rejected"),
-                                fingerprint(fp_key, pin), ""));
-          }
           if (code) {
             // A definite answer: nothing was stored on the host.
             HSMCTL_TRY(keeper.discard(setup_key));
             if (!pin.empty()) HSMCTL_TRY(keeper.discard(pin_key));
           }
           Error e = r.error();
-          if (code && is_credential_failure(*code)) {
-            e.message += "; stopped without retrying (lockout safety), recorded so the next run "
-                         "does not try this value again";
-          }
+          e.message += outcome;
           return tl::unexpected(e);
         }
         HSMCTL_TRY(keeper.commit(setup_key));
@@ -535,7 +735,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                                        : ppin.remove(p, step.target);
                    },
                    step.target, step.proxy, Expect::kMissing};
-        HSMCTL_TRY(staged_mutation(pc, m));
+        HSMCTL_TRY(staged_mutation(pc, m, nullptr));
         break;
       }
       default:

@@ -17,7 +17,10 @@ namespace hsmctl::primus {
 
 namespace {
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+/// A libconfig string literal for `s`, escaped exactly as libconfig's scanner reads it back
+/// (the escapes libconfig's own writer emits: \\ \" \f \n \r \t, other control bytes as
+/// \xNN; bytes >= 0x80 verbatim).
+std::string quoted(const std::string& s) { return config_string_literal(s); }
 
 bool is_sensitive_name(const std::string& name) {
   return name == "pin" || name == "proxy_password" || name == "password";
@@ -66,6 +69,9 @@ void flatten(const libconfig::Setting& s, const std::string& prefix, ParsedConfi
     return;
   }
   out.settings[prefix] = render_value(s);
+  if (s.getType() == libconfig::Setting::TypeString) {
+    out.strings[prefix] = static_cast<const char*>(s);
+  }
   if (own != nullptr && std::strcmp(own, "user_name") == 0 &&
       s.getType() == libconfig::Setting::TypeString) {
     out.users.emplace_back(static_cast<const char*>(s));
@@ -95,6 +101,30 @@ std::string octal(unsigned mode) {
 }
 
 }  // namespace
+
+std::string config_string_literal(std::string_view s) {
+  std::string o = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\f': o += "\\f"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02X", c);
+          o += buf;
+        } else {
+          o += ch;
+        }
+    }
+  }
+  return o + "\"";
+}
 
 std::string render_config(const PrimusCluster& cluster,
                           const std::vector<const PrimusPartition*>& partitions) {

@@ -24,7 +24,14 @@ struct ParsedConfig {
   std::vector<std::string> users;
   /// The file holds a `pin` or `proxy_password` setting (a credential in a public file).
   bool has_inline_credentials = false;
+  /// String settings as libconfig read them (unescaped), same paths; sensitive ones omitted.
+  std::map<std::string, std::string> strings;
 };
+
+/// `s` as a libconfig string literal with quotes, escaped exactly as libconfig reads it back
+/// (\\ \" \f \n \r \t, other control bytes \xNN, everything else verbatim). Every string
+/// render_config() writes goes through this.
+std::string config_string_literal(std::string_view s);
 
 /// The desired primus.cfg for `cluster` and its partitions (see partitions_of()). Same input,
 /// same bytes. Holds no credential: the proxy password goes to .secrets.cfg through ppin.

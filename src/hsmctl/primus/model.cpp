@@ -113,6 +113,16 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
         c.secrets_path[0] != '/') {
       errors.push_back(object_error(at(c), "spec.client", "file paths must be absolute"));
     }
+    if (!c.log.file.empty() &&
+        (c.log.file[0] != '/' ||
+         !std::all_of(c.log.file.begin(), c.log.file.end(), [](char ch) {
+           return is_alnum(ch) || ch == '.' || ch == '_' || ch == '/' || ch == '@' || ch == '+' ||
+                  ch == '-';
+         }))) {
+      errors.push_back(object_error(at(c), "spec.client.log.file",
+                                    "log file must be an absolute path of letters, digits and "
+                                    "'._/@+-'"));
+    }
     if (c.config_path.rfind("/usr/local/primus/", 0) == 0 ||
         c.secrets_path.rfind("/usr/local/primus/", 0) == 0) {
       errors.push_back(object_error(at(c), "spec.client",

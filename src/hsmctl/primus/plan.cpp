@@ -51,6 +51,17 @@ class Builder {
   ClusterPlan& out_;
 };
 
+const char kNoStoreReason[] =
+    "--store none keeps no record of a rejected or unanswered value, so a retry could burn "
+    "another login attempt; hsmctl sends credentials only with a credential store";
+
+std::string unknown_outcome_reason(const std::string& what) {
+  return "the last attempt with " + what +
+         " ended without a proven outcome (ppin printed no error code, died or timed out); it may "
+         "have counted as a failed login, so it is not sent again. Check the HSM user log "
+         "(ppin --fetchlog) and run with --retry-rejected to send it once more";
+}
+
 std::string format_hours(long long seconds) {
   return std::to_string(seconds / 3600) + " h";
 }
@@ -123,11 +134,13 @@ ClusterPlan make_plan(const PlanInput& in) {
 
   // 3. service proxy
   bool proxy_ready = true;
+  bool proxy_set_in_plan = false;  // a ppin -p in this plan verifies the proxy before a fetch
   if (c.service_proxy) {
     const ServiceProxy& sp = *c.service_proxy;
     std::optional<bool> st;
     if (o.listing) st = o.listing->proxy_configured(sp.user).value_or(false);
     const std::string ref = sp.password.display();
+    const std::string set_summary = "set proxy password for '" + sp.user + "'";
     if (sp.present && st != true) {
       proxy_ready = false;
       if (!st) {
@@ -142,12 +155,38 @@ ClusterPlan make_plan(const PlanInput& in) {
                       " was rejected by the service proxy before and is not tried again; "
                       "correct it (CloudHSM: Cloud Console or support)",
                   sp.user);
+      } else if (in.proxy.outcome_unknown) {
+        b.blocked(set_summary, unknown_outcome_reason("the proxy password at " + ref), sp.user);
+      } else if (!in.records_durable) {
+        b.blocked(set_summary, kNoStoreReason, sp.user);
       } else {
         Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kCreate,
                           "set proxy password for '" + sp.user + "' (ppin -p)",
                           "service/proxy user MISSING; must precede any fetch", sp.user);
         a.changes.push_back({"proxy password", "MISSING", "<secret " + ref + ">", false});
         proxy_ready = true;
+        proxy_set_in_plan = true;
+      }
+    } else if (sp.present && st == true && in.proxy.rotated) {
+      // Still Configured with the old value: fetches may go ahead either way.
+      if (in.proxy.rejected) {
+        b.blocked(set_summary + " (rotated)",
+                  "the new value of " + ref +
+                      " was rejected by the service proxy before and is not tried again",
+                  sp.user);
+      } else if (in.proxy.outcome_unknown) {
+        b.blocked(set_summary + " (rotated)",
+                  unknown_outcome_reason("the proxy password at " + ref), sp.user);
+      } else if (!in.records_durable) {
+        b.blocked(set_summary + " (rotated)", kNoStoreReason, sp.user);
+      } else {
+        Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kUpdate,
+                          set_summary + " (ppin -p)",
+                          "the value of " + ref + " differs from the one hsmctl last set "
+                          "(fingerprint); ppin -p validates it and runs on copies",
+                          sp.user);
+        a.changes.push_back({"proxy password", "<previous value>", "<secret " + ref + ">", false});
+        proxy_set_in_plan = true;
       }
     } else if (!sp.present && st == true) {
       Action& a = b.add(ActionKind::kRemoveSecret, ActionClass::kDestroy,
@@ -195,8 +234,10 @@ ClusterPlan make_plan(const PlanInput& in) {
       continue;
     }
     bool likely_expired = false;
+    bool one_time_used = false;
     std::string expiry;
     if (facts.setup_first_use) {
+      one_time_used = validity == 0;
       const long long age = in.now - *facts.setup_first_use;
       likely_expired = validity == 0 || age > static_cast<long long>(validity) * 3600;
       expiry = "setup password " + ref + " was first used " + format_hours(age) + " ago (validity " +
@@ -233,6 +274,28 @@ ClusterPlan make_plan(const PlanInput& in) {
       b.blocked(summary, why, user);
       continue;
     }
+    if (facts.setup_ambiguous_with_proxy && !proxy_set_in_plan) {
+      b.blocked(summary,
+                "an earlier attempt with the setup password at " + ref +
+                    " was refused with 0x80005017 behind the service proxy, whose password was "
+                    "not verified in that run: either the setup password or the stored proxy "
+                    "password was refused. Check the proxy password (a changed value is set "
+                    "and verified by ppin -p before the next fetch), or run with "
+                    "--retry-rejected; only then ask for a new setup password",
+                user);
+      continue;
+    }
+    if (facts.setup_outcome_unknown) {
+      b.blocked(summary, unknown_outcome_reason("the setup password at " + ref), user);
+      continue;
+    }
+    if (one_time_used) {
+      b.blocked(summary,
+                "the one-time setup password at " + ref + " (validityHours: 0) was already sent " +
+                    "(" + expiry + "); it is not sent again; " + new_setup_password_hint(c, user),
+                user);
+      continue;
+    }
     if (!facts.pkcs11_available) {
       b.blocked(summary, "no usable PKCS#11 password: " + facts.pkcs11_problem, user);
       continue;
@@ -244,6 +307,18 @@ ClusterPlan make_plan(const PlanInput& in) {
                     " was rejected before (0x8000000B) and is not tried again; correct it "
                     "(the PIN is set by the security officer)",
                 user);
+      continue;
+    }
+    if (facts.pkcs11_outcome_unknown) {
+      b.blocked(summary,
+                unknown_outcome_reason(
+                    "the PKCS#11 password at " +
+                    (p->pkcs11_password ? p->pkcs11_password->display() : std::string("(none)"))),
+                user);
+      continue;
+    }
+    if (!in.records_durable) {
+      b.blocked(summary, kNoStoreReason, user);
       continue;
     }
     if (!proxy_ready) {

@@ -44,18 +44,29 @@ struct PartitionFacts {
   /// Recorded earlier for this very value: the HSM answered this code (0x80005017 wrong,
   /// 0x80005018 / 0x80000037 expired, 0x8000000D user missing). It is never sent again.
   std::optional<std::uint32_t> setup_rejected_code;
+  /// An earlier attempt with this value ended without a proven outcome (no code, crash,
+  /// timeout): it may have counted as a failed login, so it is not sent again.
+  bool setup_outcome_unknown = false;
+  /// An earlier attempt got 0x80005017 behind a service proxy whose password was not verified
+  /// in the same run: the setup password or the proxy password was refused.
+  bool setup_ambiguous_with_proxy = false;
   std::optional<long long> setup_first_use;  ///< epoch seconds, recorded by hsmctl
   bool has_last_fetch = false;               ///< a fetch succeeded before (recorded)
   bool setup_same_as_last_fetch = false;     ///< ... with this same setup password
   bool pkcs11_available = false;
   std::string pkcs11_problem;
   bool pkcs11_rejected = false;  ///< this PKCS#11 password was rejected (0x8000000B) before
+  bool pkcs11_outcome_unknown = false;  ///< ... or sent in an attempt with no proven outcome
 };
 
 struct ProxyFacts {
   bool available = false;
   std::string problem;
-  bool rejected = false;  ///< this proxy password was rejected before
+  bool rejected = false;         ///< this proxy password was rejected before
+  bool outcome_unknown = false;  ///< ... or sent in an attempt with no proven outcome
+  /// Configured, and the value in the store differs from the one hsmctl last set (by
+  /// fingerprint): the proxy password was rotated.
+  bool rotated = false;
 };
 
 /// What an action works on (parallel to DevicePlan::actions).
@@ -77,6 +88,9 @@ struct PlanInput {
   std::map<std::string, PartitionFacts> facts;  ///< by user name
   ProxyFacts proxy;
   long long now = 0;  ///< epoch seconds
+  /// False with `--store none`: no record of a rejected value would survive, so steps that
+  /// send a credential (ppin -a / -u / -p) are blocked instead of planned.
+  bool records_durable = true;
 };
 
 /// Computes the plan for one cluster. Order: write primus.cfg, fix file modes, set the proxy

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -11,9 +12,15 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <charconv>
+#include <limits>
+#include <optional>
 #include <chrono>
 #include <cstring>
 #include <regex>
+#include <sstream>
+
+extern char** environ;
 
 namespace hsmctl::primus {
 
@@ -22,6 +29,15 @@ namespace {
 const char kSetupPrompt[] = "Provide setup password for";
 const char kPkcs11Prompt[] = "Provide PKCS11 password for";
 const char kProxyPrompt[] = "Provide proxy password for";
+
+/// A run of decimal digits matched by a regex as an int; nullopt when it does not fit (ppin's
+/// output is not under our control: "slot-id 99999999999" must not throw out of a parser).
+std::optional<int> to_int(const std::string& digits) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return v;
+}
 
 std::string strip_cr(std::string s) {
   std::string out;
@@ -56,6 +72,44 @@ bool write_all(int fd, std::string_view data) {
 
 }  // namespace
 
+std::vector<std::string> ppin_environment(const char* const* env) {
+  // What ppin and the provider library may need: the vendor documents PRIMUS_HOME (for PATH and
+  // LD_LIBRARY_PATH) and the SECUROSYS_* file overrides; hsmctl always passes -c and -s, so those
+  // two are not passed (explicit paths decide). Everything else (env: secrets, store keys,
+  // passphrases) stays in hsmctl.
+  static const char* const kKeep[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ",
+                                      "USER", "LOGNAME", "TMPDIR", "LD_LIBRARY_PATH",
+                                      "PRIMUS_HOME"};
+  std::vector<std::string> pass;
+  for (const char* k : kKeep) pass.emplace_back(k);
+  if (env != nullptr) {
+    for (const char* const* e = env; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "HSMCTL_PPIN_PASS_ENV=", 21) != 0) continue;
+      // Test-only: names of extra variables to pass (a double's control variables). Never a
+      // secret's name; HSMCTL_* names are refused so the store key never reaches ppin.
+      std::string list(*e + 21);
+      for (char& c : list) {
+        if (c == ',' || c == ':') c = ' ';
+      }
+      std::istringstream in(list);
+      for (std::string name; in >> name;) {
+        if (name.rfind("HSMCTL_", 0) != 0) pass.push_back(name);
+      }
+    }
+  }
+  std::vector<std::string> out;
+  if (env == nullptr) return out;
+  for (const char* const* e = env; *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq == nullptr) continue;
+    const std::string name(*e, static_cast<std::size_t>(eq - *e));
+    bool keep = name.rfind("LC_", 0) == 0;
+    for (const auto& p : pass) keep = keep || p == name;
+    if (keep) out.emplace_back(*e);
+  }
+  return out;
+}
+
 std::optional<bool> Listing::user_configured(const std::string& user) const {
   std::optional<bool> out;
   for (const auto& s : slots) {
@@ -88,9 +142,15 @@ Listing parse_listing(std::string_view output) {
     const std::string line = text.substr(start, end - start);
     std::smatch m;
     if (std::regex_match(line, m, slot_re)) {
-      out.slots.push_back(SlotStatus{std::stoi(m[1]), std::stoi(m[2]), m[3], m[4] == "Configured"});
+      const auto index = to_int(m[1]);
+      const auto slot_id = to_int(m[2]);
+      if (index && slot_id) {
+        out.slots.push_back(SlotStatus{*index, *slot_id, m[3], m[4] == "Configured"});
+      }
     } else if (std::regex_match(line, m, proxy_re)) {
-      out.proxies.push_back(ProxyStatus{std::stoi(m[1]), m[2], m[3] == "Configured"});
+      if (const auto index = to_int(m[1])) {
+        out.proxies.push_back(ProxyStatus{*index, m[2], m[3] == "Configured"});
+      }
     }
     start = end + 1;
   }
@@ -184,9 +244,12 @@ TestResult parse_test(std::string_view output) {
     if (std::regex_search(line, m, hsm_re)) {
       hsm = m[1];
     } else if (std::regex_match(line, m, slot_re)) {
-      out.lines.push_back(TestLine{hsm, std::stoi(m[1]), m[2], m[3] == "OK", m[3]});
+      if (const auto slot_id = to_int(m[1])) {
+        out.lines.push_back(TestLine{hsm, *slot_id, m[2], m[3] == "OK", m[3]});
+      }
     } else if (std::regex_search(line, m, fail_re)) {
-      out.failures = std::stoi(m[1]);
+      // A count too large for an int is still "some failures", never "none".
+      out.failures = to_int(m[1]).value_or(std::numeric_limits<int>::max());
     }
     start = end + 1;
   }
@@ -197,10 +260,12 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
                             const std::vector<Answer>& answers) const {
   struct termios tio {};
   cfmakeraw(&tio);
-  // Canonical, no echo: a prompt answer is never echoed back into the captured output.
+  // Canonical with echo ON: ppin must turn echo off itself before an answer is typed (checked
+  // with tcgetattr() on the master), so an answer is never echoed into the captured output and
+  // never typed before a TCSAFLUSH that would discard it.
   tio.c_iflag = ICRNL;
   tio.c_oflag = OPOST | ONLCR;
-  tio.c_lflag = ICANON | ISIG;
+  tio.c_lflag = ICANON | ISIG | ECHO;
   tio.c_cflag = CS8 | CREAD;
   tio.c_cc[VMIN] = 1;
   tio.c_cc[VTIME] = 0;
@@ -213,6 +278,11 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // A minimal, explicit environment (see ppin_environment()); built before fork().
+  std::vector<std::string> env_store = ppin_environment(environ);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   int exec_pipe[2];
   if (::pipe2(exec_pipe, O_CLOEXEC) != 0) {
@@ -227,7 +297,10 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   }
   if (pid == 0) {
     ::close(exec_pipe[0]);
-    ::execvp(argv[0], argv.data());
+    // Every file ppin creates (the staged .secrets.cfg among them) is private from its first
+    // byte, whatever ppin's own creation mode is.
+    ::umask(077);
+    ::execvpe(argv[0], argv.data(), envp.data());
     const int err = errno;
     (void)!::write(exec_pipe[1], &err, sizeof err);
     ::_exit(127);
@@ -243,58 +316,93 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
                       "cannot run " + program_ + ": " + std::strerror(exec_errno));
   }
 
+  using Clock = std::chrono::steady_clock;
   std::string out;
   std::vector<bool> answered(answers.size(), false);
   std::size_t scan_from = 0;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds_);
+  std::optional<std::size_t> pending;  // prompt seen, answer not typed yet (echo still on)
+  Clock::time_point pending_since{};
+  Clock::time_point last_output = Clock::now();
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds_);
+  constexpr auto kQuiet = std::chrono::milliseconds(300);
+  constexpr auto kEchoWait = std::chrono::seconds(10);
   std::string failure;
+  auto echo_off = [&] {
+    struct termios t {};
+    return ::tcgetattr(master, &t) == 0 && (t.c_lflag & ECHO) == 0;
+  };
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto now = Clock::now();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     if (left.count() <= 0) {
       failure = "ppin did not finish within " + std::to_string(timeout_seconds_) + " s";
       break;
     }
     struct pollfd pfd {master, POLLIN, 0};
-    const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 50)));
     if (pr < 0 && errno != EINTR) {
       failure = std::string("poll: ") + std::strerror(errno);
       break;
     }
-    if (pr <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(master, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EIO: the child closed the terminal
-    out.append(buf, static_cast<std::size_t>(n));
-    // Answer prompts that appeared since the last answer, each at most once.
-    for (bool again = true; again;) {
-      again = false;
+    if (pr > 0) {
+      char buf[4096];
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EIO: the child closed the terminal
+      out.append(buf, static_cast<std::size_t>(n));
+      last_output = Clock::now();
+    }
+    // The next expected prompt that appeared since the last answer (each answered at most once).
+    if (!pending) {
       for (std::size_t i = 0; i < answers.size(); ++i) {
         if (answered[i]) continue;
         const std::size_t at = out.find(answers[i].prompt, scan_from);
         if (at == std::string::npos) continue;
         const std::size_t colon = out.find(':', at);
         if (colon == std::string::npos) continue;
-        std::string line(answers[i].value->view());
-        line += '\n';
-        const bool ok = write_all(master, line);
-        secure_wipe(line.data(), line.size());
-        if (!ok) break;
-        answered[i] = true;
+        pending = i;
+        pending_since = Clock::now();
         scan_from = colon + 1;
-        again = true;
         break;
       }
     }
-    // Any other prompt (or a repeated one) is not answered: guessing could burn an attempt.
-    const std::size_t other = out.find("Provide ", scan_from);
-    if (other != std::string::npos && out.find(':', other) != std::string::npos &&
-        out.find('\n', other) == std::string::npos) {
-      failure = "ppin asked for an input hsmctl has no answer for";
+    if (pending) {
+      if (echo_off()) {
+        std::string line(answers[*pending].value->view());
+        line += '\n';
+        const bool ok = write_all(master, line);
+        secure_wipe(line.data(), line.size());
+        if (!ok) {
+          failure = "cannot answer ppin's prompt";
+          break;
+        }
+        answered[*pending] = true;
+        pending.reset();
+      } else if (Clock::now() - pending_since > kEchoWait) {
+        failure = "ppin asked for a secret without turning echo off; hsmctl does not type a "
+                  "secret that would be echoed";
+        break;
+      }
+      continue;
     }
-    if (!failure.empty()) break;
+    // Any other prompt (or a repeated one) is not answered, it fails at once: guessing or
+    // repeating could burn an attempt. A prompt is an unterminated last line ending in ':' or
+    // '?' (or any unterminated text while ppin has echo off), with no output for kQuiet.
+    const std::size_t nl = out.rfind('\n');
+    const std::size_t from = std::max(scan_from, nl == std::string::npos ? 0 : nl + 1);
+    std::string tail = from < out.size() ? out.substr(from) : std::string();
+    while (!tail.empty() && (tail.back() == ' ' || tail.back() == '\r' || tail.back() == '\t')) {
+      tail.pop_back();
+    }
+    std::size_t lead = 0;
+    while (lead < tail.size() && (tail[lead] == ' ' || tail[lead] == '\r')) ++lead;
+    tail.erase(0, lead);
+    if (!tail.empty() && Clock::now() - last_output > kQuiet &&
+        (tail.back() == ':' || tail.back() == '?' || echo_off())) {
+      for (const auto& a : answers) redact(tail, *a.value);
+      failure = "ppin asked a question hsmctl has no answer for: \"" + tail + "\"";
+      break;
+    }
   }
   if (!failure.empty()) {
     ::kill(pid, SIGKILL);

@@ -81,6 +81,13 @@ struct TestResult {
 };
 TestResult parse_test(std::string_view output);
 
+/// The environment a ppin child gets, from `env` (hsmctl's environ): PATH, HOME, LANG,
+/// LANGUAGE, LC_*, TERM, TZ, USER, LOGNAME, TMPDIR, LD_LIBRARY_PATH, PRIMUS_HOME, plus the names
+/// listed in HSMCTL_PPIN_PASS_ENV (comma/space separated; TEST-ONLY, for a double's control
+/// variables; HSMCTL_* names are never passed). Nothing else: `env:` secrets, the store key and
+/// passphrases stay in hsmctl.
+std::vector<std::string> ppin_environment(const char* const* env);
+
 /// Paths ppin works on for one call.
 struct PpinPaths {
   std::string config;
@@ -129,8 +136,10 @@ class Ppin {
     std::string prompt;
     const Secret* value = nullptr;
   };
-  /// Runs ppin with `args` on a pseudo-terminal, answering prompts. Errc::kUnavailable when the
-  /// program cannot be started, kDevice on timeout or an unexpected prompt.
+  /// Runs ppin with `args` on a pseudo-terminal under umask 077 with ppin_environment(),
+  /// answering prompts: an answer is typed only once the terminal shows echo off. Errc::kUnavailable
+  /// when the program cannot be started, kDevice on timeout, on a prompt that is not expected
+  /// (at once, never answered), or when ppin does not turn echo off for an expected prompt.
   Result<RunOutput> run(const std::vector<std::string>& args,
                         const std::vector<Answer>& answers) const;
 

@@ -4,13 +4,13 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 
 #include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/prompt.hpp"
 
 namespace hsmctl::secrets {
 namespace {
@@ -20,27 +20,15 @@ tl::unexpected<Error> secret_error(const std::string& field, std::string message
   return tl::unexpected<Error>(std::move(e));
 }
 
-Result<Secret> read_prompt(const std::string& field) {
-  if (!isatty(STDIN_FILENO)) {
-    return secret_error(field, "'prompt' needs a terminal, but standard input is not one");
-  }
-  std::fprintf(stderr, "Enter value for %s: ", field.c_str());
-  std::fflush(stderr);
-  termios old_attr{};
-  tcgetattr(STDIN_FILENO, &old_attr);
-  termios no_echo = old_attr;
-  no_echo.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &no_echo);
-  std::string line;
-  for (int c = std::fgetc(stdin); c != EOF && c != '\n'; c = std::fgetc(stdin)) {
-    line.push_back(static_cast<char>(c));
-  }
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_attr);
-  std::fputc('\n', stderr);
-  Secret s(line);
-  secure_wipe(line.data(), line.size());
-  if (s.empty()) return secret_error(field, "empty value entered at the prompt");
-  return s;
+Result<Secret> read_prompt(const std::string& field, const std::string& context) {
+  // Asked on the terminal (/dev/tty) twice: the value may be set on the device, and a typo
+  // there would leave a PIN nobody knows.
+  HiddenPrompt prompt;
+  prompt.what = context.empty() ? field : field + " of " + context;
+  prompt.confirm = true;
+  auto value = read_hidden(prompt, Errc::kSecret);
+  if (!value) return secret_error(field, "prompt: " + value.error().message);
+  return value;
 }
 
 // A secret file is opened with O_NOFOLLOW | O_NONBLOCK and everything is checked on the opened
@@ -65,7 +53,8 @@ Result<Secret> read_secret_file(const std::string& path, const std::string& fiel
 
 Result<Resolved> resolve_value(const model::SecretRef& ref, const std::string& field,
                                store::CredentialKeeper& keeper,
-                               const store::CredentialKey& generated_key) {
+                               const store::CredentialKey& generated_key,
+                               const std::string& context) {
   using K = model::SecretRef::Kind;
   Resolved out;
   switch (ref.kind) {
@@ -83,7 +72,7 @@ Result<Resolved> resolve_value(const model::SecretRef& ref, const std::string& f
       return out;
     }
     case K::kPrompt: {
-      HSMCTL_TRY_ASSIGN(Secret s, read_prompt(field));
+      HSMCTL_TRY_ASSIGN(Secret s, read_prompt(field, context));
       out.value = std::move(s);
       return out;
     }
@@ -123,8 +112,8 @@ Result<void> check_printable(const Secret& value, const std::string& field) {
 
 Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
                          store::CredentialKeeper& keeper,
-                         const store::CredentialKey& generated_key) {
-  auto out = resolve_value(ref, field, keeper, generated_key);
+                         const store::CredentialKey& generated_key, const std::string& context) {
+  auto out = resolve_value(ref, field, keeper, generated_key, context);
   if (out && out->value) HSMCTL_TRY(check_printable(*out->value, field));
   return out;
 }

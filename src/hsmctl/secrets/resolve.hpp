@@ -29,11 +29,14 @@ struct Resolved {
 /// - file:PATH  a regular file (not a symlink, FIFO or device; checked on the opened descriptor),
 ///              mode 0600 or stricter, at most kMaxSecretFileBytes; one trailing newline is dropped;
 /// - store:NAME the store entry NAME must exist;
-/// - prompt     asks on the terminal without echo; an error when stdin is not a terminal;
+/// - prompt     asks twice on the controlling terminal (/dev/tty, not stdin) without echo,
+///              naming `field` and `context` (`manifest "root-ca" (root-ca.yaml:7:13)`); an
+///              error when there is no terminal;
 /// - generate   the value kept in the store under `generated_key`, else to_generate.
 /// Any value holding a control character (below 0x20, or 0x7f) is refused: check_printable().
 Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
-                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key);
+                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key,
+                         const std::string& context = {});
 
 /// Refuses a value with a control character (bytes 0x00..0x1f and 0x7f: a pasted CR, a NUL, an
 /// escape sequence). The message gives the character position, never the value.

@@ -44,6 +44,10 @@ class CredentialKeeper {
   /// Records a value the device was seen to accept (a successful VERIFY), as current.
   virtual Result<void> record_current(const CredentialKey& key, const Secret& value) = 0;
 
+  /// False when nothing recorded here survives the process (`--store none`): callers that
+  /// rely on a record to never resend a rejected value must not send one.
+  virtual bool durable() const { return true; }
+
   /// A non-secret fact recorded about a credential, e.g. "retries_max" of a user PIN; nullopt
   /// when unknown. Keepers that cannot hold facts keep none.
   virtual Result<std::optional<std::string>> fact(const CredentialKey& /*key*/,

@@ -24,6 +24,7 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
   Result<void> commit(const CredentialKey& key) override;
   Result<void> discard(const CredentialKey& key) override;
   Result<void> record_current(const CredentialKey& key, const Secret& value) override;
+  bool durable() const override { return false; }
   Result<std::optional<std::string>> fact(const CredentialKey& key,
                                           const std::string& field) override;
   Result<void> record_fact(const CredentialKey& key, const std::string& field,

@@ -147,7 +147,15 @@ FormatResult<StoreData> parse_payload(const Secret& plaintext) {
   JsonWiper wiper{doc};
   if (doc.is_discarded() || !doc.is_object()) return corrupt("not a JSON object");
   try {
-    const int version = doc.at("version").get<int>();
+    // Integers only: nlohmann converts a float (1.5, 1e300) to an integer type with a plain
+    // cast, which truncates or, out of range, is undefined behaviour.
+    const json& jversion = doc.at("version");
+    if (!jversion.is_number_integer() ||
+        (jversion.is_number_unsigned() && jversion.get<std::uint64_t>() > 0x7FFFFFFF) ||
+        (!jversion.is_number_unsigned() && jversion.get<std::int64_t>() < -0x7FFFFFFF)) {
+      return corrupt("version is not an integer");
+    }
+    const int version = jversion.get<int>();
     if (version > kPayloadVersion) {
       return tl::unexpected<FormatError>(FormatError{
           FailureKind::kUnsupported, "store payload has version " + std::to_string(version) +
@@ -155,7 +163,9 @@ FormatResult<StoreData> parse_payload(const Secret& plaintext) {
     }
     if (version < 1) return corrupt("version " + std::to_string(version));
     StoreData data;
-    data.generation = doc.at("generation").get<std::uint64_t>();
+    const json& jgeneration = doc.at("generation");
+    if (!jgeneration.is_number_unsigned()) return corrupt("generation is not a whole number");
+    data.generation = jgeneration.get<std::uint64_t>();
     data.modified = doc.value("modified", "");
     for (const auto& je : doc.at("entries")) {
       Entry e;

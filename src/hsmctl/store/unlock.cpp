@@ -9,7 +9,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include "hsmctl/store/crypto.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/prompt.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -48,37 +48,6 @@ std::string dir_of(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-// Reads one line from fd byte by byte (so nothing after the newline is consumed).
-Result<Secret> read_line(int fd, bool* saw_eof_first) {
-  Bytes buf;
-  buf.reserve(256);
-  for (;;) {
-    std::uint8_t c = 0;
-    ssize_t n = read(fd, &c, 1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      secure_wipe(buf.data(), buf.size());
-      return make_error(Errc::kStore, std::string("cannot read the passphrase: ") + strerror(err));
-    }
-    if (n == 0) {
-      if (saw_eof_first != nullptr) *saw_eof_first = buf.empty();
-      break;
-    }
-    if (c == '\n') break;
-    if (buf.size() >= kMaxPassphrase) {
-      secure_wipe(buf.data(), buf.size());
-      return make_error(Errc::kStore, "the passphrase is longer than 4096 bytes");
-    }
-    buf.push_back(c);
-  }
-  std::size_t len = buf.size();
-  if (len > 0 && buf[len - 1] == '\r') --len;
-  Secret out(ByteView(buf.data(), len));
-  secure_wipe(buf.data(), buf.size());
-  return out;
 }
 
 Result<void> check_strict_mode(const std::string& path, const char* what) {
@@ -121,7 +90,7 @@ Result<Secret> read_passphrase_file(const std::string& path) {
 }
 
 Result<Secret> read_passphrase_fd(int fd) {
-  HSMCTL_TRY_ASSIGN(Secret value, read_line(fd, nullptr));
+  HSMCTL_TRY_ASSIGN(Secret value, read_hidden_line(fd, kMaxPassphrase, Errc::kStore));
   if (value.empty()) {
     return make_error(Errc::kStore,
                       "no passphrase on file descriptor " + std::to_string(fd) + " (empty)");
@@ -130,35 +99,11 @@ Result<Secret> read_passphrase_fd(int fd) {
 }
 
 Result<Secret> prompt_passphrase(const std::string& prompt, bool confirm) {
-  if (isatty(STDIN_FILENO) == 0) {
-    return make_error(Errc::kStore, "cannot prompt for the " + prompt + ": stdin is not a terminal");
-  }
-  auto ask = [](const std::string& text) -> Result<Secret> {
-    struct termios old_attr {};
-    if (tcgetattr(STDIN_FILENO, &old_attr) != 0) {
-      return make_error(Errc::kStore, "cannot read terminal settings");
-    }
-    struct termios quiet = old_attr;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    quiet.c_lflag |= ECHONL;
-    std::fprintf(stderr, "%s: ", text.c_str());
-    std::fflush(stderr);
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
-      return make_error(Errc::kStore, "cannot turn off terminal echo");
-    }
-    auto line = read_line(STDIN_FILENO, nullptr);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_attr);
-    return line;
-  };
-  std::string label = prompt;
-  if (!label.empty()) label[0] = static_cast<char>(toupper(static_cast<unsigned char>(label[0])));
-  HSMCTL_TRY_ASSIGN(Secret first, ask(label));
-  if (first.empty()) return make_error(Errc::kStore, "empty " + prompt);
-  if (confirm) {
-    HSMCTL_TRY_ASSIGN(Secret second, ask("Repeat " + prompt));
-    if (!first.equals(second)) return make_error(Errc::kStore, "the two entries differ");
-  }
-  return first;
+  HiddenPrompt ask;
+  ask.what = prompt;
+  ask.confirm = confirm;
+  ask.max_length = kMaxPassphrase;
+  return read_hidden(ask, Errc::kStore);
 }
 
 Result<Secret> read_key_file(const std::string& path) {
@@ -263,7 +208,7 @@ Result<Secret> ConfiguredKeySource::material(KeyMode mode, bool creating) {
     HSMCTL_TRY_ASSIGN(passphrase_, read_passphrase_file(*options_.passphrase_file));
   } else if (options_.passphrase_fd) {
     HSMCTL_TRY_ASSIGN(passphrase_, read_passphrase_fd(*options_.passphrase_fd));
-  } else if (options_.allow_prompt && isatty(STDIN_FILENO) != 0) {
+  } else if (options_.allow_prompt && terminal_available()) {
     HSMCTL_TRY_ASSIGN(passphrase_, prompt_passphrase(options_.prompt_label, creating));
   } else {
     return make_error(Errc::kStore,

@@ -4,7 +4,7 @@
 //
 // Passphrase sources, first match wins: a passphrase file (HSMCTL_STORE_PASSPHRASE_FILE or
 // --passphrase-file; must be 0600 or stricter), a file descriptor (HSMCTL_STORE_PASSPHRASE_FD or
-// --passphrase-fd), a no-echo prompt when stdin is a terminal. Non-interactive runs without a
+// --passphrase-fd), a no-echo prompt on the controlling terminal (/dev/tty). Non-interactive runs without a
 // source get an error naming the options. Key-file mode: a random 32-byte key in a 0600 file
 // (--key-file / HSMCTL_STORE_KEY_FILE, default $XDG_CONFIG_HOME/hsmctl/store.key), created on
 // first use. Passphrases never come from argv.
@@ -31,8 +31,8 @@ Result<Secret> read_passphrase_file(const std::string& path);
 /// Reads a passphrase from an open descriptor up to EOF or the first newline. The descriptor
 /// is not closed.
 Result<Secret> read_passphrase_fd(int fd);
-/// Prompts on stderr and reads a line from the terminal on stdin with echo off (termios).
-/// `confirm`: asks twice and fails if the answers differ. Errc::kStore if stdin is not a tty.
+/// Asks on the controlling terminal (/dev/tty) with echo off (util/prompt.hpp).
+/// `confirm`: asks twice and fails if the answers differ. Errc::kStore if there is no terminal.
 Result<Secret> prompt_passphrase(const std::string& prompt, bool confirm);
 /// Reads a key file: 0600 or stricter, exactly 32 bytes.
 Result<Secret> read_key_file(const std::string& path);
@@ -45,7 +45,7 @@ struct UnlockOptions {
   std::optional<std::string> passphrase_file;
   std::optional<int> passphrase_fd;
   std::optional<std::string> key_file;  ///< explicit --key-file / HSMCTL_STORE_KEY_FILE
-  bool allow_prompt = true;             ///< prompt when stdin is a tty
+  bool allow_prompt = true;             ///< prompt on /dev/tty when there is one
   std::string prompt_label = "store passphrase";
 
   /// HSMCTL_STORE_PASSPHRASE_FILE, HSMCTL_STORE_PASSPHRASE_FD, HSMCTL_STORE_KEY_FILE.

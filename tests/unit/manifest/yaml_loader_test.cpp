@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/yaml_loader.hpp"
 
+#include <chrono>
+#include <cstdlib>
+#include <future>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -181,6 +184,36 @@ TEST(ManifestYaml, NullDocumentsAreSkipped) {
   EXPECT_TRUE(f.errors.empty()) << errors_of(f);
   ASSERT_EQ(f.documents.size(), 1u);
   EXPECT_EQ(f.documents[0].value["a"], nlohmann::json(1));
+}
+
+// yaml-cpp 0.7 loops forever on a ',' where a block node should start (jbeder/yaml-cpp#1040);
+// found again by tests/fuzz/manifest_loader. The loader must stop with a positioned error.
+TEST(ManifestYaml, StrayCommaDoesNotHangTheParser) {
+  for (const char* text : {",", ",,", "a: 1\n---\n,\n", "# c\n  ,\n"}) {
+    auto parsed = std::async(std::launch::async, [text] { return parse_yaml(text, "c.yaml"); });
+    if (parsed.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      ADD_FAILURE() << "parse_yaml hangs on " << ::testing::PrintToString(text);
+      std::_Exit(1);  // the parser thread cannot be stopped
+    }
+    YamlFile f = parsed.get();
+    ASSERT_FALSE(f.errors.empty()) << text;
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("c.yaml:")) << text;
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("YAML syntax error")) << text;
+  }
+}
+
+// Found by tests/fuzz/manifest_loader: a byte that is not UTF-8 in a value made the loader throw
+// nlohmann's type_error.316 ("internal error"). It is a manifest error with its position.
+TEST(ManifestYaml, InvalidUtf8IsAPositionedError) {
+  for (const char* text : {"a: 1\nb: x\xFFy\n", "a: 1\nb: x\xC0\x80\n", "a: 1\nb: x\xED\xA0\x80\n",
+                           "a: 1\nb: x\xE2\x82\n"}) {
+    YamlFile f = parse_yaml(text, "u.yaml");
+    ASSERT_EQ(f.errors.size(), 1u) << errors_of(f);
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("u.yaml:2:5"));
+    EXPECT_THAT(f.errors[0].to_string(), HasSubstr("invalid UTF-8"));
+  }
+  YamlFile ok = parse_yaml("a: \"gr\xC3\xBC\xC3\x9F \xE2\x82\xAC \xF0\x9F\x94\x91\"\n", "u.yaml");
+  EXPECT_TRUE(ok.errors.empty()) << errors_of(ok);
 }
 
 }  // namespace

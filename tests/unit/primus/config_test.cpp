@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "hsmctl/primus/fingerprint.hpp"
 #include "hsmctl/primus/model.hpp"
 
@@ -123,6 +125,67 @@ TEST(PrimusFingerprint, Sha256AndHmacVectors) {
   EXPECT_EQ(fingerprint(Secret(std::string_view("Jefe")),
                         Secret(std::string_view("what do ya want for nothing?"))),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+}  // namespace
+}  // namespace hsmctl::primus
+
+namespace hsmctl::primus {
+namespace {
+
+// Issue 10 item 4: every string is rendered so that libconfig reads back exactly that string.
+TEST(PrimusConfigEscaping, InjectionAttemptsStayOneValue) {
+  auto c = sample_cluster();
+  auto p = sample_partition("A_USER", 1);
+  for (const std::string& evil :
+       {std::string("/tmp/p.log\"; trace_mask = 255; y = \"z"), std::string("/tmp/a\\tb"),
+        std::string("/tmp/quote\"only"), std::string("/tmp/back\\slash\\")}) {
+    c.log.file = evil;
+    const std::string text = render_config(c, {&p});
+    auto parsed = parse_config(text, "primus.cfg");
+    ASSERT_TRUE(parsed) << evil << "\n" << text;
+    EXPECT_EQ(parsed->strings["primus.log.file"], evil) << text;
+    EXPECT_EQ(parsed->settings.count("primus.log.trace_mask"), 0u) << text;
+  }
+  // ... and the manifest refuses such a path in the first place.
+  c.log.file = "/tmp/p.log\"; trace_mask = 255; y = \"z";
+  EXPECT_FALSE(validate({c}, {}).empty());
+  c.log.file = "/var/log/primus/p11.log";
+  EXPECT_TRUE(validate({c}, {}).empty());
+}
+
+TEST(PrimusConfigEscaping, RenderParseCompareOverRandomStrings) {
+  std::mt19937 rng(20261202);
+  std::uniform_int_distribution<int> len(0, 40);
+  std::uniform_int_distribution<int> byte(1, 255);
+  auto random_string = [&] {
+    std::string s;
+    const int n = len(rng);
+    for (int i = 0; i < n; ++i) s += static_cast<char>(byte(rng));
+    return s;
+  };
+  for (int iter = 0; iter < 2000; ++iter) {
+    auto c = sample_cluster();
+    c.members[0].host = random_string();
+    c.log.file = random_string();
+    if (c.log.file.empty()) c.log.file = "x";
+    ServiceProxy sp;
+    sp.user = random_string();
+    c.service_proxy = sp;
+    auto p = sample_partition(random_string(), 1);
+    p.client_id = random_string();
+    if (p.client_id.empty()) p.client_id = "y";
+    const std::string text = render_config(c, {&p});
+    auto parsed = parse_config(text, "primus.cfg");
+    ASSERT_TRUE(parsed) << parsed.error().to_string();
+    EXPECT_EQ(parsed->strings["primus.log.file"], c.log.file);
+    EXPECT_EQ(parsed->strings["primus.hsms.hsm0.host"], c.members[0].host);
+    EXPECT_EQ(parsed->strings["primus.hsms.hsm0.slots.slot0.user_name"], p.user_name);
+    EXPECT_EQ(parsed->strings["primus.hsms.hsm0.slots.slot0.client_id"], p.client_id);
+    EXPECT_EQ(parsed->strings["primus.hsms.hsm0.slots.slot0.proxy_user"], sp.user);
+    ASSERT_EQ(parsed->users.size(), 2u);
+    if (::testing::Test::HasFailure()) break;
+  }
 }
 
 }  // namespace

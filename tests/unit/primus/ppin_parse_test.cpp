@@ -64,5 +64,24 @@ TEST(PrimusPpinParse, VersionAndTest) {
   EXPECT_EQ(r.failures, 1);
 }
 
+TEST(PrimusPpinParse, NumbersTooLargeForAnIntDoNotThrow) {
+  // Reported by an earlier fuzzing attempt (issue 9; inputs in tests/fuzz/regressions/
+  // ppin_output): std::stoi threw std::out_of_range out of the parsers.
+  const char* listing =
+      "[99999999999] slot-id 0: user 'A' permanent secret: Configured\n"
+      "[00] slot-id 99999999999: user 'B' permanent secret: Configured\n"
+      "[99999999999] service/proxy user 'P' permanent secret: Configured\n"
+      "[01] slot-id 1: user 'C' permanent secret: MISSING\n";
+  Listing l = parse_listing(listing);
+  ASSERT_EQ(l.slots.size(), 1u);
+  EXPECT_EQ(l.slots[0].user, "C");
+  EXPECT_TRUE(l.proxies.empty());
+  TestResult t = parse_test(
+      "hsm0: Connect to 'x' on port 1\n    slot0 (id=99999999999), user=U: OK\n"
+      "Number of failures: 99999999999\n");
+  EXPECT_TRUE(t.lines.empty());
+  EXPECT_GT(t.failures, 0);
+}
+
 }  // namespace
 }  // namespace hsmctl::primus

@@ -58,8 +58,10 @@ class MemoryKeeper : public store::CredentialKeeper {
     current_[key.id()] = std::string(value.view());
     return {};
   }
+  bool durable() const override { return durable_; }
   std::map<std::string, std::string> current_;
   std::map<std::string, std::string> pending_;
+  bool durable_ = true;  ///< false: behave like --store none
 };
 
 inline std::string user_name() {
@@ -94,6 +96,8 @@ class PrimusFixture : public ::testing::Test {
     std::filesystem::create_directories(etc_);
     state_path_ = root_ + "/hsm-state.json";
     setenv("PPIN_DOUBLE_STATE", state_path_.c_str(), 1);
+    // ppin runs with a minimal environment: the double's control variables pass only by name.
+    setenv("HSMCTL_PPIN_PASS_ENV", "PPIN_DOUBLE_STATE,PPIN_DOUBLE_NOW", 1);
     set_now(kT0);
     setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
     setenv("HSMCTL_TEST_PIN", kPin, 1);
@@ -117,6 +121,7 @@ class PrimusFixture : public ::testing::Test {
     std::filesystem::remove_all(root_, ec);
     unsetenv("PPIN_DOUBLE_STATE");
     unsetenv("PPIN_DOUBLE_NOW");
+    unsetenv("HSMCTL_PPIN_PASS_ENV");
   }
 
   void set_now(long long t) {

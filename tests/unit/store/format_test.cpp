@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/format.hpp"
+#include "hsmctl/store/payload.hpp"
 
 #include <gtest/gtest.h>
 
@@ -260,6 +261,26 @@ TEST_F(StoreFormat, StoreLevelErrorsAreDistinctAndCarryNoValue) {
       EXPECT_EQ(m.find(secret), std::string::npos);
     }
   }
+}
+
+// Reported by an earlier fuzzing attempt (issue 9; inputs in tests/fuzz/regressions/store_decoder):
+// a float where the payload has an integer was truncated (1.5 read as version 1) or, out of
+// range (1e300), converted with undefined behaviour.
+TEST(StorePayload, NumbersMustBeIntegers) {
+  for (const char* text : {R"({"version":1.5,"generation":1,"entries":[]})",
+                           R"({"version":1e300,"generation":1,"entries":[]})",
+                           R"({"version":-1e300,"generation":1,"entries":[]})",
+                           R"({"version":4294967297,"generation":1,"entries":[]})",
+                           R"({"version":1,"generation":2.5,"entries":[]})",
+                           R"({"version":1,"generation":1e300,"entries":[]})",
+                           R"({"version":1,"generation":-1,"entries":[]})"}) {
+    auto parsed = parse_payload(Secret(std::string_view(text)));
+    ASSERT_FALSE(parsed) << text;
+    EXPECT_EQ(parsed.error().kind, FailureKind::kCorrupt) << text;
+  }
+  auto ok = parse_payload(Secret(std::string_view(R"({"version":1,"generation":7,"entries":[]})")));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->generation, 7u);
 }
 
 }  // namespace

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+// Issue 9 item 5 / issue 15 item 5: a `prompt` secret is asked on the controlling terminal
+// (/dev/tty, here a pseudo-terminal), not on stdin; the prompt names the manifest and the field,
+// asks twice, never echoes the value, and two different entries are refused.
+
+#include "cli/cli_fixture.hpp"
+
+#include <gmock/gmock.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace hsmctl::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+/// hsmctl in a new session whose controlling terminal is a pty; stdin is /dev/null and
+/// stdout/stderr go to files, so only /dev/tty can carry the prompt and the answer.
+class PtyRun {
+ public:
+  PtyRun(const std::vector<std::string>& args, const std::vector<std::string>& env,
+         const std::string& out_path) {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0)
+      return;
+    std::string slave = ptsname(master_);
+    pid_ = fork();
+    if (pid_ == 0) {
+      setsid();
+      int tty = open(slave.c_str(), O_RDWR);  // the session leader's first tty: its ctty
+      if (tty < 0)
+        _exit(126);
+      int null = open("/dev/null", O_RDONLY);
+      int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(null, 0);
+      dup2(out, 1);
+      dup2(out, 2);
+      // `tty` stays open: with no slave descriptor left, the master would read EIO.
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(HSMCTL_BIN));
+      for (const auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      std::vector<char*> envp;
+      for (const auto& e : env)
+        envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+      execve(HSMCTL_BIN, argv.data(), envp.data());
+      _exit(127);
+    }
+  }
+  ~PtyRun() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (master_ >= 0)
+      close(master_);
+  }
+  bool started() const { return pid_ > 0; }
+
+  /// Reads the terminal until `text` has appeared (true) or 20 s passed / the terminal closed.
+  bool wait_for(const std::string& text) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (screen_.find(text, consumed_) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return false;
+      pollfd p{master_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        return false;
+      char buf[512];
+      ssize_t n = read(master_, buf, sizeof buf);
+      if (n <= 0)
+        return false;  // EIO: the child closed the terminal
+      screen_.append(buf, static_cast<std::size_t>(n));
+    }
+    consumed_ = screen_.find(text, consumed_) + text.size();
+    return true;
+  }
+  void type(const std::string& text) {
+    ssize_t n = write(master_, text.data(), text.size());
+    (void)n;
+  }
+  /// Waits for the exit code (-1 after 60 s or on a signal); drains the terminal meanwhile.
+  int wait_exit() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      pollfd p{master_, POLLIN, 0};
+      char buf[512];
+      ssize_t n = poll(&p, 1, 100) > 0 ? read(master_, buf, sizeof buf) : 0;
+      if (n > 0) {
+        screen_.append(buf, static_cast<std::size_t>(n));
+      } else {
+        usleep(20 * 1000);  // hung up (EIO) or nothing yet: do not spin
+      }
+    }
+    return -1;
+  }
+  const std::string& screen() const { return screen_; }
+
+ private:
+  int master_ = -1;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string screen_;
+  std::size_t consumed_ = 0;
+};
+
+class PromptTty : public CliTest {
+ protected:
+  std::vector<std::string> child_env() {
+    std::vector<std::string> env = {
+        "PATH=/usr/bin:/bin",
+        "HOME=" + dir_.path(),
+        "HSMCTL_STORE=" + dir_.file("store.hsmctl"),
+        "HSMCTL_STORE_KEY_FILE=" + dir_.file("store.key"),
+        "NO_COLOR=1",
+        "SO_PIN=3537363231383830",
+    };
+    return env;
+  }
+  std::string prompted_manifest() {
+    return manifest_file(
+        "apiVersion: hsmctl.dev/v1alpha1\n"
+        "kind: PicoHSM\n"
+        "metadata:\n"
+        "  name: hsm-a\n"
+        "spec:\n"
+        "  device: {serial: \"" +
+        std::string(kSerial) +
+        "\"}\n"
+        "  userPin: {secret: prompt}\n"
+        "  soPin: {secret: \"env:SO_PIN\"}\n");
+  }
+};
+
+TEST_F(PromptTty, AsksOnTheTerminalTwiceNamingManifestAndFieldWithoutEcho) {
+  std::string m = prompted_manifest();
+  PtyRun run({"apply", "-f", m, "--device", device(), "--auto-approve"}, child_env(),
+             dir_.file("out.txt"));
+  ASSERT_TRUE(run.started());
+  ASSERT_TRUE(run.wait_for("Enter spec.userPin of manifest \"hsm-a\" (" + m + ":"))
+      << run.screen() << read_text(dir_.file("out.txt"));
+  run.type("64821907\n");
+  ASSERT_TRUE(run.wait_for("Repeat spec.userPin of manifest \"hsm-a\"")) << run.screen();
+  run.type("64821907\n");
+  EXPECT_EQ(run.wait_exit(), 0) << run.screen() << read_text(dir_.file("out.txt"));
+  EXPECT_THAT(run.screen(), Not(HasSubstr("64821907")));  // echo was off
+  std::string out = read_text(dir_.file("out.txt"));
+  EXPECT_THAT(out, HasSubstr("Apply complete"));
+  EXPECT_THAT(out, Not(HasSubstr("64821907")));
+
+  // The device now holds the PIN typed: a plan with it from the environment is in sync.
+  env_["USER_PIN"] = "64821907";
+  auto plan = hsmctl(
+      {"plan", "-f", manifest_file(pico_manifest()), "--device", device(), "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.all();
+}
+
+TEST_F(PromptTty, TwoDifferentEntriesAreRefusedAndTheDeviceIsUntouched) {
+  std::string m = prompted_manifest();
+  PtyRun run({"apply", "-f", m, "--device", device(), "--auto-approve"}, child_env(),
+             dir_.file("out.txt"));
+  ASSERT_TRUE(run.started());
+  ASSERT_TRUE(run.wait_for("Enter spec.userPin")) << run.screen();
+  run.type("64821907\n");
+  ASSERT_TRUE(run.wait_for("Repeat spec.userPin")) << run.screen();
+  run.type("64821908\n");
+  EXPECT_EQ(run.wait_exit(), 1) << run.screen();
+  std::string out = read_text(dir_.file("out.txt"));
+  EXPECT_THAT(out, HasSubstr("differ"));
+  EXPECT_THAT(out + run.screen(), Not(HasSubstr("6482190")));
+  EXPECT_NE(access(dir_.file("pico.json").c_str(), F_OK), 0);  // the device was never opened
+}
+
+TEST_F(PromptTty, WithoutATerminalItIsAClearErrorNotARead) {
+  // stdin is a pipe holding a value: it must not be taken as the PIN.
+  std::string m = prompted_manifest();
+  env_["SO_PIN"] = "3537363231383830";
+  auto apply = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"}, "64821907\n");
+  EXPECT_EQ(apply.exit_code, 1) << apply.all();
+  EXPECT_THAT(apply.err, HasSubstr("spec.userPin"));
+  EXPECT_THAT(apply.err, HasSubstr("no terminal"));
+}
+
+}  // namespace
+}  // namespace hsmctl::testing
