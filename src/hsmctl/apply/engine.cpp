@@ -218,17 +218,28 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                     const std::string* device_uri,
                                     std::unique_ptr<device::Transport> transport,
                                     store::CredentialKeeper& keeper);
+
+// A secret that cannot be resolved or breaks a PIN rule is a problem of a manifest field: the
+// error gets that field's file:line:column, like every other manifest error.
+Result<PreparedDevice> with_position(Result<PreparedDevice> r,
+                                     const model::PicoHsmManifest& manifest) {
+  if (!r && r.error().code == Errc::kSecret && !r.error().where && !r.error().path.empty() &&
+      r.error().path.rfind("spec.", 0) == 0) {
+    r.error().where = manifest.position_of(r.error().path);
+  }
+  return r;
+}
 }  // namespace
 
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                const std::string& device_uri, store::CredentialKeeper& keeper) {
-  return prepare_impl(manifest, &device_uri, nullptr, keeper);
+  return with_position(prepare_impl(manifest, &device_uri, nullptr, keeper), manifest);
 }
 
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                std::unique_ptr<device::Transport> transport,
                                store::CredentialKeeper& keeper) {
-  return prepare_impl(manifest, nullptr, std::move(transport), keeper);
+  return with_position(prepare_impl(manifest, nullptr, std::move(transport), keeper), manifest);
 }
 
 namespace {

@@ -10,15 +10,21 @@
 #include <sstream>
 #include <system_error>
 
+#include <unistd.h>
+
 #include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/manifest/schema_validator.hpp"
 #include "hsmctl/manifest/semantic.hpp"
 #include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/text.hpp"
 
 namespace hsmctl::manifest {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr const char* kStdinName = "<stdin>";
 
 // Everything learned from one file, kept apart so errors can be ordered per file.
 struct FileOutcome {
@@ -57,17 +63,24 @@ Error io_error(const std::string& path, const std::string& message) {
   return Error{Errc::kIo, message, SourcePos{path, 0, 0}, {}};
 }
 
-// Reads a whole file; errors name the path.
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    return tl::unexpected(io_error(path, std::string("cannot read: ") + std::strerror(err)));
+// "PATH: message" -> "message" (the error position already names the file).
+std::string without_prefix(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
+// Reads a whole manifest: a regular file (never a FIFO or device) within the size limit, checked
+// before reading; "-" is standard input, read up to the same limit. Errors name the path.
+Result<std::string> read_manifest(const std::string& path) {
+  auto as_string = [](const Bytes& b) { return std::string(b.begin(), b.end()); };
+  if (path == "-") {
+    auto in = read_fd_limited(STDIN_FILENO, kMaxManifestBytes, kStdinName);
+    if (!in) return tl::unexpected(io_error(kStdinName, without_prefix(in.error().message, kStdinName)));
+    return as_string(*in);
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return tl::unexpected(io_error(path, "read error"));
-  return ss.str();
+  auto file = read_regular_file(path, kMaxManifestBytes);
+  if (!file) return tl::unexpected(io_error(path, without_prefix(file.error().message, path)));
+  return as_string(file->content);
 }
 
 bool is_yaml_name(const fs::path& p) {
@@ -131,8 +144,20 @@ void cross_checks(std::vector<FileOutcome>& files) {
   }
 }
 
+// Errors echo keys, names and paths from the input: escaped so that a key holding "\n\r" cannot
+// split the error line and an escape sequence never reaches the terminal.
+void escape_echoed(Error& e) {
+  e.message = escape_for_display(e.message);
+  e.path = escape_for_display(e.path);
+  if (e.where) e.where->file = escape_for_display(e.where->file);
+}
+
 LoadResult combine(std::vector<FileOutcome> files) {
   cross_checks(files);
+  for (FileOutcome& f : files) {
+    for (Error& e : f.errors) escape_echoed(e);
+    for (Error& e : f.warnings) escape_echoed(e);
+  }
   LoadResult result;
   for (FileOutcome& f : files) {
     std::stable_sort(f.errors.begin(), f.errors.end(), position_less);
@@ -169,18 +194,18 @@ LoadResult load_manifest_text(const std::string& text, const std::string& file_n
 LoadResult load_manifests(const std::vector<std::string>& paths) {
   std::vector<FileOutcome> files;
   auto load_one = [&](const std::string& path) {
-    auto text = read_file(path);
+    auto text = read_manifest(path);
     if (!text) {
       FileOutcome f;
       f.errors.push_back(text.error());
       files.push_back(std::move(f));
       return;
     }
-    files.push_back(load_text(*text, path));
+    files.push_back(load_text(*text, path == "-" ? kStdinName : path));
   };
   for (const std::string& path : paths) {
     std::error_code ec;
-    if (fs::is_directory(path, ec)) {
+    if (path != "-" && fs::is_directory(path, ec)) {
       std::vector<std::string> entries;
       for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
         std::error_code type_ec;

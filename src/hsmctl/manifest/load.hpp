@@ -29,7 +29,9 @@ struct LoadResult {
   bool ok() const { return errors.empty(); }
 };
 
-/// Loads each path: a file, or a directory (all *.yaml / *.yml inside, sorted, not recursive).
+/// Loads each path: a file, or a directory (all *.yaml / *.yml inside, sorted, not recursive),
+/// or "-" for standard input (named "<stdin>" in errors). Only regular files are read (a FIFO or
+/// a device is an error, never a hang), and the size limit is checked before reading.
 LoadResult load_manifests(const std::vector<std::string>& paths);
 
 /// Loads one in-memory document stream; `file_name` is used in error positions.

@@ -8,9 +8,11 @@
 #include "hsmctl/manifest/yaml_loader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string_view>
 
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -419,12 +421,36 @@ Error error_at(const std::string& file, Pos pos, std::string path, std::string m
 }  // namespace
 
 bool is_sensitive_pointer(const std::string& pointer) {
-  // The PIN fields themselves (where an inline value would be the PIN) and their references;
-  // the generate parameters are not secret.
-  return pointer == "/spec/userPin" || pointer == "/spec/soPin" ||
-         starts_with(pointer, "/spec/userPin/secret") || starts_with(pointer, "/spec/soPin/secret") ||
-         starts_with(pointer, "/spec/setupPassword") || starts_with(pointer, "/spec/pkcs11Password") ||
-         starts_with(pointer, "/spec/serviceProxy/password");
+  // Everything under a credential field: the PIN fields themselves (where an inline value would
+  // be the PIN), their references and their generate parameters (a PIN pasted into `charset` or
+  // `length` is still a PIN), and anything under a field whose name says it holds a credential.
+  if (starts_with(pointer, "/spec/userPin") || starts_with(pointer, "/spec/soPin") ||
+      starts_with(pointer, "/spec/setupPassword") || starts_with(pointer, "/spec/pkcs11Password") ||
+      starts_with(pointer, "/spec/serviceProxy/password")) {
+    return true;
+  }
+  // Field names that mention a credential but hold none (flags, counts, labels, paths).
+  static const std::set<std::string> kNotSecret = {
+      "pinretries",  "transportpin",    "transportpinneverclears", "combinedwithpin",
+      "tokenlabel", "secretsfilemode", "secretspath"};
+  std::size_t begin = 0;
+  while (begin < pointer.size()) {
+    std::size_t end = pointer.find('/', begin + 1);
+    if (end == std::string::npos) end = pointer.size();
+    std::string segment;
+    for (std::size_t i = begin; i < end; ++i) {
+      if (pointer[i] != '/') {
+        segment += static_cast<char>(std::tolower(static_cast<unsigned char>(pointer[i])));
+      }
+    }
+    if (kNotSecret.count(segment) == 0) {
+      for (const char* word : {"pin", "password", "passphrase", "secret", "puk"}) {
+        if (segment.find(word) != std::string::npos) return true;
+      }
+    }
+    begin = end;
+  }
+  return false;
 }
 
 std::vector<Error> validate_document(const YamlDocument& doc, const std::string& file_name) {

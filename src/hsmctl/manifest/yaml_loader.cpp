@@ -14,6 +14,8 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include "hsmctl/util/text.hpp"
+
 namespace hsmctl::manifest {
 namespace {
 
@@ -527,6 +529,50 @@ Pos YamlDocument::key_position_of(const std::string& pointer) const {
   return position_of(pointer);
 }
 
+namespace {
+// YAML streams are Unicode text restricted to the printable set (YAML 1.2 §5.1: tab, LF, CR,
+// U+0020..U+007E, U+0085, U+00A0..U+D7FF, U+E000..U+FFFD, U+10000 and up). Checked before yaml-cpp
+// sees the text, so that a NUL byte, a control character or bytes that are not UTF-8 are reported
+// at their line and column instead of failing later (json dump) or being misread.
+std::optional<Error> check_characters(std::string_view text, const std::string& file_name) {
+  int line = 1;
+  int column = 1;
+  static constexpr char kHexDigits[] = "0123456789ABCDEF";
+  auto hex = [](unsigned v, int digits) {
+    std::string h;
+    for (int d = digits - 1; d >= 0; --d) h += kHexDigits[(v >> (4 * d)) & 0xF];
+    return h;
+  };
+  auto fail = [&](std::string message) {
+    return Error{Errc::kManifest, std::move(message), SourcePos{file_name, line, column}, {}};
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t cp = 0;
+    const std::size_t len = utf8_decode(text, i, cp);
+    if (len == 0) {
+      return fail("invalid UTF-8 (byte 0x" + hex(static_cast<unsigned char>(text[i]), 2) +
+                  "); a manifest must be UTF-8 text");
+    }
+    if (cp == 0) return fail("NUL byte; a manifest must be text");
+    const bool printable = cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp <= 0x7E) ||
+                           cp == 0x85 || (cp >= 0xA0 && cp <= 0xD7FF) ||
+                           (cp >= 0xE000 && cp <= 0xFFFD) || cp >= 0x10000;
+    if (!printable) {
+      return fail("control character U+" + hex(static_cast<unsigned>(cp), 4) +
+                  " is not allowed in YAML (write it as an escape in a double-quoted string)");
+    }
+    if (cp == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
   YamlFile out;
   if (text.size() > kMaxManifestBytes) {
@@ -537,46 +583,9 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
                                {}});
     return out;
   }
-  // Not UTF-8: nlohmann::json throws type_error.316 later when the text is dumped (found by
-  // tests/fuzz/manifest_loader). Report the first bad byte with its position instead.
-  {
-    int line = 1;
-    int column = 1;
-    for (std::size_t i = 0; i < text.size();) {
-      const auto c = static_cast<unsigned char>(text[i]);
-      const std::size_t len = c < 0x80            ? 1
-                              : (c >> 5) == 0x6   ? 2
-                              : (c >> 4) == 0xE   ? 3
-                              : (c >> 3) == 0x1E  ? 4
-                                                  : 0;
-      bool ok = len != 0 && i + len <= text.size();
-      std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-      for (std::size_t k = 1; ok && k < len; ++k) {
-        const auto cc = static_cast<unsigned char>(text[i + k]);
-        ok = (cc & 0xC0) == 0x80;
-        cp = (cp << 6) | (cc & 0x3Fu);
-      }
-      // Overlong forms, surrogates and values above U+10FFFF are not UTF-8 either.
-      ok = ok && !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) &&
-           !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) && !(cp >= 0xD800 && cp <= 0xDFFF);
-      if (!ok) {
-        char hex[8];
-        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(c));
-        out.errors.push_back(Error{Errc::kManifest,
-                                   std::string("invalid UTF-8 (byte ") + hex +
-                                       "); a manifest must be UTF-8 text",
-                                   SourcePos{file_name, line, column},
-                                   {}});
-        return out;
-      }
-      if (c == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-      i += len;
-    }
+  if (auto bad = check_characters(text, file_name)) {
+    out.errors.push_back(std::move(*bad));
+    return out;
   }
   // yaml-cpp 0.7 trips over CRLF line ends after flow collections; dropping the CR before LF
   // keeps every line and column unchanged.

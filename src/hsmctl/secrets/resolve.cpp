@@ -31,18 +31,18 @@ Result<Secret> read_prompt(const std::string& field, const std::string& context)
   return value;
 }
 
+// A secret file is opened with O_NOFOLLOW | O_NONBLOCK and everything is checked on the opened
+// descriptor (no stat-then-open race): a regular file, no access for group/others, at most
+// kMaxSecretFileBytes. A FIFO or a device is refused at once instead of hanging or reading forever.
 Result<Secret> read_secret_file(const std::string& path, const std::string& field) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    return secret_error(field, "file:" + path + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 077) != 0) {
+  auto file = read_regular_file(path, kMaxSecretFileBytes, /*no_follow=*/true);
+  if (!file) return secret_error(field, "file:" + file.error().message);
+  Bytes& b = file->content;
+  if ((file->mode & 077) != 0) {
+    secure_wipe(b.data(), b.size());
     return secret_error(field, "file:" + path +
                                    " is readable or writable by group/others; chmod 600 it");
   }
-  auto content = read_file(path);
-  if (!content) return secret_error(field, "file:" + path + ": " + content.error().message);
-  Bytes& b = *content;
   if (!b.empty() && b.back() == '\n') b.pop_back();
   if (!b.empty() && b.back() == '\r') b.pop_back();
   Secret s(b);
@@ -51,11 +51,10 @@ Result<Secret> read_secret_file(const std::string& path, const std::string& fiel
   return s;
 }
 
-}  // namespace
-
-Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
-                         store::CredentialKeeper& keeper,
-                         const store::CredentialKey& generated_key, const std::string& context) {
+Result<Resolved> resolve_value(const model::SecretRef& ref, const std::string& field,
+                               store::CredentialKeeper& keeper,
+                               const store::CredentialKey& generated_key,
+                               const std::string& context) {
   using K = model::SecretRef::Kind;
   Resolved out;
   switch (ref.kind) {
@@ -96,6 +95,29 @@ Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
   return secret_error(field, "unknown secret reference");
 }
 
+}  // namespace
+
+Result<void> check_printable(const Secret& value, const std::string& field) {
+  const std::string_view v = value.view();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return secret_error(field, "the value contains a control character at position " +
+                                     std::to_string(i + 1) + " (refused: check for a pasted "
+                                     "line break or escape sequence)");
+    }
+  }
+  return {};
+}
+
+Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
+                         store::CredentialKeeper& keeper,
+                         const store::CredentialKey& generated_key, const std::string& context) {
+  auto out = resolve_value(ref, field, keeper, generated_key, context);
+  if (out && out->value) HSMCTL_TRY(check_printable(*out->value, field));
+  return out;
+}
+
 Result<Secret> generate(const model::GenerateSpec& spec) {
   static constexpr std::string_view kDigits = "0123456789";
   static constexpr std::string_view kAlnum =
@@ -123,6 +145,7 @@ Result<Secret> generate(const model::GenerateSpec& spec) {
 }
 
 Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
+  HSMCTL_TRY(check_printable(value, field));
   if (value.size() == 16) {
     auto raw = from_hex(value.view());
     if (!raw) {
@@ -138,6 +161,7 @@ Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
 }
 
 Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field) {
+  HSMCTL_TRY(check_printable(value, field));
   const auto n = value.size();
   if (n < 6 || n > 15) {
     return secret_error(field, "the user PIN must be 6..15 characters (got " + std::to_string(n) +

@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/encrypted_store.hpp"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <optional>
 
 #include "hsmctl/store/crypto.hpp"
 #include "hsmctl/util/atomic_file.hpp"
@@ -27,13 +33,13 @@ bool file_exists(const std::string& path) {
 }
 
 Result<void> check_scrypt_params(const ScryptParams& p, bool allow_weak) {
-  if (p.log2_n > kMaxLog2N || p.log2_n < kMinLog2N || p.r < 1 || p.r > kMaxScryptR || p.p < 1 ||
-      p.p > kMaxScryptP) {
+  if (!scrypt_within_caps(p.log2_n, p.r, p.p)) {
     return make_error(Errc::kStore, "scrypt parameters out of range (log2 N " +
                                         std::to_string(kMinLog2N) + ".." +
                                         std::to_string(kMaxLog2N) + ", r 1.." +
                                         std::to_string(kMaxScryptR) + ", p 1.." +
-                                        std::to_string(kMaxScryptP) + ")");
+                                        std::to_string(kMaxScryptP) +
+                                        ", 128 * N * r <= 1 GiB, N * r * p <= 2^23)");
   }
   if (p.log2_n < kMinProductionLog2N && !allow_weak) {
     return make_error(Errc::kStore, "scrypt work factor 2^" + std::to_string(p.log2_n) +
@@ -63,6 +69,112 @@ bool same_value(const std::optional<Secret>& a, const std::optional<Secret>& b) 
   return !a || a->equals(*b);
 }
 
+// Temporary files of write_file_atomically ("<dir>/.<store name>.XXXXXX") left by a process that
+// was killed between mkstemp and rename. They hold an encrypted snapshot (possibly with pending
+// values) that nothing will ever read. Called with the exclusive lock held, after a successful
+// write: no other writer can own such a file at that moment.
+void remove_stale_snapshots(const std::string& store_path) {
+  const std::string dir = dir_of(store_path);
+  const auto slash = store_path.rfind('/');
+  const std::string prefix =
+      "." + store_path.substr(slash == std::string::npos ? 0 : slash + 1) + ".";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const bool suffix_ok = std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()),
+                                       name.end(), [](char c) { return std::isalnum(
+                                                                    static_cast<unsigned char>(c)); });
+    if (!suffix_ok) continue;
+    struct stat st {};
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+}
+
+// A store path that is a symbolic link is used through its target: reads, writes (the rename
+// replaces the target, not the link) and the lock file (<target>.lock) all use the resolved
+// path, so the link keeps pointing at the live store. A dangling link is refused.
+Result<std::string> resolve_store_path(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) {
+    return make_error(Errc::kStore, path + " is a symbolic link whose target cannot be resolved (" +
+                                        strerror(errno) + "); refusing to replace the link");
+  }
+  std::string out = real;
+  free(real);
+  return out;
+}
+
+// Rollback and swap detection. After every successful write hsmctl records, beside the store in
+// "<store>.seen", which store it wrote (a digest of the header's random KDF salt, fixed when the
+// store or its key is created) and the generation it reached. A later load refuses a store file
+// whose generation is lower (an older copy put back) or whose salt differs (another store put in
+// its place). It cannot see a rollback of both files together, an edited or deleted record, or
+// a store swapped before hsmctl ever wrote it on this machine (docs/store-format.md).
+struct SeenRecord {
+  std::string id;
+  std::uint64_t generation = 0;
+};
+
+std::string seen_path(const std::string& store_path) { return store_path + ".seen"; }
+
+std::string store_identity(const StoreHeader& header) {
+  Bytes digest = crypto::sha256(ByteView(header.salt.data(), header.salt.size()));
+  return to_hex(ByteView(digest.data(), 16));
+}
+
+std::optional<SeenRecord> read_seen(const std::string& store_path) {
+  auto file = read_regular_file(seen_path(store_path), 4096, /*no_follow=*/true);
+  if (!file) return std::nullopt;
+  const std::string text(file->content.begin(), file->content.end());
+  SeenRecord r;
+  char id[65] = {};
+  unsigned long long generation = 0;
+  if (std::sscanf(text.c_str(), "hsmctl-store-seen 1 id %64s generation %llu", id,
+                  &generation) != 2) {
+    return std::nullopt;
+  }
+  r.id = id;
+  r.generation = generation;
+  return r;
+}
+
+Result<void> check_seen(const std::string& store_path, const StoreHeader& header,
+                        std::uint64_t generation) {
+  auto seen = read_seen(store_path);
+  if (!seen) return {};
+  if (seen->id != store_identity(header)) {
+    return make_error(Errc::kStore,
+                      store_path + ": this is not the store hsmctl last wrote here (another "
+                                   "store file was put in its place); if that is intended, "
+                                   "remove " + seen_path(store_path));
+  }
+  if (generation < seen->generation) {
+    return make_error(Errc::kStore,
+                      store_path + ": generation " + std::to_string(generation) +
+                          " is older than generation " + std::to_string(seen->generation) +
+                          " that hsmctl wrote here (an older copy was put back?); values it "
+                          "lacks may be lost. If the rollback is intended, remove " +
+                          seen_path(store_path));
+  }
+  return {};
+}
+
+void record_seen(const std::string& store_path, const StoreHeader& header,
+                 std::uint64_t generation) {
+  const std::string text = "hsmctl-store-seen 1 id " + store_identity(header) + " generation " +
+                           std::to_string(generation) + "\n";
+  // Best effort: the store itself is already written; a missing record only weakens detection.
+  (void)write_file_atomically(seen_path(store_path), bytes_of(text), 0600);
+}
+
 tl::unexpected<Error> no_entry(const CredentialKey& key) {
   return make_error(Errc::kStore, "no store entry " + key.id());
 }
@@ -77,6 +189,12 @@ Result<void> check_private_file(const std::string& path) {
     return make_error(Errc::kIo, "cannot stat " + path + ": " + strerror(err));
   }
   if (!S_ISREG(st.st_mode)) return make_error(Errc::kStore, path + " is not a regular file");
+  if (st.st_uid != geteuid()) {
+    return make_error(Errc::kStore, path + " is owned by uid " + std::to_string(st.st_uid) +
+                                        ", not by the user running hsmctl (uid " +
+                                        std::to_string(geteuid()) +
+                                        "); refusing to use it (chown it, or run as its owner)");
+  }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -137,8 +255,9 @@ Result<EncryptedStore> EncryptedStore::create(const std::string& path,
 Result<EncryptedStore> EncryptedStore::open(const std::string& path,
                                             std::shared_ptr<KeySource> keys,
                                             const StoreOptions& options) {
-  EncryptedStore store(path, std::move(keys), options);
-  HSMCTL_TRY(check_private_file(path));
+  HSMCTL_TRY_ASSIGN(std::string real, resolve_store_path(path));
+  EncryptedStore store(real, std::move(keys), options);
+  HSMCTL_TRY(check_private_file(real));
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(store.lock_path_, false));
   HSMCTL_TRY(store.load_unlocked_file());
   return store;
@@ -174,6 +293,7 @@ Result<StoreData> EncryptedStore::load_unlocked_file() {
   if (!plain) return tl::unexpected(format_error_to_error(plain.error(), path_));
   auto data = parse_payload(*plain);
   if (!data) return tl::unexpected(format_error_to_error(data.error(), path_));
+  HSMCTL_TRY(check_seen(path_, *header, data->generation));
   header_ = *header;
   kek_ = std::move(kek);
   return std::move(*data);
@@ -185,7 +305,10 @@ Result<void> EncryptedStore::save(StoreData& data) {
   data.modified = now_rfc3339();
   HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
   HSMCTL_TRY_ASSIGN(Bytes file, seal_file(header_, *kek_, plain.bytes()));
-  return write_file_atomically(path_, file, 0600);
+  HSMCTL_TRY(write_file_atomically(path_, file, 0600));
+  record_seen(path_, header_, data.generation);
+  remove_stale_snapshots(path_);
+  return {};
 }
 
 template <class F>

@@ -76,6 +76,15 @@ const char* failure_kind_name(FailureKind kind) {
   return "unknown";
 }
 
+bool scrypt_within_caps(int log2_n, std::uint32_t r, std::uint32_t p) {
+  if (log2_n < kMinLog2N || log2_n > kMaxLog2N || r < 1 || r > kMaxScryptR || p < 1 ||
+      p > kMaxScryptP) {
+    return false;
+  }
+  const std::uint64_t n = std::uint64_t{1} << log2_n;
+  return 128 * n * r <= kMaxScryptMemory && n * r * p <= kMaxScryptWork;
+}
+
 FormatResult<StoreHeader> parse_header(ByteView file) {
   const std::size_t size = file.size();
   if (size < 8) {
@@ -123,13 +132,13 @@ FormatResult<StoreHeader> parse_header(ByteView file) {
   }
   switch (h.kdf) {
     case KdfId::kScrypt:
-      if (h.scrypt.log2_n < kMinLog2N || h.scrypt.log2_n > kMaxLog2N || h.scrypt.r < 1 ||
-          h.scrypt.r > kMaxScryptR || h.scrypt.p < 1 || h.scrypt.p > kMaxScryptP) {
+      if (!scrypt_within_caps(h.scrypt.log2_n, h.scrypt.r, h.scrypt.p)) {
         return fail(FailureKind::kUnsupported,
                     "store file asks for scrypt parameters outside the accepted range (log2 N " +
                         std::to_string(h.scrypt.log2_n) + ", r " + std::to_string(h.scrypt.r) +
-                        ", p " + std::to_string(h.scrypt.p) + "; cap log2 N " +
-                        std::to_string(kMaxLog2N) + ")");
+                        ", p " + std::to_string(h.scrypt.p) + "; caps: log2 N " +
+                        std::to_string(kMinLog2N) + ".." + std::to_string(kMaxLog2N) +
+                        ", 128 * N * r <= 1 GiB, N * r * p <= 2^23)");
       }
       break;
     case KdfId::kKeyFile:

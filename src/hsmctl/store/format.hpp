@@ -38,6 +38,14 @@ inline constexpr int kMinLog2N = 10;
 inline constexpr int kMaxLog2N = 20;  ///< cap: 2^20 * 128 * r(8) = 1 GiB
 inline constexpr std::uint32_t kMaxScryptR = 16;
 inline constexpr std::uint32_t kMaxScryptP = 4;
+/// Memory cap, checked before deriving: 128 * N * r <= 1 GiB (2^20 at r = 8, 2^19 at r = 16).
+inline constexpr std::uint64_t kMaxScryptMemory = std::uint64_t{1} << 30;
+/// Work cap, checked before deriving: N * r * p <= 2^23 (N = 2^20, r = 8, p = 1; 8 times the
+/// default 2^17 * 8 * 1).
+inline constexpr std::uint64_t kMaxScryptWork = std::uint64_t{1} << 23;
+
+/// True when the parameters are inside every documented cap (ranges, memory and work).
+bool scrypt_within_caps(int log2_n, std::uint32_t r, std::uint32_t p);
 
 struct StoreHeader {
   std::uint16_t version = kFormatVersion;

@@ -121,7 +121,14 @@ Result<Secret> read_key_file(const std::string& path) {
 Result<Secret> create_key_file(const std::string& path) {
   HSMCTL_TRY(make_private_dir(dir_of(path)));
   HSMCTL_TRY_ASSIGN(Bytes key, crypto::random_bytes(32));
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  // Written to a temporary file in the same directory, then linked to its name: the name never
+  // refers to a partial key (a kill or a full disk while writing leaves at most a stray
+  // temporary file, never a 0-byte key file that makes every later run fail), and link(2) fails
+  // with EEXIST when another process created the key first, like O_EXCL did.
+  const auto slash = path.rfind('/');
+  const std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  std::string tmp = dir_of(path) + "/." + base + ".new.XXXXXX";
+  int fd = mkstemp(tmp.data());
   if (fd < 0) {
     int err = errno;
     secure_wipe(key.data(), key.size());
@@ -131,10 +138,17 @@ Result<Secret> create_key_file(const std::string& path) {
   int err = errno;
   ok = (close(fd) == 0) && ok;
   if (!ok) {
-    unlink(path.c_str());
+    unlink(tmp.c_str());
     secure_wipe(key.data(), key.size());
     return make_error(Errc::kStore, "cannot write key file " + path + ": " + strerror(err));
   }
+  if (link(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    unlink(tmp.c_str());
+    secure_wipe(key.data(), key.size());
+    return make_error(Errc::kStore, "cannot create key file " + path + ": " + strerror(err));
+  }
+  unlink(tmp.c_str());
   int dfd = open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);

@@ -36,7 +36,8 @@ Result<Secret> read_passphrase_fd(int fd);
 Result<Secret> prompt_passphrase(const std::string& prompt, bool confirm);
 /// Reads a key file: 0600 or stricter, exactly 32 bytes.
 Result<Secret> read_key_file(const std::string& path);
-/// Creates a key file with 32 random bytes, mode 0600, failing if it exists (O_EXCL). The
+/// Creates a key file with 32 random bytes, mode 0600, failing if it exists. Written to a
+/// temporary file and linked to `path` only when complete: `path` never holds a partial key. The
 /// directory is created 0700 if missing.
 Result<Secret> create_key_file(const std::string& path);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/util/atomic_file.hpp"
 
+#include "hsmctl/util/secret.hpp"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
@@ -94,8 +97,82 @@ Result<Bytes> read_file(const std::string& path) {
   return out;
 }
 
+Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& name,
+                              std::size_t expected) {
+  Bytes out;
+  out.reserve(std::min(expected, max_bytes) + 1);
+  std::uint8_t buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      secure_wipe(out.data(), out.size());
+      return make_error(Errc::kIo, name + ": cannot read: " + strerror(err));
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      secure_wipe(out.data(), out.size());
+      secure_wipe(buf, sizeof buf);
+      return make_error(Errc::kIo, name + ": too large (limit " + std::to_string(max_bytes) +
+                                       " bytes)");
+    }
+    out.insert(out.end(), buf, buf + n);
+  }
+  secure_wipe(buf, sizeof buf);  // the content may be a secret
+  return out;
+}
+
+Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_bytes,
+                                      bool no_follow) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (no_follow ? O_NOFOLLOW : 0));
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return make_error(Errc::kUnavailable, path + ": no such file");
+    if (err == ELOOP && no_follow) {
+      return make_error(Errc::kIo,
+                        path + ": a symbolic link (refused: give the path of the file itself)");
+    }
+    return make_error(Errc::kIo, path + ": cannot open: " + strerror(err));
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return make_error(Errc::kIo, path + ": cannot stat: " + strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a special file";
+    return make_error(Errc::kIo, path + ": not a regular file (" + what + ")");
+  }
+  if (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
+    close(fd);
+    return make_error(Errc::kIo, path + ": too large: " + std::to_string(st.st_size) +
+                                     " bytes (limit " + std::to_string(max_bytes) + ")");
+  }
+  auto content = read_fd_limited(fd, max_bytes, path, static_cast<std::size_t>(st.st_size));
+  close(fd);
+  if (!content) return tl::unexpected(content.error());
+  return RegularFile{std::move(*content), st.st_mode, st.st_uid};
+}
+
 Result<FileLock> FileLock::acquire(const std::string& lock_path, bool exclusive) {
-  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && !exclusive && (errno == EROFS || errno == EACCES)) {
+    // A reader on read-only media (or in a directory it may not write): a shared flock works on
+    // a descriptor opened read-only. Without a lock file on a read-only filesystem nobody can
+    // write the store either, so there is nothing to exclude.
+    const int create_err = errno;
+    fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create_err == EROFS) return FileLock(-1);
+    if (fd < 0) errno = create_err;
+  }
   if (fd < 0) return io_error("cannot open lock file", lock_path, errno);
   while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;

@@ -18,10 +18,36 @@ Result<void> write_file_atomically(const std::string& path, ByteView content, mo
 /// Reads a whole file. Errc::kUnavailable if it does not exist, Errc::kIo otherwise.
 Result<Bytes> read_file(const std::string& path);
 
+/// A file read by read_regular_file, with the metadata of the descriptor it was read from.
+struct RegularFile {
+  Bytes content;
+  mode_t mode = 0;  ///< st_mode of the opened file
+  uid_t owner = 0;  ///< st_uid of the opened file
+};
+
+/// Reads a regular file of at most `max_bytes`. The file is opened with O_NONBLOCK (a FIFO never
+/// blocks the open) and, when `no_follow` is set, O_NOFOLLOW (a symlink as the last component is
+/// refused); its type and size are checked with fstat on the opened descriptor before reading,
+/// so a FIFO, a device (/dev/zero), a directory or a socket is refused without reading a byte,
+/// and an oversized file costs no memory. A file that grows past the limit while being read is
+/// refused too. Errc::kUnavailable if it does not exist, Errc::kIo otherwise; messages start
+/// with "<path>: " and never contain file content.
+Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_bytes,
+                                      bool no_follow = false);
+
+/// Reads an open descriptor (e.g. standard input) to its end, refusing more than `max_bytes`
+/// (at most max_bytes + 8 KiB bytes are ever read). `name` is used in error messages; `expected`
+/// reserves that many bytes up front (a secret is then never copied by a reallocation).
+Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& name,
+                              std::size_t expected = 0);
+
 /// An exclusive (or shared) flock on a lock file, released by the destructor.
 class FileLock {
  public:
-  /// Blocks until the lock is held. Creates the lock file (mode 0600) if needed.
+  /// Blocks until the lock is held. Creates the lock file (mode 0600) if needed. A shared lock
+  /// also works where the lock file cannot be created or written: an existing lock file is
+  /// opened read-only, and on a read-only filesystem without one no lock is taken (no writer
+  /// can exist there).
   static Result<FileLock> acquire(const std::string& lock_path, bool exclusive = true);
   FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   FileLock& operator=(FileLock&& other) noexcept;

@@ -138,6 +138,8 @@ class CrashTest : public ::testing::Test {
     fs::copy_file(store_path(from), store_path(to), fs::copy_options::overwrite_existing);
     fs::permissions(store_path(to), fs::perms::owner_read | fs::perms::owner_write,
                     fs::perm_options::replace);
+    // A deliberate restore: the rollback record of the store replaced is dropped too.
+    fs::remove(store_path(to) + ".seen");
   }
 
   /// For every APDU of the apply from `base` to `m`: card removed before / after it, and the

@@ -230,7 +230,7 @@ TEST_F(StoreEncrypted, PassphraseChangeReencrypts) {
     (void)e;
     ++files;
   }
-  EXPECT_EQ(files, 2);  // store + lock
+  EXPECT_EQ(files, 3);  // store + lock + rollback record (.seen)
 }
 
 TEST_F(StoreEncrypted, KeyFileMode) {

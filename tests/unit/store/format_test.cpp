@@ -168,6 +168,33 @@ TEST_F(StoreFormat, WorkFactorAboveTheCapIsRefusedBeforeDeriving) {
   EXPECT_EQ(r_result.error().kind, FailureKind::kUnsupported);
 }
 
+// Every field within its own range, but together over the documented caps: 2^20 * 128 * 16
+// = 2 GiB of memory, or 2^20 * 8 * 4 work. Refused from the header, before any derivation.
+TEST_F(StoreFormat, MemoryAndWorkCapsAreEnforcedBeforeDeriving) {
+  auto with = [&](int log2_n, std::uint8_t r, std::uint8_t p) {
+    Bytes changed = file_;
+    changed[12] = static_cast<std::uint8_t>(log2_n);
+    changed[16] = r;
+    changed[20] = p;
+    fix_checksum(changed);
+    return parse_header(changed);
+  };
+  auto two_gib = with(20, 16, 1);
+  ASSERT_FALSE(two_gib);
+  EXPECT_EQ(two_gib.error().kind, FailureKind::kUnsupported);
+  auto hostile = with(20, 16, 4);
+  ASSERT_FALSE(hostile);
+  EXPECT_EQ(hostile.error().kind, FailureKind::kUnsupported);
+  auto four_times = with(20, 8, 4);
+  ASSERT_FALSE(four_times);
+  EXPECT_EQ(four_times.error().kind, FailureKind::kUnsupported);
+  EXPECT_TRUE(with(20, 8, 1));   // exactly 1 GiB: the documented cap
+  EXPECT_TRUE(with(17, 16, 4));  // 256 MiB, 2^23 work
+  EXPECT_TRUE(with(17, 8, 1));   // the default
+  EXPECT_FALSE(scrypt_within_caps(19, 16, 2));
+  EXPECT_TRUE(scrypt_within_caps(19, 16, 1));
+}
+
 TEST_F(StoreFormat, ConsistentHeaderChangeStillFailsAuthentication) {
   // An attacker who recomputes the checksum after changing the IV still cannot pass the tag.
   Bytes changed = file_;

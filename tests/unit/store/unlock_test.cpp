@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -142,6 +143,33 @@ TEST(StoreUnlock, KeyFileCreatedOnceWithPrivateMode) {
   EXPECT_TRUE(read->equals(*created));
   ASSERT_EQ(chmod(key.c_str(), 0644), 0);
   EXPECT_FALSE(read_key_file(key));
+}
+
+// A process killed while writing the key (here by SIGXFSZ: RLIMIT_FSIZE 0 lets the file be
+// created but not written) must not leave a 0-byte key file behind: every later run would fail
+// until a human deleted it.
+TEST(StoreUnlock, KilledWhileCreatingTheKeyFileLeavesNoPartialKey) {
+  TempDir dir;
+  const std::string key = dir.file("store.key");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_DFL);
+    struct rlimit none {0, 0};
+    setrlimit(RLIMIT_FSIZE, &none);
+    (void)create_key_file(key);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ) << "status " << status;
+  struct stat st {};
+  EXPECT_NE(lstat(key.c_str(), &st), 0) << "a key file of " << st.st_size << " bytes was left";
+  auto created = create_key_file(key);
+  ASSERT_TRUE(created) << created.error().message;
+  auto read = read_key_file(key);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_TRUE(read->equals(*created));
 }
 
 TEST(StoreUnlock, DefaultPaths) {
