@@ -41,7 +41,8 @@ Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions
     struct stat st {};
     if (!will_write && stat(path.c_str(), &st) != 0) {
       // plan reads only: a store that does not exist yet is an empty one.
-      return std::unique_ptr<store::CredentialKeeper>(std::make_unique<store::EphemeralKeeper>());
+      return std::unique_ptr<store::CredentialKeeper>(
+          std::make_unique<store::EphemeralKeeper>(/*stands_in_for_a_store=*/true));
     }
   }
   HSMCTL_TRY_ASSIGN(auto unlock, store::UnlockOptions::from_environment());

@@ -138,6 +138,7 @@ class ExitCodes : public CliTest, public ::testing::WithParamInterface<Row> {
     const std::string setup_pw = "bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG";
     env_["PPIN_DOUBLE_STATE"] = state;
     env_["PPIN_DOUBLE_NOW"] = "1800000000";
+    env_["HSMCTL_PPIN_PASS_ENV"] = "PPIN_DOUBLE_STATE,PPIN_DOUBLE_NOW";  // the double's controls (test-only)
     env_["T_SETUP"] = blocked ? "" : setup_pw;
     env_["T_PIN"] = "pkcs11-Pin-4711";
     nlohmann::json user = {{"setupPassword", setup_pw},         {"issuedAt", 1800000000 - 3600},

@@ -114,7 +114,11 @@ Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
                          store::CredentialKeeper& keeper,
                          const store::CredentialKey& generated_key, const std::string& context) {
   auto out = resolve_value(ref, field, keeper, generated_key, context);
-  if (out && out->value) HSMCTL_TRY(check_printable(*out->value, field));
+  // Only values that come from outside are checked: hsmctl's own generated values are kept in
+  // the store in the device's form (a generated SO PIN may be raw bytes until it is confirmed).
+  if (out && out->value && ref.kind != model::SecretRef::Kind::kGenerate) {
+    HSMCTL_TRY(check_printable(*out->value, field));
+  }
   return out;
 }
 
@@ -145,7 +149,8 @@ Result<Secret> generate(const model::GenerateSpec& spec) {
 }
 
 Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
-  HSMCTL_TRY(check_printable(value, field));
+  // No check_printable here: values from outside were checked by resolve(); an 8-byte value
+  // may be the raw form hsmctl itself keeps in the store.
   if (value.size() == 16) {
     auto raw = from_hex(value.view());
     if (!raw) {

@@ -17,6 +17,11 @@ namespace hsmctl::store {
 
 class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
  public:
+  /// `stands_in_for_a_store`: a plan before the first apply has no store yet, but the apply it
+  /// describes will create one, so records made then are durable (`--store none`: false).
+  explicit EphemeralKeeper(bool stands_in_for_a_store = false)
+      : stands_in_for_a_store_(stands_in_for_a_store) {}
+
   Result<std::optional<Secret>> current(const CredentialKey& key) override;
   Result<std::optional<Secret>> pending(const CredentialKey& key) override;
   /// Same refusal as EncryptedStore when a different value is already pending.
@@ -24,7 +29,7 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
   Result<void> commit(const CredentialKey& key) override;
   Result<void> discard(const CredentialKey& key) override;
   Result<void> record_current(const CredentialKey& key, const Secret& value) override;
-  bool durable() const override { return false; }
+  bool durable() const override { return stands_in_for_a_store_; }
   Result<std::optional<std::string>> fact(const CredentialKey& key,
                                           const std::string& field) override;
   Result<void> record_fact(const CredentialKey& key, const std::string& field,
@@ -39,6 +44,7 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
   Result<std::vector<Journal>> open_journals() override;
 
  private:
+  bool stands_in_for_a_store_ = false;
   struct Values {
     std::optional<Secret> current;
     std::optional<Secret> pending;

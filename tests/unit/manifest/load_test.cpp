@@ -194,7 +194,7 @@ TEST(ManifestLoad, MissingPathsAndEmptyDirectoriesAreErrors) {
   LoadResult r = load_manifests({(fixtures() / "does-not-exist.yaml").string()});
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].code, Errc::kIo);
-  EXPECT_THAT(r.errors[0].to_string(), HasSubstr("does-not-exist.yaml: cannot read"));
+  EXPECT_THAT(r.errors[0].to_string(), HasSubstr("does-not-exist.yaml: no such file"));
 
   fs::path empty = fs::temp_directory_path() / ("hsmctl-manifest-empty-" + std::to_string(::getpid()));
   fs::create_directories(empty);
