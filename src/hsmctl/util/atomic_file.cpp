@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 namespace hsmctl {
@@ -80,19 +81,7 @@ Result<Bytes> read_file(const std::string& path) {
     if (err == ENOENT) return make_error(Errc::kUnavailable, "no such file: " + path);
     return io_error("cannot open", path, err);
   }
-  Bytes out;
-  std::uint8_t buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      return io_error("cannot read", path, err);
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
+  auto out = read_fd_limited(fd, std::numeric_limits<std::size_t>::max(), path, 0);
   close(fd);
   return out;
 }
