@@ -59,16 +59,19 @@ start_sandbox() {
   export PCSCLITE_CSOCK_NAME="$sandbox_dir/pcscd.comm"
 }
 stop_sandbox() { scripts/pcscd-sandbox stop --dir "$sandbox_dir" >/dev/null 2>&1 || true; sandbox_dir=""; }
-count_apdus() { grep -c 'slot 0: APDU' "$sandbox_dir/vcard.log" || true; }
+# Every slot: the by-serial probe also asks the sandbox's second card (slot 1, not an HSM).
+count_apdus() { grep -c 'slot [0-9]*: APDU' "$sandbox_dir/vcard.log" || true; }
+count_slot0() { grep -c 'slot 0: APDU' "$sandbox_dir/vcard.log" || true; }
 
 # Counting run (vcard logs APDU headers; pcscd debug logging on), then a clean timing run.
 start_sandbox count --debug
 "$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null 2>&1 || true  # warm-up
-c0=$(count_apdus)
+c0=$(count_apdus); s0=$(count_slot0)
 reported=$("$hsmctl" -v plan -f "$work/m.yaml" --device pcsc: 2>&1 >/dev/null |
            sed -n 's/.*observation sent \([0-9]*\) APDUs.*/\1/p')
-c1=$(count_apdus)
+c1=$(count_apdus); s1=$(count_slot0)
 pcsc_apdus=$((c1 - c0))
+pcsc_hsm_apdus=$((s1 - s0))
 c0=$(count_apdus); sc-hsm-tool --reader 0 >/dev/null 2>&1; c1=$(count_apdus)
 tool_apdus=$((c1 - c0))
 stop_sandbox
@@ -95,10 +98,15 @@ printf '\nplan of one Pico HSM with no changes, %s runs each\n\n' "$runs"
 printf '%-40s %10s %8s\n' "what" "ms/run" "APDUs"
 printf '%-40s %10s %8s\n' "hsmctl plan, in-process simulator" "$sim_ms" "$sim_apdus"
 printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_apdus"
+printf '%-40s %10s %8s\n' "  of which to the Pico HSM (slot 0)" "-" "$pcsc_hsm_apdus"
 printf '%-40s %10s %8s\n' "sc-hsm-tool status, same card" "$tool_ms" "$tool_apdus"
 printf '%-40s %10s %8s\n' "protocol minimum (status only)" "-" "$minimum"
-printf '\nhsmctl -v reported %s APDUs over pcscd; the card counted %s (must be equal)\n' \
+printf '\nhsmctl -v reported %s APDUs over pcscd; the cards counted %s (must be equal)\n' \
   "$reported" "$pcsc_apdus"
-printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs %s, time %s; pcsc/sim time %s\n' \
-  "$(ratio "$pcsc_apdus" "$minimum")" "$(ratio "$pcsc_apdus" "$tool_apdus")" \
+printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs to the HSM %s, time %s; pcsc/sim time %s\n' \
+  "$(ratio "$pcsc_hsm_apdus" "$minimum")" "$(ratio "$pcsc_hsm_apdus" "$tool_apdus")" \
   "$(ratio "$pcsc_ms" "$tool_ms")" "$(ratio "$pcsc_ms" "$sim_ms")"
+if [ "$reported" != "$pcsc_apdus" ]; then
+  echo "hsmctl's own APDU count disagrees with the cards' count" >&2
+  exit 1
+fi

@@ -4,6 +4,7 @@
 #include "pcsc_fixture.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/util/bytes.hpp"
 
 #include <gmock/gmock.h>
@@ -18,6 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 namespace pcsc = device::pcsc;
+namespace schsm = device::schsm;
 
 const Bytes kSelectHsm = *from_hex("00 A4 04 00 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00");
 
@@ -133,12 +135,28 @@ TEST_F(PcscTransportE2e, ExtendedLengthApdusPassThroughPcscdAndVpcd) {
 }
 
 TEST_F(PcscTransportE2e, ConnectBySerialFindsTheCardAndNamesWhatItChecked) {
-  auto t = pcsc::connect_by_serial(kVcardSerial);
-  ASSERT_TRUE(t) << t.error().message;
-  EXPECT_EQ((*t)->describe(), std::string("pcsc:") + kReader0);
-
-  auto lower = pcsc::connect_by_serial("e2e0c0ffee000001");
-  ASSERT_TRUE(lower) << lower.error().message;
+  {
+    // The chosen card stays held (SCardBeginTransaction) until the transport lets it go: a
+    // second probe in this process would wait for it, so each connection is closed first.
+    auto t = pcsc::connect_by_serial(kVcardSerial);
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_EQ((*t)->describe(), std::string("pcsc:") + kReader0);
+    // The probe's SELECT and TokenInfo are answered again without the wire.
+    const int probed = (*t)->wire_apdus();
+    schsm::SmartCardHsm hsm(**t);
+    ASSERT_TRUE((*t)->begin_exclusive());
+    ASSERT_TRUE(hsm.select());
+    auto serial = hsm.chip_serial();
+    ASSERT_TRUE(serial) << serial.error().message;
+    EXPECT_EQ(*serial, kVcardSerial);
+    EXPECT_EQ((*t)->wire_apdus(), probed);
+    ASSERT_TRUE(hsm.pin_status(schsm::PinRef::kUser));
+    EXPECT_EQ((*t)->wire_apdus(), probed + 1);
+  }
+  {
+    auto lower = pcsc::connect_by_serial("e2e0c0ffee000001");
+    ASSERT_TRUE(lower) << lower.error().message;
+  }
 
   auto missing = pcsc::connect_by_serial("0000000000000000");
   ASSERT_FALSE(missing);
@@ -163,9 +181,11 @@ class PcscTwoCardsE2e : public PcscE2eTest {
 };
 
 TEST_F(PcscTwoCardsE2e, ConnectBySerialChoosesTheCardNotTheReaderOrder) {
-  auto second = pcsc::connect_by_serial(kSecondSerial);
-  ASSERT_TRUE(second) << second.error().message;
-  EXPECT_EQ((*second)->describe(), std::string("pcsc:") + kReader1);
+  {
+    auto second = pcsc::connect_by_serial(kSecondSerial);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ((*second)->describe(), std::string("pcsc:") + kReader1);
+  }  // let the card go: the next probe asks it too
   auto first = pcsc::connect_by_serial(kVcardSerial);
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ((*first)->describe(), std::string("pcsc:") + kReader0);

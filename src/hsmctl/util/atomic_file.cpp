@@ -31,7 +31,8 @@ std::string directory_of(const std::string& path) {
 
 }  // namespace
 
-Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode) {
+Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode,
+                                   Sync sync) {
   const std::string dir = directory_of(path);
   std::string tmpl = dir + "/." + path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1) + ".XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
@@ -55,7 +56,7 @@ Result<void> write_file_atomically(const std::string& path, ByteView content, mo
     }
     written += static_cast<std::size_t>(n);
   }
-  if (fsync(fd) != 0) return fail("cannot fsync");
+  if (sync == Sync::kDurable && fsync(fd) != 0) return fail("cannot fsync");
   if (close(fd) != 0) {
     int err = errno;
     unlink(tmp.c_str());
@@ -66,6 +67,7 @@ Result<void> write_file_atomically(const std::string& path, ByteView content, mo
     unlink(tmp.c_str());
     return io_error("cannot rename temporary file over", path, err);
   }
+  if (sync == Sync::kNone) return {};
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);

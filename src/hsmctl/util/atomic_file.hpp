@@ -10,10 +10,19 @@
 
 namespace hsmctl {
 
+/// How far write_file_atomically() waits for the disk.
+enum class Sync {
+  kDurable,  ///< fsync the file before the rename and the directory after it
+  kNone,     ///< no fsync: still all-or-nothing for readers, but a power loss may undo it; for
+             ///< records that may lag behind without harm (the store's rollback record)
+};
+
 /// Replaces `path` with `content`: writes a temporary file in the same directory with `mode`,
-/// fsyncs it, renames it over `path` and fsyncs the directory. Either the old or the new content
-/// is on disk afterwards, never a mix; the temporary file is removed on failure.
-Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode = 0600);
+/// fsyncs it, renames it over `path` and fsyncs the directory (unless `sync` is Sync::kNone).
+/// Either the old or the new content is on disk afterwards, never a mix; the temporary file is
+/// removed on failure.
+Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode = 0600,
+                                   Sync sync = Sync::kDurable);
 
 /// Reads a whole file. Errc::kUnavailable if it does not exist, Errc::kIo otherwise.
 Result<Bytes> read_file(const std::string& path);

@@ -35,13 +35,13 @@ class ObserveTest : public ::testing::Test {
  protected:
   void TearDown() override { EXPECT_TRUE(card.done()) << card.remaining() << " APDUs not sent"; }
 
-  // SELECT + both status queries + TokenInfo of an initialized device (options 0001).
+  // SELECT + TokenInfo + both status queries of an initialized device (options 0001).
   void expect_initialized_start(std::string_view user_sw, std::string_view so_sw,
                                 std::string_view fcp = kFcpInit) {
     card.expect(kSelect, fcp)
+        .expect(H(kReadTokenInfo), token_info_response())
         .expect(kUserStatus, user_sw)
         .expect(kSoStatus, so_sw)
-        .expect(H(kReadTokenInfo), token_info_response())
         .expect(kPkaStatus, "6A 86");
   }
   void expect_single_domain(std::string_view answer = kDomainNoKcv) {
@@ -58,9 +58,9 @@ class ObserveTest : public ::testing::Test {
 
 TEST_F(ObserveTest, FreshDeviceNeedsFourApdusAndNeverVerifies) {
   card.expect(kSelect, kFcpFresh)
+      .expect(H(kReadTokenInfo), token_info_response())
       .expect(kUserStatus, "6A 88")
-      .expect(kSoStatus, "6A 88")
-      .expect(H(kReadTokenInfo), token_info_response());
+      .expect(kSoStatus, "6A 88");
   auto o = observe(hsm, with_pins(true, true));
   ASSERT_TRUE(o.has_value()) << o.error().message;
   EXPECT_FALSE(o->initialized);
@@ -295,9 +295,9 @@ TEST_F(ObserveTest, WrongSoPinIsRecordedWithTheNewCounter) {
 
 TEST_F(ObserveTest, KeyDomainsAndPkaAreListed) {
   card.expect(kSelect, kFcpInit)
+      .expect(H(kReadTokenInfo), token_info_response())
       .expect(kUserStatus, "63 C3")
       .expect(kSoStatus, "63 CF")
-      .expect(H(kReadTokenInfo), token_info_response())
       .expect(kPkaStatus, "02 01 01 00 90 00");
   card.expect(domain_status(0), "6A 88")
       .expect(domain_status(1), "03 02 00 00 00 00 00 00 00 00 90 00")

@@ -47,7 +47,9 @@ using SerialReader = std::function<Result<std::string>(Transport&)>;
 /// name is never trusted for identity. Errc::kUnavailable naming every reader checked (and what
 /// it answered) when none matches; Errc::kRefused when two cards claim the same serial.
 /// Note: the probe SELECTs the HSM applet on each card, which ends PIN sessions other programs
-/// may hold on those cards.
+/// may hold on those cards. The card returned is still held exclusively from the probe on
+/// (device::ProbedTransport): the caller's first begin_exclusive() adopts that hold, and the
+/// probe's SELECT and TokenInfo read are answered from its record instead of being sent again.
 Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
                                                      const SerialReader& read_serial = nullptr);
 

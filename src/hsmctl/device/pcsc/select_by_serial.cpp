@@ -4,6 +4,7 @@
 // Kept apart from pcsc_transport.cpp so the transport links without the protocol layer.
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/probed_transport.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
 #include <fmt/format.h>
@@ -47,21 +48,26 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
     if (!transport) {
       outcome = transport.error().message;
     } else {
-      // Hold the card while asking, so nobody interleaves between SELECT and READ BINARY.
+      // Hold the card while asking, so nobody interleaves between SELECT and READ BINARY. The
+      // card that matches stays held: its answers are then as good as new (ProbedTransport).
       auto locked = (*transport)->begin_exclusive();
-      Result<std::string> serial = locked ? reader_fn(**transport) : tl::unexpected(locked.error());
-      (*transport)->end_exclusive();
-      if (!serial || upper(*serial) != wanted) probe_apdus += (*transport)->wire_apdus();
+      RecordingTransport recorder(**transport);
+      Result<std::string> serial = locked ? reader_fn(recorder) : tl::unexpected(locked.error());
+      const bool match = serial && upper(*serial) == wanted;
+      if (!match) {
+        (*transport)->end_exclusive();
+        probe_apdus += (*transport)->wire_apdus();
+      }
       if (!serial) {
         outcome = serial.error().message;
-      } else if (upper(*serial) == wanted) {
+      } else if (match) {
         if (found) {
           return make_error(Errc::kRefused,
                             fmt::format("two cards report chip serial {}: in reader '{}' and in "
                                         "reader '{}'; refusing to guess",
                                         wanted, found_reader, r.name));
         }
-        found = std::move(*transport);
+        found = std::make_unique<ProbedTransport>(std::move(*transport), recorder.take_record());
         found_reader = r.name;
         continue;
       } else {

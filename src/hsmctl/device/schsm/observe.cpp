@@ -149,13 +149,9 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   o.firmware_minor = sel.firmware_minor;
   o.is_pico = sel.device_type == 0xFF;
 
-  // 2. PIN status queries (free: no data, never cost a try).
-  HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
-  HSMCTL_TRY_ASSIGN(o.so_pin, hsm.pin_status(PinRef::kSo));
-  o.initialized = o.so_pin.state != PinState::kNotInitialized ||
-                  o.user_pin.state != PinState::kNotInitialized;
-
-  // 3. Chip serial from TokenInfo: firmware-generated, readable on a fresh device too.
+  // 2. Chip serial from TokenInfo: firmware-generated, readable on a fresh device too. Right
+  //    after SELECT, as the by-serial probe reads it: a card chosen by that probe answers both
+  //    from its record (device/probed_transport.hpp) instead of on the wire.
   if (auto ef = hsm.read_ef(kEfTokenInfo); !ef) {
     if (is_fatal(ef.error())) return tl::unexpected(ef.error());
   } else if (*ef) {
@@ -167,6 +163,12 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
                       o.transport + " holds device " + (o.serial.empty() ? "(serial unreadable)" : o.serial) +
                           ", not " + request.expected_serial + " as the manifest names");
   }
+
+  // 3. PIN status queries (free: no data, never cost a try).
+  HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
+  HSMCTL_TRY_ASSIGN(o.so_pin, hsm.pin_status(PinRef::kSo));
+  o.initialized = o.so_pin.state != PinState::kNotInitialized ||
+                  o.user_pin.state != PinState::kNotInitialized;
 
   if (!o.initialized) {
     // Nothing else exists on a never-initialized device: no domains, no PKA, no objects.
