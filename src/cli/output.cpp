@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/output.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,6 +35,10 @@ int exit_code_for(const Error& error) {
     default:
       return kExitError;
   }
+}
+
+int exit_code_for_signal(int sig) {
+  return sig == SIGTERM ? kExitSigterm : kExitSigint;
 }
 
 bool stdout_wants_color() {

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -115,6 +116,11 @@ class PtyRun {
     return -1;
   }
   const std::string& screen() const { return screen_; }
+  /// The terminal's echo setting now (the master reports the pty's termios).
+  bool echo_on() const {
+    termios t{};
+    return tcgetattr(master_, &t) == 0 && (t.c_lflag & ECHO) != 0;
+  }
 
  private:
   int master_ = -1;
@@ -188,6 +194,26 @@ TEST_F(PromptTty, TwoDifferentEntriesAreRefusedAndTheDeviceIsUntouched) {
   std::string out = read_text(dir_.file("out.txt"));
   EXPECT_THAT(out, HasSubstr("differ"));
   EXPECT_THAT(out + run.screen(), Not(HasSubstr("6482190")));
+  EXPECT_NE(access(dir_.file("pico.json").c_str(), F_OK), 0);  // the device was never opened
+}
+
+TEST_F(PromptTty, CtrlCAtThePromptRestoresTheTerminalAndStopsCleanly) {
+  // docs/exit-codes.md "Interruption": prompts run before any device command, so a Ctrl-C there
+  // is a clean stop (exit 130, not death by the signal) with echo back on.
+  std::string m = prompted_manifest();
+  PtyRun run({"apply", "-f", m, "--device", device(), "--auto-approve"}, child_env(),
+             dir_.file("out.txt"));
+  ASSERT_TRUE(run.started());
+  ASSERT_TRUE(run.wait_for("Enter spec.userPin")) << run.screen();
+  run.type("6482");
+  run.type("\x03");  // the terminal's VINTR: SIGINT to hsmctl, the foreground process group
+  EXPECT_EQ(run.wait_exit(), 130) << run.screen() << read_text(dir_.file("out.txt"));
+  std::string out = read_text(dir_.file("out.txt"));
+  EXPECT_THAT(out, HasSubstr("interrupted by SIGINT")) << out;
+  EXPECT_THAT(out, HasSubstr("nothing was changed on any device")) << out;
+  EXPECT_THAT(out, Not(HasSubstr("Apply complete"))) << out;
+  EXPECT_THAT(out + run.screen(), Not(HasSubstr("6482")));
+  EXPECT_TRUE(run.echo_on()) << "the terminal was left without echo";
   EXPECT_NE(access(dir_.file("pico.json").c_str(), F_OK), 0);  // the device was never opened
 }
 

@@ -47,6 +47,10 @@ ProcessResult run_process(const std::vector<std::string>& argv,
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    // Default dispositions, as from an interactive shell: a runner that ignores SIGINT or
+    // SIGTERM (a background job) must not change what the program under test does with them.
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     execv(args[0], args.data());
     _exit(127);
   }
@@ -91,6 +95,7 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   int status = 0;
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return r;
 }
 

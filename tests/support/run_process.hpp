@@ -10,6 +10,7 @@ namespace hsmctl::testing {
 
 struct ProcessResult {
   int exit_code = -1;  ///< exit status, or 128+signal
+  int term_signal = 0;  ///< the signal that ended the process, 0 when it exited
   std::string out;
   std::string err;
   std::string all() const { return out + err; }

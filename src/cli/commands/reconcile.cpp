@@ -22,6 +22,7 @@
 #include "hsmctl/plan/plan.hpp"
 #include "hsmctl/primus/engine.hpp"
 #include "hsmctl/store/unlock.hpp"
+#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -135,6 +136,8 @@ struct Prepared {
   std::vector<plan::DevicePlan> plans;
   int failures = 0;
   int worst_exit = kExitOk;
+  /// A stop was requested (SIGINT/SIGTERM) while preparing: these were not (fully) observed.
+  std::vector<std::string> not_observed;
 
   /// A device that could not be planned: reported on stderr and as a plan with status error,
   /// so it never disappears from the output and never reads as "no changes".
@@ -170,9 +173,21 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
                      store::CredentialKeeper& keeper, int verbosity,
                      const primus::EngineOptions& primus_options) {
   Prepared out;
+  // A stop request is honoured between devices: one device's observation (each VERIFY with its
+  // two-phase record in the store) always completes, so no accepted value is left recorded as
+  // "sending" (which would withhold it from every later run).
   for (const auto& m : loaded.pico_hsms) {
+    if (stop_requested()) {
+      out.not_observed.push_back(m.metadata.name);
+      continue;
+    }
     const std::string uri = devices.for_manifest(m.metadata.name);
     auto p = apply::prepare(m, uri, keeper);
+    if (!p && stop_requested()) {
+      // Interrupted at a prompt for one of its secrets: nothing was sent to it.
+      out.not_observed.push_back(m.metadata.name);
+      continue;
+    }
     if (!p) {
       out.add_failure(m.metadata.name, uri, p.error(), "device");
       continue;
@@ -184,7 +199,10 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
     out.plans.push_back(p->plan);
     out.devices.push_back(std::move(*p));
   }
-  if (!loaded.primus_clusters.empty()) {
+  if (!loaded.primus_clusters.empty() && stop_requested()) {
+    for (const auto& c : loaded.primus_clusters)
+      out.not_observed.push_back(c.name);
+  } else if (!loaded.primus_clusters.empty()) {
     auto clusters = primus::prepare(loaded.primus_clusters, loaded.primus_partitions, keeper,
                                     primus_options);
     if (!clusters) {
@@ -232,6 +250,11 @@ std::variant<int, std::unique_ptr<Session>> start_session(
   if (!check_device_assignment(session->loaded, devices)) return kExitUsage;
   (void)store::disable_core_dumps();
   auto keeper = open_keeper(global, will_write);
+  if (!keeper && stop_requested()) {
+    std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal())
+              << " before the credential store was opened; nothing was sent to any device\n";
+    return exit_code_for_signal(stop_signal());
+  }
   if (!keeper) {
     print_error(keeper.error());
     return exit_code_for(keeper.error());
@@ -239,8 +262,72 @@ std::variant<int, std::unique_ptr<Session>> start_session(
   session->keeper = std::move(*keeper);
   session->prepared = prepare_all(session->loaded, devices, *session->keeper, global.verbosity,
                                   primus_options);
+  if (stop_requested()) {
+    // No plan is shown: it would be incomplete, and an incomplete plan (or JSON document) must
+    // not read as the whole picture. What observation recorded in the store is complete.
+    std::string which;
+    for (const auto& n : session->prepared.not_observed)
+      which += (which.empty() ? "" : ", ") + n;
+    std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal()) << " while observing "
+              << "the devices" << (which.empty() ? "" : " (not observed: " + which + ")")
+              << "; no plan is shown; nothing was changed on any device\n";
+    return exit_code_for_signal(stop_signal());
+  }
   return session;
 }
+
+/// What an apply stopped by SIGINT/SIGTERM did and did not do, over all devices, in plan order.
+class Interruption {
+ public:
+  /// A device (or cluster) execute() ran for: `total` steps, `not_started` never sent.
+  void ran(const std::string& name, int total, const std::vector<std::string>& not_started) {
+    const int finished = total - static_cast<int>(not_started.size());
+    total_ += total;
+    finished_ += finished;
+    if (not_started.empty())
+      return;
+    const int sig = stop_signal();
+    std::cout << "[" << name << "] interrupted by " << signal_name(sig)
+              << (finished == 0 ? " before step 1" : " after step " + std::to_string(finished))
+              << " of " << total << "; " << range(finished, total) << " not started: ";
+    for (std::size_t i = 0; i < not_started.size(); ++i) {
+      std::cout << (i == 0 ? "" : "; ") << not_started[i];
+    }
+    std::cout << "\n" << std::flush;
+  }
+  /// A device (or cluster) whose execution never began.
+  void not_started(const plan::DevicePlan& p) {
+    int steps = 0;
+    for (const auto& a : p.actions)
+      steps += a.action_class != plan::ActionClass::kBlocked;
+    total_ += steps;
+    untouched_ += (untouched_.empty() ? "" : ", ") + p.name;
+  }
+  std::string summary(int sig) const {
+    std::string s = std::string("interrupted by ") + signal_name(sig);
+    if (finished_ == total_) {
+      s += total_ == 0
+               ? "; there was nothing to apply"
+               : " after the last step: all " + std::to_string(total_) + " step(s) were done";
+    } else {
+      s += (finished_ == 0 ? " before step 1" : " after step " + std::to_string(finished_)) +
+           " of " + std::to_string(total_) + "; " + range(finished_, total_) + " not started";
+    }
+    if (!untouched_.empty())
+      s += " (devices not started: " + untouched_ + ")";
+    return s + (finished_ == total_ ? "" : "; run 'hsmctl apply' again to continue");
+  }
+
+ private:
+  static std::string range(int finished, int total) {
+    if (finished + 1 == total)
+      return "step " + std::to_string(total);
+    return "steps " + std::to_string(finished + 1) + "-" + std::to_string(total);
+  }
+  int total_ = 0;
+  int finished_ = 0;
+  std::string untouched_;
+};
 
 primus::EngineOptions primus_defaults() {
   primus::EngineOptions o;
@@ -285,6 +372,9 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
     std::cerr << "hsmctl: error: plan: --output must be text or json\n";
     return kExitUsage;
   }
+  // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
+  // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
+  StopOnSignal stop_on_signal;
   auto started = start_session(files, device_values, global, /*will_write=*/false, primus_options);
   if (auto* code = std::get_if<int>(&started)) return *code;
   Prepared& prepared = std::get<std::unique_ptr<Session>>(started)->prepared;
@@ -316,6 +406,8 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   bool help = false;
   auto vm = parse_command("apply", args, o, pos, &help);
   if (!vm) return help ? kExitOk : kExitUsage;
+  // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
+  StopOnSignal stop_on_signal;
   auto started = start_session(files, device_values, global, /*will_write=*/true, primus_options);
   if (auto* code = std::get_if<int>(&started)) return *code;
   Session& session = *std::get<std::unique_ptr<Session>>(started);
@@ -358,7 +450,13 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     }
     std::cout << "\nDo you want to perform these actions? Only 'yes' is accepted: " << std::flush;
     std::string answer;
-    std::getline(std::cin, answer);
+    std::getline(std::cin, answer);  // returns early on SIGINT/SIGTERM (no SA_RESTART)
+    if (stop_requested()) {
+      std::cout << "\n";
+      std::cerr << "hsmctl: apply interrupted by " << signal_name(stop_signal())
+                << " at the confirmation; nothing was changed\n";
+      return exit_code_for_signal(stop_signal());
+    }
     if (answer != "yes") {
       std::cerr << "hsmctl: apply cancelled; nothing was changed\n";
       return kExitError;
@@ -367,7 +465,12 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
 
   int exit = kExitOk;
   int done = 0, blocked = 0;
+  Interruption interruption;
   for (auto& d : prepared.devices) {
+    if (stop_requested()) {
+      interruption.not_started(d.plan);
+      continue;
+    }
     auto report = apply::execute(d, options, keeper, [&](const std::string& line) {
       std::cout << "[" << d.plan.name << "] " << line << "\n" << std::flush;
     });
@@ -380,8 +483,13 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     }
     done += report->steps_done;
     blocked += report->steps_blocked;
+    interruption.ran(d.plan.name, report->steps_total, report->not_started);
   }
   for (auto& c : prepared.clusters) {
+    if (stop_requested()) {
+      interruption.not_started(c.plan.plan);
+      continue;
+    }
     auto report = primus::execute(c, primus_apply, keeper, [&](const std::string& line) {
       std::cout << "[" << c.plan.plan.name << "] " << line << "\n" << std::flush;
     });
@@ -394,6 +502,13 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     }
     done += report->steps_done;
     blocked += report->steps_blocked;
+    interruption.ran(c.plan.plan.name, report->steps_total, report->not_started);
+  }
+  if (stop_requested()) {
+    // Never a success line: say exactly what ran and what did not.
+    std::cerr << "hsmctl: apply " << interruption.summary(stop_signal())
+              << (exit != kExitOk ? " (and a device failed, see above)" : "") << "\n";
+    return std::max(exit, exit_code_for_signal(stop_signal()));
   }
   if (exit != kExitOk) {
     std::cerr << "hsmctl: apply stopped; run 'hsmctl plan' to see the devices' state now\n";

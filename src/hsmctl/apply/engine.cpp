@@ -12,6 +12,7 @@
 #include "hsmctl/secrets/resolve.hpp"
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/store/journal.hpp"
+#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::apply {
 namespace {
@@ -721,8 +722,20 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   };
 
   for (const auto& action : plan.actions) {
+    if (action.action_class != ActionClass::kBlocked)
+      ++report.steps_total;
+  }
+  for (const auto& action : plan.actions) {
     if (action.action_class == ActionClass::kBlocked) {
       ++report.steps_blocked;
+      continue;
+    }
+    // A stop request (SIGINT/SIGTERM) is honoured between steps only: the previous step's
+    // command and its store commit are complete, and this one has not sent anything yet.
+    if (report.interrupted_by == 0)
+      report.interrupted_by = stop_signal();
+    if (report.interrupted_by != 0) {
+      report.not_started.push_back(action.summary);
       continue;
     }
     switch (action.kind) {
@@ -857,7 +870,16 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
                           ": the device no longer answers after apply (replug required): " +
                           reselect.error().message);
   }
-  HSMCTL_TRY(journal.end("applied"));
+  if (report.interrupted_by != 0) {
+    // Every step is settled (done, or never sent): the journal is closed, nothing is left for
+    // the next run to resolve but the steps themselves, which the next plan shows again.
+    HSMCTL_TRY(journal.end(std::string("interrupted by ") + signal_name(report.interrupted_by) +
+                           " after " + std::to_string(report.steps_done) + " of " +
+                           std::to_string(report.steps_total) +
+                           " step(s); not started: " + join(report.not_started, "; ")));
+  } else {
+    HSMCTL_TRY(journal.end("applied"));
+  }
   if (user_session) {
     // The last user-PIN success reset the counter to its maximum: remember it, so the next
     // observation can tell "no failed attempts" apart from "a smaller maximum".

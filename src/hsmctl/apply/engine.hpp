@@ -81,6 +81,12 @@ struct ApplyOptions {
 struct ApplyReport {
   int steps_done = 0;
   int steps_blocked = 0;
+  int steps_total = 0;  ///< the plan's steps that were to run (blocked ones not counted)
+  /// The signal (SIGINT/SIGTERM, util/interrupt.hpp) on which execute() stopped between two
+  /// steps, or 0. The steps before it completed with their store commits; `not_started` lists
+  /// (by summary) the ones that were never sent.
+  int interrupted_by = 0;
+  std::vector<std::string> not_started;
 };
 
 /// Progress lines for the operator ("change user PIN: done"); never contain secrets.
@@ -91,6 +97,9 @@ Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& op
 
 /// Runs the plan's actions in order (blocked ones are skipped and counted). Stops at the first
 /// failure; the credential store then holds pending values for anything whose outcome is unknown.
+/// Checks stop_signal() (util/interrupt.hpp) before each step: once a stop was requested, the
+/// step in progress has finished (command, store commit, journal), no further step starts, the
+/// journal is closed as interrupted and the report says which steps were not started.
 Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress);
 

@@ -14,7 +14,10 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
     if (path.empty()) return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
     // A new simulated device gets the serial its manifest names, so `sim:` works with the
     // same manifests as real hardware.
+    HSMCTL_TRY_ASSIGN(auto hook, sim::test_signal_from_env());
     HSMCTL_TRY_ASSIGN(auto card, sim::SimCard::open_file(path, selector.serial));
+    if (hook)
+      card->set_test_signal(*hook);
     return std::unique_ptr<Transport>(std::move(card));
   }
   if (uri == "pcsc:" || uri == "pcsc") {

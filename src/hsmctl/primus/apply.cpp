@@ -15,6 +15,7 @@
 #include "hsmctl/secrets/resolve.hpp"
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::primus {
 
@@ -504,9 +505,23 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
   };
   bool proxy_verified = false;  // a ppin -p succeeded in this run
 
+  for (const Step& step : pc.plan.steps) {
+    if (step.kind != plan::ActionKind::kBlocked)
+      ++report.steps_total;
+  }
   for (std::size_t i = 0; i < pc.plan.steps.size(); ++i) {
     const Step& step = pc.plan.steps[i];
     const plan::Action& action = pc.plan.plan.actions[i];
+    // A stop request (SIGINT/SIGTERM) is honoured between steps only: the previous ppin run,
+    // its verification, rename and store records are complete; this step has not started.
+    if (step.kind != plan::ActionKind::kBlocked) {
+      if (report.interrupted_by == 0)
+        report.interrupted_by = stop_signal();
+      if (report.interrupted_by != 0) {
+        report.not_started.push_back(action.summary);
+        continue;
+      }
+    }
     // Steps whose goal was reached since the plan (a concurrent apply) are skipped; a refresh
     // of an entry that disappeared is refused (plan again).
     const bool creates = action.action_class == plan::ActionClass::kCreate &&

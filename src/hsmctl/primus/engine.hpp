@@ -88,6 +88,11 @@ struct ApplyOptions {
 struct ApplyReport {
   int steps_done = 0;
   int steps_blocked = 0;
+  int steps_total = 0;  ///< steps that were to run (blocked ones not counted)
+  /// The signal (SIGINT/SIGTERM, util/interrupt.hpp) on which execute() stopped between two
+  /// steps, or 0; `not_started` lists the summaries of the steps it did not start.
+  int interrupted_by = 0;
+  std::vector<std::string> not_started;
 };
 
 using Progress = std::function<void(const std::string&)>;
@@ -97,7 +102,9 @@ using Progress = std::function<void(const std::string&)>;
 Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& options);
 
 /// Runs the plan (check_guards() first). Stops at the first failure; credential failures are
-/// recorded as described above and returned as Errc::kAuth.
+/// recorded as described above and returned as Errc::kAuth. Checks stop_signal()
+/// (util/interrupt.hpp) before each step: a step in progress (its ppin run, the verification,
+/// the rename and the store records) completes; no further step starts.
 Result<ApplyReport> execute(PreparedCluster& prepared, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress);
 

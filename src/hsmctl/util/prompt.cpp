@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -10,6 +12,8 @@
 
 #include <array>
 #include <cstdint>
+
+#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl {
 namespace {
@@ -31,6 +35,21 @@ extern "C" void restore_tty_on_signal(int sig) {
   }
   g_signal = sig;
 }
+
+// Blocks the prompt's signals for its lifetime; `old` is the mask to wait with.
+struct SignalsBlocked {
+  SignalsBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : kSignals)
+      sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+  }
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+  sigset_t old{};
+};
 
 void write_all(int fd, const std::string& text) {
   std::size_t done = 0;
@@ -139,16 +158,30 @@ Result<Secret> read_hidden_line(int fd, std::size_t max_length, Errc errc, bool*
   bool any = false;
   if (eof != nullptr)
     *eof = false;
+  // The signals are blocked except while waiting in ppoll(): one that arrives after the flags
+  // were checked but before the wait began is delivered inside the wait (EINTR), never lost
+  // (a plain read() would block on, with the typed line already discarded by the terminal).
+  SignalsBlocked blocked;
   for (;;) {
+    if (g_signal != 0 || stop_requested()) {
+      secure_wipe(buf.data(), buf.size());
+      return make_error(errc, "interrupted at the prompt");
+    }
+    pollfd ready{fd, POLLIN, 0};
+    if (ppoll(&ready, 1, nullptr, &blocked.old) < 0) {
+      if (errno == EINTR)
+        continue;  // the flags above say whether it was a signal that stops the prompt
+      int err = errno;
+      secure_wipe(buf.data(), buf.size());
+      return make_error(errc, std::string("cannot read the value: ") + strerror(err));
+    }
     std::uint8_t c = 0;
     ssize_t n = read(fd, &c, 1);
     if (n < 0) {
-      if (errno == EINTR && g_signal == 0)
+      if (errno == EINTR || errno == EAGAIN)
         continue;
       int err = errno;
       secure_wipe(buf.data(), buf.size());
-      if (err == EINTR)
-        return make_error(errc, "interrupted at the prompt");
       return make_error(errc, std::string("cannot read the value: ") + strerror(err));
     }
     if (n == 0) {

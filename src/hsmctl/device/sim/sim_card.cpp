@@ -6,9 +6,13 @@
 #include "hsmctl/device/sim/sim_tlv.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 
 // Behaviour below follows pico-hsm (src/hsm/cmd_*.c, sc_hsm.c, kek.c) and pico-keys-sdk
 // (apdu.c, fs/file.c, rescue.c) at v6.6 as summarised in docs/simulator.md; comments name the
@@ -1677,8 +1681,62 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
   return card;
 }
 
+void SimCard::fire_test_signal() {
+  const TestSignal hook = *test_signal_;
+  test_signal_.reset();  // once
+  for (int i = 0; i < hook.count; ++i)
+    raise(hook.sig);
+}
+
+Result<std::optional<SimCard::TestSignal>> test_signal_from_env() {
+  const char* env = std::getenv("HSMCTL_SIM_TEST_SIGNAL");
+  if (env == nullptr || *env == '\0')
+    return std::optional<SimCard::TestSignal>();
+  const std::string text = env;
+  auto bad = [&] {
+    return make_error(Errc::kUsage, "HSMCTL_SIM_TEST_SIGNAL=\"" + text +
+                                        "\": expected \"SIG INS [after] [xN]\", e.g. \"INT 24\"");
+  };
+  std::istringstream in(text);
+  std::string sig, ins, word;
+  if (!(in >> sig >> ins))
+    return bad();
+  SimCard::TestSignal hook;
+  if (sig == "INT") {
+    hook.sig = SIGINT;
+  } else if (sig == "TERM") {
+    hook.sig = SIGTERM;
+  } else {
+    return bad();
+  }
+  auto ins_byte = from_hex(ins);
+  if (!ins_byte || ins_byte->size() != 1)
+    return bad();
+  hook.ins = (*ins_byte)[0];
+  while (in >> word) {
+    if (word == "after") {
+      hook.after = true;
+    } else if (word.size() == 2 && word[0] == 'x' && word[1] >= '1' && word[1] <= '9') {
+      hook.count = word[1] - '0';
+    } else {
+      return bad();
+    }
+  }
+  return std::optional<SimCard::TestSignal>(hook);
+}
+
 Result<Bytes> SimCard::transmit(ByteView command) {
   count_wire_apdu();
+  const bool hook = test_signal_ && command.size() >= 2 && command[1] == test_signal_->ins;
+  if (hook && !test_signal_->after)
+    fire_test_signal();
+  auto response = transmit_now(command);
+  if (hook && test_signal_)
+    fire_test_signal();
+  return response;
+}
+
+Result<Bytes> SimCard::transmit_now(ByteView command) {
   Impl& impl = *impl_;
   if (impl.powered_off) {
     return make_error(Errc::kUnavailable,

@@ -13,6 +13,7 @@
 #include "hsmctl/util/bytes.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace hsmctl::device::sim {
@@ -55,6 +56,18 @@ class SimCard final : public Transport {
   /// Writes the state file now if the persistent state changed (no-op in memory).
   Result<void> save();
 
+  /// Test hook (HSMCTL_SIM_TEST_SIGNAL, parsed by test_signal_from_env()): at the first APDU
+  /// with instruction byte `ins`, raise `sig` `count` times in this process, either before the
+  /// simulated card processes the APDU or after it did (the answer is then returned as usual).
+  /// Lets the CLI tests interrupt `hsmctl apply` at an exact point (docs/simulator.md).
+  struct TestSignal {
+    std::uint8_t ins = 0;
+    int sig = 0;
+    int count = 1;
+    bool after = false;
+  };
+  void set_test_signal(const TestSignal& hook) { test_signal_ = hook; }
+
   /// Test helper: puts a P-256 key object with key id `key_id` (1..255) into key domain
   /// `domain`, as GENERATE ASYMMETRIC KEY PAIR would (EF CCxx, PrKD C4xx, request CExx).
   Result<void> install_key(int key_id, int domain);
@@ -65,8 +78,16 @@ class SimCard final : public Transport {
 
  private:
   SimCard();
+  void fire_test_signal();
+  Result<Bytes> transmit_now(ByteView command);
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::optional<TestSignal> test_signal_;
 };
+
+/// HSMCTL_SIM_TEST_SIGNAL="SIG INS [after] [xN]" (e.g. "INT 24", "TERM 50 after x2"): the
+/// test hook above for every simulator hsmctl opens through a sim: URI. Unset or empty: none.
+/// Errc::kUsage when the variable is set but malformed (never ignored silently).
+Result<std::optional<SimCard::TestSignal>> test_signal_from_env();
 
 }  // namespace hsmctl::device::sim

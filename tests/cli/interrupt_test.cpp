@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// SIGINT / SIGTERM during `hsmctl apply` (docs/exit-codes.md "Interruption"), through the real
+// binary: the simulator's test hook (HSMCTL_SIM_TEST_SIGNAL, docs/simulator.md) raises the
+// signal inside hsmctl while a given command is on the wire, as a Ctrl-C from the terminal would
+// arrive. First signal: the step completes with its store commit, no further step starts, exit
+// 130/143 with a message saying what was and was not done. Second signal: death by the signal;
+// the journal lets the next apply converge either way.
+
+#include "cli/cli_fixture.hpp"
+
+#include <gmock/gmock.h>
+
+#include <signal.h>
+
+namespace hsmctl::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class Interrupt : public CliTest {
+ protected:
+  /// Applies the manifest with the first PINs, then switches the environment to new PINs:
+  /// the next plan has two steps (change SO PIN, change user PIN).
+  std::string synced_then_new_pins() {
+    const std::string m = manifest_file(pico_manifest());
+    auto a = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
+    EXPECT_EQ(a.exit_code, 0) << a.all();
+    env_["USER_PIN"] = "55512345";
+    env_["SO_PIN"] = "1122334455667788";
+    return m;
+  }
+  ProcessResult apply_with_signal(const std::string& m, const std::string& hook) {
+    env_["HSMCTL_SIM_TEST_SIGNAL"] = hook;
+    auto r = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
+    env_.erase("HSMCTL_SIM_TEST_SIGNAL");
+    return r;
+  }
+  /// The next plan has exactly the user PIN change left, and nothing interrupted to resolve.
+  void expect_only_user_pin_left(const std::string& m) {
+    auto plan = hsmctl({"plan", "-f", m, "--device", device(), "--detailed-exitcode"});
+    EXPECT_EQ(plan.exit_code, 2) << plan.all();
+    EXPECT_THAT(plan.out, HasSubstr("change user PIN")) << plan.all();
+    EXPECT_THAT(plan.out, Not(HasSubstr("change SO PIN"))) << plan.all();
+    EXPECT_THAT(plan.all(), Not(HasSubstr("interrupted"))) << plan.all();
+    EXPECT_THAT(plan.all(), Not(HasSubstr("  ! "))) << plan.all();
+  }
+  void expect_converges(const std::string& m) {
+    auto a = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
+    EXPECT_EQ(a.exit_code, 0) << a.all();
+    EXPECT_THAT(a.out, HasSubstr("Apply complete")) << a.all();
+    auto plan = hsmctl({"plan", "-f", m, "--device", device(), "--detailed-exitcode"});
+    EXPECT_EQ(plan.exit_code, 0) << plan.all();
+    EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
+  }
+};
+
+TEST_F(Interrupt, SigintFinishesTheStepStopsAndExits130) {
+  const std::string m = synced_then_new_pins();
+  // SIGINT while CHANGE REFERENCE DATA (INS 24) for the SO PIN, step 1 of 2, is on the wire.
+  auto r = apply_with_signal(m, "INT 24");
+  EXPECT_EQ(r.exit_code, 130) << r.all();
+  EXPECT_EQ(r.term_signal, 0) << "died by the signal instead of stopping cleanly\n" << r.all();
+  EXPECT_THAT(r.err, HasSubstr("SIGINT received: finishing the current step")) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("[hsm-a] change SO PIN ...\n[hsm-a]   done")) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("[hsm-a] interrupted by SIGINT after step 1 of 2; step 2 not "
+                               "started: change user PIN"))
+      << r.all();
+  EXPECT_THAT(r.err, HasSubstr("hsmctl: apply interrupted by SIGINT after step 1 of 2; step 2 "
+                               "not started; run 'hsmctl apply' again to continue"))
+      << r.all();
+  EXPECT_THAT(r.out, Not(HasSubstr("change user PIN ..."))) << r.all();
+  EXPECT_THAT(r.all(), Not(HasSubstr("Apply complete"))) << r.all();
+  expect_only_user_pin_left(m);
+  expect_converges(m);
+}
+
+TEST_F(Interrupt, SigtermExits143) {
+  const std::string m = synced_then_new_pins();
+  // After the card executed the command: only the commit is left, and it still happens.
+  auto r = apply_with_signal(m, "TERM 24 after");
+  EXPECT_EQ(r.exit_code, 143) << r.all();
+  EXPECT_EQ(r.term_signal, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("interrupted by SIGTERM after step 1 of 2")) << r.all();
+  EXPECT_THAT(r.all(), Not(HasSubstr("Apply complete"))) << r.all();
+  expect_only_user_pin_left(m);
+  expect_converges(m);
+}
+
+TEST_F(Interrupt, DevicesAfterTheInterruptedOneAreNotStarted) {
+  std::string second = pico_manifest("", "hsm-b");
+  second.replace(second.find(kSerial), 16, "1112131415161718");
+  const std::string a = manifest_file(pico_manifest());
+  const std::string b = manifest_file(second);
+  const std::vector<std::string> devices = {"--device", "hsm-a=" + device(), "--device",
+                                            "hsm-b=sim:" + dir_.file("pico-b.json")};
+  auto args = [&](const char* cmd) {
+    std::vector<std::string> v = {cmd, "-f", a, "-f", b};
+    v.insert(v.end(), devices.begin(), devices.end());
+    return v;
+  };
+  // INITIALIZE (INS 50) of the first device: it completes, the second device is not touched.
+  env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 50";
+  auto apply = args("apply");
+  apply.push_back("--auto-approve");
+  auto r = hsmctl(apply);
+  env_.erase("HSMCTL_SIM_TEST_SIGNAL");
+  EXPECT_EQ(r.exit_code, 130) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("interrupted by SIGINT after step 1 of 2; step 2 not started "
+                               "(devices not started: hsm-b)"))
+      << r.all();
+  EXPECT_THAT(r.out, Not(HasSubstr("[hsm-b]"))) << r.all();
+  auto plan_args = args("plan");
+  plan_args.push_back("--detailed-exitcode");
+  auto plan = hsmctl(plan_args);
+  EXPECT_EQ(plan.exit_code, 2) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("matches the manifest")) << plan.all();  // hsm-a
+  auto again = hsmctl(apply);
+  EXPECT_EQ(again.exit_code, 0) << again.all();
+  plan = hsmctl(plan_args);
+  EXPECT_EQ(plan.exit_code, 0) << plan.all();
+}
+
+TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
+  std::string second = pico_manifest("", "hsm-b");
+  second.replace(second.find(kSerial), 16, "1112131415161718");
+  const std::string a = manifest_file(pico_manifest());
+  const std::string b = manifest_file(second);
+  const std::vector<std::string> common = {"-f", a, "-f", b, "--device", "hsm-a=" + device(),
+                                           "--device", "hsm-b=sim:" + dir_.file("pico-b.json")};
+  auto with = [&](std::vector<std::string> head) {
+    head.insert(head.end(), common.begin(), common.end());
+    return head;
+  };
+  auto applied = hsmctl(with({"apply", "--auto-approve"}));
+  ASSERT_EQ(applied.exit_code, 0) << applied.all();
+  for (const char* output : {"text", "json"}) {
+    SCOPED_TRACE(output);
+    // SIGINT at the first VERIFY of hsm-a's observation (which records it in the store first).
+    env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20";
+    auto r = hsmctl(with({"plan", "-o", output, "--detailed-exitcode"}));
+    env_.erase("HSMCTL_SIM_TEST_SIGNAL");
+    EXPECT_EQ(r.exit_code, 130) << r.all();
+    EXPECT_EQ(r.term_signal, 0) << r.all();
+    EXPECT_EQ(r.out, "") << "a partial plan must not read as the whole picture";
+    EXPECT_THAT(r.err, HasSubstr("interrupted by SIGINT while observing the devices (not "
+                                 "observed: hsm-b); no plan is shown; nothing was changed"))
+        << r.all();
+    // hsm-a's observation completed with its records: nothing is withheld or left "sending".
+    auto plan = hsmctl(with({"plan", "--detailed-exitcode"}));
+    EXPECT_EQ(plan.exit_code, 0) << plan.all();
+    EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
+  }
+}
+
+TEST_F(Interrupt, SecondSignalAbortsAtOnceAndTheNextApplyConverges) {
+  for (const char* hook : {"INT 24 x2", "INT 24 after x2"}) {
+    SCOPED_TRACE(hook);
+    const std::string m = synced_then_new_pins();
+    auto r = apply_with_signal(m, hook);
+    EXPECT_EQ(r.term_signal, SIGINT) << "expected death by SIGINT\n" << r.all();
+    EXPECT_THAT(r.all(), Not(HasSubstr("Apply complete"))) << r.all();
+    // The journal resolves the half-done step; the store ends up with what the device holds.
+    expect_converges(m);
+    // Back to the first PINs for the next round.
+    env_["USER_PIN"] = "64821907";
+    env_["SO_PIN"] = "3537363231383830";
+    expect_converges(m);
+  }
+}
+
+TEST_F(Interrupt, WithoutASignalTheSameApplyCompletes) {
+  // Guards the tests above: the hook is what stops them, not the plan.
+  const std::string m = synced_then_new_pins();
+  auto r = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_THAT(r.out, HasSubstr("Apply complete: 2 step(s) done")) << r.all();
+}
+
+TEST_F(Interrupt, MalformedHookIsAUsageError) {
+  const std::string m = manifest_file(pico_manifest());
+  env_["HSMCTL_SIM_TEST_SIGNAL"] = "HUP 24";
+  auto r = hsmctl({"plan", "-f", m, "--device", device()});
+  EXPECT_EQ(r.exit_code, 64) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("HSMCTL_SIM_TEST_SIGNAL")) << r.all();
+}
+
+}  // namespace
+}  // namespace hsmctl::testing
