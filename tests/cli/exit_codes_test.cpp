@@ -37,6 +37,9 @@ enum class Given {
   kOnlyComments,    ///< only comments
   kPrimusChanges,   ///< a fresh Primus partition, secrets available
   kPrimusBlocked,   ///< a fresh Primus partition whose setup password cannot be resolved
+  kSigintMidApply,  ///< synced, then new PINs; SIGINT during step 1 of 2 (simulator test hook)
+  kSigtermMidApply, ///< the same with SIGTERM
+  kSigintObserving, ///< two synced devices; SIGINT during the first one's observation
 };
 
 struct Row {
@@ -120,6 +123,27 @@ class ExitCodes : public CliTest, public ::testing::WithParamInterface<Row> {
       case Given::kPrimusChanges:
       case Given::kPrimusBlocked:
         return {primus(setup == Given::kPrimusBlocked)};
+      case Given::kSigintMidApply:
+      case Given::kSigtermMidApply: {
+        auto a = hsmctl({"apply", "-f", pico, "--device", device(), "--auto-approve"});
+        EXPECT_EQ(a.exit_code, 0) << a.all();
+        env_["USER_PIN"] = "55512345";
+        env_["SO_PIN"] = "1122334455667788";
+        // docs/simulator.md: the signal is raised at the first CHANGE REFERENCE DATA.
+        env_["HSMCTL_SIM_TEST_SIGNAL"] = setup == Given::kSigintMidApply ? "INT 24" : "TERM 24";
+        return {pico};
+      }
+      case Given::kSigintObserving: {
+        std::string other = pico_manifest("", "hsm-b");
+        other.replace(other.find(kSerial), 16, "0A0B0C0D0E0F0002");
+        const std::string b = manifest_file(other);
+        device_ = "hsm-a=" + device();
+        second_device_ = "hsm-b=sim:" + dir_.file("pico-b.json");
+        auto a = hsmctl(expand({"apply", "{m}", "{dev}", "--auto-approve"}, {pico, b}));
+        EXPECT_EQ(a.exit_code, 0) << a.all();
+        env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20";  // the first VERIFY of hsm-a's observation
+        return {pico, b};
+      }
     }
     return {};
   }
@@ -209,8 +233,9 @@ TEST_P(ExitCodes, Contract) {
   // No raw library message reaches the user.
   EXPECT_THAT(r.all(), Not(HasSubstr("json.exception"))) << r.all();
   EXPECT_THAT(r.all(), Not(HasSubstr("internal error"))) << r.all();
-  // apply is all-or-nothing: when it does not succeed, no device was touched.
-  if (row.args[0] == "apply" && r.exit_code != 0) {
+  // apply is all-or-nothing: when it does not succeed, no device was touched (except when a
+  // signal stopped it between steps: the steps before it were done, as the output says).
+  if (row.args[0] == "apply" && r.exit_code != 0 && r.exit_code != 130 && r.exit_code != 143) {
     EXPECT_EQ(device_state(), before) << "a refused apply changed a device\n" << r.all();
   }
   if (!row.err_has.empty()) {
@@ -333,6 +358,16 @@ const Row kRows[] = {
      3,
      {"blocked"}},
     {"PrimusApplyBlocked", Given::kPrimusBlocked, {"apply", "{m}", "{ppin}", "--auto-approve"}, 3},
+    // Interrupted (docs/exit-codes.md "Interruption"): a clean stop, never a success line.
+    {"ApplySigint", Given::kSigintMidApply, {"apply", "{m}", "{dev}", "--auto-approve"}, 130, {},
+     "apply interrupted by SIGINT after step 1 of 2; step 2 not started",
+     "interrupted by SIGINT after step 1 of 2"},
+    {"ApplySigterm", Given::kSigtermMidApply, {"apply", "{m}", "{dev}", "--auto-approve"}, 143, {},
+     "apply interrupted by SIGTERM after step 1 of 2"},
+    {"PlanJsonSigint", Given::kSigintObserving, {"plan", "{m}", "{dev}", "-o", "json"}, 130,
+     {"ok", "error:interrupted"}, "plan interrupted by SIGINT while observing the devices"},
+    {"PlanDetailedSigint", Given::kSigintObserving, {"plan", "{m}", "{dev}", "--detailed-exitcode"},
+     130, {}, "(not observed: hsm-b)"},
     {"PrimusApply", Given::kPrimusChanges, {"apply", "{m}", "{ppin}", "--auto-approve"}, 0},
     {"PrimusPlanUnavailable",
      Given::kPrimusChanges,

@@ -6,7 +6,10 @@
 // 130/143 with a message saying what was and was not done. Second signal: death by the signal;
 // the journal lets the next apply converge either way.
 
+#include <nlohmann/json.hpp>
+
 #include "cli/cli_fixture.hpp"
+#include "support/plan_schema.hpp"
 
 #include <gmock/gmock.h>
 
@@ -142,10 +145,29 @@ TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
     env_.erase("HSMCTL_SIM_TEST_SIGNAL");
     EXPECT_EQ(r.exit_code, 130) << r.all();
     EXPECT_EQ(r.term_signal, 0) << r.all();
-    EXPECT_EQ(r.out, "") << "a partial plan must not read as the whole picture";
-    EXPECT_THAT(r.err, HasSubstr("interrupted by SIGINT while observing the devices (not "
-                                 "observed: hsm-b); no plan is shown; nothing was changed"))
+    EXPECT_THAT(r.err, HasSubstr("hsmctl: plan interrupted by SIGINT while observing the "
+                                 "devices (not observed: hsm-b); the plan above is incomplete; "
+                                 "nothing was changed on any device"))
         << r.all();
+    // A partial plan never reads as the whole picture: the device not observed is in error.
+    EXPECT_THAT(r.out, Not(HasSubstr("No changes"))) << r.all();
+    if (std::string(output) == "json") {
+      EXPECT_EQ(plan_schema_errors(r.out), "") << r.out;
+      auto doc = nlohmann::json::parse(r.out);
+      ASSERT_EQ(doc["devices"].size(), 2u) << r.out;
+      EXPECT_EQ(doc["devices"][0]["status"], "ok") << r.out;
+      EXPECT_EQ(doc["devices"][1]["status"], "error") << r.out;
+      EXPECT_EQ(doc["devices"][1]["error"]["code"], "interrupted") << r.out;
+      EXPECT_EQ(doc["devices"][1]["has_changes"], false) << r.out;
+      EXPECT_EQ(doc["summary"]["error"], 1) << r.out;
+    } else {
+      EXPECT_THAT(r.out, HasSubstr("\"hsm-a\" (serial 0102030405060708) via " + device() +
+                                   " matches the manifest"))
+          << r.out;
+      EXPECT_THAT(r.out, HasSubstr("✗ device \"hsm-b\" via sim:" + dir_.file("pico-b.json") +
+                                   ": error: not observed: interrupted by SIGINT"))
+          << r.out;
+    }
     // hsm-a's observation completed with its records: nothing is withheld or left "sending".
     auto plan = hsmctl(with({"plan", "--detailed-exitcode"}));
     EXPECT_EQ(plan.exit_code, 0) << plan.all();

@@ -139,6 +139,18 @@ struct Prepared {
   /// A stop was requested (SIGINT/SIGTERM) while preparing: these were not (fully) observed.
   std::vector<std::string> not_observed;
 
+  /// A device (or cluster) not observed because a stop was requested: status error, code
+  /// "interrupted", so a plan (text or JSON) never reads as complete.
+  void add_not_observed(const std::string& name, const std::string& uri) {
+    plan::DevicePlan p;
+    p.name = name;
+    p.transport = uri;
+    p.error = plan::DeviceError{
+        "interrupted", std::string("not observed: interrupted by ") + signal_name(stop_signal())};
+    plans.push_back(std::move(p));
+    not_observed.push_back(name);
+  }
+
   /// A device that could not be planned: reported on stderr and as a plan with status error,
   /// so it never disappears from the output and never reads as "no changes".
   void add_failure(const std::string& name, const std::string& uri, const Error& error,
@@ -177,15 +189,15 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
   // two-phase record in the store) always completes, so no accepted value is left recorded as
   // "sending" (which would withhold it from every later run).
   for (const auto& m : loaded.pico_hsms) {
+    const std::string uri = devices.for_manifest(m.metadata.name);
     if (stop_requested()) {
-      out.not_observed.push_back(m.metadata.name);
+      out.add_not_observed(m.metadata.name, uri);
       continue;
     }
-    const std::string uri = devices.for_manifest(m.metadata.name);
     auto p = apply::prepare(m, uri, keeper);
     if (!p && stop_requested()) {
       // Interrupted at a prompt for one of its secrets: nothing was sent to it.
-      out.not_observed.push_back(m.metadata.name);
+      out.add_not_observed(m.metadata.name, uri);
       continue;
     }
     if (!p) {
@@ -201,7 +213,7 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
   }
   if (!loaded.primus_clusters.empty() && stop_requested()) {
     for (const auto& c : loaded.primus_clusters)
-      out.not_observed.push_back(c.name);
+      out.add_not_observed(c.name, "");
   } else if (!loaded.primus_clusters.empty()) {
     auto clusters = primus::prepare(loaded.primus_clusters, loaded.primus_partitions, keeper,
                                     primus_options);
@@ -262,18 +274,19 @@ std::variant<int, std::unique_ptr<Session>> start_session(
   session->keeper = std::move(*keeper);
   session->prepared = prepare_all(session->loaded, devices, *session->keeper, global.verbosity,
                                   primus_options);
-  if (stop_requested()) {
-    // No plan is shown: it would be incomplete, and an incomplete plan (or JSON document) must
-    // not read as the whole picture. What observation recorded in the store is complete.
-    std::string which;
-    for (const auto& n : session->prepared.not_observed)
-      which += (which.empty() ? "" : ", ") + n;
-    std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal()) << " while observing "
-              << "the devices" << (which.empty() ? "" : " (not observed: " + which + ")")
-              << "; no plan is shown; nothing was changed on any device\n";
-    return exit_code_for_signal(stop_signal());
-  }
   return session;
+}
+
+/// The rest of the line after "plan/apply interrupted by SIG...": which devices were not
+/// observed. Observation of the device in progress completes (each VERIFY with its record in the
+/// store, so an accepted value is never left recorded as "sending").
+std::string interrupted_observation(const Prepared& prepared) {
+  std::string which;
+  for (const auto& n : prepared.not_observed)
+    which += (which.empty() ? "" : ", ") + n;
+  return " while observing the devices" +
+         (which.empty() ? std::string() : " (not observed: " + which + ")") +
+         "; the plan above is incomplete; nothing was changed on any device";
 }
 
 /// What an apply stopped by SIGINT/SIGTERM did and did not do, over all devices, in plan order.
@@ -380,6 +393,11 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   Prepared& prepared = std::get<std::unique_ptr<Session>>(started)->prepared;
   std::cout << (output == "json" ? plan::render_json(prepared.plans)
                                  : plan::render_text(prepared.plans, global.color));
+  if (stop_requested()) {
+    std::cerr << "hsmctl: plan interrupted by " << signal_name(stop_signal())
+              << interrupted_observation(prepared) << "\n";
+    return exit_code_for_signal(stop_signal());
+  }
   if (prepared.failures > 0) return prepared.worst_exit;
   if (!vm->count("detailed-exitcode")) return kExitOk;
   if (prepared.any_blocked()) return kExitBlocked;
@@ -414,6 +432,11 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   Prepared& prepared = session.prepared;
   store::CredentialKeeper& keeper = *session.keeper;
   std::cout << plan::render_text(prepared.plans, global.color);
+  if (stop_requested()) {
+    std::cerr << "hsmctl: apply interrupted by " << signal_name(stop_signal())
+              << interrupted_observation(prepared) << "\n";
+    return exit_code_for_signal(stop_signal());
+  }
   // All-or-nothing across devices: an error or a blocked action anywhere changes nothing.
   if (prepared.failures > 0) {
     std::cerr << "hsmctl: apply refused: " << prepared.failures
