@@ -23,23 +23,23 @@ using ::testing::Not;
 
 /// The state a row starts from.
 enum class Given {
-  kNone,            ///< no device file, valid Pico manifest
-  kFresh,           ///< same (a simulator file is created on first use)
-  kSynced,          ///< the Pico manifest was applied
-  kBlocked,         ///< applied, then the SO PIN changed behind hsmctl's back (store lost)
-  kSecretMissing,   ///< USER_PIN is not set
-  kUnavailable,     ///< pcsc: without a pcscd
-  kDeviceError,     ///< a simulator file in a directory that does not exist
-  kTwoOneFails,     ///< two Pico manifests; the second device (pcsc:) is unavailable
-  kInvalid,         ///< a manifest with a schema error
-  kEmptyFile,       ///< an empty file
-  kOnlySeparator,   ///< only `---`
-  kOnlyComments,    ///< only comments
-  kPrimusChanges,   ///< a fresh Primus partition, secrets available
-  kPrimusBlocked,   ///< a fresh Primus partition whose setup password cannot be resolved
-  kSigintMidApply,  ///< synced, then new PINs; SIGINT during step 1 of 2 (simulator test hook)
-  kSigtermMidApply, ///< the same with SIGTERM
-  kSigintObserving, ///< two synced devices; SIGINT during the first one's observation
+  kNone,             ///< no device file, valid Pico manifest
+  kFresh,            ///< same (a simulator file is created on first use)
+  kSynced,           ///< the Pico manifest was applied
+  kBlocked,          ///< applied, then the SO PIN changed behind hsmctl's back (store lost)
+  kSecretMissing,    ///< USER_PIN is not set
+  kUnavailable,      ///< pcsc: without a pcscd
+  kDeviceError,      ///< a simulator file in a directory that does not exist
+  kTwoOneFails,      ///< two Pico manifests; the second device (pcsc:) is unavailable
+  kInvalid,          ///< a manifest with a schema error
+  kEmptyFile,        ///< an empty file
+  kOnlySeparator,    ///< only `---`
+  kOnlyComments,     ///< only comments
+  kPrimusChanges,    ///< a fresh Primus partition, secrets available
+  kPrimusBlocked,    ///< a fresh Primus partition whose setup password cannot be resolved
+  kSigintMidApply,   ///< synced, then new PINs; SIGINT during step 1 of 2 (simulator test hook)
+  kSigtermMidApply,  ///< the same with SIGTERM
+  kSigintObserving,  ///< two synced devices; SIGINT during the first one's observation
 };
 
 struct Row {
