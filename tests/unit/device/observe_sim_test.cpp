@@ -2,6 +2,9 @@
 // End to end: the real protocol layer (SmartCardHsm + observe) against the in-process simulator.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <vector>
+
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
@@ -303,6 +306,65 @@ TEST_F(ObserveSimTest, MemoryAndVersion) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->second.first, 6);
   EXPECT_EQ(r->second.second, 6);
+}
+
+/// Counts the APDUs by INS on their way to the card.
+class CountingTransport final : public Transport {
+ public:
+  explicit CountingTransport(Transport& inner) : inner_(inner) {}
+  Result<Bytes> transmit(ByteView command) override {
+    if (command.size() >= 2) ++by_ins[command[1]];
+    auto r = inner_.transmit(command);
+    if (r && r->size() >= 2) chunk_sizes.push_back(r->size() - 2);
+    return r;
+  }
+  std::string describe() const override { return inner_.describe(); }
+  std::map<std::uint8_t, int> by_ins;
+  std::vector<std::size_t> chunk_sizes;
+
+ private:
+  Transport& inner_;
+};
+
+TEST_F(ObserveSimTest, V66DeviceCertificateIsReadWithThreeGetResponses) {
+  initialize(params());
+  CountingTransport counting(*card);
+  SmartCardHsm through(counting);
+  auto ef = through.read_ef(kEfDeviceCertificate);
+  ASSERT_TRUE(ef.has_value()) << ef.error().message;
+  ASSERT_TRUE(ef->has_value());
+  EXPECT_EQ((*ef)->size(), 798u);
+  EXPECT_EQ((**ef)[0], 0x67);  // the authenticated request comes first
+  // READ BINARY (256 + 61 00), GET RESPONSE (256 + 61 00), (256 + 61 1E), (30 + 90 00); no
+  // further READ BINARY at offset 798: the chained answer was the rest of the file.
+  EXPECT_EQ(counting.by_ins[0xB1], 1);
+  EXPECT_EQ(counting.by_ins[0xC0], 3);
+  EXPECT_EQ(counting.chunk_sizes, (std::vector<std::size_t>{256, 256, 256, 30}));
+  EXPECT_EQ(through.apdu_count(), 4);
+  EXPECT_EQ(device_certificate_is_pki(**ef), std::optional<bool>(false));
+}
+
+TEST_F(ObserveSimTest, V66SelfSignedDeviceCertificateIsRecognised) {
+  initialize(params());
+  model::ObservedPico o;
+  ASSERT_TRUE(observe_objects(hsm, o).has_value());
+  EXPECT_TRUE(o.objects_read);
+  // Before the leading request (67) was skipped this was "unknown".
+  EXPECT_EQ(o.device_certificate_pki, std::optional<bool>(false));
+}
+
+TEST_F(ObserveSimTest, EmulationZeroSerialIsARealSerial) {
+  card->state().persistent.defects.emulation_zero_serial = true;
+  initialize(params());
+  auto serial = hsm.chip_serial();
+  ASSERT_TRUE(serial.has_value()) << serial.error().message;
+  EXPECT_EQ(*serial, "0000000000000000");
+  ObserveRequest r = creds(kPin, kSoPin);
+  r.expected_serial = "0000000000000000";
+  auto o = look(r);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->serial, "0000000000000000");
+  EXPECT_EQ(o->user_pin_check.check, CredentialCheck::kMatches);
 }
 
 }  // namespace

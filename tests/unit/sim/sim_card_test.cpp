@@ -814,27 +814,115 @@ TEST(SimFiles, TokenInfoCarriesSerialManufacturerAndLabel) {
   EXPECT_EQ(tx(*card, "00B0000400"), expected.substr(8) + "9000");
 }
 
-TEST(SimFiles, DeviceCertificateIsSelfSignedCvCertificate) {
+// Splits one TLV off the front of `data` (tag of 1 or 2 bytes, BER length); the whole TLV.
+Bytes take_tlv(ByteView& data) {
+  std::size_t at = (data[0] & 0x1F) == 0x1F ? 2 : 1;
+  std::size_t len = data[at];
+  std::size_t hdr = at + 1;
+  if (len == 0x81) {
+    len = data[at + 1];
+    hdr = at + 2;
+  } else if (len == 0x82) {
+    len = (static_cast<std::size_t>(data[at + 1]) << 8) | data[at + 2];
+    hdr = at + 3;
+  }
+  Bytes whole(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(hdr + len));
+  data = data.subspan(hdr + len);
+  return whole;
+}
+
+// The content of a TLV (skips its tag and length).
+ByteView value_of(const Bytes& tlv_bytes) {
+  std::size_t at = (tlv_bytes[0] & 0x1F) == 0x1F ? 2 : 1;
+  std::size_t hdr = tlv_bytes[at] == 0x81 ? at + 2 : tlv_bytes[at] == 0x82 ? at + 3 : at + 1;
+  return ByteView(tlv_bytes).subspan(hdr);
+}
+
+TEST(SimFiles, DeviceCertificateHasTheV66ShapeAndSize) {
   auto card = initialized_card();
+  // Le 00: the firmware answers 256 bytes and 61xx; GET RESPONSE fetches the rest.
   std::string r = tx(*card, "00B12F02045402000000");
-  ASSERT_EQ(r.substr(r.size() - 4), "9000");
-  Bytes cert = *from_hex(r.substr(0, r.size() - 4));
-  ASSERT_GE(cert.size(), 4u);
-  EXPECT_EQ(cert[0], 0x7F);
-  EXPECT_EQ(cert[1], 0x21);
-  const std::string chr_hex = to_hex(bytes_of("ESPICOHSMTR00001"));
-  EXPECT_NE(r.find("4210" + chr_hex), std::string::npos);    // CAR
-  EXPECT_NE(r.find("5F2010" + chr_hex), std::string::npos);  // CHR
-  // The signature over the body verifies with the device key.
-  std::size_t body_at = r.find("7F4E");
-  std::size_t sig_at = r.find("5F3740");
-  ASSERT_NE(body_at, std::string::npos);
-  ASSERT_NE(sig_at, std::string::npos);
-  Bytes body = *from_hex(r.substr(body_at, sig_at - body_at));
-  Bytes sig = *from_hex(r.substr(sig_at + 6, 128));
-  EXPECT_TRUE(crypto::verify_p256(card->state().persistent.keys.at(0).public_point, body, sig));
-  // The device request EF CE00 is an authenticated request.
-  EXPECT_EQ(tx(*card, "00B1CE00045402000000").substr(0, 2), "67");
+  ASSERT_EQ(r.size(), (256u + 2u) * 2u);
+  EXPECT_EQ(r.substr(r.size() - 4), "6100");
+  std::string all = r.substr(0, r.size() - 4);
+  r = tx(*card, "00C0000000");
+  EXPECT_EQ(r.substr(r.size() - 4), "6100");
+  all += r.substr(0, r.size() - 4);
+  r = tx(*card, "00C0000000");
+  EXPECT_EQ(r.substr(r.size() - 4), "611E");
+  all += r.substr(0, r.size() - 4);
+  r = tx(*card, "00C000001E");
+  EXPECT_EQ(r.substr(r.size() - 4), "9000");
+  all += r.substr(0, r.size() - 4);
+  const Bytes ef = *from_hex(all);
+  ASSERT_EQ(ef.size(), 798u);  // observed on v6.6
+
+  // 67 { 7F21 { 7F4E body, 5F37 sig }, 42 outer CAR (empty), 5F37 outer sig } 7F21 {...}
+  ByteView rest(ef);
+  const Bytes request = take_tlv(rest);
+  const Bytes cert = take_tlv(rest);
+  EXPECT_TRUE(rest.empty());
+  ASSERT_EQ(request[0], 0x67);
+  ASSERT_EQ(cert[0], 0x7F);
+  ASSERT_EQ(cert[1], 0x21);
+  EXPECT_EQ(request.size(), 418u);
+  EXPECT_EQ(cert.size(), 380u);
+  // EF CE00 holds the same request.
+  const std::string ce00 = tx(*card, "00B1CE00000004540200000000");  // extended Le
+  EXPECT_EQ(ce00, to_hex(request) + "9000");
+
+  const auto& k1 = crypto::curve_params(crypto::Curve::kSecp256k1);
+  const SimKey& device_key = card->state().persistent.keys.at(0);
+  EXPECT_TRUE(device_key.secp256k1);
+  auto check_cert = [&](const Bytes& c, bool full) {
+    ByteView inner = value_of(c);
+    const Bytes body = take_tlv(inner);
+    const Bytes sig = take_tlv(inner);
+    ASSERT_EQ(body[0], 0x7F);
+    ASSERT_EQ(body[1], 0x4E);
+    ASSERT_EQ(sig.size(), 3u + 64u);
+    EXPECT_TRUE(crypto::verify_ec(crypto::Curve::kSecp256k1, device_key.public_point, body,
+                                  value_of(sig)));
+    ByteView fields = value_of(body);
+    EXPECT_EQ(to_hex(take_tlv(fields)), "5F290100");
+    EXPECT_EQ(to_hex(take_tlv(fields)), "4210" + to_hex(bytes_of("ESPICOHSMTR00001")));
+    const Bytes pub = take_tlv(fields);
+    const std::string want_pub = "060A04007F00070202020203"
+                                 "8120" + to_hex(k1.p) +
+                                 "820100"
+                                 "830107"
+                                 "8441" + to_hex(k1.g) +
+                                 "8520" + to_hex(k1.n) +
+                                 "8641" + to_hex(device_key.public_point) +
+                                 "870101";
+    EXPECT_EQ(to_hex(value_of(pub)), want_pub);
+    EXPECT_EQ(to_hex(take_tlv(fields)), "5F2010" + to_hex(bytes_of("ESPICOHSMTR00001")));
+    if (full) {
+      EXPECT_EQ(to_hex(take_tlv(fields)), "7F4C0E060904007F000703010202530100");
+      EXPECT_EQ(to_hex(take_tlv(fields)), "5F2506020300030201");
+      EXPECT_EQ(to_hex(take_tlv(fields)), "5F2406070001020301");
+    }
+    EXPECT_TRUE(fields.empty());
+  };
+  check_cert(cert, true);
+  ByteView req = value_of(request);
+  const Bytes inner_cert = take_tlv(req);
+  const std::size_t signed_len = inner_cert.size() + 2;
+  EXPECT_EQ(to_hex(take_tlv(req)), "4200");
+  const Bytes outer_sig = take_tlv(req);
+  check_cert(inner_cert, false);
+  const Bytes signed_part(value_of(request).begin(),
+                          value_of(request).begin() + static_cast<std::ptrdiff_t>(signed_len));
+  EXPECT_TRUE(crypto::verify_ec(crypto::Curve::kSecp256k1, device_key.public_point, signed_part,
+                                value_of(outer_sig)));
+}
+
+TEST(SimFiles, DeviceCertificateReadWithExtendedLeComesInOneAnswer) {
+  auto card = initialized_card();
+  // Extended Le 0000 (Ne 65536, T=1 readers): the whole file in one answer.
+  std::string r = tx(*card, "00B12F02000004540200000000");
+  ASSERT_EQ(r.size(), (798u + 2u) * 2u);
+  EXPECT_EQ(r.substr(r.size() - 4), "9000");
 }
 
 TEST(SimFiles, MissingFilesAndBadReads) {

@@ -109,9 +109,14 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   std::vector<CvNames> certs;
   ByteView rest = ef_2f02;
   // Tolerate padding after the chain: stop at the first byte that does not start a CV cert.
-  while (!rest.empty() && rest[0] == 0x7F) {
+  // v6.6 writes its authenticated request (67) before the self-signed certificate: skipped.
+  while (!rest.empty() && (rest[0] == 0x7F || rest[0] == 0x67)) {
     auto t = parse_tlv(rest);
     if (!t) break;
+    if (t->tag == 0x67) {
+      rest = rest.subspan(t->whole.size());
+      continue;
+    }
     auto names = cv_names(*t);
     if (!names) break;
     certs.push_back(std::move(*names));

@@ -66,7 +66,8 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
 /// device_certificate_pki and objects_read.
 Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& observed);
 
-/// Classifies the content of EF 2F02 (a concatenation of CV certificates 7F21): true when the
+/// Classifies the content of EF 2F02 (a concatenation of CV certificates 7F21, on v6.6 preceded by
+/// the device's authenticated request 67, which is skipped): true when the
 /// device certificate was issued by a PKI (its CAR differs from its CHR, or a DV certificate
 /// follows), false when it is self-signed (CAR == CHR, alone); nullopt when it is not a CV
 /// certificate at all.

@@ -22,7 +22,8 @@ constexpr std::uint16_t kSwRefNotFound = 0x6A88;
 constexpr std::uint16_t kSwExists = 0x6A89;
 constexpr std::uint16_t kSwWrongParams = 0x6B00;
 
-// A READ BINARY chunk is a short Le=00 (up to 256 bytes); a file is read until a shorter chunk.
+// A READ BINARY chunk is a short Le=00 (up to 256 bytes); a file is read until a shorter chunk
+// (or a chained answer longer than one chunk: Pico HSM returns the rest of the file at once).
 constexpr std::size_t kReadChunk = 256;
 // No EF hsmctl reads comes anywhere near this; it bounds a misbehaving card.
 constexpr std::size_t kMaxEfSize = 32768;
@@ -524,7 +525,10 @@ Result<std::optional<Bytes>> SmartCardHsm::read_ef(std::uint16_t fid) {
     }
     if (r.sw != kSwOk && r.sw != 0x6282) return tl::unexpected(sw_error(what, r.sw));
     content.insert(content.end(), r.data.begin(), r.data.end());
-    if (r.sw == 0x6282 || r.data.size() < kReadChunk) break;
+    // Shorter than a chunk: the end of the file. Longer (the card chained the answer with 61xx
+    // and GET RESPONSE, as Pico HSM does for a file longer than Le): the card sent everything
+    // from the offset to the end, so another READ BINARY would only read nothing.
+    if (r.sw == 0x6282 || r.data.size() != kReadChunk) break;
     if (content.size() > kMaxEfSize) {
       return make_error(Errc::kDevice, transport_.describe() + ": EF " + hex_fid(fid) +
                                            " is larger than " + std::to_string(kMaxEfSize) +

@@ -121,8 +121,9 @@ class SmartCardHsm {
   /// any other bit (secure lock 0x0400 needs its own protocol) is refused with kRefused.
   Result<std::uint16_t> update_dynamic_options(std::uint16_t set_bits, std::uint16_t clear_bits);
 
-  /// READ BINARY of a whole EF by FID (00 B1 FID 04 54 02 00 00 00, repeated until short);
-  /// nullopt when 6A82.
+  /// READ BINARY of a whole EF by FID (00 B1 FID 04 54 02 <offset> 00, repeated until short;
+  /// a 61xx answer is followed with GET RESPONSE: EF 2F02 of v6.6, 798 bytes, takes the READ
+  /// BINARY and three GET RESPONSEs, 256 + 256 + 256 + 30 bytes); nullopt when 6A82.
   Result<std::optional<Bytes>> read_ef(std::uint16_t fid);
   /// Chip serial from EF 2F03 (TokenInfo serialNumber), 16 upper-case hex digits.
   Result<std::string> chip_serial();

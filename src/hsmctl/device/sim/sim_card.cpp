@@ -136,14 +136,30 @@ Bytes str_bytes(const std::string& s) {
 
 // ---- CV certificates (BSI TR-03110 layout, as pico-hsm's cvc.c builds them) ----------------
 
-Bytes cv_public_key(const Bytes& point, bool with_domain_parameters) {
+// Big-endian integer without leading zero bytes, as mbedtls_mpi_write_binary(x, mpi_size(x))
+// writes it; zero becomes one 00 byte (asn1_cvc_public_key_ecdsa writes "82 01 00" for the
+// A = 0 of secp256k1).
+Bytes minimal_integer(const Bytes& v) {
+  auto first = std::find_if(v.begin(), v.end(), [](std::uint8_t b) { return b != 0; });
+  if (first == v.end()) {
+    return Bytes{0x00};
+  }
+  return Bytes(first, v.end());
+}
+
+// cvc.c asn1_cvc_public_key_ecdsa(): 7F49 { 06 id-TA-ECDSA-SHA-256, 81 p, 82 A, 83 B, 84 G,
+// 85 order, 86 point, 87 cofactor }. A and B are written at their integer size (P-256: full 32
+// bytes; secp256k1: 82 01 00, 83 01 07). Without domain parameters: OID and point only (the form
+// CV certificates issued by a PKI use).
+Bytes cv_public_key(const Bytes& point, bool with_domain_parameters,
+                    crypto::Curve curve = crypto::Curve::kP256) {
   Bytes inner;
   tlv::put(inner, 0x06, kOidEcdsaSha256);
   if (with_domain_parameters) {
-    const auto& d = crypto::p256_params();
+    const auto& d = crypto::curve_params(curve);
     tlv::put(inner, 0x81, d.p);
-    tlv::put(inner, 0x82, d.a);
-    tlv::put(inner, 0x83, d.b);
+    tlv::put(inner, 0x82, minimal_integer(d.a));
+    tlv::put(inner, 0x83, minimal_integer(d.b));
     tlv::put(inner, 0x84, d.g);
     tlv::put(inner, 0x85, d.n);
     tlv::put(inner, 0x86, point);
@@ -154,23 +170,30 @@ Bytes cv_public_key(const Bytes& point, bool with_domain_parameters) {
   return tlv::make(0x7F49, inner);
 }
 
+// cvc.c asn1_cvc_cert_body(): 7F4E { 5F29 00, 42 CAR, 7F49 key, 5F20 CHR [, 7F4C role, 5F25
+// effective date, 5F24 expiration date] }. The "full" form (certificates, not requests) carries
+// the firmware's fixed role (CHAT: OID id-AT 0.4.0.127.0.7.3.1.2.2, discretionary data 53 01 00)
+// and its fixed dates 2023-03-21 .. 2070-12-31 (one BCD digit per byte, YYMMDD).
 Bytes cv_body(const std::string& car, const Bytes& public_key, const std::string& chr,
-              bool with_dates) {
+              bool full) {
   Bytes body;
   tlv::put(body, 0x5F29, Bytes{0x00});
   tlv::put(body, 0x42, str_bytes(car));
   body.insert(body.end(), public_key.begin(), public_key.end());
   tlv::put(body, 0x5F20, str_bytes(chr));
-  if (with_dates) {
-    tlv::put(body, 0x5F25, Bytes{0x02, 0x06, 0x00, 0x01, 0x00, 0x01});  // 2026-01-01
-    tlv::put(body, 0x5F24, Bytes{0x04, 0x06, 0x00, 0x01, 0x00, 0x01});  // 2046-01-01
+  if (full) {
+    tlv::put(body, 0x7F4C,
+             Bytes{0x06, 0x09, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x03, 0x01, 0x02, 0x02, 0x53, 0x01,
+                   0x00});
+    tlv::put(body, 0x5F25, Bytes{0x02, 0x03, 0x00, 0x03, 0x02, 0x01});  // 2023-03-21
+    tlv::put(body, 0x5F24, Bytes{0x07, 0x00, 0x01, 0x02, 0x03, 0x01});  // 2070-12-31
   }
   return tlv::make(0x7F4E, body);
 }
 
 // 7F21 { body, 5F37 signature-by-signer(body) }.
 std::optional<Bytes> cv_certificate(const Bytes& body, const crypto::EcKeyPair& signer) {
-  auto sig = crypto::sign_p256(signer, body);
+  auto sig = crypto::sign_ec(signer, body);
   if (!sig) {
     return std::nullopt;
   }
@@ -185,7 +208,7 @@ std::optional<Bytes> cv_authenticated_request(const Bytes& certificate,
                                               const crypto::EcKeyPair& outer_signer) {
   Bytes inner = certificate;
   tlv::put(inner, 0x42, str_bytes(outer_car));
-  auto sig = crypto::sign_p256(outer_signer, inner);
+  auto sig = crypto::sign_ec(outer_signer, inner);
   if (!sig) {
     return std::nullopt;
   }
@@ -238,7 +261,8 @@ Bytes ec_prkd(const std::string& label, const Bytes& id, int field_bits) {
 }
 
 crypto::EcKeyPair key_pair(const SimKey& k) {
-  return {k.private_scalar, k.public_point};
+  return {k.private_scalar, k.public_point,
+          k.secp256k1 ? crypto::Curve::kSecp256k1 : crypto::Curve::kP256};
 }
 
 // ---- Static file table (pico-hsm files.c) ----------------------------------------------------
@@ -302,6 +326,8 @@ struct SimCard::Impl {
   SimState state;
   std::string path;  // empty = in memory
   bool exclusive = false;
+  /// A lose_write_after_answer fault fired: the card has no power until power_cycle().
+  bool powered_off = false;
   std::optional<FileLock> lock;
   std::string last_saved;
 
@@ -484,29 +510,34 @@ struct SimCard::Impl {
 
   // ---- Device identity ------------------------------------------------------------------------
 
-  // cmd_initialize.c: new device key, EF CE00 (authenticated request), EF 2F02 (self-signed CV
-  // certificate, CAR == CHR), EF C400 (PrKD).
+  // cmd_initialize.c (v6.6): a new device key on secp256k1 (the emulation and RP2350/ESP32
+  // builds derive it from OTP; elsewhere the firmware uses P-256), then
+  //   EF CE00 = asn1_cvc_aut(): 67 { 7F21 { body without role/dates, signed by the key }, 42 outer
+  //             CAR, 5F37 outer signature by the device key }. The outer CAR is the firmware's
+  //             dev_name, still unset when INITIALIZE runs, so it is empty (42 00);
+  //   EF 2F02 = that request followed by asn1_cvc_cert(full): the self-signed certificate with
+  //             role and dates (CAR == CHR == "ESPICOHSMTR00001"). 798 bytes in all, as observed;
+  //   EF C400 = PrKD of the device key.
   bool create_device_identity() {
-    auto key = crypto::generate_p256();
+    auto key = crypto::generate_ec(crypto::Curve::kSecp256k1);
     if (!key) {
       return false;
     }
-    auto body =
-        cv_body(kSelfSignedChr, cv_public_key(key->public_point, false), kSelfSignedChr, true);
-    auto cert = cv_certificate(body, *key);
-    auto req_body =
-        cv_body(kSelfSignedChr, cv_public_key(key->public_point, true), kSelfSignedChr, false);
-    auto req_cert = cv_certificate(req_body, *key);
+    const Bytes pub = cv_public_key(key->public_point, true, crypto::Curve::kSecp256k1);
+    auto req_cert = cv_certificate(cv_body(kSelfSignedChr, pub, kSelfSignedChr, false), *key);
+    auto cert = cv_certificate(cv_body(kSelfSignedChr, pub, kSelfSignedChr, true), *key);
     if (!cert || !req_cert) {
       return false;
     }
-    auto request = cv_authenticated_request(*req_cert, kSelfSignedChr, *key);
+    auto request = cv_authenticated_request(*req_cert, "", *key);
     if (!request) {
       return false;
     }
     SimPersistent& p = state.persistent;
-    p.keys[0] = SimKey{key->private_scalar, key->public_point, 0};
-    p.files[kFidTermCa] = *cert;
+    p.keys[0] = SimKey{key->private_scalar, key->public_point, 0, true};
+    Bytes termca = *request;
+    termca.insert(termca.end(), cert->begin(), cert->end());
+    p.files[kFidTermCa] = termca;
     p.files[kFidEeDev] = *request;
     p.files[kFidPrkdDev] = ec_prkd(kDeviceLabel, Bytes(20, 0), 256);
     p.device_chr = kSelfSignedChr;
@@ -517,11 +548,20 @@ struct SimCard::Impl {
 
   // ---- Generated files ------------------------------------------------------------------------
 
+  // The chip serial as TokenInfo and the rescue applet report it: all zeros on the emulation
+  // build (defects.emulation_zero_serial), the chip ID otherwise.
+  Bytes reported_serial() const {
+    if (state.persistent.defects.emulation_zero_serial) {
+      return Bytes(8, 0);
+    }
+    return state.persistent.serial;
+  }
+
   // sc_hsm.c parse_token_info(): PKCS#15 TokenInfo built by the firmware on every read.
   Bytes token_info() const {
     Bytes body;
     tlv::put(body, 0x02, Bytes{kFirmwareMajor});
-    tlv::put(body, 0x04, state.persistent.serial);
+    tlv::put(body, 0x04, reported_serial());
     tlv::put(body, 0x0C, str_bytes("Pol Henarejos"));
     tlv::put(body, 0x80, str_bytes("Pico-HSM"));
     tlv::put(body, 0x03, Bytes{0x04, 0x30});
@@ -661,7 +701,8 @@ struct SimCard::Impl {
       reset_security();  // unload of the HSM applet
       s.app = SimVolatile::App::kRescue;
       Bytes r{kPlatformEmulation, kProductHsm, kFirmwareMajor, kFirmwareMinor};
-      r.insert(r.end(), state.persistent.serial.begin(), state.persistent.serial.end());
+      const Bytes serial = reported_serial();
+      r.insert(r.end(), serial.begin(), serial.end());
       Reply reply = ok(r);
       reply.no_chaining = true;
       return reply;
@@ -1697,13 +1738,36 @@ Result<Bytes> SimCard::transmit(ByteView command) {
 
 Result<Bytes> SimCard::transmit_now(ByteView command) {
   Impl& impl = *impl_;
+  if (impl.powered_off) {
+    return make_error(Errc::kUnavailable,
+                      describe() + ": the card lost power (simulated fault); replug it");
+  }
   std::optional<FileLock> lock;
   if (!impl.path.empty() && !impl.exclusive) {
     HSMCTL_TRY_ASSIGN(FileLock l, FileLock::acquire(impl.path + ".lock"));
     lock.emplace(std::move(l));
     HSMCTL_TRY(impl.reload_if_changed());
   }
+  // Deferred flash write (faults.lose_write_after_answer): keep what flash held before the
+  // command, in case the power goes between the answer and the write.
+  auto& armed = impl.state.persistent.faults.lose_write_after_answer;
+  const bool may_lose = command.size() >= 2 && command[1] != 0xC0 &&
+                        std::find(armed.begin(), armed.end(), command[1]) != armed.end();
+  std::optional<SimPersistent> flash_before;
+  if (may_lose) {
+    flash_before = impl.state.persistent;
+  }
   Bytes response = impl.process(command);
+  const bool answered_ok = response.size() >= 2 && response[response.size() - 2] == 0x90 &&
+                           response[response.size() - 1] == 0x00;
+  if (flash_before && answered_ok) {
+    // The answer went out; the power failed before the main loop wrote flash.
+    auto& left = flash_before->faults.lose_write_after_answer;
+    left.erase(std::find(left.begin(), left.end(), command[1]));
+    impl.state.persistent = std::move(*flash_before);
+    impl.state.session = SimVolatile{};
+    impl.powered_off = true;
+  }
   HSMCTL_TRY(impl.save_if_changed());
   return response;
 }
@@ -1740,6 +1804,7 @@ void SimCard::end_exclusive() {
 
 void SimCard::power_cycle() {
   impl_->state.session = SimVolatile{};
+  impl_->powered_off = false;
 }
 
 void SimCard::warm_reset() {
@@ -1803,6 +1868,7 @@ Result<void> SimCard::install_pki_device_chain(const std::string& chr) {
       cv_certificate(cv_body(ca_chr, cv_public_key(dv->public_point, false), dv_chr, true), *ca);
   auto dev_cert = cv_certificate(
       cv_body(dv_chr, cv_public_key(p.keys.at(0).public_point, false), chr, true), *dv);
+  // (The device key's curve is not in a certificate without domain parameters.)
   if (!dv_cert || !dev_cert) {
     return make_error(Errc::kInternal, "install_pki_device_chain: signing failed");
   }

@@ -42,14 +42,14 @@ Bytes from_hex_literal(const char* h) {
   return *from_hex(h);
 }
 
-// Builds an EVP_PKEY from raw P-256 material; private part optional.
-Pkey make_pkey(const Bytes* private_scalar, ByteView public_point) {
+// Builds an EVP_PKEY from raw EC material; private part optional.
+Pkey make_pkey(Curve curve, const Bytes* private_scalar, ByteView public_point) {
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
   if (!bld) {
     return nullptr;
   }
   std::unique_ptr<BIGNUM, BnFree> priv;
-  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve_name(curve), 0) ||
       !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, public_point.data(),
                                         public_point.size())) {
     return nullptr;
@@ -106,8 +106,18 @@ Bytes sha256(ByteView a, ByteView b) {
   return out;
 }
 
-std::optional<EcKeyPair> generate_p256() {
-  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+const char* curve_name(Curve curve) {
+  return curve == Curve::kSecp256k1 ? "secp256k1" : "prime256v1";
+}
+
+std::optional<Curve> curve_from_name(const std::string& name) {
+  if (name == "prime256v1") return Curve::kP256;
+  if (name == "secp256k1") return Curve::kSecp256k1;
+  return std::nullopt;
+}
+
+std::optional<EcKeyPair> generate_ec(Curve curve) {
+  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve_name(curve)));
   if (!key) {
     return std::nullopt;
   }
@@ -123,11 +133,11 @@ std::optional<EcKeyPair> generate_p256() {
       pub_len != 65) {
     return std::nullopt;
   }
-  return EcKeyPair{left_pad(priv, 32), pub};
+  return EcKeyPair{left_pad(priv, 32), pub, curve};
 }
 
-std::optional<Bytes> sign_p256(const EcKeyPair& key, ByteView message) {
-  Pkey pkey = make_pkey(&key.private_scalar, key.public_point);
+std::optional<Bytes> sign_ec(const EcKeyPair& key, ByteView message) {
+  Pkey pkey = make_pkey(key.curve, &key.private_scalar, key.public_point);
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
   if (!pkey || !md ||
       EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) != 1) {
@@ -152,11 +162,11 @@ std::optional<Bytes> sign_p256(const EcKeyPair& key, ByteView message) {
   return out;
 }
 
-bool verify_p256(ByteView public_point, ByteView message, ByteView signature) {
+bool verify_ec(Curve curve, ByteView public_point, ByteView message, ByteView signature) {
   if (signature.size() != 64) {
     return false;
   }
-  Pkey pkey = make_pkey(nullptr, public_point);
+  Pkey pkey = make_pkey(curve, nullptr, public_point);
   if (!pkey) {
     return false;
   }
@@ -181,8 +191,19 @@ bool verify_p256(ByteView public_point, ByteView message, ByteView signature) {
   return ok;
 }
 
-const P256Params& p256_params() {
-  static const P256Params params{
+const CurveParams& curve_params(Curve curve) {
+  static const CurveParams secp256k1{
+      from_hex_literal("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F"),
+      from_hex_literal("0000000000000000000000000000000000000000000000000000000000000000"),
+      from_hex_literal("0000000000000000000000000000000000000000000000000000000000000007"),
+      from_hex_literal("0479BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798"
+                       "483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8"),
+      from_hex_literal("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141"),
+      from_hex_literal("01")};
+  if (curve == Curve::kSecp256k1) {
+    return secp256k1;
+  }
+  static const CurveParams params{
       from_hex_literal("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF"),
       from_hex_literal("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFC"),
       from_hex_literal("5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B"),

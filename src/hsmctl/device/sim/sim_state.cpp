@@ -114,7 +114,10 @@ std::string SimState::to_json() const {
   json keys = json::object();
   for (const auto& [id, k] : p.keys) {
     keys[std::to_string(id)] = {
-        {"private", hex(k.private_scalar)}, {"public", hex(k.public_point)}, {"domain", k.domain}};
+        {"private", hex(k.private_scalar)},
+        {"public", hex(k.public_point)},
+        {"domain", k.domain},
+        {"curve", k.secp256k1 ? "secp256k1" : "prime256v1"}};
   }
   j["keys"] = keys;
   json files = json::object();
@@ -127,7 +130,13 @@ std::string SimState::to_json() const {
   j["device_chr"] = p.device_chr;
   j["device_cert_pki"] = p.device_cert_pki;
   j["button_presses"] = p.button_presses;
-  j["defects"] = {{"initialize_6400_first_attempt", p.defects.initialize_6400_first_attempt}};
+  j["defects"] = {{"initialize_6400_first_attempt", p.defects.initialize_6400_first_attempt},
+                  {"emulation_zero_serial", p.defects.emulation_zero_serial}};
+  json lose = json::array();
+  for (std::uint8_t ins : p.faults.lose_write_after_answer) {
+    lose.push_back(to_hex(Bytes{ins}));
+  }
+  j["faults"] = {{"lose_write_after_answer", lose}};
   return j.dump(2) + "\n";
 }
 
@@ -197,8 +206,12 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
       if (id < 0 || id > 255) {
         throw std::runtime_error("bad key id");
       }
-      p.keys[id] =
-          SimKey{unhex(v.at("private"), 32), unhex(v.at("public"), 65), byte_value(v.at("domain"))};
+      const std::string curve = v.value("curve", std::string("prime256v1"));
+      if (curve != "prime256v1" && curve != "secp256k1") {
+        throw std::runtime_error("bad key curve");
+      }
+      p.keys[id] = SimKey{unhex(v.at("private"), 32), unhex(v.at("public"), 65),
+                          byte_value(v.at("domain")), curve == "secp256k1"};
     }
     for (const auto& [k, v] : j.at("files").items()) {
       auto fid = from_hex(k);
@@ -213,6 +226,14 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
     p.button_presses = j.at("button_presses").get<int>();
     p.defects.initialize_6400_first_attempt =
         j.at("defects").at("initialize_6400_first_attempt").get<bool>();
+    // Optional: files written before these switches existed.
+    p.defects.emulation_zero_serial = j.at("defects").value("emulation_zero_serial", false);
+    if (j.contains("faults")) {
+      for (const auto& ins : j.at("faults").value("lose_write_after_answer", json::array())) {
+        p.faults.lose_write_after_answer.push_back(
+            static_cast<std::uint8_t>(unhex(ins, 1).at(0)));
+      }
+    }
     return p;
   } catch (const std::exception& e) {
     // nlohmann's messages name fields and positions, never values.

@@ -63,9 +63,12 @@ struct SimDkek {
 
 /// A key object the simulator knows (EF CCxx plus its meta data).
 struct SimKey {
-  Bytes private_scalar;  ///< 32 bytes (P-256); simulator-only, never returned by any APDU
+  Bytes private_scalar;  ///< 32 bytes; simulator-only, never returned by any APDU
   Bytes public_point;    ///< 65 bytes, uncompressed
   int domain = 0;        ///< meta tag 92; 0 when absent (as the firmware reads it)
+  /// P-256 for generated keys; secp256k1 for the device key (CC00) as on v6.6. State files
+  /// written before the field existed hold P-256 keys only.
+  bool secp256k1 = false;
 };
 
 /// Switches for known firmware defects, default off.
@@ -74,6 +77,19 @@ struct SimDefects {
   /// create a new device key (freshly flashed device, or PIN/SO-PIN differ from the stored
   /// ones with no session); re-running it in the same session succeeds.
   bool initialize_6400_first_attempt = false;
+  /// The emulation build (what section 13 of pico-hsm.md observed): TokenInfo (EF 2F03) and the
+  /// rescue applet report the chip serial as 0000000000000000 on every device.
+  bool emulation_zero_serial = false;
+};
+
+/// Injected faults (test switches, persisted so they reach `sim:PATH` and hsmctl-vcard).
+struct SimFaults {
+  /// "Power lost before the deferred flash write": the firmware answers first and writes flash
+  /// from its main loop afterwards. The next command with one of these INS bytes that answers
+  /// 9000 is answered, then the power fails: its persistent effect is lost (the state reverts to
+  /// what it was before the command), the RAM state is gone and the card answers nothing until
+  /// power_cycle(). Each entry fires once and is then removed.
+  std::vector<std::uint8_t> lose_write_after_answer;
 };
 
 /// What lives in flash.
@@ -105,6 +121,7 @@ struct SimPersistent {
   /// Number of simulated BOOTSEL presses (press-to-confirm is modelled as always pressed).
   int button_presses = 0;
   SimDefects defects;
+  SimFaults faults;
 };
 
 /// What lives in RAM; dropped by power_cycle().
