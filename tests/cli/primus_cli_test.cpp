@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <gmock/gmock.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -101,6 +102,67 @@ class PrimusCli : public CliTest {
 
 TEST_F(PrimusCli, OnPremExampleConvergesInOneApply) { converge("onprem.yaml"); }
 TEST_F(PrimusCli, CloudHsmExampleConvergesInOneApply) { converge("cloudhsm.yaml"); }
+
+// Issue 10: a ppin that refuses a missing .secrets.cfg (the install guide copies a template).
+class PrimusCliSecretsFile : public PrimusCli {
+ protected:
+  void SetUp() override {
+    PrimusCli::SetUp();
+    auto state = nlohmann::json::parse(read_text(state_));
+    state["requireSecretsFile"] = true;
+    write_text(state_, state.dump(2));
+  }
+  std::string secrets() const { return etc_ + "/.secrets.cfg"; }
+};
+
+TEST_F(PrimusCliSecretsFile, WithoutTheFieldPlanWarnsAndApplyNamesTheFileAndTheField) {
+  const std::string m = example("onprem.yaml");
+  const std::string ppin = HSMCTL_PPIN_DOUBLE;
+  auto plan = hsmctl({"plan", "-f", m, "--ppin", ppin, "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 2) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("warning: " + secrets() + " does not exist")) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("spec.client.createSecretsFile: true"));
+  EXPECT_THAT(plan.out, HasSubstr("fetch permanent secret for 'PAYMENTS01'"));
+  auto json = hsmctl({"plan", "-f", m, "--ppin", ppin, "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.all();
+  const auto doc = nlohmann::json::parse(json.out);
+  EXPECT_THAT(doc["devices"][0]["notes"].dump(), HasSubstr("spec.client.createSecretsFile: true"))
+      << json.out;
+
+  auto apply = hsmctl({"apply", "-f", m, "--ppin", ppin, "--auto-approve"});
+  EXPECT_EQ(apply.exit_code, 1) << apply.all();
+  EXPECT_THAT(apply.err, HasSubstr("0x80005004")) << apply.all();
+  EXPECT_THAT(apply.err, HasSubstr("ppin needs " + secrets() + " to exist"));
+  EXPECT_THAT(apply.err, HasSubstr("spec.client.createSecretsFile: true"));
+  EXPECT_FALSE(std::filesystem::exists(secrets()));
+}
+
+TEST_F(PrimusCliSecretsFile, WithTheFieldApplyCreatesItAndConverges) {
+  std::string text = read_text(example("onprem.yaml"));
+  // The example's commented-out field switched on, secretsFileMode (the line before it) 0600.
+  replace_all(text, "    # createSecretsFile: true", "    createSecretsFile: true");
+  replace_all(text, "mode: \"0640\"}\n    createSecretsFile",
+              "mode: \"0600\"}\n    createSecretsFile");
+  ASSERT_THAT(text, HasSubstr("mode: \"0600\"}\n    createSecretsFile: true ")) << text;
+  const std::string m = manifest_file(text);
+  const std::string ppin = HSMCTL_PPIN_DOUBLE;
+  auto plan = hsmctl({"plan", "-f", m, "--ppin", ppin, "--detailed-exitcode"});
+  ASSERT_EQ(plan.exit_code, 2) << plan.all() << text;
+  EXPECT_THAT(plan.out, HasSubstr("create empty template " + secrets() + " (0600)"));
+  EXPECT_THAT(plan.out, Not(HasSubstr("warning:")));
+  auto apply = hsmctl({"apply", "-f", m, "--ppin", ppin, "--auto-approve"});
+  ASSERT_EQ(apply.exit_code, 0) << apply.all();
+  struct stat st {};
+  ASSERT_EQ(::stat(secrets().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_THAT(read_text(secrets()), HasSubstr("PAYMENTS01"));
+  plan = hsmctl({"plan", "-f", m, "--ppin", ppin, "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("No changes."));
+  for (const char* secret : {kSetup, kPin}) {
+    EXPECT_THAT(transcript_, Not(HasSubstr(secret))) << secret;
+  }
+}
 
 }  // namespace
 }  // namespace hsmctl::testing

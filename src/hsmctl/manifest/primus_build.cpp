@@ -86,6 +86,7 @@ class PrimusBuilder {
       c.secrets_path = cl.value("secretsPath", c.secrets_path);
       c.config_mode = file_mode(cl, "fileMode", "/spec/client/fileMode");
       c.secrets_mode = file_mode(cl, "secretsFileMode", "/spec/client/secretsFileMode");
+      c.create_secrets_file = cl.value("createSecretsFile", c.create_secrets_file);
       if (cl.contains("global")) {
         c.wait_delay_ms = cl["global"].value("waitDelayMs", c.wait_delay_ms);
         c.wait_max_tries = cl["global"].value("waitMaxTries", c.wait_max_tries);

@@ -628,6 +628,8 @@ const char* to_string(ActionKind kind) {
       return "write-config";
     case ActionKind::kFixFileMode:
       return "fix-file-mode";
+    case ActionKind::kCreateSecretsFile:
+      return "create-secrets-file";
     case ActionKind::kSetProxyPassword:
       return "set-proxy-password";
     case ActionKind::kFetchSecret:

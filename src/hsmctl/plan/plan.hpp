@@ -63,6 +63,7 @@ enum class ActionKind {
   // Securosys Primus partitions (primus/):
   kWriteConfig,        ///< write primus.cfg atomically (backup kept)
   kFixFileMode,        ///< owner/group/mode of primus.cfg or .secrets.cfg
+  kCreateSecretsFile,  ///< create an empty .secrets.cfg (O_EXCL, 0600) before ppin needs it
   kSetProxyPassword,   ///< ppin -p: CloudHSM service-proxy password
   kFetchSecret,        ///< ppin -a: fetch the permanent secret with the setup password
   kRefreshSecret,      ///< ppin -u on copies, verified, then swapped in

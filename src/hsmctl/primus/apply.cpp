@@ -131,6 +131,24 @@ struct Cleanup {
   }
 };
 
+/// ppin refused to work without the live .secrets.cfg (0x80005004 on the staged copy, which
+/// exists only when the live file does): name the file and the manifest field instead of leaving
+/// the operator with the bare code. Returns `e` unchanged in every other case.
+Error explain_missing_secrets(const PreparedCluster& pc, std::optional<std::uint32_t> code,
+                              Error e) {
+  if (code != 0x80005004u) return e;
+  auto live = stat_file(pc.cluster.secrets_path);
+  if (!live || live->exists) return e;
+  e.code = Errc::kIo;
+  e.message += "; this ppin needs " + pc.cluster.secrets_path +
+               " to exist before it adds an entry, and it does not: set "
+               "spec.client.createSecretsFile: true in PrimusCluster '" +
+               pc.cluster.name +
+               "' so apply creates it empty (mode 0600) first, or create it yourself (empty, "
+               "mode 0600); the live files are unchanged";
+  return e;
+}
+
 // ----- prepare -----
 
 struct Resolution {
@@ -544,6 +562,16 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
       case plan::ActionKind::kWriteConfig:
         HSMCTL_TRY(write_config(c.config_path, pc.desired_config, c.config_mode));
         break;
+      case plan::ActionKind::kCreateSecretsFile: {
+        HSMCTL_TRY_ASSIGN(CreateOutcome created, create_empty_secrets_file(step.target));
+        if (created == CreateOutcome::kAlreadyExists) {
+          say(action.summary + ": " + step.target +
+              " exists since the plan (another run?); left untouched");
+          continue;
+        }
+        HSMCTL_TRY(apply_file_mode(step.target, c.secrets_mode));
+        break;
+      }
       case plan::ActionKind::kFixFileMode:
         HSMCTL_TRY(apply_file_mode(step.target,
                                    step.target == c.config_path ? c.config_mode : c.secrets_mode));
@@ -579,7 +607,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         }
         if (!r) {
           if (code) HSMCTL_TRY(keeper.discard(key));
-          Error e = r.error();
+          Error e = explain_missing_secrets(pc, code, r.error());
           if (!sent_ok && !(code && is_definite_non_credential(*code))) {
             e.message += code ? "; stopped without retrying (lockout safety), recorded so the next "
                                 "run does not send this value again"
@@ -689,7 +717,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
             HSMCTL_TRY(keeper.discard(setup_key));
             if (!pin.empty()) HSMCTL_TRY(keeper.discard(pin_key));
           }
-          Error e = r.error();
+          Error e = explain_missing_secrets(pc, code, r.error());
           e.message += outcome;
           return tl::unexpected(e);
         }

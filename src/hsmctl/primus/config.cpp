@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/primus/config.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -215,8 +216,12 @@ Result<FileFacts> stat_file(const std::string& path) {
   struct stat st {};
   FileFacts f;
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return f;
-    return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(errno));
+    if (errno != ENOENT) {
+      return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(errno));
+    }
+    struct stat lst {};
+    f.dangling_symlink = ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+    return f;
   }
   f.exists = true;
   f.owner = name_of_uid(st.st_uid);
@@ -278,6 +283,59 @@ Result<void> copy_file(const std::string& from, const std::string& to) {
   auto r = write_file_atomically(to, content, 0600);
   std::fill(content.begin(), content.end(), 0);
   return r;
+}
+
+Result<CreateOutcome> create_empty_secrets_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == EEXIST || err == ELOOP) {
+      struct stat lst {};
+      if (::lstat(path.c_str(), &lst) != 0) {
+        return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err));
+      }
+      if (S_ISLNK(lst.st_mode)) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+          return CreateOutcome::kAlreadyExists;  // a link to an existing file: left as it is
+        }
+        return make_error(Errc::kIo, "refusing to create " + path +
+                                         ": it is a symbolic link to a missing file; hsmctl "
+                                         "never creates a secrets file through a link (remove "
+                                         "the link, or set secretsPath to the real path)");
+      }
+      if (S_ISREG(lst.st_mode)) return CreateOutcome::kAlreadyExists;
+      return make_error(Errc::kIo, "refusing to create " + path + ": not a regular file");
+    }
+    return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err));
+  }
+  struct stat st {};
+  std::string problem;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::string("fstat: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    // O_EXCL created it; anything else here (a default ACL granting more, a foreign owner)
+    // means the directory does not behave as assumed: do not leave such a file behind.
+    problem = "the new file is not a private regular file of this user (mode " +
+              octal(st.st_mode & 07777) + ")";
+  } else if (::fsync(fd) != 0) {
+    problem = std::string("fsync: ") + std::strerror(errno);
+  }
+  ::close(fd);
+  if (!problem.empty()) {
+    ::unlink(path.c_str());
+    return make_error(Errc::kIo, "cannot create " + path + ": " + problem);
+  }
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string(".")
+                          : slash == 0               ? std::string("/")
+                                                     : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return CreateOutcome::kCreated;
 }
 
 Result<void> write_config(const std::string& path, std::string_view content,

@@ -50,6 +50,8 @@ struct FileFacts {
   std::string owner;  ///< user name, or the numeric id when it has no name
   std::string group;
   unsigned mode = 0;  ///< permission bits (07777)
+  /// Absent for stat(), but lstat() finds a symbolic link there (its target is missing).
+  bool dangling_symlink = false;
 };
 
 /// Errc::kIo when stat fails for another reason than non-existence.
@@ -72,5 +74,23 @@ Result<void> write_config(const std::string& path, std::string_view content, con
 
 /// Copies `from` to `to` with mode 0600 (atomic). Errc::kUnavailable when `from` is missing.
 Result<void> copy_file(const std::string& from, const std::string& to);
+
+/// Outcome of create_empty_secrets_file().
+enum class CreateOutcome {
+  kCreated,        ///< a new, empty, private file now exists at the path
+  kAlreadyExists,  ///< a regular file was already there; it was not opened for writing
+};
+
+/// Creates the empty secrets file `path` (spec.client.createSecretsFile): a single
+/// open(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600), so the file is private from its
+/// creation whatever the umask, an existing file is never truncated, and nothing is ever created
+/// through a symbolic link (O_EXCL refuses any link, dangling or not). The new descriptor is
+/// checked with fstat (a regular file of this user without group/other bits; otherwise it is
+/// removed again), fsynced, and the directory is fsynced. No byte is written: the vendor's
+/// template content is not documented, and an empty file is what a libconfig parser reads as
+/// "no entries". Owner/group/mode are left as created (apply_file_mode() sets the manifest's).
+/// kAlreadyExists when a regular file (or a symlink to one) exists; Errc::kIo naming the path
+/// for a symlink to a missing target, a non-regular file, or any system error.
+Result<CreateOutcome> create_empty_secrets_file(const std::string& path);
 
 }  // namespace hsmctl::primus

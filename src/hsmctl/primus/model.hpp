@@ -60,6 +60,10 @@ struct PrimusCluster {
   std::string secrets_path = "/etc/primus/.secrets.cfg";
   FileMode config_mode;
   FileMode secrets_mode;
+  /// spec.client.createSecretsFile: when .secrets.cfg does not exist, apply creates it empty
+  /// (O_CREAT|O_EXCL, mode 0600, never through a symlink) before any ppin step. Default false:
+  /// hsmctl creates no file the operator did not ask for; the plan warns instead.
+  bool create_secrets_file = false;
   int wait_delay_ms = 250;
   int wait_max_tries = 5;
   bool connect_on_init = true;

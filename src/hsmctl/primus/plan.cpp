@@ -2,6 +2,7 @@
 // Pure planning for Primus clusters (see plan.hpp). No I/O here.
 #include "hsmctl/primus/plan.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace hsmctl::primus {
@@ -124,6 +125,46 @@ ClusterPlan make_plan(const PlanInput& in) {
     a.changes.push_back({"file mode", describe(o.secrets_file), describe(c.secrets_mode), false});
   }
 
+  // 2b. .secrets.cfg itself. The provider fails C_Initialize without it (documented); whether
+  // ppin -a / -p create a missing file is not documented (the install guide has users copy a
+  // template first), so a missing file is created on request, or warned about.
+  const bool needs_secrets =
+      (c.service_proxy && c.service_proxy->present) ||
+      std::any_of(in.partitions.begin(), in.partitions.end(), [](const PrimusPartition* p) {
+        return p->permanent_secret == SecretState::kPresent;
+      });
+  std::string missing_secrets;  // appended to the reason of each ppin -a / -p step
+  if (!o.secrets_file.exists && c.create_secrets_file) {
+    const std::string summary = "create empty template " + c.secrets_path + " (0600)";
+    if (o.secrets_file.dangling_symlink) {
+      b.blocked(summary,
+                c.secrets_path + " is a symbolic link to a missing file; hsmctl never creates a "
+                                 "secrets file through a link: remove the link, or set "
+                                 "spec.client.secretsPath to the real path",
+                c.secrets_path);
+    } else {
+      Action& a = b.add(ActionKind::kCreateSecretsFile, ActionClass::kCreate, summary,
+                        "spec.client.createSecretsFile: the file does not exist; created empty "
+                        "with O_EXCL and mode 0600 (never through a symlink), then owner/group/"
+                        "mode set to secretsFileMode, before any ppin step",
+                        c.secrets_path);
+      a.changes.push_back({"file mode", "(absent)", describe(c.secrets_mode), false});
+    }
+  } else if (!o.secrets_file.exists && needs_secrets) {
+    b.note("warning: " + c.secrets_path +
+           " does not exist. The PKCS#11 provider cannot initialize without it, and ppin may "
+           "refuse -a/-p with 0x80005004 (secrets file not found) when it is missing (not "
+           "documented; the vendor's install guide copies a template first). Set "
+           "spec.client.createSecretsFile: true to have apply create it empty (0600), or create "
+           "it yourself" +
+           (o.secrets_file.dangling_symlink
+                ? std::string(" (it is now a symbolic link to a missing file)")
+                : std::string()));
+    missing_secrets = "; warning: " + c.secrets_path +
+                      " does not exist yet: a ppin that needs it fails with 0x80005004 "
+                      "(spec.client.createSecretsFile)";
+  }
+
   if (!o.listing) {
     b.note("credential state unknown: " + o.listing_error);
   }
@@ -162,7 +203,8 @@ ClusterPlan make_plan(const PlanInput& in) {
       } else {
         Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kCreate,
                           "set proxy password for '" + sp.user + "' (ppin -p)",
-                          "service/proxy user MISSING; must precede any fetch", sp.user);
+                          "service/proxy user MISSING; must precede any fetch" + missing_secrets,
+                          sp.user);
         a.changes.push_back({"proxy password", "MISSING", "<secret " + ref + ">", false});
         proxy_ready = true;
         proxy_set_in_plan = true;
@@ -339,6 +381,7 @@ ClusterPlan make_plan(const PlanInput& in) {
                                             " starts with this fetch)");
     }
     if (likely_expired) reason += "; likely expired: the HSM may answer 0x80005018";
+    if (!*configured) reason += missing_secrets;
     Action& a = b.add(*configured ? ActionKind::kRefreshSecret : ActionKind::kFetchSecret,
                       *configured ? ActionClass::kUpdate : ActionClass::kCreate,
                       summary + (*configured ? " (ppin -u)" : " (ppin -a)"), reason, user);

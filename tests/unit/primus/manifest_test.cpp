@@ -49,6 +49,7 @@ TEST(PrimusManifest, LoadsBothKindsIntoTheModel) {
   ASSERT_TRUE(c.service_proxy);
   EXPECT_EQ(c.service_proxy->password.display(), "store:cloudhsm.proxy");
   EXPECT_EQ(c.secrets_mode.mode, 0600u);
+  EXPECT_FALSE(c.create_secrets_file);  // default: create no file the operator did not ask for
   EXPECT_EQ(c.config_path, "/etc/primus/primus.cfg");
   const PrimusPartition& p = r.primus_partitions[0];
   EXPECT_EQ(p.user_name, "PAYMENTS01");
@@ -78,6 +79,21 @@ TEST(PrimusManifest, SchemaErrorsHaveFileLineColumnAndNeverEchoSecrets) {
     }
   }
   EXPECT_TRUE(slot);
+}
+
+TEST(PrimusManifest, CreateSecretsFileIsABoolean) {
+  std::string text = kGood;
+  const std::string line = "    secretsFileMode: {owner: root, group: primus, mode: \"0600\"}\n";
+  text.replace(text.find(line), line.size(), line + "    createSecretsFile: true\n");
+  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  for (const auto& e : r.errors) ADD_FAILURE() << e.to_string();
+  ASSERT_EQ(r.primus_clusters.size(), 1u);
+  EXPECT_TRUE(r.primus_clusters[0].create_secrets_file);
+
+  text.replace(text.find("createSecretsFile: true"), 23, "createSecretsFile: yes");
+  r = manifest::load_manifest_text(text, "primus.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].path, "spec.client.createSecretsFile") << r.errors[0].to_string();
 }
 
 TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
