@@ -386,6 +386,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   for (const auto& c : so_c.list) request.so_pin_candidates.push_back(c.value);
   request.user_own_failures = user_rejections.own_failures();
   request.so_own_failures = so_rejections.own_failures();
+  // An interrupted change of the user PIN (or one whose write the device may have lost: see
+  // two_phase()) leaves two possible values, and trying the wrong one costs a try. When the SO
+  // PIN is not in doubt, observation verifies it and, if the device allows RESET RETRY COUNTER,
+  // skips the user PIN: the plan then sets it with the SO PIN, which costs no try at all.
+  request.user_pin_reset_preferred =
+      user_c.from_pending && !so_c.list.empty() && !so_c.from_pending;
   // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
   // could record the answer never tries that value again.
   request.before_verify = [&](PinRef ref, std::size_t i) -> Result<void> {
@@ -488,6 +494,14 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
   }
   for (auto& n : journal_notes) prepared.plan.notes.push_back(std::move(n));
+  if (request.user_pin_reset_preferred &&
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kNotChecked &&
+      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
+    prepared.plan.notes.push_back(
+        "user PIN: an earlier change of " + user_key.id() +
+        " did not finish (the device may hold the old or the new value); instead of trying "
+        "one (a miss costs a try), hsmctl sets the manifest's value with the SO PIN");
+  }
   // A value rejected before another matched: say which, so a stale store is visible.
   if (user_match && !user_rejected.empty()) {
     prepared.plan.notes.push_back("user PIN: the device rejected " + join(user_rejected, "; then ") +
@@ -585,11 +599,18 @@ Result<void> journaled(StepJournal& journal, const std::string& step, Send send)
 /// Runs one credential-setting command under the two-phase rule: the journal records the intent,
 /// the new value is staged durably, the journal records "sending", the command is sent, then the
 /// value is committed (success), discarded (definite refusal) or kept pending (unknown outcome).
-template <class Send>
+///
+/// "Success" needs more than the 9000: Pico HSM answers first and writes flash afterwards, from
+/// its main loop (pico-hsm.md 13.1), so a change answered 9000 is lost if the power goes before
+/// that write. `confirm` sends one free status query after the answer; a device that answers it
+/// has run its main loop since, i.e. written the change. Only then is the value committed. If the
+/// query fails (the card is gone), the value stays pending: the next run treats the change as
+/// interrupted and resolves it (prepare(): with the SO PIN when it can, costing no user-PIN try).
+template <class Send, class Confirm>
 Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
                        const std::string& step,
                        const std::vector<std::pair<store::CredentialKey, const Secret*>>& values,
-                       Send send) {
+                       Send send, Confirm confirm) {
   for (const auto& [key, value] : values) {
     HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kIntent, key.id()));
     HSMCTL_TRY(keeper.stage(key, stored_form(key, *value)));
@@ -599,6 +620,15 @@ Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
   }
   Result<void> sent = send();
   if (sent) {
+    if (Result<void> written = confirm(); !written) {
+      Error e = written.error();
+      e.message =
+          "the device answered success but not the status query that follows, so the "
+          "change may not have reached its flash (power lost?); the new value stays "
+          "pending and the next run resolves it: " +
+          e.message;
+      return tl::unexpected(std::move(e));
+    }
     for (const auto& [key, value] : values) {
       HSMCTL_TRY(keeper.commit(key));
       HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kSucceeded,
@@ -721,6 +751,13 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
     return v;
   };
 
+  // The durability check of two_phase(): VERIFY status of the user PIN (never costs a try,
+  // keeps every session).
+  auto written = [&]() -> Result<void> {
+    HSMCTL_TRY(hsm.pin_status(PinRef::kUser));
+    return {};
+  };
+
   for (const auto& action : plan.actions) {
     if (action.action_class != ActionClass::kBlocked)
       ++report.steps_total;
@@ -760,17 +797,20 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         }
         if (!spec.key_domains.empty()) params.key_domains = static_cast<int>(spec.key_domains.size());
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}}, [&]() -> Result<void> {
-          auto r = hsm.initialize(params);
-          if (!r && r.error().code == Errc::kDevice &&
-              r.error().message.find("6400") != std::string::npos) {
-            // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
-            // device; the documented remedy is to run it again.
-            progress("  the device answered 6400 (known v6.6 defect); initializing again");
-            r = hsm.initialize(params);
-          }
-          return r;
-        });
+        auto sent = two_phase(
+            keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}},
+            [&]() -> Result<void> {
+              auto r = hsm.initialize(params);
+              if (!r && r.error().code == Errc::kDevice &&
+                  r.error().message.find("6400") != std::string::npos) {
+                // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
+                // device; the documented remedy is to run it again.
+                progress("  the device answered 6400 (known v6.6 defect); initializing again");
+                r = hsm.initialize(params);
+              }
+              return r;
+            },
+            written);
         if (!sent) return fail(device_error(sent.error(), action.summary));
         user_session = true;  // INITIALIZE leaves the session authenticated
         HSMCTL_TRY(user_rejections.clear());  // a new device state: nothing recorded applies
@@ -783,9 +823,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       case ActionKind::kChangeSoPin: {
         if (!creds.so_current) return make_error(Errc::kInternal, "SO PIN change without old value");
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, journal, action.summary, {{so_key, &so_new}}, [&] {
-          return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new);
-        });
+        auto sent = two_phase(
+            keeper, journal, action.summary, {{so_key, &so_new}},
+            [&] { return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new); },
+            written);
         HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.so_current = so_new;
@@ -797,9 +838,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           return make_error(Errc::kInternal, "user PIN change without old value");
         }
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
-          return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new);
-        });
+        auto sent = two_phase(
+            keeper, journal, action.summary, {{user_key, &user_new}},
+            [&] { return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new); },
+            written);
         HSMCTL_TRY(note_rejected(sent, user_rejections, *creds.user_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
@@ -810,9 +852,9 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       case ActionKind::kResetUserPin: {
         if (!creds.so_current) return make_error(Errc::kInternal, "PIN reset without SO PIN");
         progress(action.summary + " ...");
-        auto sent = two_phase(keeper, journal, action.summary, {{user_key, &user_new}}, [&] {
-          return hsm.reset_retry_counter(*creds.so_current, user_new);
-        });
+        auto sent = two_phase(
+            keeper, journal, action.summary, {{user_key, &user_new}},
+            [&] { return hsm.reset_retry_counter(*creds.so_current, user_new); }, written);
         HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
         if (!sent) return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;

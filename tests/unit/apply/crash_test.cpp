@@ -4,19 +4,21 @@
 // lost, or the process killed there). After a "replug", the next apply must converge, the store
 // must hold the values the device accepts, and no pending value may be left behind.
 
+#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/device/sim/fault_injection.hpp"
+#include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/device/sim/sim_state.hpp"
+#include "hsmctl/store/encrypted_store.hpp"
+#include "hsmctl/store/key_source.hpp"
+
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <functional>
-
-#include "hsmctl/apply/engine.hpp"
-#include "hsmctl/device/sim/fault_injection.hpp"
-#include "hsmctl/device/sim/sim_card.hpp"
-#include "hsmctl/store/encrypted_store.hpp"
-#include "hsmctl/store/key_source.hpp"
 
 namespace hsmctl::apply {
 namespace {
@@ -36,12 +38,21 @@ class FaultyCard final : public device::Transport {
       if (kill_after_) (void)card_->transmit(command);
       raise(SIGKILL);  // the process dies mid-apply, as on a power loss of the host
     }
-    return faults_.transmit(command);
+    auto r = faults_.transmit(command);
+    // The fewest tries the device showed at any point: what this run cost.
+    const auto& p = card_->state().persistent;
+    if (p.user.length > 0)
+      min_user_tries = std::min(min_user_tries, p.user.retries);
+    if (p.so.length > 0)
+      min_so_tries = std::min(min_so_tries, p.so.retries);
+    return r;
   }
   std::string describe() const override { return faults_.describe(); }
   Result<void> begin_exclusive() override { return faults_.begin_exclusive(); }
   void end_exclusive() override { faults_.end_exclusive(); }
   FaultInjectingTransport& faults() { return faults_; }
+  int min_user_tries = 99;
+  int min_so_tries = 99;
   int kill_at_ = 0;  ///< raise SIGKILL at this APDU (counted from arm time)
   bool kill_after_ = false;
   int seen_ = 0;
@@ -89,19 +100,41 @@ class CrashTest : public ::testing::Test {
   }
 
   /// One hsmctl run: prepare + execute. `arm` may set faults once observation is done.
+  /// `tries`, when given, receives the fewest user / SO PIN tries the device showed meanwhile.
   Result<ApplyReport> run(const std::string& tag, const model::PicoHsmManifest& m,
-                          const std::function<void(FaultyCard&)>& arm, bool allow_reinit) {
+                          const std::function<void(FaultyCard&)>& arm, bool allow_reinit,
+                          std::pair<int, int>* tries = nullptr,
+                          std::vector<std::string>* notes = nullptr) {
     auto card = SimCard::open_file(sim_path(tag), kSerial);
     if (!card) return tl::unexpected(card.error());
     auto faulty = std::make_unique<FaultyCard>(std::move(*card));
     FaultyCard* raw = faulty.get();
     auto keeper = open_store(tag);
     HSMCTL_TRY_ASSIGN(PreparedDevice p, prepare(m, std::move(faulty), keeper));
+    if (notes != nullptr)
+      *notes = p.plan.notes;
     if (arm) arm(*raw);
     ApplyOptions options;
     options.allow_reinit = allow_reinit;
     options.allow_key_loss = allow_reinit;
-    return execute(p, options, keeper, [](const std::string&) {});
+    auto r = execute(p, options, keeper, [](const std::string&) {});
+    if (tries != nullptr)
+      *tries = {raw->min_user_tries, raw->min_so_tries};
+    return r;
+  }
+
+  /// Arms the simulator's "power lost before the deferred flash write" fault for `ins`.
+  void lose_next_write(const std::string& tag, std::uint8_t ins) {
+    auto card = SimCard::open_file(sim_path(tag), kSerial);
+    ASSERT_TRUE(card);
+    (*card)->state().persistent.faults.lose_write_after_answer = {ins};
+    ASSERT_TRUE((*card)->save());
+  }
+  /// The device's persistent state as the next power-up sees it.
+  device::sim::SimPersistent device(const std::string& tag) {
+    auto card = SimCard::open_file(sim_path(tag), kSerial);
+    EXPECT_TRUE(card);
+    return (*card)->state().persistent;
   }
 
   /// Plans again from a fresh process state ("replug") and expects no changes, with the store's
@@ -204,6 +237,98 @@ class CrashTest : public ::testing::Test {
 
   fs::path dir_;
 };
+
+// Pico HSM answers 9000 and writes flash afterwards (pico-hsm.md 13.1). The simulator's fault
+// "lose_write_after_answer" answers, then loses power before the write: the device keeps the old
+// value while hsmctl saw success. Before the fix the store committed the new value; the next run
+// tried it (a wrong VERIFY: one user-PIN try) and the old value was gone from the store.
+TEST_F(CrashTest, UserPinChangeLostAfterTheAnswerCostsNoTry) {
+  ASSERT_TRUE(run("base", manifest("CRASH_PIN_A", "CRASH_SO_A"), nullptr, false));
+  lose_next_write("base", 0x24);
+  const auto m = manifest("CRASH_PIN_B", "CRASH_SO_A");
+  std::pair<int, int> tries;
+  auto r = run("base", m, nullptr, false, &tries);
+  ASSERT_FALSE(r) << "apply did not notice the power loss";
+  EXPECT_EQ(r.error().code, Errc::kUnavailable);
+  EXPECT_NE(r.error().message.find("may not have reached its flash"), std::string::npos)
+      << r.error().message;
+  // The device still holds PIN A; the store keeps A as current and B as pending.
+  EXPECT_EQ(device("base").user.retries, 3);
+  {
+    auto keeper = open_store("base");
+    auto cur = keeper.current(credential_key(kSerial, "user-pin"));
+    auto pending = keeper.pending(credential_key(kSerial, "user-pin"));
+    ASSERT_TRUE(cur && *cur && pending && *pending);
+    EXPECT_EQ((*cur)->view(), "11112222");
+    EXPECT_EQ((*pending)->view(), "33334444");
+  }
+  // The next run resets the user PIN with the SO PIN instead of trying either value.
+  std::vector<std::string> notes;
+  auto again = run("base", m, nullptr, false, &tries, &notes);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(tries.first, 3) << "a user PIN try was spent";
+  EXPECT_EQ(tries.second, 15) << "an SO PIN try was spent";
+  std::string all;
+  for (const auto& n : notes)
+    all += n + "\n";
+  EXPECT_NE(all.find("sets the manifest's value with the SO PIN"), std::string::npos) << all;
+  expect_converged("base", m, "33334444", "0102030405060708", "lost user PIN change");
+  EXPECT_EQ(device("base").user.retries, 3);
+}
+
+TEST_F(CrashTest, UserPinChangeLostWithoutResetRetryCounterCostsOneTryThatIsRestored) {
+  auto base = manifest("CRASH_PIN_A", "CRASH_SO_A");
+  base.spec.reset_retry_counter.enabled = false;
+  ASSERT_TRUE(run("base", base, nullptr, false));
+  lose_next_write("base", 0x24);
+  auto m = manifest("CRASH_PIN_B", "CRASH_SO_A");
+  m.spec.reset_retry_counter.enabled = false;
+  ASSERT_FALSE(run("base", m, nullptr, false));
+  // No SO route: the pending value is tried once (3 -> 2), the old one is inferred from the
+  // miss and the CHANGE that follows restores the counter.
+  std::pair<int, int> tries;
+  auto again = run("base", m, nullptr, false, &tries);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(tries.first, 2);
+  EXPECT_EQ(tries.second, 15);
+  expect_converged("base", m, "33334444", "0102030405060708", "lost user PIN change, no RRC");
+  EXPECT_EQ(device("base").user.retries, 3);
+}
+
+TEST_F(CrashTest, SoPinChangeLostAfterTheAnswerCostsOneSoTryThatIsRestored) {
+  ASSERT_TRUE(run("base", manifest("CRASH_PIN_A", "CRASH_SO_A"), nullptr, false));
+  lose_next_write("base", 0x24);
+  const auto m = manifest("CRASH_PIN_A", "CRASH_SO_B");
+  ASSERT_FALSE(run("base", m, nullptr, false));
+  // No zero-try route exists for the SO PIN (only INITIALIZE replaces it): the pending value is
+  // tried once (15 -> 14, never below the floor of 13), the old one is inferred, and the change
+  // that follows restores the counter.
+  std::pair<int, int> tries;
+  auto again = run("base", m, nullptr, false, &tries);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(tries.first, 3);
+  EXPECT_EQ(tries.second, 14);
+  expect_converged("base", m, "11112222", "8877665544332211", "lost SO PIN change");
+  EXPECT_EQ(device("base").so.retries, 15);
+}
+
+TEST_F(CrashTest, FirstInitializeLostAfterTheAnswerIsRedone) {
+  {
+    auto card = SimCard::open_file(sim_path("base"), kSerial);
+    ASSERT_TRUE(card);
+    (void)open_store("base");
+  }
+  lose_next_write("base", 0x50);
+  const auto m = manifest("CRASH_PIN_A", "CRASH_SO_A");
+  ASSERT_FALSE(run("base", m, nullptr, false));
+  EXPECT_EQ(device("base").user.length, 0) << "the device should be uninitialized again";
+  std::pair<int, int> tries;
+  auto again = run("base", m, nullptr, false, &tries);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(tries.first, 3);
+  EXPECT_EQ(tries.second, 15);
+  expect_converged("base", m, "11112222", "0102030405060708", "lost INITIALIZE");
+}
 
 TEST_F(CrashTest, InitializeOfAFreshDevice) {
   const auto m = manifest("CRASH_PIN_A", "CRASH_SO_A");

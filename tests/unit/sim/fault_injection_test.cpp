@@ -58,5 +58,41 @@ TEST(SimFaultInjection, AnswerOnceOverridesOneApduOfThatIns) {
   EXPECT_EQ(faulty.describe(), card->describe());
 }
 
+// The firmware answers, then writes flash from its main loop; power lost in between loses the
+// write (pico-hsm.md 13.1).
+TEST(SimFaultInjection, LoseWriteAfterAnswerAnswers9000ThenLosesPowerAndTheChange) {
+  auto card = initialized_card();
+  card->state().persistent.faults.lose_write_after_answer = {0x24};
+  const std::string new_pin = "313233343536";
+  // VERIFY status is not INS 24: unaffected.
+  EXPECT_EQ(sw(*card, "00200081"), "63C3");
+  EXPECT_EQ(sw(*card, "00240081" + lc(kPinHex + new_pin) + kPinHex + new_pin), "9000");
+  // The power is gone: nothing answers until the card is powered again.
+  auto dead = card->transmit(*from_hex("00200081"));
+  ASSERT_FALSE(dead);
+  EXPECT_EQ(dead.error().code, Errc::kUnavailable);
+  card->power_cycle();
+  ASSERT_EQ(sw(*card, kSelect), "9000");
+  EXPECT_EQ(verify_pin(*card, new_pin), "63C2");  // the new PIN never reached flash
+  EXPECT_EQ(verify_pin(*card), "9000");           // the old one is still valid
+  // The fault fired once.
+  EXPECT_TRUE(card->state().persistent.faults.lose_write_after_answer.empty());
+  EXPECT_EQ(sw(*card, "00240081" + lc(kPinHex + new_pin) + kPinHex + new_pin), "9000");
+  EXPECT_EQ(sw(*card, "00200081"), "9000");
+  card->power_cycle();
+  ASSERT_EQ(sw(*card, kSelect), "9000");
+  EXPECT_EQ(verify_pin(*card, new_pin), "9000");
+}
+
+TEST(SimFaultInjection, LoseWriteAfterAnswerIgnoresRefusedCommands) {
+  auto card = initialized_card();
+  card->state().persistent.faults.lose_write_after_answer = {0x2C};
+  // RESET RETRY COUNTER with a wrong SO-PIN is refused (63Cx): nothing to lose, no power loss.
+  EXPECT_EQ(sw(*card, "002C0081" + lc("3131313131313131" + kPinHex) + "3131313131313131" + kPinHex),
+            "63CE");
+  EXPECT_EQ(sw(*card, "00200081"), "63C3");
+  EXPECT_EQ(card->state().persistent.faults.lose_write_after_answer.size(), 1u);
+}
+
 }  // namespace
 }  // namespace hsmctl::device::sim

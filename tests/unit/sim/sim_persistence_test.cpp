@@ -179,6 +179,8 @@ TEST_F(SimPersistence, JsonRoundTripKeepsEverything) {
             "9000");
   ASSERT_TRUE(card->install_key(5, 0));
   card->state().persistent.defects.initialize_6400_first_attempt = true;
+  card->state().persistent.defects.emulation_zero_serial = true;
+  card->state().persistent.faults.lose_write_after_answer = {0x24, 0x2C};
   std::string text = card->state().to_json();
   auto back = SimState::persistent_from_json(text, "test");
   ASSERT_TRUE(back) << back.error().message;
@@ -186,7 +188,27 @@ TEST_F(SimPersistence, JsonRoundTripKeepsEverything) {
   copy.persistent = *back;
   EXPECT_EQ(copy.to_json(), text);
   EXPECT_TRUE(back->defects.initialize_6400_first_attempt);
+  EXPECT_TRUE(back->defects.emulation_zero_serial);
+  EXPECT_EQ(back->faults.lose_write_after_answer, (std::vector<std::uint8_t>{0x24, 0x2C}));
+  EXPECT_TRUE(back->keys.at(0).secp256k1);   // the device key
+  EXPECT_FALSE(back->keys.at(5).secp256k1);  // a generated key
   EXPECT_EQ(back->user.max_retries, 5);
+}
+
+TEST_F(SimPersistence, FilesWithoutCurveOrFaultsStillLoad) {
+  auto card = initialized_card();
+  std::string text = card->state().to_json();
+  // What a file written before these fields existed looks like (dump(2): one field per line).
+  for (const std::string field : {"\"curve\": \"secp256k1\",", "\"emulation_zero_serial\": false,",
+                                  "\"faults\": {\n    \"lose_write_after_answer\": []\n  },"}) {
+    auto at = text.find(field);
+    ASSERT_NE(at, std::string::npos) << field << " in " << text;
+    text.erase(at, field.size());
+  }
+  auto back = SimState::persistent_from_json(text, "old");
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_FALSE(back->keys.at(0).secp256k1);
+  EXPECT_FALSE(back->defects.emulation_zero_serial);
 }
 
 }  // namespace

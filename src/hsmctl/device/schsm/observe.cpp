@@ -214,7 +214,10 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
 
   int user_own = request.user_own_failures;
   std::size_t user_matched = 0;
-  for (std::size_t i = 0;; ++i) {
+  const bool reset_instead =
+      request.user_pin_reset_preferred && o.so_pin_check.check == CredentialCheck::kMatches &&
+      (o.options & model::kOptResetRetryCounter) != 0 && o.user_pin.state == PinState::kTriesLeft;
+  for (std::size_t i = 0; !reset_instead; ++i) {
     const bool has = i < request.user_pin_candidates.size();
     if (auto why = user_pin_precheck(o.user_pin, has, request.expected_pin_retries, user_own)) {
       if (i == 0) o.user_pin_check.check = *why;
@@ -236,6 +239,9 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     o.user_pin_check.rejected_candidates.push_back(static_cast<int>(i));
     ++user_own;
   }
+
+  if (reset_instead)
+    o.user_pin_check.check = CredentialCheck::kNotChecked;
 
   // 6. Key domains until 6A86 (or 6B00: no table). In a PIN/SO session the KCVs are real.
   for (int i = 0; i < kMaxKeyDomains; ++i) {

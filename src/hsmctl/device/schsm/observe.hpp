@@ -42,6 +42,10 @@ struct ObserveRequest {
   /// counter before a successful VERIFY equals it, it is taken as the maximum without the
   /// re-SELECT + status query (2 APDUs; the re-SELECT is still sent when it is the logout).
   std::optional<int> recorded_pin_retries;
+  /// Skip the user-PIN VERIFYs when an SO-PIN candidate matched and the device allows RESET
+  /// RETRY COUNTER (option 0x0001): the caller will set the user PIN with the SO PIN instead of
+  /// risking a try on a value in doubt. user_pin_check is then kNotChecked.
+  bool user_pin_reset_preferred = false;
   /// Read EF 2F02 / ENUMERATE OBJECTS. A plan needs them only when it re-initializes (what
   /// would be lost): apply::prepare reads them later with observe_objects() in that case.
   bool read_objects = true;
