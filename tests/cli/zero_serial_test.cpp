@@ -3,9 +3,9 @@
 // 13.1). It is a serial like any other: plan, apply and the store key on it, and nothing calls
 // it missing. (The same through pcscd: tests/e2e/firmware_v66_e2e_test.cpp.)
 
-#include <gmock/gmock.h>
-
 #include "cli/cli_fixture.hpp"
+
+#include <gmock/gmock.h>
 
 namespace hsmctl::testing {
 namespace {

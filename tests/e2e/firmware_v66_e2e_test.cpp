@@ -3,17 +3,19 @@
 // the 798-byte EF 2F02 read with GET RESPONSE chaining, and the emulation build's chip serial
 // 0000000000000000 used as a real serial (docs/simulator.md, "firmware v6.6 vs simulator").
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-
-#include <fstream>
+#include "pcsc_fixture.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
-#include "pcsc_fixture.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
 
 namespace hsmctl::e2e {
 namespace {

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // End to end: the real protocol layer (SmartCardHsm + observe) against the in-process simulator.
-#include <gtest/gtest.h>
-
-#include <map>
-#include <vector>
-
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_crypto.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/model/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
 
 namespace hsmctl::device::schsm {
 namespace {
@@ -313,9 +313,11 @@ class CountingTransport final : public Transport {
  public:
   explicit CountingTransport(Transport& inner) : inner_(inner) {}
   Result<Bytes> transmit(ByteView command) override {
-    if (command.size() >= 2) ++by_ins[command[1]];
+    if (command.size() >= 2)
+      ++by_ins[command[1]];
     auto r = inner_.transmit(command);
-    if (r && r->size() >= 2) chunk_sizes.push_back(r->size() - 2);
+    if (r && r->size() >= 2)
+      chunk_sizes.push_back(r->size() - 2);
     return r;
   }
   std::string describe() const override { return inner_.describe(); }

@@ -881,20 +881,20 @@ TEST(SimFiles, DeviceCertificateHasTheV66ShapeAndSize) {
     ASSERT_EQ(body[0], 0x7F);
     ASSERT_EQ(body[1], 0x4E);
     ASSERT_EQ(sig.size(), 3u + 64u);
-    EXPECT_TRUE(crypto::verify_ec(crypto::Curve::kSecp256k1, device_key.public_point, body,
-                                  value_of(sig)));
+    EXPECT_TRUE(
+        crypto::verify_ec(crypto::Curve::kSecp256k1, device_key.public_point, body, value_of(sig)));
     ByteView fields = value_of(body);
     EXPECT_EQ(to_hex(take_tlv(fields)), "5F290100");
     EXPECT_EQ(to_hex(take_tlv(fields)), "4210" + to_hex(bytes_of("ESPICOHSMTR00001")));
     const Bytes pub = take_tlv(fields);
-    const std::string want_pub = "060A04007F00070202020203"
-                                 "8120" + to_hex(k1.p) +
-                                 "820100"
-                                 "830107"
-                                 "8441" + to_hex(k1.g) +
-                                 "8520" + to_hex(k1.n) +
-                                 "8641" + to_hex(device_key.public_point) +
-                                 "870101";
+    const std::string want_pub =
+        "060A04007F00070202020203"
+        "8120" +
+        to_hex(k1.p) +
+        "820100"
+        "830107"
+        "8441" +
+        to_hex(k1.g) + "8520" + to_hex(k1.n) + "8641" + to_hex(device_key.public_point) + "870101";
     EXPECT_EQ(to_hex(value_of(pub)), want_pub);
     EXPECT_EQ(to_hex(take_tlv(fields)), "5F2010" + to_hex(bytes_of("ESPICOHSMTR00001")));
     if (full) {

@@ -528,7 +528,8 @@ Result<std::optional<Bytes>> SmartCardHsm::read_ef(std::uint16_t fid) {
     // Shorter than a chunk: the end of the file. Longer (the card chained the answer with 61xx
     // and GET RESPONSE, as Pico HSM does for a file longer than Le): the card sent everything
     // from the offset to the end, so another READ BINARY would only read nothing.
-    if (r.sw == 0x6282 || r.data.size() != kReadChunk) break;
+    if (r.sw == 0x6282 || r.data.size() != kReadChunk)
+      break;
     if (content.size() > kMaxEfSize) {
       return make_error(Errc::kDevice, transport_.describe() + ": EF " + hex_fid(fid) +
                                            " is larger than " + std::to_string(kMaxEfSize) +

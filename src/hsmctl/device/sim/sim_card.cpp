@@ -174,17 +174,16 @@ Bytes cv_public_key(const Bytes& point, bool with_domain_parameters,
 // effective date, 5F24 expiration date] }. The "full" form (certificates, not requests) carries
 // the firmware's fixed role (CHAT: OID id-AT 0.4.0.127.0.7.3.1.2.2, discretionary data 53 01 00)
 // and its fixed dates 2023-03-21 .. 2070-12-31 (one BCD digit per byte, YYMMDD).
-Bytes cv_body(const std::string& car, const Bytes& public_key, const std::string& chr,
-              bool full) {
+Bytes cv_body(const std::string& car, const Bytes& public_key, const std::string& chr, bool full) {
   Bytes body;
   tlv::put(body, 0x5F29, Bytes{0x00});
   tlv::put(body, 0x42, str_bytes(car));
   body.insert(body.end(), public_key.begin(), public_key.end());
   tlv::put(body, 0x5F20, str_bytes(chr));
   if (full) {
-    tlv::put(body, 0x7F4C,
-             Bytes{0x06, 0x09, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x03, 0x01, 0x02, 0x02, 0x53, 0x01,
-                   0x00});
+    tlv::put(
+        body, 0x7F4C,
+        Bytes{0x06, 0x09, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x03, 0x01, 0x02, 0x02, 0x53, 0x01, 0x00});
     tlv::put(body, 0x5F25, Bytes{0x02, 0x03, 0x00, 0x03, 0x02, 0x01});  // 2023-03-21
     tlv::put(body, 0x5F24, Bytes{0x07, 0x00, 0x01, 0x02, 0x03, 0x01});  // 2070-12-31
   }

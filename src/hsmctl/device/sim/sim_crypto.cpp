@@ -49,7 +49,8 @@ Pkey make_pkey(Curve curve, const Bytes* private_scalar, ByteView public_point) 
     return nullptr;
   }
   std::unique_ptr<BIGNUM, BnFree> priv;
-  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve_name(curve), 0) ||
+  if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve_name(curve),
+                                       0) ||
       !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, public_point.data(),
                                         public_point.size())) {
     return nullptr;
@@ -111,8 +112,10 @@ const char* curve_name(Curve curve) {
 }
 
 std::optional<Curve> curve_from_name(const std::string& name) {
-  if (name == "prime256v1") return Curve::kP256;
-  if (name == "secp256k1") return Curve::kSecp256k1;
+  if (name == "prime256v1")
+    return Curve::kP256;
+  if (name == "secp256k1")
+    return Curve::kSecp256k1;
   return std::nullopt;
 }
 

@@ -31,7 +31,9 @@ struct EcKeyPair {
 
 /// A fresh key pair on `curve`; nullopt if OpenSSL fails.
 std::optional<EcKeyPair> generate_ec(Curve curve);
-inline std::optional<EcKeyPair> generate_p256() { return generate_ec(Curve::kP256); }
+inline std::optional<EcKeyPair> generate_p256() {
+  return generate_ec(Curve::kP256);
+}
 /// ECDSA-SHA256 over `message` as raw r || s (64 bytes), the CV-certificate signature format;
 /// nullopt if OpenSSL fails. The key's own curve is used.
 std::optional<Bytes> sign_ec(const EcKeyPair& key, ByteView message);
@@ -50,6 +52,8 @@ struct CurveParams {
 };
 using P256Params = CurveParams;
 const CurveParams& curve_params(Curve curve);
-inline const CurveParams& p256_params() { return curve_params(Curve::kP256); }
+inline const CurveParams& p256_params() {
+  return curve_params(Curve::kP256);
+}
 
 }  // namespace hsmctl::device::sim::crypto

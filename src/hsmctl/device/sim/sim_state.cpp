@@ -113,11 +113,10 @@ std::string SimState::to_json() const {
   j["puk_slots"] = slots;
   json keys = json::object();
   for (const auto& [id, k] : p.keys) {
-    keys[std::to_string(id)] = {
-        {"private", hex(k.private_scalar)},
-        {"public", hex(k.public_point)},
-        {"domain", k.domain},
-        {"curve", k.secp256k1 ? "secp256k1" : "prime256v1"}};
+    keys[std::to_string(id)] = {{"private", hex(k.private_scalar)},
+                                {"public", hex(k.public_point)},
+                                {"domain", k.domain},
+                                {"curve", k.secp256k1 ? "secp256k1" : "prime256v1"}};
   }
   j["keys"] = keys;
   json files = json::object();
@@ -230,8 +229,7 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
     p.defects.emulation_zero_serial = j.at("defects").value("emulation_zero_serial", false);
     if (j.contains("faults")) {
       for (const auto& ins : j.at("faults").value("lose_write_after_answer", json::array())) {
-        p.faults.lose_write_after_answer.push_back(
-            static_cast<std::uint8_t>(unhex(ins, 1).at(0)));
+        p.faults.lose_write_after_answer.push_back(static_cast<std::uint8_t>(unhex(ins, 1).at(0)));
       }
     }
     return p;
