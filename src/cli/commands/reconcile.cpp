@@ -195,8 +195,9 @@ Prepared prepare_all(const manifest::LoadResult& loaded, const DeviceMap& device
       continue;
     }
     auto p = apply::prepare(m, uri, keeper);
-    if (!p && stop_requested()) {
-      // Interrupted at a prompt for one of its secrets: nothing was sent to it.
+    if (!p && stop_requested() && p.error().code == Errc::kSecret) {
+      // Interrupted at a prompt for one of its secrets: nothing was sent to it. Any other
+      // failure (the device's, during an observation the stop let finish) is reported as is.
       out.add_not_observed(m.metadata.name, uri);
       continue;
     }
