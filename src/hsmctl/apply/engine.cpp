@@ -336,7 +336,7 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   // never sent (intent) or refused cannot have changed the device: its pending value is dropped
   // without a VERIFY, and the stored value is the candidate.
   std::vector<std::string> journal_notes;
-  if (auto* journal = dynamic_cast<store::ApplyJournal*>(&keeper)) {
+  if (auto* journal = keeper.journal()) {
     HSMCTL_TRY_ASSIGN(auto open, journal->open_journals());
     for (const auto& j : open) {
       if (j.device != "pico:" + serial) continue;
@@ -553,7 +553,7 @@ namespace {
 /// Records apply progress in the store's journal when the keeper keeps one.
 class StepJournal {
  public:
-  StepJournal(store::CredentialKeeper& keeper) : journal_(dynamic_cast<store::ApplyJournal*>(&keeper)) {}
+  StepJournal(store::CredentialKeeper& keeper) : journal_(keeper.journal()) {}
   Result<void> begin(const std::string& device, const std::string& summary) {
     if (journal_ == nullptr) return {};
     HSMCTL_TRY_ASSIGN(id_, journal_->journal_begin(device, summary));
@@ -801,8 +801,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
             keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}},
             [&]() -> Result<void> {
               auto r = hsm.initialize(params);
-              if (!r && r.error().code == Errc::kDevice &&
-                  r.error().message.find("6400") != std::string::npos) {
+              if (!r && r.error().code == Errc::kDevice && r.error().status_word() == 0x6400) {
                 // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
                 // device; the documented remedy is to run it again.
                 progress("  the device answered 6400 (known v6.6 defect); initializing again");

@@ -63,10 +63,10 @@ Error io_error(const std::string& path, const std::string& message) {
   return Error{Errc::kIo, message, SourcePos{path, 0, 0}, {}};
 }
 
-// "PATH: message" -> "message" (the error position already names the file).
-std::string without_prefix(const std::string& message, const std::string& path) {
-  const std::string prefix = path + ": ";
-  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+// A read error of read_regular_file/read_fd_limited: its position already names the file.
+Error io_error(Error e) {
+  e.code = Errc::kIo;
+  return e;
 }
 
 // Reads a whole manifest: a regular file (never a FIFO or device) within the size limit, checked
@@ -75,11 +75,11 @@ Result<std::string> read_manifest(const std::string& path) {
   auto as_string = [](const Bytes& b) { return std::string(b.begin(), b.end()); };
   if (path == "-") {
     auto in = read_fd_limited(STDIN_FILENO, kMaxManifestBytes, kStdinName);
-    if (!in) return tl::unexpected(io_error(kStdinName, without_prefix(in.error().message, kStdinName)));
+    if (!in) return tl::unexpected(io_error(in.error()));
     return as_string(*in);
   }
   auto file = read_regular_file(path, kMaxManifestBytes);
-  if (!file) return tl::unexpected(io_error(path, without_prefix(file.error().message, path)));
+  if (!file) return tl::unexpected(io_error(file.error()));
   return as_string(file->content);
 }
 

@@ -597,7 +597,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         bool sent_ok = false;
         auto r = staged_mutation(pc, m, &sent_ok);
         std::optional<std::uint32_t> code;
-        if (!r) code = find_error_code(r.error().message);
+        if (!r) code = r.error().vendor_code();
         if (sent_ok) {
           HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
         } else if (code && is_credential_failure(*code)) {
@@ -678,7 +678,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         bool sent_ok = false;
         auto r = staged_mutation(pc, m, &sent_ok);
         std::optional<std::uint32_t> code;
-        if (!r) code = find_error_code(r.error().message);
+        if (!r) code = r.error().vendor_code();
         const bool behind_proxy = c.service_proxy && c.service_proxy->present;
         std::string outcome;  // what was recorded, for the message
         if (sent_ok) {

@@ -217,7 +217,9 @@ Result<FileFacts> stat_file(const std::string& path) {
   FileFacts f;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) {
-      return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(errno));
+      const int err = errno;
+      return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(err),
+                        SysErrno{err});
     }
     struct stat lst {};
     f.dangling_symlink = ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
@@ -267,13 +269,16 @@ Result<void> apply_file_mode(const std::string& path, const FileMode& want) {
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(errno));
+    const int err = errno;
+    return make_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(err), SysErrno{err});
   }
   if ((st.st_uid != uid || st.st_gid != gid) && ::chown(path.c_str(), uid, gid) != 0) {
-    return make_error(Errc::kIo, "cannot chown " + path + ": " + std::strerror(errno));
+    const int err = errno;
+    return make_error(Errc::kIo, "cannot chown " + path + ": " + std::strerror(err), SysErrno{err});
   }
   if (::chmod(path.c_str(), want.mode & 07777) != 0) {
-    return make_error(Errc::kIo, "cannot chmod " + path + ": " + std::strerror(errno));
+    const int err = errno;
+    return make_error(Errc::kIo, "cannot chmod " + path + ": " + std::strerror(err), SysErrno{err});
   }
   return {};
 }
@@ -292,7 +297,8 @@ Result<CreateOutcome> create_empty_secrets_file(const std::string& path) {
     if (err == EEXIST || err == ELOOP) {
       struct stat lst {};
       if (::lstat(path.c_str(), &lst) != 0) {
-        return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err));
+        return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err),
+                          SysErrno{err});
       }
       if (S_ISLNK(lst.st_mode)) {
         struct stat st {};
@@ -307,7 +313,8 @@ Result<CreateOutcome> create_empty_secrets_file(const std::string& path) {
       if (S_ISREG(lst.st_mode)) return CreateOutcome::kAlreadyExists;
       return make_error(Errc::kIo, "refusing to create " + path + ": not a regular file");
     }
-    return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err));
+    return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err),
+                      SysErrno{err});
   }
   struct stat st {};
   std::string problem;

@@ -214,7 +214,7 @@ Error error_for_code(std::uint32_t code, const std::string& what) {
     errc = Errc::kIo;
   }
   return Error{errc, what + ": ppin reported " + hex + " (" + describe_code(code) + ")",
-               std::nullopt, {}};
+               std::nullopt, {}, VendorCode{code}};
 }
 
 Result<std::string> parse_version(std::string_view output) {

@@ -36,7 +36,7 @@ Result<Secret> read_prompt(const std::string& field, const std::string& context)
 // kMaxSecretFileBytes. A FIFO or a device is refused at once instead of hanging or reading forever.
 Result<Secret> read_secret_file(const std::string& path, const std::string& field) {
   auto file = read_regular_file(path, kMaxSecretFileBytes, /*no_follow=*/true);
-  if (!file) return secret_error(field, "file:" + file.error().message);
+  if (!file) return secret_error(field, "file:" + file.error().to_string());
   Bytes& b = file->content;
   if ((file->mode & 077) != 0) {
     secure_wipe(b.data(), b.size());

@@ -21,6 +21,8 @@
 
 namespace hsmctl::store {
 
+class ApplyJournal;
+
 /// Names one credential: the device ("pico:E6614C311B4A2B21") and what it is ("user-pin",
 /// "so-pin"), or a free-form entry for store:NAME references (device empty).
 struct CredentialKey {
@@ -59,6 +61,9 @@ class CredentialKeeper {
                                    const std::string& /*value*/) {
     return {};
   }
+
+  /// The apply journal kept next to the credentials, or nullptr when this keeper keeps none.
+  virtual ApplyJournal* journal() { return nullptr; }
 };
 
 }  // namespace hsmctl::store

@@ -104,8 +104,10 @@ Result<std::string> resolve_store_path(const std::string& path) {
   if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
   char* real = realpath(path.c_str(), nullptr);
   if (real == nullptr) {
+    const int err = errno;
     return make_error(Errc::kStore, path + " is a symbolic link whose target cannot be resolved (" +
-                                        strerror(errno) + "); refusing to replace the link");
+                                        strerror(err) + "); refusing to replace the link",
+                      SysErrno{err});
   }
   std::string out = real;
   free(real);
@@ -189,7 +191,7 @@ Result<void> check_private_file(const std::string& path) {
   if (stat(path.c_str(), &st) != 0) {
     int err = errno;
     if (err == ENOENT) return make_error(Errc::kUnavailable, "no such file: " + path);
-    return make_error(Errc::kIo, "cannot stat " + path + ": " + strerror(err));
+    return make_error(Errc::kIo, "cannot stat " + path + ": " + strerror(err), SysErrno{err});
   }
   if (!S_ISREG(st.st_mode)) return make_error(Errc::kStore, path + " is not a regular file");
   if (st.st_uid != geteuid()) {
@@ -223,7 +225,9 @@ Result<void> make_private_dir(const std::string& dir) {
     HSMCTL_TRY(make_private_dir(parent));
   }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return make_error(Errc::kIo, "cannot create directory " + dir + ": " + strerror(errno));
+    const int err = errno;
+    return make_error(Errc::kIo, "cannot create directory " + dir + ": " + strerror(err),
+                      SysErrno{err});
   }
   return {};
 }

@@ -88,6 +88,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
                                           const std::string& field) override;
   Result<void> record_fact(const CredentialKey& key, const std::string& field,
                            const std::string& value) override;
+  ApplyJournal* journal() override { return this; }
 
   /// Names, states and metadata of all entries, sorted by id. Never values.
   Result<std::vector<EntryInfo>> list();

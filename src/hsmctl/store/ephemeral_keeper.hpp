@@ -34,6 +34,7 @@ class EphemeralKeeper final : public CredentialKeeper, public ApplyJournal {
                                           const std::string& field) override;
   Result<void> record_fact(const CredentialKey& key, const std::string& field,
                            const std::string& value) override;
+  ApplyJournal* journal() override { return this; }
 
   Result<std::string> journal_begin(const std::string& device,
                                     const std::string& plan_summary) override;

@@ -132,7 +132,8 @@ Result<Secret> create_key_file(const std::string& path) {
   if (fd < 0) {
     int err = errno;
     secure_wipe(key.data(), key.size());
-    return make_error(Errc::kStore, "cannot create key file " + path + ": " + strerror(err));
+    return make_error(Errc::kStore, "cannot create key file " + path + ": " + strerror(err),
+                      SysErrno{err});
   }
   bool ok = fchmod(fd, 0600) == 0 && write(fd, key.data(), key.size()) == 32 && fsync(fd) == 0;
   int err = errno;
@@ -140,13 +141,15 @@ Result<Secret> create_key_file(const std::string& path) {
   if (!ok) {
     unlink(tmp.c_str());
     secure_wipe(key.data(), key.size());
-    return make_error(Errc::kStore, "cannot write key file " + path + ": " + strerror(err));
+    return make_error(Errc::kStore, "cannot write key file " + path + ": " + strerror(err),
+                      SysErrno{err});
   }
   if (link(tmp.c_str(), path.c_str()) != 0) {
     err = errno;
     unlink(tmp.c_str());
     secure_wipe(key.data(), key.size());
-    return make_error(Errc::kStore, "cannot create key file " + path + ": " + strerror(err));
+    return make_error(Errc::kStore, "cannot create key file " + path + ": " + strerror(err),
+                      SysErrno{err});
   }
   unlink(tmp.c_str());
   int dfd = open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -226,11 +229,15 @@ Result<void> disable_core_dumps() {
   none.rlim_cur = 0;
   none.rlim_max = 0;
   if (setrlimit(RLIMIT_CORE, &none) != 0) {
-    return make_error(Errc::kInternal, std::string("cannot disable core dumps: ") + strerror(errno));
+    const int err = errno;
+    return make_error(Errc::kInternal, std::string("cannot disable core dumps: ") + strerror(err),
+                      SysErrno{err});
   }
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    const int err = errno;
     return make_error(Errc::kInternal,
-                      std::string("cannot mark the process non-dumpable: ") + strerror(errno));
+                      std::string("cannot mark the process non-dumpable: ") + strerror(err),
+                      SysErrno{err});
   }
   return {};
 }

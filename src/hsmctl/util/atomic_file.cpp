@@ -19,7 +19,14 @@ namespace hsmctl {
 namespace {
 
 tl::unexpected<Error> io_error(const std::string& what, const std::string& path, int err) {
-  return make_error(Errc::kIo, what + " " + path + ": " + strerror(err));
+  return make_error(Errc::kIo, what + " " + path + ": " + strerror(err), SysErrno{err});
+}
+
+// An error about the file `name`, which `where` names (line 0: to_string() prints
+// "NAME: message", and callers that already say which file need not cut the name off).
+tl::unexpected<Error> file_error(Errc code, const std::string& name, std::string message,
+                                 ErrorCause cause = {}) {
+  return tl::unexpected<Error>(Error{code, std::move(message), SourcePos{name, 0, 0}, {}, cause});
 }
 
 std::string directory_of(const std::string& path) {
@@ -80,11 +87,20 @@ Result<Bytes> read_file(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    if (err == ENOENT) return make_error(Errc::kUnavailable, "no such file: " + path);
+    if (err == ENOENT) {
+      return make_error(Errc::kUnavailable, "no such file: " + path, SysErrno{err});
+    }
     return io_error("cannot open", path, err);
   }
   auto out = read_fd_limited(fd, std::numeric_limits<std::size_t>::max(), path, 0);
   close(fd);
+  if (!out) {
+    // read_file's errors name the file in the message, as they always did.
+    Error e = std::move(out.error());
+    e.message = e.to_string();
+    e.where.reset();
+    return tl::unexpected(std::move(e));
+  }
   return out;
 }
 
@@ -99,14 +115,15 @@ Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& 
       if (errno == EINTR) continue;
       int err = errno;
       secure_wipe(out.data(), out.size());
-      return make_error(Errc::kIo, name + ": cannot read: " + strerror(err));
+      return file_error(Errc::kIo, name, std::string("cannot read: ") + strerror(err),
+                        SysErrno{err});
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
       secure_wipe(out.data(), out.size());
       secure_wipe(buf, sizeof buf);
-      return make_error(Errc::kIo, name + ": too large (limit " + std::to_string(max_bytes) +
-                                       " bytes)");
+      return file_error(Errc::kIo, name,
+                        "too large (limit " + std::to_string(max_bytes) + " bytes)");
     }
     out.insert(out.end(), buf, buf + n);
   }
@@ -119,18 +136,21 @@ Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_b
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (no_follow ? O_NOFOLLOW : 0));
   if (fd < 0) {
     int err = errno;
-    if (err == ENOENT) return make_error(Errc::kUnavailable, path + ": no such file");
+    if (err == ENOENT) return file_error(Errc::kUnavailable, path, "no such file", SysErrno{err});
     if (err == ELOOP && no_follow) {
-      return make_error(Errc::kIo,
-                        path + ": a symbolic link (refused: give the path of the file itself)");
+      return file_error(Errc::kIo, path,
+                        "a symbolic link (refused: give the path of the file itself)",
+                        SysErrno{err});
     }
-    return make_error(Errc::kIo, path + ": cannot open: " + strerror(err));
+    return file_error(Errc::kIo, path, std::string("cannot open: ") + strerror(err),
+                      SysErrno{err});
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
-    return make_error(Errc::kIo, path + ": cannot stat: " + strerror(err));
+    return file_error(Errc::kIo, path, std::string("cannot stat: ") + strerror(err),
+                      SysErrno{err});
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
@@ -140,12 +160,13 @@ Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_b
                        : S_ISBLK(st.st_mode)  ? "a block device"
                        : S_ISSOCK(st.st_mode) ? "a socket"
                                               : "a special file";
-    return make_error(Errc::kIo, path + ": not a regular file (" + what + ")");
+    return file_error(Errc::kIo, path, std::string("not a regular file (") + what + ")");
   }
   if (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) > max_bytes) {
     close(fd);
-    return make_error(Errc::kIo, path + ": too large: " + std::to_string(st.st_size) +
-                                     " bytes (limit " + std::to_string(max_bytes) + ")");
+    return file_error(Errc::kIo, path,
+                      "too large: " + std::to_string(st.st_size) + " bytes (limit " +
+                          std::to_string(max_bytes) + ")");
   }
   auto content = read_fd_limited(fd, max_bytes, path, static_cast<std::size_t>(st.st_size));
   close(fd);

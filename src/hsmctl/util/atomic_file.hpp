@@ -24,7 +24,8 @@ enum class Sync {
 Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode = 0600,
                                    Sync sync = Sync::kDurable);
 
-/// Reads a whole file. Errc::kUnavailable if it does not exist, Errc::kIo otherwise.
+/// Reads a whole file. Errc::kUnavailable if it does not exist, Errc::kIo otherwise; messages
+/// name the file, the cause is the errno of a failed call.
 Result<Bytes> read_file(const std::string& path);
 
 /// A file read by read_regular_file, with the metadata of the descriptor it was read from.
@@ -39,14 +40,16 @@ struct RegularFile {
 /// refused); its type and size are checked with fstat on the opened descriptor before reading,
 /// so a FIFO, a device (/dev/zero), a directory or a socket is refused without reading a byte,
 /// and an oversized file costs no memory. A file that grows past the limit while being read is
-/// refused too. Errc::kUnavailable if it does not exist, Errc::kIo otherwise; messages start
-/// with "<path>: " and never contain file content.
+/// refused too. Errc::kUnavailable if it does not exist, Errc::kIo otherwise; the error's `where`
+/// names `path` (line 0, so to_string() prints "<path>: message"), its cause is the errno of a
+/// failed call, and it never contains file content.
 Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_bytes,
                                       bool no_follow = false);
 
 /// Reads an open descriptor (e.g. standard input) to its end, refusing more than `max_bytes`
-/// (at most max_bytes + 8 KiB bytes are ever read). `name` is used in error messages; `expected`
-/// reserves that many bytes up front (a secret is then never copied by a reallocation).
+/// (at most max_bytes + 8 KiB bytes are ever read). `name` is the error's `where` (as in
+/// read_regular_file); `expected` reserves that many bytes up front (a secret is then never
+/// copied by a reallocation).
 Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& name,
                               std::size_t expected = 0);
 

@@ -2,9 +2,11 @@
 #pragma once
 // The one error type of hsmctl: returned by value in Result<T>, never thrown across modules.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include <tl/expected.hpp>
 
@@ -48,6 +50,25 @@ struct SourcePos {
   int column = 0;
 };
 
+/// An ISO 7816 status word a card answered (e.g. 0x6A82).
+struct StatusWord {
+  std::uint16_t value = 0;
+  bool operator==(const StatusWord&) const = default;
+};
+/// A vendor tool's numeric error code (e.g. ppin's 0x80005017).
+struct VendorCode {
+  std::uint32_t value = 0;
+  bool operator==(const VendorCode&) const = default;
+};
+/// The errno of a failed system call.
+struct SysErrno {
+  int value = 0;
+  bool operator==(const SysErrno&) const = default;
+};
+/// The typed reason behind an Error, for callers that decide by it; the message is for humans
+/// only and no logic reads it. monostate: no such detail.
+using ErrorCause = std::variant<std::monostate, StatusWord, VendorCode, SysErrno>;
+
 struct Error {
   Errc code = Errc::kInternal;
   /// One line, lower-case start, no trailing period, never contains a secret value.
@@ -56,9 +77,27 @@ struct Error {
   std::optional<SourcePos> where;
   /// Dotted manifest path ("spec.publicKeyAuth.required") when the error is about a field.
   std::string path;
+  /// What the device, tool or system reported, when it reported a code.
+  ErrorCause cause{};
 
   /// "file:line:column: path: message" (parts that are unset are left out).
   std::string to_string() const;
+
+  /// The card's status word, when the error is an unexpected answer of a card.
+  std::optional<std::uint16_t> status_word() const {
+    if (const auto* c = std::get_if<StatusWord>(&cause)) return c->value;
+    return std::nullopt;
+  }
+  /// The vendor tool's error code, when the tool reported one.
+  std::optional<std::uint32_t> vendor_code() const {
+    if (const auto* c = std::get_if<VendorCode>(&cause)) return c->value;
+    return std::nullopt;
+  }
+  /// The errno of the failed system call, when one failed.
+  std::optional<int> sys_errno() const {
+    if (const auto* c = std::get_if<SysErrno>(&cause)) return c->value;
+    return std::nullopt;
+  }
 };
 
 template <class T>
@@ -66,6 +105,11 @@ using Result = tl::expected<T, Error>;
 
 inline tl::unexpected<Error> make_error(Errc code, std::string message) {
   return tl::unexpected<Error>(Error{code, std::move(message), std::nullopt, {}});
+}
+
+/// make_error() with a typed cause: `make_error(Errc::kIo, "...", SysErrno{errno})`.
+inline tl::unexpected<Error> make_error(Errc code, std::string message, ErrorCause cause) {
+  return tl::unexpected<Error>(Error{code, std::move(message), std::nullopt, {}, cause});
 }
 
 inline std::string Error::to_string() const {

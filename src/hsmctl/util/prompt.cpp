@@ -68,7 +68,9 @@ class QuietTerminal {
  public:
   static Result<void> start(int fd, QuietTerminal& out, Errc errc) {
     if (tcgetattr(fd, &g_saved) != 0) {
-      return make_error(errc, std::string("cannot read the terminal settings: ") + strerror(errno));
+      const int err = errno;
+      return make_error(errc, std::string("cannot read the terminal settings: ") + strerror(err),
+                        SysErrno{err});
     }
     struct sigaction act {};
     act.sa_handler = restore_tty_on_signal;
@@ -86,7 +88,8 @@ class QuietTerminal {
     if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
       int err = errno;
       out.stop();
-      return make_error(errc, std::string("cannot turn off terminal echo: ") + strerror(err));
+      return make_error(errc, std::string("cannot turn off terminal echo: ") + strerror(err),
+                        SysErrno{err});
     }
     return {};
   }
@@ -173,7 +176,8 @@ Result<Secret> read_hidden_line(int fd, std::size_t max_length, Errc errc, bool*
         continue;  // the flags above say whether it was a signal that stops the prompt
       int err = errno;
       secure_wipe(buf.data(), buf.size());
-      return make_error(errc, std::string("cannot read the value: ") + strerror(err));
+      return make_error(errc, std::string("cannot read the value: ") + strerror(err),
+                        SysErrno{err});
     }
     std::uint8_t c = 0;
     ssize_t n = read(fd, &c, 1);
@@ -182,7 +186,8 @@ Result<Secret> read_hidden_line(int fd, std::size_t max_length, Errc errc, bool*
         continue;
       int err = errno;
       secure_wipe(buf.data(), buf.size());
-      return make_error(errc, std::string("cannot read the value: ") + strerror(err));
+      return make_error(errc, std::string("cannot read the value: ") + strerror(err),
+                        SysErrno{err});
     }
     if (n == 0) {
       if (eof != nullptr)
@@ -217,8 +222,10 @@ bool terminal_available() {
 Result<Secret> read_hidden(const HiddenPrompt& prompt, Errc errc) {
   Fd tty(open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (tty.get() < 0) {
+    const int err = errno;
     return make_error(errc, "cannot ask for " + prompt.what +
-                                ": there is no terminal (/dev/tty: " + strerror(errno) + ")");
+                                ": there is no terminal (/dev/tty: " + strerror(err) + ")",
+                      SysErrno{err});
   }
   HSMCTL_TRY_ASSIGN(Secret first, ask_once(tty.get(), "Enter " + prompt.what + ": ", prompt, errc));
   if (prompt.confirm) {

@@ -64,6 +64,43 @@ TEST(ApplyEngine, V66InitializeDefect6400IsRetriedAndConverges) {
   EXPECT_FALSE(again->plan.has_changes()) << plan::render_text({again->plan}, false);
 }
 
+/// Answers INITIALIZE with data (80 50 00 00 Lc ...) with 6A80 and counts it; a name with
+/// "6400" in it, as a simulator path may have.
+class RefusesInitialize final : public device::Transport {
+ public:
+  explicit RefusesInitialize(device::Transport& t) : t_(t) {}
+  Result<Bytes> transmit(ByteView c) override {
+    if (c.size() > 5 && c[0] == 0x80 && c[1] == 0x50) {
+      ++initialize_count;
+      return Bytes{0x6A, 0x80};
+    }
+    return t_.transmit(c);
+  }
+  std::string describe() const override { return "sim:/tmp/run-6400/card.json"; }
+  int initialize_count = 0;
+
+ private:
+  device::Transport& t_;
+};
+
+// The 6400 retry is decided by the status word, never by text: "6400" in the device's name
+// (the message names it) with a 6A80 answer is not the v6.6 defect.
+TEST(ApplyEngine, No6400RetryWhenOnlyTheMessageContains6400) {
+  auto card = device::sim::SimCard::create_in_memory(kSerial);
+  store::EphemeralKeeper keeper;
+  auto owned = std::make_unique<RefusesInitialize>(*card);
+  RefusesInitialize* refusing = owned.get();
+  auto p = prepare(manifest(), std::move(owned), keeper);
+  ASSERT_TRUE(p) << p.error().to_string();
+  std::vector<std::string> lines;
+  auto r = execute(*p, {}, keeper, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("6A80"));
+  EXPECT_THAT(r.error().message, HasSubstr("run-6400"));  // premise: the text has "6400"
+  EXPECT_EQ(refusing->initialize_count, 1);
+  for (const auto& l : lines) EXPECT_THAT(l, ::testing::Not(HasSubstr("initializing again")));
+}
+
 TEST(ApplyEngine, ReinitRefusedWithoutFlagsAndWithKeysWithoutKeyLossFlag) {
   auto card = device::sim::SimCard::create_in_memory(kSerial);
   store::EphemeralKeeper keeper;

@@ -97,6 +97,7 @@ TEST_F(SmartCardHsmTest, PinStatusMapsEveryStatusWord) {
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("SW 6985 (conditions of use not satisfied)"),
             std::string::npos);
+  EXPECT_EQ(bad.error().status_word(), 0x6985);  // callers decide by this, not by the text
 }
 
 TEST_F(SmartCardHsmTest, VerifySendsPinAndMapsOutcomes) {
@@ -128,6 +129,7 @@ TEST_F(SmartCardHsmTest, VerifyUnexpectedSwErrorCarriesNoPin) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Errc::kDevice);
   EXPECT_NE(r.error().message.find("SW 6F00"), std::string::npos);
+  EXPECT_EQ(r.error().status_word(), 0x6F00);
   expect_no_secret(r.error().message);
 }
 

@@ -83,6 +83,30 @@ TEST_F(PrimusLockout, NetworkFailureBeforeLoginDoesNotBlockTheValue) {
   ASSERT_TRUE(r) << output_;
 }
 
+// ppin's code is taken from what ppin reported, never from an error's text: a failure before
+// anything was sent, whose message names a path with "0x80005017" in it, is not a rejected
+// setup password.
+TEST_F(PrimusLockout, ACodeInsideAPathIsNotTakenAsPpinsCode) {
+  auto c = cluster();
+  const std::string dir = root_ + "/etc-0x80005017/primus";
+  std::filesystem::create_directories(dir);
+  c.config_path = dir + "/primus.cfg";
+  c.secrets_path = dir + "/.secrets.cfg";
+  // The staged copy of primus.cfg cannot be written: a directory is in its place.
+  std::filesystem::create_directories(dir + "/.primus.cfg.hsmctl-stage");
+  auto p = partition(c.name);
+  auto r = apply_once({c}, {p});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("0x80005017/"), std::string::npos)  // premise
+      << r.error().message;
+  EXPECT_EQ(count_invocations_with("-a"), 0);  // nothing was sent
+  EXPECT_EQ(r.error().message.find("stopped without retrying"), std::string::npos)
+      << r.error().message;
+  const auto id = partition_key(c.name, "PAYMENTS01", "setup-password-rejected").id();
+  EXPECT_EQ(keeper_.current_[id].find("0x80005017"), std::string::npos) << keeper_.current_[id];
+  EXPECT_NE(keeper_.current_[id].find("unknown"), std::string::npos) << keeper_.current_[id];
+}
+
 // Item 5: a rotated service-proxy password is set again.
 TEST_F(PrimusLockout, RotatedProxyPasswordIsApplied) {
   auto c = cluster(true);

@@ -43,6 +43,15 @@ TEST(PrimusPpinParse, ErrorCodes) {
             std::string::npos);
 }
 
+TEST(PrimusPpinParse, ErrorForCodeCarriesTheCodeAsItsCause) {
+  EXPECT_EQ(error_for_code(0x80005017, "ppin -a for 'X'").vendor_code(), 0x80005017u);
+  // The code is the one ppin reported, whatever text the caller's description holds.
+  EXPECT_EQ(error_for_code(0x80005015, "ppin -a for /tmp/0x80005017").vendor_code(),
+            0x80005015u);
+  EXPECT_EQ(make_error(Errc::kIo, "cannot stat /tmp/d0x80005017/x").error().vendor_code(),
+            std::nullopt);
+}
+
 TEST(PrimusPpinParse, VersionAndTest) {
   auto v = parse_version("Primus HSM PKCS#11 2.2.4\n");
   ASSERT_TRUE(v);

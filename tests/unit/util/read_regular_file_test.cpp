@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -42,7 +44,11 @@ TEST(ReadRegularFile, RefusesFifoDeviceAndDirectoryWithoutBlocking) {
   ASSERT_EQ(::mkfifo("fifo", 0600), 0);
   auto fifo = read_regular_file("fifo", 100);  // no writer: a blocking open would hang here
   ASSERT_FALSE(fifo);
-  EXPECT_EQ(fifo.error().message, "fifo: not a regular file (a FIFO)");
+  EXPECT_EQ(fifo.error().to_string(), "fifo: not a regular file (a FIFO)");
+  // The file is named by the position, not by text a caller would have to cut off.
+  ASSERT_TRUE(fifo.error().where);
+  EXPECT_EQ(fifo.error().where->file, "fifo");
+  EXPECT_EQ(fifo.error().message, "not a regular file (a FIFO)");
   auto zero = read_regular_file("/dev/zero", 100);
   ASSERT_FALSE(zero);
   EXPECT_THAT(zero.error().message, HasSubstr("a character device"));
@@ -61,7 +67,7 @@ TEST(ReadRegularFile, ChecksTheSizeBeforeReading) {
   auto r = read_regular_file("big", 1 << 20);
   const long long consumed = bytes_read_so_far() - before;
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "big: too large: 67108864 bytes (limit 1048576)");
+  EXPECT_EQ(r.error().to_string(), "big: too large: 67108864 bytes (limit 1048576)");
   EXPECT_LT(consumed, 1 << 20) << "the file was read although its size is over the limit";
 }
 
@@ -74,6 +80,28 @@ TEST(ReadRegularFile, NoFollowRefusesASymlink) {
   auto r = read_regular_file("link", 10, /*no_follow=*/true);
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error().message, HasSubstr("a symbolic link"));
+  EXPECT_EQ(r.error().sys_errno(), ELOOP);
+}
+
+TEST(ReadRegularFile, AMissingFileIsUnavailableWithItsErrno) {
+  auto r = read_regular_file("missing", 10);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kUnavailable);
+  EXPECT_EQ(r.error().to_string(), "missing: no such file");
+  EXPECT_EQ(r.error().sys_errno(), ENOENT);
+}
+
+TEST(ReadFile, NamesTheFileInTheMessage) {
+  auto r = read_file("missing");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "no such file: missing");
+  EXPECT_FALSE(r.error().where);
+  EXPECT_EQ(r.error().sys_errno(), ENOENT);
+  auto dir = read_file(".");  // opens, but read(2) fails with EISDIR
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().message, std::string(".: cannot read: ") + strerror(EISDIR));
+  EXPECT_FALSE(dir.error().where);
+  EXPECT_EQ(dir.error().sys_errno(), EISDIR);
 }
 
 TEST(ReadFdLimited, RefusesMoreThanTheLimit) {
@@ -84,7 +112,7 @@ TEST(ReadFdLimited, RefusesMoreThanTheLimit) {
   auto r = read_fd_limited(p[0], 5, "<stdin>");
   ::close(p[0]);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "<stdin>: too large (limit 5 bytes)");
+  EXPECT_EQ(r.error().to_string(), "<stdin>: too large (limit 5 bytes)");
 }
 
 TEST(EscapeForDisplay, EscapesControlCharactersAndInvalidBytes) {

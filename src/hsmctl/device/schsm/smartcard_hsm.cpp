@@ -102,7 +102,7 @@ std::optional<std::string> parse_token_info_serial(ByteView token_info) {
 
 Error SmartCardHsm::sw_error(const std::string& what, std::uint16_t sw, Errc code) const {
   return Error{code, transport_.describe() + ": " + what + " failed: SW " + describe_sw(sw),
-               std::nullopt, {}};
+               std::nullopt, {}, StatusWord{sw}};
 }
 
 Result<ResponseApdu> SmartCardHsm::transmit_once(const CommandApdu& command) {
