@@ -10,6 +10,7 @@
 
 #include "../primus/primus_fixture.hpp"
 #include "hsmctl/families/primus/family.hpp"
+#include "hsmctl/families/registry.hpp"
 #include "hsmctl/reconcile/exit_code.hpp"
 #include "hsmctl/reconcile/session.hpp"
 
