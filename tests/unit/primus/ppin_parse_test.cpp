@@ -48,7 +48,7 @@ TEST(PrimusPpinParse, ErrorForCodeCarriesTheCodeAsItsCause) {
   // The code is the one ppin reported, whatever text the caller's description holds.
   EXPECT_EQ(error_for_code(0x80005015, "ppin -a for /tmp/0x80005017").vendor_code(),
             0x80005015u);
-  EXPECT_EQ(make_error(Errc::kIo, "cannot stat /tmp/d0x80005017/x").error().vendor_code(),
+  EXPECT_EQ(make_error(Errc::kIo, "cannot stat /tmp/d0x80005017/x").value().vendor_code(),
             std::nullopt);
 }
 

@@ -11,7 +11,7 @@ namespace hsmctl {
 namespace {
 
 TEST(Error, HasNoCauseByDefault) {
-  const Error e = make_error(Errc::kDevice, "something failed: SW 6400").error();
+  const Error e = make_error(Errc::kDevice, "something failed: SW 6400").value();
   EXPECT_EQ(e.status_word(), std::nullopt);  // text is never parsed into a cause
   EXPECT_EQ(e.vendor_code(), std::nullopt);
   EXPECT_EQ(e.sys_errno(), std::nullopt);
@@ -19,17 +19,17 @@ TEST(Error, HasNoCauseByDefault) {
 }
 
 TEST(Error, EachAccessorAnswersOnlyItsOwnCause) {
-  const Error sw = make_error(Errc::kDevice, "x", StatusWord{0x6A82}).error();
+  const Error sw = make_error(Errc::kDevice, "x", StatusWord{0x6A82}).value();
   EXPECT_EQ(sw.status_word(), 0x6A82);
   EXPECT_EQ(sw.vendor_code(), std::nullopt);
   EXPECT_EQ(sw.sys_errno(), std::nullopt);
 
-  const Error vendor = make_error(Errc::kAuth, "x", VendorCode{0x80005017}).error();
+  const Error vendor = make_error(Errc::kAuth, "x", VendorCode{0x80005017}).value();
   EXPECT_EQ(vendor.vendor_code(), 0x80005017u);
   EXPECT_EQ(vendor.status_word(), std::nullopt);
   EXPECT_EQ(vendor.sys_errno(), std::nullopt);
 
-  const Error sys = make_error(Errc::kIo, "x", SysErrno{ENOENT}).error();
+  const Error sys = make_error(Errc::kIo, "x", SysErrno{ENOENT}).value();
   EXPECT_EQ(sys.sys_errno(), ENOENT);
   EXPECT_EQ(sys.status_word(), std::nullopt);
   EXPECT_EQ(sys.vendor_code(), std::nullopt);
