@@ -130,7 +130,7 @@ class FakeFamily final : public family::Family {
       : id_(std::move(id)), scripts_(std::move(scripts)), events_(events) {}
   std::string_view id() const override { return id_; }
   std::vector<family::KindSpec> kinds() const override {
-    return {{"Fake" + id_, "{}", !scripts_.empty() && scripts_.front().takes_uri}};
+    return {{"Fake" + id_, "{}", {}, !scripts_.empty() && scripts_.front().takes_uri}};
   }
   std::vector<std::unique_ptr<family::Unit>> units(
       const manifest::LoadResult& /*loaded*/) const override {
