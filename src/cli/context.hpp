@@ -5,18 +5,21 @@
 #include <string>
 #include <vector>
 
+#include "hsmctl/reconcile/exit_code.hpp"
+
 namespace hsmctl::cli {
 
-/// Exit codes: the one contract for every kind and command, documented in docs/exit-codes.md.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;
-inline constexpr int kExitChanges = 2;       ///< plan --detailed-exitcode: changes, none blocked
-inline constexpr int kExitBlocked = 3;       ///< plan --detailed-exitcode / apply: blocked
-inline constexpr int kExitManifest = 65;     ///< manifest invalid (EX_DATAERR)
-inline constexpr int kExitUnavailable = 69;  ///< no pcscd / reader / card (EX_UNAVAILABLE)
-inline constexpr int kExitUsage = 64;        ///< command-line usage error (EX_USAGE)
-inline constexpr int kExitSigint = 130;      ///< stopped by SIGINT (128 + 2)
-inline constexpr int kExitSigterm = 143;     ///< stopped by SIGTERM (128 + 15)
+/// Exit codes: the one contract for every kind and command, documented in docs/exit-codes.md
+/// (defined in hsmctl/reconcile/exit_code.hpp).
+using reconcile::kExitBlocked;
+using reconcile::kExitChanges;
+using reconcile::kExitError;
+using reconcile::kExitManifest;
+using reconcile::kExitOk;
+using reconcile::kExitSigint;
+using reconcile::kExitSigterm;
+using reconcile::kExitUnavailable;
+using reconcile::kExitUsage;
 
 struct GlobalOptions {
   std::string store_path;  ///< --store / HSMCTL_STORE; "none" = ephemeral, "" = default path

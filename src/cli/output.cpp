@@ -24,22 +24,9 @@ void print_errors(const std::vector<Error>& errors) {
   for (const auto& e : errors) print_error(e);
 }
 
-int exit_code_for(const Error& error) {
-  switch (error.code) {
-    case Errc::kUsage:
-      return kExitUsage;
-    case Errc::kManifest:
-      return kExitManifest;
-    case Errc::kUnavailable:
-      return kExitUnavailable;
-    default:
-      return kExitError;
-  }
-}
+int exit_code_for(const Error& error) { return reconcile::exit_code_for(error); }
 
-int exit_code_for_signal(int sig) {
-  return sig == SIGTERM ? kExitSigterm : kExitSigint;
-}
+int exit_code_for_signal(int sig) { return reconcile::exit_code_for_signal(sig); }
 
 bool stdout_wants_color() {
   const char* no_color = std::getenv("NO_COLOR");

@@ -55,6 +55,19 @@ struct EmitContext {
 std::string emit_pico_manifest(const model::ObservedPico& observed, const std::string& name,
                                const EmitContext& context = {});
 
+/// One manifest kind and its embedded JSON Schema.
+struct KindSchema {
+  std::string_view kind;
+  std::string_view schema_json;
+};
+
+/// The kinds manifest/ validates, in the order messages list them ("unknown kind ... (supported:
+/// PicoHSM, ...)"): the one table schema dispatch reads. It equals the kinds of the family
+/// registry (families/registry.hpp), family by family, which tests/unit/family/registry_test.cpp
+/// checks; it stays here until the families convert their documents themselves (issue 14,
+/// WP-E3b), because manifest/ must not depend on the families.
+const std::vector<KindSchema>& supported_kinds();
+
 /// The JSON Schema (draft-07) of kind PicoHSM as compiled into the binary, for editors and
 /// `hsmctl schema`-style output.
 std::string_view picohsm_schema_json();

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <string_view>
@@ -22,6 +24,7 @@
 #include <valijson/validator.hpp>
 
 #include "hsmctl/manifest/embedded_schemas.hpp"
+#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/util/suggest.hpp"
 
 namespace hsmctl::manifest {
@@ -50,22 +53,18 @@ LoadedSchema load_schema(std::string_view text) {
   return s;
 }
 
-// Parsed once; valijson::Schema is immutable after population and safe to share.
-const LoadedSchema& pico_schema() {
-  static const LoadedSchema loaded = load_schema(embedded::picohsm_v1alpha1_schema_json());
-  return loaded;
-}
-
-const LoadedSchema& schema_for(const std::string& kind) {
-  if (kind == kKindPrimusCluster) {
-    static const LoadedSchema c = load_schema(embedded::primuscluster_v1alpha1_schema_json());
-    return c;
+// The schema of a kind in supported_kinds(), parsed on first use; valijson::Schema is immutable
+// after population and safe to share.
+const LoadedSchema& schema_for(std::size_t kind_index) {
+  static std::mutex mutex;
+  static std::map<std::size_t, std::unique_ptr<const LoadedSchema>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[kind_index];
+  if (!slot) {
+    slot = std::make_unique<const LoadedSchema>(
+        load_schema(supported_kinds().at(kind_index).schema_json));
   }
-  if (kind == kKindPrimusPartition) {
-    static const LoadedSchema p = load_schema(embedded::primuspartition_v1alpha1_schema_json());
-    return p;
-  }
-  return pico_schema();
+  return *slot;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -420,6 +419,15 @@ Error error_at(const std::string& file, Pos pos, std::string path, std::string m
 
 }  // namespace
 
+const std::vector<KindSchema>& supported_kinds() {
+  static const std::vector<KindSchema> kKinds = {
+      {kKindPicoHsm, embedded::picohsm_v1alpha1_schema_json()},
+      {kKindPrimusCluster, embedded::primuscluster_v1alpha1_schema_json()},
+      {kKindPrimusPartition, embedded::primuspartition_v1alpha1_schema_json()},
+  };
+  return kKinds;
+}
+
 bool is_sensitive_pointer(const std::string& pointer) {
   // Everything under a credential field: the PIN fields themselves (where an inline value would
   // be the PIN), their references and their generate parameters (a PIN pasted into `charset` or
@@ -486,26 +494,31 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   check_field("apiVersion", kApiVersion, "unsupported apiVersion");
   // kind: one of the supported kinds (each has its own schema).
   std::string kind;
+  std::size_t kind_index = static_cast<std::size_t>(-1);
   if (!v.contains("kind")) {
     errors.push_back(error_at(file_name, doc.start, "kind", "required field is missing"));
     dispatch_ok = false;
   } else if (doc.poisoned.count("/kind") != 0) {
     dispatch_ok = false;
-  } else if (!v["kind"].is_string() ||
-             (v["kind"].get<std::string>() != kKindPicoHsm &&
-              v["kind"].get<std::string>() != kKindPrimusCluster &&
-              v["kind"].get<std::string>() != kKindPrimusPartition)) {
-    errors.push_back(error_at(file_name, doc.position_of("/kind"), "kind",
-                              "unknown kind " + render_value(v["kind"]) + " (supported: " +
-                                  kKindPicoHsm + ", " + kKindPrimusCluster + ", " +
-                                  kKindPrimusPartition + ")"));
-    dispatch_ok = false;
   } else {
-    kind = v["kind"].get<std::string>();
+    const auto& kinds = supported_kinds();
+    for (std::size_t i = 0; v["kind"].is_string() && i < kinds.size(); ++i) {
+      if (v["kind"].get<std::string>() == kinds[i].kind) kind_index = i;
+    }
+    if (kind_index < kinds.size()) {
+      kind = v["kind"].get<std::string>();
+    } else {
+      std::string supported;
+      for (const auto& k : kinds) supported += (supported.empty() ? "" : ", ") + std::string(k.kind);
+      errors.push_back(error_at(file_name, doc.position_of("/kind"), "kind",
+                                "unknown kind " + render_value(v["kind"]) + " (supported: " +
+                                    supported + ")"));
+      dispatch_ok = false;
+    }
   }
   if (!dispatch_ok) return errors;
 
-  const LoadedSchema& schema = schema_for(kind);
+  const LoadedSchema& schema = schema_for(kind_index);
   if (!schema.schema) {
     errors.push_back(error_at(file_name, doc.start, "",
                               "internal error: embedded " + kind + " schema is invalid: " +

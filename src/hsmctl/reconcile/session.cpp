@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/reconcile/session.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <ostream>
+#include <utility>
+
+#include "hsmctl/reconcile/exit_code.hpp"
+#include "hsmctl/util/interrupt.hpp"
+
+namespace hsmctl::reconcile {
+namespace {
+
+Error usage_error(std::string message) {
+  Error e;
+  e.code = Errc::kUsage;
+  e.message = std::move(message);
+  return e;
+}
+
+/// What an apply stopped by SIGINT/SIGTERM did and did not do, over all units, in plan order.
+class Interruption {
+ public:
+  explicit Interruption(std::ostream& out) : out_(out) {}
+
+  /// A unit execute() ran for: `total` steps, `not_started` never sent.
+  void ran(const std::string& name, int total, const std::vector<std::string>& not_started) {
+    const int finished = total - static_cast<int>(not_started.size());
+    total_ += total;
+    finished_ += finished;
+    if (not_started.empty())
+      return;
+    const int sig = stop_signal();
+    out_ << "[" << name << "] interrupted by " << signal_name(sig)
+         << (finished == 0 ? " before step 1" : " after step " + std::to_string(finished))
+         << " of " << total << "; " << range(finished, total) << " not started: ";
+    for (std::size_t i = 0; i < not_started.size(); ++i) {
+      out_ << (i == 0 ? "" : "; ") << not_started[i];
+    }
+    out_ << "\n" << std::flush;
+  }
+  /// A unit whose execution never began.
+  void not_started(const plan::DevicePlan& p) {
+    int steps = 0;
+    for (const auto& a : p.actions)
+      steps += a.action_class != plan::ActionClass::kBlocked;
+    total_ += steps;
+    untouched_ += (untouched_.empty() ? "" : ", ") + p.name;
+  }
+  std::string summary(int sig) const {
+    std::string s = std::string("interrupted by ") + signal_name(sig);
+    if (finished_ == total_) {
+      s += total_ == 0
+               ? "; there was nothing to apply"
+               : " after the last step: all " + std::to_string(total_) + " step(s) were done";
+    } else {
+      s += (finished_ == 0 ? " before step 1" : " after step " + std::to_string(finished_)) +
+           " of " + std::to_string(total_) + "; " + range(finished_, total_) + " not started";
+    }
+    if (!untouched_.empty())
+      s += " (devices not started: " + untouched_ + ")";
+    return s + (finished_ == total_ ? "" : "; run 'hsmctl apply' again to continue");
+  }
+
+ private:
+  static std::string range(int finished, int total) {
+    if (finished + 1 == total)
+      return "step " + std::to_string(total);
+    return "steps " + std::to_string(finished + 1) + "-" + std::to_string(total);
+  }
+  std::ostream& out_;
+  int total_ = 0;
+  int finished_ = 0;
+  std::string untouched_;
+};
+
+}  // namespace
+
+std::string DeviceMap::for_unit(const std::string& name) const {
+  auto it = by_name.find(name);
+  return it != by_name.end() ? it->second : fallback;
+}
+
+DeviceMap device_map(const std::vector<std::string>& values) {
+  DeviceMap m;
+  const char* env = std::getenv("HSMCTL_DEVICE");
+  m.fallback = env != nullptr && *env != '\0' ? env : "pcsc:";
+  for (const auto& v : values) {
+    auto eq = v.find('=');
+    auto colon = v.find(':');
+    if (eq != std::string::npos && (colon == std::string::npos || eq < colon)) {
+      m.by_name[v.substr(0, eq)] = v.substr(eq + 1);
+    } else {
+      m.fallback = v;
+    }
+  }
+  return m;
+}
+
+std::vector<Error> device_errors(const std::vector<std::unique_ptr<family::Unit>>& units,
+                                 const DeviceMap& devices,
+                                 std::span<const family::Family* const> table) {
+  std::vector<Error> errors;
+  // `--device NAME=URI` must name a unit: an unknown NAME would silently fall back to the
+  // default device.
+  std::string kinds;
+  for (const family::Family* f : table) {
+    for (const auto& k : f->kinds()) {
+      if (k.device_uri) kinds += (kinds.empty() ? "" : " or ") + k.kind;
+    }
+  }
+  std::string known;
+  for (const auto& u : units) {
+    if (u->takes_device_uri()) known += (known.empty() ? "" : ", ") + u->name();
+  }
+  for (const auto& [name, uri] : devices.by_name) {
+    bool found = false;
+    for (const auto& u : units) found = found || (u->takes_device_uri() && u->name() == name);
+    if (!found) {
+      errors.push_back(usage_error("--device " + name + "=" + uri + ": no " + kinds +
+                                   " manifest is named \"" + name + "\"" +
+                                   (known.empty() ? "" : " (manifests: " + known + ")")));
+    }
+  }
+  if (!errors.empty()) return errors;
+  // Two units on one simulator file or reader would both describe the same device.
+  std::map<std::string, std::string> seen;
+  for (const auto& u : units) {
+    if (!u->takes_device_uri()) continue;
+    const std::string uri = devices.for_unit(u->name());
+    if (uri.rfind("sim:", 0) != 0 && uri.rfind("pcsc:", 0) != 0) continue;
+    if (uri == "pcsc:") continue;  // each manifest selects its own reader by serial
+    auto [it, inserted] = seen.emplace(uri, u->name());
+    if (!inserted) {
+      errors.push_back(usage_error("manifests \"" + it->second + "\" and \"" + u->name() +
+                                   "\" would both use device " + uri +
+                                   "; give NAME=URI per manifest"));
+      return errors;
+    }
+  }
+  return errors;
+}
+
+struct Session::Entry {
+  std::unique_ptr<family::Unit> unit;
+  std::string uri;  ///< the unit's --device, or empty
+  std::unique_ptr<family::PreparedUnit> prepared;
+};
+
+Session::Session(std::vector<std::unique_ptr<family::Unit>> units,
+                 store::CredentialKeeper& keeper, family::Options options, Io io)
+    : keeper_(keeper), options_(std::move(options)), io_(std::move(io)) {
+  for (auto& u : units) entries_.push_back(Entry{std::move(u), {}, nullptr});
+}
+
+Session::~Session() = default;
+
+void Session::print_error(const Error& error) const {
+  if (io_.print_error) {
+    io_.print_error(error);
+  } else {
+    io_.err << "hsmctl: error: " << error.to_string() << "\n";
+  }
+}
+
+void Session::add_not_observed(const Entry& entry) {
+  plan::DevicePlan p;
+  p.name = entry.unit->name();
+  p.transport = entry.uri;
+  p.error = plan::DeviceError{
+      "interrupted", std::string("not observed: interrupted by ") + signal_name(stop_signal())};
+  plans_.push_back(std::move(p));
+  not_observed_.push_back(entry.unit->name());
+}
+
+void Session::add_failure(const Entry& entry, const Error& error) {
+  Error e = error;
+  e.message = std::string(entry.unit->noun()) + " \"" + entry.unit->name() + "\": " + e.message;
+  print_error(e);
+  plan::DevicePlan p;
+  p.name = entry.unit->name();
+  p.transport = entry.uri;
+  p.error = plan::DeviceError{errc_name(error.code), error.to_string()};
+  plans_.push_back(std::move(p));
+  ++failures_;
+  worst_exit_ = std::max(worst_exit_, exit_code_for(error));
+}
+
+void Session::prepare(const DeviceMap& devices, int verbosity) {
+  for (Entry& entry : entries_) {
+    family::Unit& unit = *entry.unit;
+    entry.uri = unit.takes_device_uri() ? devices.for_unit(unit.name()) : std::string();
+    // A stop request is honoured between units: one unit's observation (each VERIFY with its
+    // two-phase record in the store) always completes, so no accepted value is left recorded as
+    // "sending" (which would withhold it from every later run).
+    if (stop_requested()) {
+      add_not_observed(entry);
+      continue;
+    }
+    family::RunContext context{keeper_, options_, entry.uri};
+    auto p = unit.prepare(context);
+    if (!p && stop_requested() && p.error().code == Errc::kSecret) {
+      // Interrupted at a prompt for one of its secrets: nothing was sent to it. Any other
+      // failure (the device's, during an observation the stop let finish) is reported as is.
+      add_not_observed(entry);
+      continue;
+    }
+    if (!p) {
+      add_failure(entry, p.error());
+      continue;
+    }
+    entry.prepared = std::move(*p);
+    if (verbosity > 0) {
+      const std::string line = entry.prepared->observation_line();
+      if (!line.empty()) {
+        io_.err << "hsmctl: " << unit.noun() << " \"" << unit.name() << "\": " << line << "\n";
+      }
+    }
+    plans_.push_back(entry.prepared->plan());
+  }
+}
+
+bool Session::any_blocked() const {
+  return std::any_of(plans_.begin(), plans_.end(),
+                     [](const plan::DevicePlan& p) { return p.has_blocked(); });
+}
+
+bool Session::any_changes() const {
+  return std::any_of(plans_.begin(), plans_.end(),
+                     [](const plan::DevicePlan& p) { return p.has_changes(); });
+}
+
+/// The rest of the line after "plan/apply interrupted by SIG...": which units were not
+/// observed.
+std::string Session::interrupted_observation() const {
+  std::string which;
+  for (const auto& n : not_observed_)
+    which += (which.empty() ? "" : ", ") + n;
+  return " while observing the devices" +
+         (which.empty() ? std::string() : " (not observed: " + which + ")") +
+         "; the plan above is incomplete; nothing was changed on any device";
+}
+
+int Session::finish_plan(bool detailed) const {
+  if (stop_requested()) {
+    io_.err << "hsmctl: plan interrupted by " << signal_name(stop_signal())
+            << interrupted_observation() << "\n";
+    return exit_code_for_signal(stop_signal());
+  }
+  if (failures_ > 0) return worst_exit_;
+  if (!detailed) return kExitOk;
+  if (any_blocked()) return kExitBlocked;
+  return any_changes() ? kExitChanges : kExitOk;
+}
+
+int Session::apply(const Confirm& confirm) {
+  if (stop_requested()) {
+    io_.err << "hsmctl: apply interrupted by " << signal_name(stop_signal())
+            << interrupted_observation() << "\n";
+    return exit_code_for_signal(stop_signal());
+  }
+  // All-or-nothing across units: an error or a blocked action anywhere changes nothing.
+  if (failures_ > 0) {
+    io_.err << "hsmctl: apply refused: " << failures_
+            << " device(s) could not be planned; nothing was changed\n";
+    return worst_exit_;
+  }
+  if (any_blocked()) {
+    io_.err << "hsmctl: apply refused: blocked actions need an operator first (see the plan); "
+               "nothing was changed\n";
+    return kExitBlocked;
+  }
+  const bool changes = any_changes();
+  // Guards first, for every unit, before any unit is touched.
+  for (const Entry& entry : entries_) {
+    auto g = entry.prepared->check_guards(options_);
+    if (!g) {
+      print_error(g.error());
+      return kExitError;
+    }
+  }
+  if (changes && confirm) {
+    const int answer = confirm();
+    if (answer != kExitOk) return answer;
+  }
+
+  int exit = kExitOk;
+  int done = 0, blocked = 0;
+  Interruption interruption(io_.out);
+  for (Entry& entry : entries_) {
+    family::PreparedUnit& unit = *entry.prepared;
+    const std::string& name = unit.plan().name;
+    if (stop_requested()) {
+      interruption.not_started(unit.plan());
+      continue;
+    }
+    family::RunContext context{keeper_, options_, entry.uri};
+    auto report = unit.execute(context, [&](const std::string& line) {
+      io_.out << "[" << name << "] " << line << "\n" << std::flush;
+    });
+    if (!report) {
+      Error e = report.error();
+      e.message = std::string(entry.unit->noun()) + " \"" + name + "\": " + e.message;
+      print_error(e);
+      exit = std::max(exit, exit_code_for(e));
+      continue;
+    }
+    done += report->steps_done;
+    blocked += report->steps_blocked;
+    interruption.ran(name, report->steps_total, report->not_started);
+  }
+  if (stop_requested()) {
+    // Never a success line: say exactly what ran and what did not.
+    io_.err << "hsmctl: apply " << interruption.summary(stop_signal())
+            << (exit != kExitOk ? " (and a device failed, see above)" : "") << "\n";
+    return std::max(exit, exit_code_for_signal(stop_signal()));
+  }
+  if (exit != kExitOk) {
+    io_.err << "hsmctl: apply stopped; run 'hsmctl plan' to see the devices' state now\n";
+    return exit;
+  }
+  if (changes) io_.out << "\nApply complete: " << done << " step(s) done";
+  else io_.out << "\nNothing to apply";
+  if (blocked > 0) io_.out << ", " << blocked << " blocked (see the plan)";
+  io_.out << ".\n";
+  return blocked > 0 ? kExitBlocked : kExitOk;
+}
+
+}  // namespace hsmctl::reconcile

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The reconcile loop of `plan` and `apply`, over units (family/family.hpp) and never over
+// families: prepare every unit (observe + plan), then for apply: refuse when anything failed or
+// is blocked, check the guards of ALL units, confirm, execute unit by unit, and account for a
+// stop request (SIGINT/SIGTERM) between units and steps. Messages and exit codes are the
+// contract of docs/exit-codes.md; the CLI (cli/commands/reconcile.cpp) only parses options,
+// loads manifests, opens the store and renders the plans.
+
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "hsmctl/family/family.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/util/error.hpp"
+
+namespace hsmctl::reconcile {
+
+/// `--device` values: "URI" for every unit that takes one, or "NAME=URI" for one.
+struct DeviceMap {
+  std::string fallback;  ///< $HSMCTL_DEVICE or "pcsc:" unless a plain URI was given
+  std::map<std::string, std::string> by_name;
+
+  std::string for_unit(const std::string& name) const;
+};
+
+/// Parses `--device` values (the last plain URI wins); the default is $HSMCTL_DEVICE or pcsc:.
+DeviceMap device_map(const std::vector<std::string>& values);
+
+/// Usage errors (Errc::kUsage) of `--device` for these units: every NAME=URI naming no unit that
+/// takes a device URI; otherwise the first two units that would share one simulator file or
+/// reader. `table` names the kinds in the message ("no PicoHSM manifest is named ...").
+std::vector<Error> device_errors(const std::vector<std::unique_ptr<family::Unit>>& units,
+                                 const DeviceMap& devices,
+                                 std::span<const family::Family* const> table);
+
+/// Where the session writes: results to `out`, diagnostics to `err`, error lines through
+/// `print_error` ("hsmctl: error: ..."; when unset, written to `err`).
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  std::function<void(const Error&)> print_error;
+};
+
+/// Asked before apply changes anything (unless --auto-approve): kExitOk to go on, else the exit
+/// code to stop with (the callback has said why).
+using Confirm = std::function<int()>;
+
+class Session {
+ public:
+  Session(std::vector<std::unique_ptr<family::Unit>> units, store::CredentialKeeper& keeper,
+          family::Options options, Io io);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// Prepares every unit in order. A stop request is honoured between units: the unit in
+  /// progress completes (each VERIFY with its store record), the rest are "not observed"
+  /// (status error, code "interrupted"). A unit that fails is reported on stderr and as a plan
+  /// with status error; the others are still prepared. `verbosity` > 0 prints each unit's
+  /// observation line.
+  void prepare(const DeviceMap& devices, int verbosity);
+
+  /// One plan per unit, in unit order (after prepare()).
+  const std::vector<plan::DevicePlan>& plans() const { return plans_; }
+
+  /// After the plans were printed: `plan`'s exit code (interruption, errors, then with
+  /// `detailed` 3 blocked / 2 changes / 0).
+  int finish_plan(bool detailed) const;
+
+  /// After the plans were printed: all-or-nothing apply. Refuses (nothing executed) when a unit
+  /// failed to prepare (worst exit code) or anything is blocked (3); checks the guards of every
+  /// unit before any execute (1); asks `confirm` when there are changes and it is set; then
+  /// executes unit by unit, stopping between units and steps on a stop request.
+  int apply(const Confirm& confirm);
+
+ private:
+  struct Entry;
+  void add_not_observed(const Entry& entry);
+  void add_failure(const Entry& entry, const Error& error);
+  void print_error(const Error& error) const;
+  std::string interrupted_observation() const;
+  bool any_blocked() const;
+  bool any_changes() const;
+
+  std::vector<Entry> entries_;
+  store::CredentialKeeper& keeper_;
+  family::Options options_;
+  Io io_;
+  std::vector<plan::DevicePlan> plans_;
+  int failures_ = 0;
+  int worst_exit_ = 0;
+  std::vector<std::string> not_observed_;
+};
+
+}  // namespace hsmctl::reconcile

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// The family table (families/registry.hpp): its order is the output order, every kind is listed
+// once, each family's schema is the embedded one, and manifest/'s kind table (schema dispatch,
+// "unknown kind ... (supported: ...)") lists exactly the registry's kinds in table order.
+
+#include "hsmctl/families/registry.hpp"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "hsmctl/manifest/load.hpp"
+
+namespace hsmctl::families {
+namespace {
+
+std::vector<family::KindSpec> all_kinds() {
+  std::vector<family::KindSpec> out;
+  for (const family::Family* f : families()) {
+    for (auto& k : f->kinds()) out.push_back(std::move(k));
+  }
+  return out;
+}
+
+TEST(FamilyRegistry, PicoComesBeforePrimus) {
+  std::vector<std::string> ids;
+  for (const family::Family* f : families()) ids.emplace_back(f->id());
+  EXPECT_EQ(ids, (std::vector<std::string>{"pico", "primus"}));
+}
+
+TEST(FamilyRegistry, EveryKindIsListedOnce) {
+  std::set<std::string> seen;
+  for (const auto& k : all_kinds()) EXPECT_TRUE(seen.insert(k.kind).second) << k.kind;
+  EXPECT_EQ(seen, (std::set<std::string>{"PicoHSM", "PrimusCluster", "PrimusPartition"}));
+}
+
+TEST(FamilyRegistry, EachKindEmbedsItsSchema) {
+  for (const auto& k : all_kinds()) {
+    SCOPED_TRACE(k.kind);
+    ASSERT_FALSE(k.schema_json.empty());
+    const auto schema = nlohmann::json::parse(k.schema_json);
+    EXPECT_EQ(schema.at("$schema"), "http://json-schema.org/draft-07/schema#");
+    // The schema is the kind's own: it pins `kind` to the kind's name.
+    EXPECT_EQ(schema.at("properties").at("kind").at("const"), k.kind);
+  }
+}
+
+TEST(FamilyRegistry, ManifestKindTableEqualsTheRegistry) {
+  const auto kinds = all_kinds();
+  const auto& table = manifest::supported_kinds();
+  ASSERT_EQ(table.size(), kinds.size());
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    EXPECT_EQ(table[i].kind, kinds[i].kind) << i;
+    EXPECT_EQ(table[i].schema_json, kinds[i].schema_json) << kinds[i].kind;
+  }
+}
+
+TEST(FamilyRegistry, UnknownKindListsTheRegistryKindsInOrder) {
+  std::string supported;
+  for (const auto& k : all_kinds()) supported += (supported.empty() ? "" : ", ") + k.kind;
+  auto r = manifest::load_manifest_text(
+      "apiVersion: hsmctl.dev/v1alpha1\nkind: Nope\nmetadata: {name: x}\nspec: {}\n", "x.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].message, "unknown kind \"Nope\" (supported: " + supported + ")");
+}
+
+TEST(FamilyRegistry, OptionNamesAreUniqueAcrossFamilies) {
+  std::set<std::string> seen = {"file", "device", "output", "detailed-exitcode", "auto-approve",
+                                "help"};
+  for (const family::Family* f : families()) {
+    for (const auto& o : f->options()) EXPECT_TRUE(seen.insert(o.name).second) << o.name;
+  }
+}
+
+TEST(FamilyRegistry, OnlyPicoDocumentsTakeADeviceUri) {
+  for (const auto& k : all_kinds()) EXPECT_EQ(k.device_uri, k.kind == "PicoHSM") << k.kind;
+}
+
+constexpr const char* kMixed = R"(apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusCluster
+metadata: {name: c1}
+spec:
+  deployment: OnPrem
+  members: [{name: hsm0, host: 10.0.0.1, port: 2310, priority: 0}]
+  client: {configPath: /etc/primus/a.cfg, secretsPath: /etc/primus/.a.cfg}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PicoHSM
+metadata: {name: pico-b}
+spec:
+  device: {serial: "5049434F48534D31"}
+  userPin: {secret: env:USER_PIN}
+  soPin: {secret: env:SO_PIN}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusCluster
+metadata: {name: c2}
+spec:
+  deployment: OnPrem
+  members: [{name: hsm0, host: 10.0.0.2, port: 2310, priority: 0}]
+  client: {configPath: /etc/primus/b.cfg, secretsPath: /etc/primus/.b.cfg}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PicoHSM
+metadata: {name: pico-a}
+spec:
+  device: {serial: "5049434F48534D32"}
+  userPin: {secret: env:USER_PIN}
+  soPin: {secret: env:SO_PIN}
+)";
+
+TEST(FamilyRegistry, UnitsFollowTheTableThenManifestOrder) {
+  auto loaded = manifest::load_manifest_text(kMixed, "mixed.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().to_string();
+  auto units = units_of(families(), loaded);
+  std::vector<std::string> got;
+  for (const auto& u : units) {
+    got.push_back(std::string(u->noun()) + ":" + u->name() +
+                  (u->takes_device_uri() ? ":uri" : ""));
+  }
+  // One unit per PicoHSM document and one per PrimusCluster (its partitions belong to it).
+  EXPECT_EQ(got, (std::vector<std::string>{"device:pico-b:uri", "device:pico-a:uri",
+                                           "cluster:c1", "cluster:c2"}));
+}
+
+}  // namespace
+}  // namespace hsmctl::families
