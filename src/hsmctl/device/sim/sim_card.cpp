@@ -84,11 +84,12 @@ void SimCard::Impl::reset_security() {  // sc_hsm.c init_sc_hsm() / sc_hsm_unloa
 Reply SimCard::Impl::select_application(const Apdu& a) {
   SimVolatile& s = state.session;
   std::size_t n = a.data.size();
-  bool hsm = std::equal(
-      a.data.begin(), a.data.begin() + static_cast<std::ptrdiff_t>(std::min(n, sizeof(kHsmAid))),
-      kHsmAid);
+  bool hsm = std::equal(a.data.begin(),
+                        a.data.begin() + static_cast<std::ptrdiff_t>(std::min(n, sizeof(kHsmAid))),
+                        kHsmAid);
+  // The rescue applet is pico-keys-sdk's; a SmartCard-HSM answers its AID like any unknown one.
   bool rescue =
-      !hsm &&
+      !hsm && !smartcard_hsm() &&
       std::equal(a.data.begin(),
                  a.data.begin() + static_cast<std::ptrdiff_t>(std::min(n, sizeof(kRescueAid))),
                  kRescueAid);
@@ -154,8 +155,8 @@ Reply SimCard::Impl::dispatch(const Apdu& a) {
       return cmd_delete_file(a);
     case 0x24:
       return cmd_change_pin(a);
-    case 0x64:
-      return cmd_extras(a);
+    case 0x64:  // Pico vendor extras; no such INS on a SmartCard-HSM
+      return smartcard_hsm() ? status(kSwInsNotSupported) : cmd_extras(a);
     case 0x54:
       return cmd_puk_auth(a);
     default:
@@ -276,15 +277,17 @@ Result<void> SimCard::Impl::save_if_changed() {
 SimCard::SimCard() : impl_(std::make_unique<Impl>()) {}
 SimCard::~SimCard() = default;
 
-std::unique_ptr<SimCard> SimCard::create_in_memory(const std::string& serial_hex) {
+std::unique_ptr<SimCard> SimCard::create_in_memory(const std::string& serial_hex,
+                                                   SimFlavour flavour) {
   std::unique_ptr<SimCard> card(new SimCard());
   auto serial = from_hex(serial_hex);
-  card->impl_->state = SimState::fresh(serial && serial->size() == 8 ? *serial : Bytes(8, 0));
+  card->impl_->manufacture(serial && serial->size() == 8 ? *serial : Bytes(8, 0), flavour);
   return card;
 }
 
 Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
-                                                    const std::string& serial_if_new) {
+                                                    const std::string& serial_if_new,
+                                                    SimFlavour flavour_if_new) {
   std::optional<Bytes> new_serial;
   if (!serial_if_new.empty()) {
     new_serial = from_hex(serial_if_new);
@@ -301,7 +304,7 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
     if (content.error().code != Errc::kUnavailable) {
       return tl::unexpected(content.error());
     }
-    impl.state = SimState::fresh(new_serial ? *new_serial : crypto::random_bytes(8));
+    impl.manufacture(new_serial ? *new_serial : crypto::random_bytes(8), flavour_if_new);
     HSMCTL_TRY(impl.save_if_changed());
     return card;
   }

@@ -8,7 +8,12 @@
 // State can live in a JSON file (`sim:PATH`): loaded on open, written atomically after every
 // state-changing APDU, so the file behaves like a device across runs. PINs are stored as salted
 // SHA-256 verifiers, never in clear. docs/simulator.md lists what is emulated and what is not.
+//
+// A SmartCard-HSM / Nitrokey HSM 2 flavour (SimFlavour::kSmartCardHsm) changes the answers where
+// that card is known, second-hand, to differ from the Pico (docs/simulator.md, "SmartCard-HSM
+// flavour"); everything else is the Pico model.
 
+#include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/util/bytes.hpp"
 
@@ -18,17 +23,18 @@
 
 namespace hsmctl::device::sim {
 
-struct SimState;  // defined in sim_state.hpp
-
 class SimCard final : public Transport {
  public:
-  /// A fresh, never-initialized device in memory with the given 8-byte chip serial (hex).
-  static std::unique_ptr<SimCard> create_in_memory(const std::string& serial_hex);
-  /// Opens the state file at `path`, or creates a fresh device there whose chip serial is
-  /// `serial_if_new` (16 hex digits) or random when that is empty. An existing file keeps its
-  /// own serial: callers compare it if they care.
-  static Result<std::unique_ptr<SimCard>> open_file(const std::string& path,
-                                                    const std::string& serial_if_new = {});
+  /// A fresh, never-initialized device in memory with the given 8-byte chip serial (hex). A
+  /// SmartCard-HSM comes with its production device key and PKI-issued certificate chain.
+  static std::unique_ptr<SimCard> create_in_memory(const std::string& serial_hex,
+                                                   SimFlavour flavour = SimFlavour::kPicoHsm);
+  /// Opens the state file at `path`, or creates a fresh device of `flavour_if_new` there whose
+  /// chip serial is `serial_if_new` (16 hex digits) or random when that is empty. An existing
+  /// file keeps its own serial and flavour: callers compare them if they care.
+  static Result<std::unique_ptr<SimCard>> open_file(
+      const std::string& path, const std::string& serial_if_new = {},
+      SimFlavour flavour_if_new = SimFlavour::kPicoHsm);
 
   ~SimCard() override;
   SimCard(const SimCard&) = delete;

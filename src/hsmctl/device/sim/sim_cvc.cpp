@@ -2,7 +2,6 @@
 // CV certificates (BSI TR-03110 layout, as pico-hsm's cvc.c builds them), PKCS#15 descriptors
 // and the device identity INITIALIZE creates.
 #include "hsmctl/device/sim/sim_impl.hpp"
-
 #include "hsmctl/device/sim/sim_tlv.hpp"
 
 #include <algorithm>
@@ -182,34 +181,58 @@ bool SimCard::Impl::create_device_identity() {
   return true;
 }
 
-Result<void> SimCard::install_pki_device_chain(const std::string& chr) {
-  SimPersistent& p = impl_->state.persistent;
-  if (chr.size() < 8) {
-    return make_error(Errc::kInternal, "install_pki_device_chain: CHR too short");
-  }
-  if (p.keys.count(0) == 0 && !impl_->create_device_identity()) {
-    return make_error(Errc::kInternal, "install_pki_device_chain: key generation failed");
+// EF 2F02 = device certificate (CHR `chr`, issued by `dv_chr`) followed by the DV certificate
+// (issued by `ca_chr`), both signed by throwaway keys. Creates the device key first if missing.
+bool SimCard::Impl::install_pki_chain(const std::string& chr, const std::string& dv_chr,
+                                      const std::string& ca_chr) {
+  SimPersistent& p = state.persistent;
+  if (p.keys.count(0) == 0 && !create_device_identity()) {
+    return false;
   }
   auto ca = crypto::generate_p256();
   auto dv = crypto::generate_p256();
   if (!ca || !dv) {
-    return make_error(Errc::kInternal, "install_pki_device_chain: keygen failed");
+    return false;
   }
-  const std::string ca_chr = "ESPICOHSMCA00001";
-  const std::string dv_chr = "ESPICOHSMDV00001";
   auto dv_cert =
       cv_certificate(cv_body(ca_chr, cv_public_key(dv->public_point, false), dv_chr, true), *ca);
   auto dev_cert = cv_certificate(
       cv_body(dv_chr, cv_public_key(p.keys.at(0).public_point, false), chr, true), *dv);
   // (The device key's curve is not in a certificate without domain parameters.)
   if (!dv_cert || !dev_cert) {
-    return make_error(Errc::kInternal, "install_pki_device_chain: signing failed");
+    return false;
   }
   Bytes chain = *dev_cert;
   chain.insert(chain.end(), dv_cert->begin(), dv_cert->end());
   p.files[kFidTermCa] = chain;
   p.device_chr = chr;
   p.device_cert_pki = true;
+  return true;
+}
+
+// A SmartCard-HSM leaves production with its device key and a PKI-issued certificate; INITIALIZE
+// never replaces them (pico-hsm.md section 3). The names are the simulator's own (the real
+// CardContact CA and DICA names are not modelled): CHR "DESIM" + the first 6 hex digits of the
+// chip serial + "00001", so OpenSC's serial (the CHR without its last 5 characters) differs per
+// device, as on a real card.
+void SimCard::Impl::manufacture(const Bytes& serial, SimFlavour flavour) {
+  state = SimState::fresh(serial, flavour);
+  if (flavour == SimFlavour::kSmartCardHsm) {
+    const std::string chr = "DESIM" + to_hex(state.persistent.serial).substr(0, 6) + "00001";
+    if (!install_pki_chain(chr, "DESIMDV000001", "DESIMCA000001")) {
+      state = SimState::fresh(serial, flavour);  // INITIALIZE creates one then
+    }
+  }
+}
+
+Result<void> SimCard::install_pki_device_chain(const std::string& chr) {
+  if (chr.size() < 8) {
+    return make_error(Errc::kInternal, "install_pki_device_chain: CHR too short");
+  }
+  if (!impl_->install_pki_chain(chr, "ESPICOHSMDV00001", "ESPICOHSMCA00001")) {
+    return make_error(Errc::kInternal,
+                      "install_pki_device_chain: key generation or signing failed");
+  }
   return impl_->save_if_changed();
 }
 

@@ -2,7 +2,6 @@
 // The file system: static file table (files.c), generated EFs, SELECT, READ/UPDATE BINARY,
 // DELETE FILE and ENUMERATE OBJECTS.
 #include "hsmctl/device/sim/sim_impl.hpp"
-
 #include "hsmctl/device/sim/sim_tlv.hpp"
 
 #include <algorithm>
@@ -75,8 +74,9 @@ Bytes SimCard::Impl::token_info() const {
   Bytes body;
   tlv::put(body, 0x02, Bytes{kFirmwareMajor});
   tlv::put(body, 0x04, reported_serial());
-  tlv::put(body, 0x0C, str_bytes("Pol Henarejos"));
-  tlv::put(body, 0x80, str_bytes("Pico-HSM"));
+  // SmartCard-HSM: OpenSC's names for the card (UNCONFIRMED as TokenInfo content).
+  tlv::put(body, 0x0C, str_bytes(smartcard_hsm() ? "www.CardContact.de" : "Pol Henarejos"));
+  tlv::put(body, 0x80, str_bytes(smartcard_hsm() ? "SmartCard-HSM" : "Pico-HSM"));
   tlv::put(body, 0x03, Bytes{0x04, 0x30});
   return tlv::make(0x30, body);
 }
@@ -139,9 +139,7 @@ Bytes SimCard::Impl::fcp(std::uint16_t fid, const FileView& v) const {
   Bytes body;
   std::size_t size = v.data ? v.data->size() : 0;
   tlv::put(body, 0x81, u16(static_cast<std::uint16_t>(size)));
-  std::uint8_t type = v.kind == FileKind::kDf         ? 0x38
-                      : v.kind == FileKind::kInternal ? 0x08
-                                                      : 0x01;
+  std::uint8_t type = v.kind == FileKind::kDf ? 0x38 : v.kind == FileKind::kInternal ? 0x08 : 0x01;
   tlv::put(body, 0x82, Bytes{type});
   tlv::put(body, 0x83, u16(fid));
   tlv::put(body, 0x8A, Bytes{0x05});
@@ -149,7 +147,8 @@ Bytes SimCard::Impl::fcp(std::uint16_t fid, const FileView& v) const {
 }
 
 // The observed v6.6 SELECT-AID answer: tag 84 carries the AID shifted by one byte plus a stray
-// byte (firmware copy offset bug), tag 85 = options, FF, major, minor.
+// byte (firmware copy offset bug), tag 85 = options, FF, major, minor. A SmartCard-HSM reports
+// its type 00 (applet on JCOP) in place of FF (pico-hsm.md section 1); the rest is the Pico's.
 Bytes SimCard::Impl::applet_fcp() const {
   Bytes body;
   tlv::put(body, 0x81, Bytes{0x00, 0x00});
@@ -161,8 +160,9 @@ Bytes SimCard::Impl::applet_fcp() const {
   tlv::put(body, 0x8A, Bytes{0x05});
   std::uint16_t o = state.options();
   tlv::put(body, 0x85,
-           Bytes{static_cast<std::uint8_t>(o >> 8), static_cast<std::uint8_t>(o), 0xFF,
-                 kFirmwareMajor, kFirmwareMinor});
+           Bytes{static_cast<std::uint8_t>(o >> 8), static_cast<std::uint8_t>(o),
+                 static_cast<std::uint8_t>(smartcard_hsm() ? 0x00 : 0xFF), kFirmwareMajor,
+                 kFirmwareMinor});
   return tlv::make(0x62, body);
 }
 

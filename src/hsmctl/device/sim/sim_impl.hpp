@@ -52,6 +52,10 @@ inline constexpr std::uint16_t kSwFileExists = 0x6A89;
 inline constexpr std::uint16_t kSwWrongP1P2 = 0x6B00;
 inline constexpr std::uint16_t kSwInsNotSupported = 0x6D00;
 inline constexpr std::uint16_t kSwClaNotSupported = 0x6E00;
+/// [SC-HSM] INITIALIZE with a wrong initialization code (SO-PIN). UNCONFIRMED: the plan chose
+/// 6982; OpenSC's sc_hsm_initialize() turns SC_ERROR_NOT_ALLOWED (6900/6985/6986 in iso7816.c)
+/// into "PIN incorrect", which hints that the real card answers one of those. One place to change.
+inline constexpr std::uint16_t kSwWrongInitCode = kSwSecurity;
 
 inline constexpr std::uint16_t kFidTermCa = 0x2F02;
 inline constexpr std::uint16_t kFidEeDev = 0xCE00;
@@ -172,6 +176,11 @@ struct SimCard::Impl {
 
   // ---- Device identity (sim_cvc.cpp) ----------------------------------------------------------
   bool create_device_identity();
+  bool install_pki_chain(const std::string& chr, const std::string& dv_chr,
+                         const std::string& ca_chr);
+  /// A fresh device of `flavour` (a SmartCard-HSM with its production identity).
+  void manufacture(const Bytes& serial, SimFlavour flavour);
+  bool smartcard_hsm() const { return state.smartcard_hsm(); }
 
   // ---- Files (sim_files.cpp) --------------------------------------------------------------------
   Bytes reported_serial() const;
@@ -195,12 +204,13 @@ struct SimCard::Impl {
   Reply cmd_verify(const Apdu& a);
   Reply cmd_change_pin(const Apdu& a);
   Reply cmd_reset_retry(const Apdu& a);
-  Reply reset_retry_set_pin(const Apdu& a);     // P1 00 / 02
+  Reply reset_retry_set_pin(const Apdu& a);       // P1 00 / 02
   Reply reset_retry_counter_only(const Apdu& a);  // P1 01 / 03
 
   // ---- INITIALIZE (sim_initialize.cpp) ----------------------------------------------------------
   void wipe();
   Reply cmd_initialize(const Apdu& a);
+  std::uint16_t check_initialization_code(ByteView data);
   detail::InitializeLayout apply_initialize_tags(ByteView data);
   bool build_key_domain_table(const detail::InitializeLayout& layout);
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // INITIALIZE DEVICE (cmd_initialize.c) and the flash wipe it starts with.
 #include "hsmctl/device/sim/sim_impl.hpp"
-
 #include "hsmctl/device/sim/sim_tlv.hpp"
 
 #include <algorithm>
@@ -26,6 +25,7 @@ void SimCard::Impl::wipe() {
   for (auto it = p.files.begin(); it != p.files.end();) {
     it = persistent_file(it->first) ? std::next(it) : p.files.erase(it);
   }
+  p.transport_pin_left = false;
   state.session.pending_save_dkek.reset();
 }
 
@@ -34,13 +34,18 @@ Reply SimCard::Impl::cmd_initialize(const Apdu& a) {
   SimPersistent& p = state.persistent;
   SimVolatile& s = state.session;
   if (a.data.empty()) {  // free memory and version
-    return ok(Bytes{
-        static_cast<std::uint8_t>(kFreeMemory >> 24), static_cast<std::uint8_t>(kFreeMemory >> 16),
-        static_cast<std::uint8_t>(kFreeMemory >> 8), static_cast<std::uint8_t>(kFreeMemory), 0x00,
-        kFirmwareMajor, kFirmwareMinor});
+    return ok(Bytes{static_cast<std::uint8_t>(kFreeMemory >> 24),
+                    static_cast<std::uint8_t>(kFreeMemory >> 16),
+                    static_cast<std::uint8_t>(kFreeMemory >> 8),
+                    static_cast<std::uint8_t>(kFreeMemory), 0x00, kFirmwareMajor, kFirmwareMinor});
   }
   if ((state.options() & kOptSecureLock) && !s.secure_lock_unlocked) {
     return status(kSwSecurity);
+  }
+  if (smartcard_hsm() && p.so.length != 0) {
+    if (std::uint16_t refused = check_initialization_code(a.data); refused != kSwOk) {
+      return status(refused);  // nothing wiped
+    }
   }
   Bytes mkek;
   MkekResult ret_mkek = load_mkek(mkek);  // with whatever session exists now
@@ -61,19 +66,41 @@ Reply SimCard::Impl::cmd_initialize(const Apdu& a) {
     return status(kSwExecError);
   }
   s.user_authenticated = true;
-  bool recreate = ret_mkek != MkekResult::kOk || p.keys.count(0) == 0 ||
-                  p.files.count(kFidTermCa) == 0 || p.files.at(kFidTermCa).empty();
+  // [SC-HSM] the production device key and certificate are never replaced (only created if the
+  // state has none); [Pico] they are unless the MKEK was recovered.
+  bool missing =
+      p.keys.count(0) == 0 || p.files.count(kFidTermCa) == 0 || p.files.at(kFidTermCa).empty();
+  bool recreate = missing || (!smartcard_hsm() && ret_mkek != MkekResult::kOk);
   if (recreate) {
     if (!create_device_identity()) {
       return status(kSwExecError);
     }
     // v6.6 defect: the certificate step failed when a new device name had to be made.
-    if (p.defects.initialize_6400_first_attempt) {
+    if (!smartcard_hsm() && p.defects.initialize_6400_first_attempt) {
       return status(kSwExecError);
     }
   }
   s.puk_status.fill(0);
   return status(kSwOk);
+}
+
+// [SC-HSM] re-initialization needs the current SO-PIN ("initialization code") in tag 82
+// (pico-hsm.md section 3): blocked -> 6983; absent or wrong -> kSwWrongInitCode, and a wrong one
+// spends an SO try (15, never restored). kSwOk when it matches; nothing is wiped otherwise.
+std::uint16_t SimCard::Impl::check_initialization_code(ByteView data) {
+  SimPin& so = state.persistent.so;
+  if (so.retries == 0) {
+    return kSwBlocked;
+  }
+  auto code = tlv::find(data, 0x82);
+  if (!code) {
+    return kSwWrongInitCode;  // assumption: nothing to compare, no try spent
+  }
+  if (!pin_matches(so, *code)) {
+    so.retries -= 1;
+    return kSwWrongInitCode;
+  }
+  return kSwOk;
 }
 
 // The TLVs of INITIALIZE after the wipe: 80 options (both bytes, verbatim; absent = kept), 81
@@ -92,6 +119,9 @@ InitializeLayout SimCard::Impl::apply_initialize_tags(ByteView data) {
           p.options.reset();
         } else {
           p.options = static_cast<std::uint16_t>((v[0] << 8) | (v.size() > 1 ? v[1] : 0));
+          if (smartcard_hsm()) {
+            *p.options &= 0x00FF;  // no high (Pico dynamic) options byte on a SmartCard-HSM
+          }
         }
         break;
       case 0x81:

@@ -34,6 +34,11 @@ Reply SimCard::Impl::cmd_key_domain(const Apdu& a) {
       if (p.key_domains[p2].second == 0xFF) {  // not set up (and no XKEK: not emulated)
         return status(kSwRefNotFound);
       }
+      // [SC-HSM] a domain without a DKEK (no tag 92, or set up with 0 shares) is "data object
+      // not found" (OpenSC #2647); the Pico answers 9000 00 00 and a zero KCV.
+      if (smartcard_hsm() && p.key_domains[p2] == std::pair<std::uint8_t, std::uint8_t>{0, 0}) {
+        return status(kSwRefNotFound);
+      }
       return key_domain_status(p2);
     case 0x01:
     case 0x03:

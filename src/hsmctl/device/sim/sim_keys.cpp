@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // GENERATE ASYMMETRIC KEY PAIR (cmd_keypair_gen.c) and the install_key() test helper.
 #include "hsmctl/device/sim/sim_impl.hpp"
-
 #include "hsmctl/device/sim/sim_tlv.hpp"
 
 #include <algorithm>
@@ -24,8 +23,7 @@ Reply SimCard::Impl::cmd_keypair_gen(const Apdu& a) {
   if (!oid || oid->empty()) {
     return status(kSwWrongData);
   }
-  if (!starts_with(*oid,
-                   ByteView(kOidEcdsaSha256).first(std::min<std::size_t>(oid->size(), 10)))) {
+  if (!starts_with(*oid, ByteView(kOidEcdsaSha256).first(std::min<std::size_t>(oid->size(), 10)))) {
     return status(kSwFuncNotSupported);  // RSA generation is not emulated
   }
   auto prime = tlv::find(*pub, 0x81);

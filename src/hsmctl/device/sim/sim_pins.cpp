@@ -32,7 +32,9 @@ std::uint16_t SimCard::Impl::check_pin(bool so, ByteView value) {
     return kSwBlocked;
   }
   pin.retries = pin.max_retries;
-  if (!pka) {
+  // [Pico] the SO-PIN is a full login; [SC-HSM] it authenticates nothing but the command that
+  // carries it (CHANGE 88, RESET RETRY COUNTER), so the user is not authenticated by it.
+  if (!pka && !(so && smartcard_hsm())) {
     s.user_authenticated = true;
   }
   if (so) {
@@ -57,7 +59,7 @@ Reply SimCard::Impl::cmd_verify(const Apdu& a) {
     return status(kSwWrongP1P2);
   }
   if (a.p2 == 0x81) {
-    if (state.options() & kOptTransportPin) {
+    if ((state.options() & kOptTransportPin) && !(smartcard_hsm() && p.transport_pin_left)) {
       return status(kSwDataInvalid);
     }
     if (s.has_session_pin && a.data.empty()) {
@@ -75,6 +77,12 @@ Reply SimCard::Impl::cmd_verify(const Apdu& a) {
     return status(static_cast<std::uint16_t>(0x63C0 | p.user.retries));
   }
   if (a.p2 == 0x88) {
+    if (!a.data.empty() && smartcard_hsm()) {
+      // [SC-HSM] the SO-PIN cannot log in (CardContact, OpenSC #1318): refused, no try spent,
+      // sessions kept. Counted so tests can prove it was never sent. The SW is UNCONFIRMED.
+      p.so_verify_attempts += 1;
+      return status(kSwSecurity);
+    }
     if (p.so.length == 0) {
       return status(kSwRefNotFound);
     }
@@ -124,6 +132,9 @@ Reply SimCard::Impl::cmd_change_pin(const Apdu& a) {
     return status(kSwExecError);
   }
   set_pin(pin, new_pin);
+  if (!so && smartcard_hsm()) {
+    state.persistent.transport_pin_left = true;  // [SC-HSM] CHANGE leaves the transport state
+  }
   return status(kSwOk);
 }
 
@@ -138,6 +149,17 @@ Reply SimCard::Impl::cmd_reset_retry(const Apdu& a) {
   }
   if (!(state.options() & kOptRrc)) {
     return status(kSwNotAllowed);
+  }
+  if (smartcard_hsm()) {
+    // P1 02/03 (no SO-PIN in the data, under an SO session) are Pico extensions. Option 0x0020
+    // means "RESET RETRY COUNTER only resets the counter": no new PIN (P1 00) then. The 6986
+    // for P1 00 is UNCONFIRMED.
+    if (a.p1 == 0x00 && (state.options() & kOptRrcResetOnly)) {
+      return status(kSwNotAllowed);
+    }
+    if (a.p1 != 0x00 && a.p1 != 0x01) {
+      return status(kSwIncorrectP1P2);
+    }
   }
   if (a.p1 == 0x00 || a.p1 == 0x02) {
     return reset_retry_set_pin(a);

@@ -72,8 +72,9 @@ std::optional<WrappedMkek> mkek_from_json(const json& j) {
 
 }  // namespace
 
-SimState SimState::fresh(const Bytes& serial) {
+SimState SimState::fresh(const Bytes& serial, SimFlavour flavour) {
   SimState s;
+  s.persistent.flavour = flavour;
   s.persistent.serial = serial;
   s.persistent.serial.resize(8, 0);
   return s;
@@ -136,6 +137,12 @@ std::string SimState::to_json() const {
     lose.push_back(to_hex(Bytes{ins}));
   }
   j["faults"] = {{"lose_write_after_answer", lose}};
+  // Written only for a SmartCard-HSM: a Pico file stays byte for byte what it was.
+  if (p.flavour == SimFlavour::kSmartCardHsm) {
+    j["flavour"] = "smartcard-hsm";
+    j["so_verify_attempts"] = p.so_verify_attempts;
+    j["transport_pin_left"] = p.transport_pin_left;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -154,6 +161,13 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
                                                 std::to_string(kStateFormatVersion) + ")");
     }
     SimPersistent p;
+    // Optional: absent in every file written before the SmartCard-HSM flavour existed.
+    const std::string flavour = j.value("flavour", std::string("pico-hsm"));
+    if (flavour == "smartcard-hsm") {
+      p.flavour = SimFlavour::kSmartCardHsm;
+    } else if (flavour != "pico-hsm") {
+      throw std::runtime_error("unknown flavour (expected pico-hsm or smartcard-hsm)");
+    }
     p.serial = unhex(j.at("serial"), 8);
     if (!j.at("options").is_null()) {
       int o = j.at("options").get<int>();
@@ -227,6 +241,11 @@ Result<SimPersistent> SimState::persistent_from_json(const std::string& text,
         j.at("defects").at("initialize_6400_first_attempt").get<bool>();
     // Optional: files written before these switches existed.
     p.defects.emulation_zero_serial = j.at("defects").value("emulation_zero_serial", false);
+    p.so_verify_attempts = j.value("so_verify_attempts", 0);
+    if (p.so_verify_attempts < 0) {
+      throw std::runtime_error("so_verify_attempts out of range");
+    }
+    p.transport_pin_left = j.value("transport_pin_left", false);
     if (j.contains("faults")) {
       for (const auto& ins : j.at("faults").value("lose_write_after_answer", json::array())) {
         p.faults.lose_write_after_answer.push_back(static_cast<std::uint8_t>(unhex(ins, 1).at(0)));

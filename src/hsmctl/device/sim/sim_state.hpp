@@ -35,6 +35,13 @@ inline constexpr std::uint16_t kOptButton = 0x0100;
 inline constexpr std::uint16_t kOptKeyCounter = 0x0200;
 inline constexpr std::uint16_t kOptSecureLock = 0x0400;
 
+/// Which device the simulator plays. Persisted as "flavour" in the state file; a file without it
+/// is a Pico HSM (every file written before the field existed).
+enum class SimFlavour : std::uint8_t {
+  kPicoHsm,       ///< Pico HSM firmware v6.6 (the default; docs/simulator.md)
+  kSmartCardHsm,  ///< CardContact SmartCard-HSM / Nitrokey HSM 2, second-hand (UNCONFIRMED)
+};
+
 /// One PIN reference (EF 0x1081..0x1083 for the user PIN, 0x1088..0x108A for the SO-PIN).
 struct SimPin {
   /// Stored PIN length; 0 = "not initialized" (VERIFY status 6A88). CHANGE REFERENCE DATA and
@@ -94,6 +101,7 @@ struct SimFaults {
 
 /// What lives in flash.
 struct SimPersistent {
+  SimFlavour flavour = SimFlavour::kPicoHsm;
   Bytes serial = Bytes(8, 0);  ///< 8-byte chip ID
   /// EF 0x100E; nullopt = never written (reads as 0000).
   std::optional<std::uint16_t> options;
@@ -120,6 +128,12 @@ struct SimPersistent {
   bool device_cert_pki = false;
   /// Number of simulated BOOTSEL presses (press-to-confirm is modelled as always pressed).
   int button_presses = 0;
+  /// SmartCard-HSM only: VERIFY of the SO-PIN with data, refused (6982) and counted here so
+  /// tests can prove a provisioner never sent one (the SO-PIN cannot log in on SC-HSM).
+  int so_verify_attempts = 0;
+  /// SmartCard-HSM only: CHANGE REFERENCE DATA of the user PIN has left the transport-PIN state
+  /// (option 0x0002 stays in EF 0x100E; VERIFY no longer answers 6984). INITIALIZE clears it.
+  bool transport_pin_left = false;
   SimDefects defects;
   SimFaults faults;
 };
@@ -149,8 +163,9 @@ struct SimState {
   SimPersistent persistent;
   SimVolatile session;
 
-  /// A fresh, never-initialized device with the given 8-byte serial.
-  static SimState fresh(const Bytes& serial);
+  /// A fresh, never-initialized device with the given 8-byte serial (the device identity a
+  /// SmartCard-HSM carries from production is added by SimCard, which can sign it).
+  static SimState fresh(const Bytes& serial, SimFlavour flavour = SimFlavour::kPicoHsm);
   /// The persistent part as JSON text (the `sim:PATH` file format, docs/simulator.md).
   std::string to_json() const;
   /// Parses a state file; Errc::kUnavailable naming `origin` for corrupt or unknown versions.
@@ -158,6 +173,7 @@ struct SimState {
                                                     const std::string& origin);
   std::uint16_t options() const { return persistent.options.value_or(0); }
   bool pka_enabled() const { return persistent.pka && (*persistent.pka)[0] > 0; }
+  bool smartcard_hsm() const { return persistent.flavour == SimFlavour::kSmartCardHsm; }
 };
 
 }  // namespace hsmctl::device::sim
