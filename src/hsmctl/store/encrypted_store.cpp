@@ -286,9 +286,20 @@ Result<Secret> EncryptedStore::kek_for(const StoreHeader& header, bool creating)
   return derive_kek(header, material);
 }
 
-Result<StoreData> EncryptedStore::load_unlocked_file() {
+Result<const StoreData*> EncryptedStore::load_unlocked_file() {
   HSMCTL_TRY(check_private_file(path_));
   HSMCTL_TRY_ASSIGN(Bytes file, read_file(path_));
+  // The same ciphertext under the same key decrypts to the same payload: when the file holds
+  // exactly the bytes this process last verified or wrote, its decoded content is reused
+  // instead of being decrypted and parsed again. Any write by another process replaces the
+  // bytes (new nonce, new generation), so a changed store is always decrypted. The rollback
+  // record is still checked: another process may have written a newer generation since.
+  if (snapshot_ && snapshot_->file == file) {
+    HSMCTL_TRY(check_seen(path_, header_, snapshot_->data.generation));
+    return &snapshot_->data;
+  }
+  snapshot_.reset();
+  ++decrypt_count_;
   auto header = parse_header(file);
   if (!header) return tl::unexpected(format_error_to_error(header.error(), path_));
   HSMCTL_TRY_ASSIGN(Secret kek, kek_for(*header, false));
@@ -299,7 +310,8 @@ Result<StoreData> EncryptedStore::load_unlocked_file() {
   HSMCTL_TRY(check_seen(path_, *header, data->generation));
   header_ = *header;
   kek_ = std::move(kek);
-  return std::move(*data);
+  snapshot_ = Snapshot{std::move(file), std::move(*data)};
+  return &snapshot_->data;
 }
 
 Result<void> EncryptedStore::save(StoreData& data) {
@@ -308,7 +320,9 @@ Result<void> EncryptedStore::save(StoreData& data) {
   data.modified = now_rfc3339();
   HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
   HSMCTL_TRY_ASSIGN(Bytes file, seal_file(header_, *kek_, plain.bytes()));
+  snapshot_.reset();  // the file changes now, whatever the outcome
   HSMCTL_TRY(write_file_atomically(path_, file, 0600));
+  snapshot_ = Snapshot{std::move(file), data};
   record_seen(path_, header_, data.generation);
   remove_stale_snapshots(path_);
   return {};
@@ -317,7 +331,8 @@ Result<void> EncryptedStore::save(StoreData& data) {
 template <class F>
 Result<void> EncryptedStore::mutate(F&& change) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked_file());
+  StoreData data = *loaded;  // a failed change leaves the snapshot as the file is
   const std::string now = now_rfc3339();
   Result<bool> changed = change(data, now);
   if (!changed) return tl::unexpected(changed.error());
@@ -328,8 +343,8 @@ Result<void> EncryptedStore::mutate(F&& change) {
 template <class F>
 auto EncryptedStore::read(F&& reader) -> decltype(reader(std::declval<const StoreData&>())) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
-  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
-  return reader(static_cast<const StoreData&>(data));
+  HSMCTL_TRY_ASSIGN(const StoreData* data, load_unlocked_file());
+  return reader(*data);
 }
 
 Result<std::uint64_t> EncryptedStore::generation() {
@@ -475,7 +490,8 @@ Result<void> EncryptedStore::change_key(std::shared_ptr<KeySource> new_keys, Key
     HSMCTL_TRY(check_scrypt_params(options_.scrypt, options_.allow_weak_kdf_for_tests));
   }
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  HSMCTL_TRY_ASSIGN(StoreData data, load_unlocked_file());
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked_file());
+  StoreData data = *loaded;
   HSMCTL_TRY_ASSIGN(StoreHeader header, new_header(new_mode, options_.scrypt));
   HSMCTL_TRY_ASSIGN(Secret material, new_keys->material(new_mode, /*creating=*/true));
   HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(header, material));

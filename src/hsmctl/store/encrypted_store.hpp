@@ -67,6 +67,10 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   const std::string& path() const { return path_; }
   /// How the file is protected (as of the last read).
   KeyMode mode() const { return header_.mode(); }
+  /// How many times this object decrypted and parsed the store file (statistics for benchmarks
+  /// and tests): a file that still holds the bytes this object last verified or wrote is not
+  /// decrypted again.
+  std::uint64_t decrypt_count() const { return decrypt_count_; }
   /// The generation counter of the file on disk (incremented by every save).
   Result<std::uint64_t> generation();
 
@@ -129,7 +133,9 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
 
  private:
   EncryptedStore(std::string path, std::shared_ptr<KeySource> keys, StoreOptions options);
-  Result<StoreData> load_unlocked_file();  // caller holds a lock
+  /// The file's content, decrypted (or the snapshot, when the file is unchanged). The pointer
+  /// is valid until the next load or save. Caller holds a lock.
+  Result<const StoreData*> load_unlocked_file();
   Result<void> save(StoreData& data);      // caller holds the exclusive lock
   template <class F>
   Result<void> mutate(F&& change);
@@ -143,6 +149,14 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   StoreOptions options_;
   StoreHeader header_;  ///< KDF id, parameters and salt of the file as last read or written
   std::optional<Secret> kek_;  ///< cached for header_'s KDF/salt (scrypt costs ~0.4 s)
+  /// The file bytes this process last verified or wrote and their decoded content: one decrypt
+  /// per process while nobody else writes the store (issue 13).
+  struct Snapshot {
+    Bytes file;
+    StoreData data;
+  };
+  std::optional<Snapshot> snapshot_;
+  std::uint64_t decrypt_count_ = 0;
 };
 
 /// Decrypts a whole store file with material from `keys` (no locking, no permission check):
