@@ -37,6 +37,9 @@ namespace hsmctl::family {
 struct KindSpec {
   std::string kind;              ///< "PicoHSM"
   std::string_view schema_json;  ///< the embedded JSON Schema (draft-07) of the kind
+  /// JSON pointers under which every value may be a secret, never echoed in an error message
+  /// ("/spec/userPin": the field, its reference and its generate parameters).
+  std::vector<std::string> sensitive_pointers;
   /// Each document of this kind is one unit on one device, chosen by `--device [NAME=]URI`.
   bool device_uri = false;
 };

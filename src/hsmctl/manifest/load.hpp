@@ -59,6 +59,9 @@ std::string emit_pico_manifest(const model::ObservedPico& observed, const std::s
 struct KindSchema {
   std::string_view kind;
   std::string_view schema_json;
+  /// JSON pointers under which every value may be a secret and is never echoed in an error
+  /// ("/spec/userPin": the field, its reference and its generate parameters).
+  std::vector<std::string_view> sensitive_pointers;
 };
 
 /// The kinds manifest/ validates, in the order messages list them ("unknown kind ... (supported:

@@ -421,9 +421,11 @@ Error error_at(const std::string& file, Pos pos, std::string path, std::string m
 
 const std::vector<KindSchema>& supported_kinds() {
   static const std::vector<KindSchema> kKinds = {
-      {kKindPicoHsm, embedded::picohsm_v1alpha1_schema_json()},
-      {kKindPrimusCluster, embedded::primuscluster_v1alpha1_schema_json()},
-      {kKindPrimusPartition, embedded::primuspartition_v1alpha1_schema_json()},
+      {kKindPicoHsm, embedded::picohsm_v1alpha1_schema_json(), {"/spec/userPin", "/spec/soPin"}},
+      {kKindPrimusCluster, embedded::primuscluster_v1alpha1_schema_json(),
+       {"/spec/serviceProxy/password"}},
+      {kKindPrimusPartition, embedded::primuspartition_v1alpha1_schema_json(),
+       {"/spec/setupPassword", "/spec/pkcs11Password"}},
   };
   return kKinds;
 }
@@ -432,10 +434,10 @@ bool is_sensitive_pointer(const std::string& pointer) {
   // Everything under a credential field: the PIN fields themselves (where an inline value would
   // be the PIN), their references and their generate parameters (a PIN pasted into `charset` or
   // `length` is still a PIN), and anything under a field whose name says it holds a credential.
-  if (starts_with(pointer, "/spec/userPin") || starts_with(pointer, "/spec/soPin") ||
-      starts_with(pointer, "/spec/setupPassword") || starts_with(pointer, "/spec/pkcs11Password") ||
-      starts_with(pointer, "/spec/serviceProxy/password")) {
-    return true;
+  for (const auto& k : supported_kinds()) {
+    for (std::string_view p : k.sensitive_pointers) {
+      if (starts_with(pointer, p)) return true;
+    }
   }
   // Field names that mention a credential but hold none (flags, counts, labels, paths).
   static const std::set<std::string> kNotSecret = {

@@ -5,6 +5,7 @@
 
 #include "hsmctl/families/registry.hpp"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,6 +56,10 @@ TEST(FamilyRegistry, ManifestKindTableEqualsTheRegistry) {
   for (std::size_t i = 0; i < kinds.size(); ++i) {
     EXPECT_EQ(table[i].kind, kinds[i].kind) << i;
     EXPECT_EQ(table[i].schema_json, kinds[i].schema_json) << kinds[i].kind;
+    EXPECT_EQ(std::vector<std::string>(table[i].sensitive_pointers.begin(),
+                                       table[i].sensitive_pointers.end()),
+              kinds[i].sensitive_pointers)
+        << kinds[i].kind;
   }
 }
 
@@ -65,6 +70,24 @@ TEST(FamilyRegistry, UnknownKindListsTheRegistryKindsInOrder) {
       "apiVersion: hsmctl.dev/v1alpha1\nkind: Nope\nmetadata: {name: x}\nspec: {}\n", "x.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].message, "unknown kind \"Nope\" (supported: " + supported + ")");
+}
+
+TEST(FamilyRegistry, SensitivePointersNameCredentialFieldsOfTheSchema) {
+  for (const auto& k : all_kinds()) {
+    SCOPED_TRACE(k.kind);
+    EXPECT_FALSE(k.sensitive_pointers.empty());
+    const auto schema = nlohmann::json::parse(k.schema_json);
+    for (const auto& p : k.sensitive_pointers) {
+      // "/spec/userPin" -> /properties/spec/properties/userPin exists in the schema.
+      std::string schema_pointer;
+      for (std::size_t at = 1; at <= p.size();) {
+        const std::size_t end = std::min(p.find('/', at), p.size());
+        schema_pointer += "/properties/" + p.substr(at, end - at);
+        at = end + 1;
+      }
+      EXPECT_TRUE(schema.contains(nlohmann::json::json_pointer(schema_pointer))) << p;
+    }
+  }
 }
 
 TEST(FamilyRegistry, OptionNamesAreUniqueAcrossFamilies) {

@@ -67,6 +67,9 @@ class FakePrepared final : public family::PreparedUnit {
     }
   }
   const plan::DevicePlan& plan() const override { return plan_; }
+  std::string observation_line() const override {
+    return script_.takes_uri ? "observed " + script_.name : std::string();
+  }
   Result<void> check_guards(const family::Options& options) const override {
     events_.push_back("guard:" + script_.name);
     if (script_.guard_refuses && !options.flag("allow-it")) {
@@ -127,7 +130,7 @@ class FakeFamily final : public family::Family {
       : id_(std::move(id)), scripts_(std::move(scripts)), events_(events) {}
   std::string_view id() const override { return id_; }
   std::vector<family::KindSpec> kinds() const override {
-    return {{"Fake" + id_, "{}", !scripts_.empty() && scripts_.front().takes_uri}};
+    return {{"Fake" + id_, "{}", {}, !scripts_.empty() && scripts_.front().takes_uri}};
   }
   std::vector<std::unique_ptr<family::Unit>> units(
       const manifest::LoadResult& /*loaded*/) const override {
@@ -154,14 +157,14 @@ class SessionTest : public ::testing::Test {
 
   /// Two fake families: "first" with `a`, "second" with `b`, in that table order.
   void start(std::vector<Script> first, std::vector<Script> second,
-             family::Options options = {}) {
+             family::Options options = {}, int verbosity = 0) {
     families_.push_back(std::make_unique<FakeFamily>("first", std::move(first), events));
     families_.push_back(std::make_unique<FakeFamily>("second", std::move(second), events));
     for (const auto& f : families_) table_.push_back(f.get());
     units_ = families::units_of(table_, manifest::LoadResult{});
     session = std::make_unique<Session>(std::move(units_), keeper_, std::move(options),
                                         Io{out, err, {}});
-    session->prepare(device_map({"sim:/tmp/x"}), 0);
+    session->prepare(device_map({"sim:/tmp/x"}), verbosity);
   }
 
   Events executed() const {
@@ -198,6 +201,12 @@ TEST_F(SessionTest, PlansFollowTheTableOrderThenTheUnitOrder) {
   // Units that take a device URI get --device; the others get none.
   EXPECT_EQ(events, (Events{"prepare:z-first@sim:/tmp/x", "prepare:y-first@sim:/tmp/x",
                             "prepare:a-second@"}));
+}
+
+TEST_F(SessionTest, VerbosityNamesEachObservationThatHasALine) {
+  start({{.name = "a"}}, {{.name = "c", .takes_uri = false}}, {}, 1);
+  EXPECT_EQ(err.str(), "hsmctl: device \"a\": observed a\n");
+  EXPECT_EQ(out.str(), "");
 }
 
 TEST_F(SessionTest, GuardsOfAllUnitsRunBeforeAnyExecute) {

@@ -72,7 +72,8 @@ class PicoFamily final : public family::Family {
   std::string_view id() const override { return "pico"; }
 
   std::vector<family::KindSpec> kinds() const override {
-    return {{"PicoHSM", manifest::embedded::picohsm_v1alpha1_schema_json(), true}};
+    return {{"PicoHSM", manifest::embedded::picohsm_v1alpha1_schema_json(),
+             {"/spec/userPin", "/spec/soPin"}, true}};
   }
 
   std::vector<family::OptionSpec> options() const override {

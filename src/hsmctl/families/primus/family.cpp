@@ -88,9 +88,10 @@ class PrimusFamily final : public family::Family {
   std::string_view id() const override { return "primus"; }
 
   std::vector<family::KindSpec> kinds() const override {
-    return {{"PrimusCluster", manifest::embedded::primuscluster_v1alpha1_schema_json(), false},
+    return {{"PrimusCluster", manifest::embedded::primuscluster_v1alpha1_schema_json(),
+             {"/spec/serviceProxy/password"}, false},
             {"PrimusPartition", manifest::embedded::primuspartition_v1alpha1_schema_json(),
-             false}};
+             {"/spec/setupPassword", "/spec/pkcs11Password"}, false}};
   }
 
   std::vector<family::OptionSpec> options() const override {
