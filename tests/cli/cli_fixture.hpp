@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "support/run_process.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hsmctl::testing {
 
@@ -29,13 +31,15 @@ inline std::string pico_manifest(const std::string& extra = "", const std::strin
 class CliTest : public ::testing::Test {
  protected:
   /// Runs `hsmctl args...` with the test's store and PIN environment; records all output.
-  ProcessResult hsmctl(std::vector<std::string> args, const std::string& input = {}) {
+  /// After `timeout_seconds` the process is killed (exit code 128+SIGKILL).
+  ProcessResult hsmctl(std::vector<std::string> args, const std::string& input = {},
+                       int timeout_seconds = 120) {
     args.insert(args.begin(), HSMCTL_BIN);
     std::map<std::string, std::string> env = env_;
     env["HSMCTL_STORE"] = dir_.file("store.hsmctl");
     env["HSMCTL_STORE_KEY_FILE"] = dir_.file("store.key");
     env["NO_COLOR"] = "1";
-    ProcessResult r = run_process(args, env, input);
+    ProcessResult r = run_process(args, env, input, timeout_seconds);
     transcript_ += r.out + r.err;
     return r;
   }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "cli/cli_fixture.hpp"
 
@@ -21,14 +22,7 @@ class HostileInput : public CliTest {
  protected:
   /// hsmctl with a short timeout: a hang shows up as 128+SIGKILL instead of blocking the suite.
   ProcessResult quick(std::vector<std::string> args, const std::string& input = {}) {
-    args.insert(args.begin(), HSMCTL_BIN);
-    std::map<std::string, std::string> env = env_;
-    env["HSMCTL_STORE"] = dir_.file("store.hsmctl");
-    env["HSMCTL_STORE_KEY_FILE"] = dir_.file("store.key");
-    env["NO_COLOR"] = "1";
-    ProcessResult r = run_process(args, env, input, 20);
-    transcript_ += r.out + r.err;
-    return r;
+    return hsmctl(std::move(args), input, 20);
   }
   std::string fifo(const std::string& name) {
     std::string path = dir_.file(name);

@@ -5,13 +5,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-
-#include <fstream>
-
-#include "../support/shipped_manifests.hpp"
 #include "pcsc_fixture.hpp"
+#include "support/files.hpp"
+#include "support/shipped_manifests.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hsmctl::e2e {
 namespace {
@@ -27,24 +24,20 @@ class ConvergeE2e : public PcscE2eTest, public ::testing::WithParamInterface<Shi
     // A fresh in-memory card for every manifest.
     auto restarted = sandbox().restart();
     ASSERT_TRUE(restarted) << restarted.error().message;
-    char tmpl[] = "/tmp/hsmctl-e2e-converge-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     env_ = {{"USER_PIN", "64821907"},
             {"SO_PIN", "3537363231383830"},
-            {"HSMCTL_STORE", dir_ + "/store.hsmctl"},
-            {"HSMCTL_STORE_KEY_FILE", dir_ + "/store.key"},
+            {"HSMCTL_STORE", dir_.file("store.hsmctl")},
+            {"HSMCTL_STORE_KEY_FILE", dir_.file("store.key")},
             {"NO_COLOR", "1"}};
   }
-  void TearDown() override { (void)run_command({"rm", "-rf", dir_}); }
   std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path) << text;
-    chmod(path.c_str(), 0600);
+    const std::string path = dir_.file(name);
+    testing::write_text(path, text, 0600);
     return path;
   }
-  CommandResult hsmctl(std::vector<std::string> args) { return run_hsmctl(args, env_); }
+  ProcessResult hsmctl(std::vector<std::string> args) { return run_hsmctl(args, env_); }
 
-  std::string dir_;
+  testing::TempDir dir_{"hsmctl-e2e-converge"};
   std::map<std::string, std::string> env_;
 };
 

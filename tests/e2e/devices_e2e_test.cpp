@@ -67,7 +67,7 @@ TEST_F(DevicesE2e, JsonOutput) {
 }
 
 TEST_F(DevicesE2e, InitializedCardIsReportedAsInitialized) {
-  const auto init = run_command({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
+  const auto init = run_process({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
                                  "3537363231383830", "--pin", "648219"});
   ASSERT_EQ(init.exit_code, 0) << init.diagnostics();
   const auto c = run_devices({"--output", "json"});

@@ -12,10 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
-#include <fstream>
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hsmctl::e2e {
 namespace {
@@ -63,38 +61,36 @@ class ZeroSerialE2e : public PcscE2eTest {
   }
   void SetUp() override {
     PcscE2eTest::SetUp();
-    char tmpl[] = "/tmp/hsmctl-e2e-zero-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     env_ = {{"USER_PIN", "64821907"},
             {"SO_PIN", "3537363231383830"},
-            {"HSMCTL_STORE", dir_ + "/store.hsmctl"},
-            {"HSMCTL_STORE_KEY_FILE", dir_ + "/store.key"},
+            {"HSMCTL_STORE", dir_.file("store.hsmctl")},
+            {"HSMCTL_STORE_KEY_FILE", dir_.file("store.key")},
             {"NO_COLOR", "1"}};
   }
-  void TearDown() override { (void)run_command({"rm", "-rf", dir_}); }
   std::string manifest(const std::string& serial) {
-    const std::string path = dir_ + "/m.yaml";
-    std::ofstream(path) << "apiVersion: hsmctl.dev/v1alpha1\n"
-                           "kind: PicoHSM\n"
-                           "metadata: {name: zero}\n"
-                           "spec:\n"
-                           "  device: {serial: \""
-                        << serial
-                        << "\"}\n"
-                           "  userPin: {secret: \"env:USER_PIN\"}\n"
-                           "  soPin: {secret: \"env:SO_PIN\"}\n";
-    chmod(path.c_str(), 0600);
+    const std::string path = dir_.file("m.yaml");
+    testing::write_text(path,
+                        "apiVersion: hsmctl.dev/v1alpha1\n"
+                        "kind: PicoHSM\n"
+                        "metadata: {name: zero}\n"
+                        "spec:\n"
+                        "  device: {serial: \"" +
+                            serial +
+                            "\"}\n"
+                            "  userPin: {secret: \"env:USER_PIN\"}\n"
+                            "  soPin: {secret: \"env:SO_PIN\"}\n",
+                        0600);
     return path;
   }
-  CommandResult hsmctl(std::vector<std::string> args) { return run_hsmctl(args, env_); }
-  static void expect_no_missing_serial_wording(const CommandResult& r) {
+  ProcessResult hsmctl(std::vector<std::string> args) { return run_hsmctl(args, env_); }
+  static void expect_no_missing_serial_wording(const ProcessResult& r) {
     for (const std::string* s : {&r.out, &r.err}) {
       EXPECT_THAT(*s, Not(HasSubstr("no serial"))) << r.diagnostics();
       EXPECT_THAT(*s, Not(HasSubstr("serial unreadable"))) << r.diagnostics();
     }
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"hsmctl-e2e-zero"};
   std::map<std::string, std::string> env_;
 };
 

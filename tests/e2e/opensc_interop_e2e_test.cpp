@@ -16,14 +16,14 @@ using ::testing::Not;
 class OpenscInteropE2e : public PcscE2eTest {};
 
 TEST_F(OpenscInteropE2e, OpenscToolListsBothReadersWithCards) {
-  const auto r = run_command({"opensc-tool", "-l"});
+  const auto r = run_process({"opensc-tool", "-l"});
   ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
   EXPECT_THAT(r.out, ::testing::ContainsRegex("0 +Yes +hsmctl vcard 00 00")) << r.diagnostics();
   EXPECT_THAT(r.out, ::testing::ContainsRegex("1 +Yes +hsmctl vcard 00 01")) << r.diagnostics();
 }
 
 TEST_F(OpenscInteropE2e, OpenscToolSelectsTheHsmApplet) {
-  const auto r = run_command(
+  const auto r = run_process(
       {"opensc-tool", "--reader", "0", "-s", "00 A4 04 00 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00"});
   ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
   EXPECT_THAT(r.out, HasSubstr("SW1=0x90, SW2=0x00")) << r.diagnostics();
@@ -31,7 +31,7 @@ TEST_F(OpenscInteropE2e, OpenscToolSelectsTheHsmApplet) {
 }
 
 TEST_F(OpenscInteropE2e, OpenscToolReadsThePicoAtr) {
-  const auto r = run_command({"opensc-tool", "--reader", "0", "--atr"});
+  const auto r = run_process({"opensc-tool", "--reader", "0", "--atr"});
   ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
   EXPECT_THAT(r.out,
               HasSubstr("3b:fe:18:00:00:81:31:fe:45:80:31:81:54:48:53:4d:31:73:80:21:40:81:07:fa"))
@@ -40,15 +40,15 @@ TEST_F(OpenscInteropE2e, OpenscToolReadsThePicoAtr) {
 
 // One test, because the steps depend on each other: fresh -> initialize -> initialized.
 TEST_F(OpenscInteropE2e, ScHsmToolSeesAFreshCardThenInitializesIt) {
-  const auto fresh = run_command({"sc-hsm-tool", "--reader", "0"});
+  const auto fresh = run_process({"sc-hsm-tool", "--reader", "0"});
   EXPECT_THAT(fresh.out + fresh.err, HasSubstr("has never been initialized"))
       << fresh.diagnostics();
 
-  const auto init = run_command({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
+  const auto init = run_process({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
                                  "3537363231383830", "--pin", "648219", "--dkek-shares", "1"});
   ASSERT_EQ(init.exit_code, 0) << init.diagnostics();
 
-  const auto status = run_command({"sc-hsm-tool", "--reader", "0"});
+  const auto status = run_process({"sc-hsm-tool", "--reader", "0"});
   ASSERT_EQ(status.exit_code, 0) << status.diagnostics();
   EXPECT_THAT(status.out, Not(HasSubstr("never been initialized"))) << status.diagnostics();
   EXPECT_THAT(status.out, ::testing::ContainsRegex("Version +: 6\\.6")) << status.diagnostics();

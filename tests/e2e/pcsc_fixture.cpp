@@ -2,37 +2,26 @@
 #include "pcsc_fixture.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace hsmctl::e2e {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::read_text;
 
 std::string tail(const std::string& text, int lines) {
   std::size_t pos = text.size();
@@ -42,18 +31,10 @@ std::string tail(const std::string& text, int lines) {
   return pos == std::string::npos || pos == 0 ? text : text.substr(pos + 1);
 }
 
-/// One directory per test process (see PcscSandbox).
+/// One directory per test process (see PcscSandbox), removed when the process exits.
 const std::string& process_dir() {
-  static const std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hsmctl-e2e.XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return std::string();
-    }
-    return tmpl;
-  }();
-  return dir;
+  static const testing::TempDir dir("hsmctl-e2e");
+  return dir.path();
 }
 
 pid_t read_pid(const std::string& path) {
@@ -87,115 +68,9 @@ std::string sandbox_script() {
   return std::string(HSMCTL_SOURCE_DIR) + "/scripts/pcscd-sandbox";
 }
 
-std::string CommandResult::diagnostics() const {
-  return fmt::format("command: {}\nexit: {}{}\n--- stdout ---\n{}\n--- stderr ---\n{}", command,
-                     exit_code, timed_out ? " (timed out, killed)" : "", out, err);
-}
-
-CommandResult run_command(const std::vector<std::string>& argv,
-                          const std::map<std::string, std::string>& env, const std::string& input,
-                          int timeout_s) {
-  CommandResult result;
-  for (const auto& a : argv) {
-    result.command += (result.command.empty() ? "" : " ") + a;
-  }
-  int in_pipe[2];
-  int out_pipe[2];
-  int err_pipe[2];
-  if (argv.empty() || ::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
-      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    result.err = "cannot create pipes";
-    return result;
-  }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    for (const auto& [key, value] : env) {
-      if (value.empty()) {
-        ::unsetenv(key.c_str());
-      } else {
-        ::setenv(key.c_str(), value.c_str(), 1);
-      }
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (pid < 0) {
-    ::close(in_pipe[1]);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    result.err = "fork failed";
-    return result;
-  }
-  // Small inputs only (PIN prompts): fits the pipe buffer, so writing first cannot deadlock.
-  if (!input.empty()) {
-    [[maybe_unused]] const ssize_t w = ::write(in_pipe[1], input.data(), input.size());
-  }
-  ::close(in_pipe[1]);
-
-  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_count = 2;
-  while (open_count > 0) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    const int r = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (r < 0 && errno != EINTR) {
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-        char buf[4096];
-        const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) {
-          sinks[i]->append(buf, static_cast<std::size_t>(n));
-        } else {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open_count;
-        }
-      }
-    }
-  }
-  for (auto& fd : fds) {
-    if (fd.fd >= 0) {
-      ::close(fd.fd);
-    }
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.exit_code = 128 + WTERMSIG(status);
-  }
-  return result;
-}
-
 // ---- PcscSandbox ----------------------------------------------------------------------------
 
 Result<std::unique_ptr<PcscSandbox>> PcscSandbox::start(const SandboxOptions& options) {
-  if (process_dir().empty()) {
-    return make_error(Errc::kIo, "cannot create a temporary directory for the sandbox");
-  }
   std::unique_ptr<PcscSandbox> sb(new PcscSandbox());
   sb->options_ = options;
   HSMCTL_TRY(sb->launch());
@@ -217,7 +92,7 @@ Result<void> PcscSandbox::launch() {
     argv.insert(argv.end(), {"--second-serial", options_.second_serial});
   }
   // The script talks to pcscd itself; make sure no outer PCSCLITE_CSOCK_NAME confuses it.
-  const CommandResult r = run_command(argv, {{"PCSCLITE_CSOCK_NAME", ""}}, "", 90);
+  const ProcessResult r = run_process(argv, {{"PCSCLITE_CSOCK_NAME", ""}}, "", 90);
   if (r.exit_code != 0) {
     return make_error(Errc::kUnavailable,
                       fmt::format("could not start the pcscd sandbox (pcscd, vsmartcard-vpcd, "
@@ -241,7 +116,7 @@ void PcscSandbox::stop() {
   if (dir_.empty()) {
     return;
   }
-  run_command({sandbox_script(), "stop", "--dir", dir_}, {}, "", 60);
+  run_process({sandbox_script(), "stop", "--dir", dir_}, {}, "", 60);
   dir_.clear();
   pcscd_pid_ = -1;
   vcard_pid_ = -1;
@@ -326,7 +201,7 @@ void PcscE2eTest::SetUp() {
   }
 }
 
-CommandResult PcscE2eTest::run_hsmctl(const std::vector<std::string>& args,
+ProcessResult PcscE2eTest::run_hsmctl(const std::vector<std::string>& args,
                                       const std::map<std::string, std::string>& env,
                                       const std::string& input) {
   std::vector<std::string> argv = {hsmctl_bin()};
@@ -335,7 +210,7 @@ CommandResult PcscE2eTest::run_hsmctl(const std::vector<std::string>& args,
   if (sandbox_ && full_env.count("PCSCLITE_CSOCK_NAME") == 0) {
     full_env["PCSCLITE_CSOCK_NAME"] = sandbox_->socket_path();
   }
-  return run_command(argv, full_env, input);
+  return run_process(argv, full_env, input);
 }
 
 }  // namespace hsmctl::e2e

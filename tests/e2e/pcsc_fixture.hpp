@@ -19,6 +19,7 @@
 // with the sandbox script's message.
 
 #include "hsmctl/util/error.hpp"
+#include "support/process.hpp"
 
 #include <gtest/gtest.h>
 
@@ -44,21 +45,9 @@ std::string hsmctl_bin();
 std::string vcard_bin();
 std::string sandbox_script();
 
-struct CommandResult {
-  int exit_code = -1;  ///< exit status; 128+N when killed by signal N; -1 when it never ran
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-  std::string command;  ///< for messages
-  /// "command: ... / exit ... / stdout ... / stderr ..." for assertion messages.
-  std::string diagnostics() const;
-};
-
-/// Runs argv[0] (PATH lookup) with stdin from `input`, the current environment plus `env`
-/// (an empty value unsets), killing it (by PID) after `timeout_s` seconds.
-CommandResult run_command(const std::vector<std::string>& argv,
-                          const std::map<std::string, std::string>& env = {},
-                          const std::string& input = "", int timeout_s = 120);
+/// Child processes: the shared runner (PATH lookup, timeout, kill by PID, captured output).
+using testing::ProcessResult;
+using testing::run_process;
 
 struct SandboxOptions {
   std::string serial = kVcardSerial;  ///< slot-0 chip serial (fresh in-memory card)
@@ -121,7 +110,7 @@ class PcscE2eTest : public ::testing::Test {
   static PcscSandbox& sandbox() { return *sandbox_; }
 
   /// Runs the hsmctl binary with PCSCLITE_CSOCK_NAME pointing at the sandbox.
-  static CommandResult run_hsmctl(const std::vector<std::string>& args,
+  static ProcessResult run_hsmctl(const std::vector<std::string>& args,
                                   const std::map<std::string, std::string>& env = {},
                                   const std::string& input = "");
 

@@ -6,14 +6,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <signal.h>
-#include <sys/stat.h>
-
-#include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
+#include <memory>
 
 #include "pcsc_fixture.hpp"
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 #include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/manifest/load.hpp"
@@ -30,22 +29,14 @@ using ::testing::Not;
 constexpr const char* kSelectHsm = "00 A4 04 00 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00";
 
 /// A private directory for the store and manifests of one test.
-class TestDir {
+class TestDir : public testing::TempDir {
  public:
-  TestDir() {
-    char tmpl[] = "/tmp/hsmctl-e2e-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TestDir() { (void)run_command({"rm", "-rf", path_}); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  TestDir() : TempDir("hsmctl-e2e") {}
+  /// Writes `text` to the file `name` (mode 0600) and returns its path.
   std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(file(name)) << text;
-    chmod(file(name).c_str(), 0600);
+    testing::write_text(file(name), text, 0600);
     return file(name);
   }
-
- private:
-  std::string path_;
 };
 
 std::string manifest(const std::string& extra = "") {
@@ -65,7 +56,7 @@ std::string verify_apdu(const std::string& pin) {
 
 class ReconcileE2e : public PcscE2eTest {
  protected:
-  CommandResult hsmctl(std::vector<std::string> args) {
+  ProcessResult hsmctl(std::vector<std::string> args) {
     auto r = run_hsmctl(args, env_);
     transcript_ += r.out + r.err;
     return r;
@@ -96,12 +87,12 @@ TEST_F(ReconcileE2e, FreshToInitializedToRotatedToKeyDomainsOverPcsc) {
   ASSERT_EQ(plan.exit_code, 0) << plan.diagnostics();
 
   // OpenSC agrees with what hsmctl set.
-  auto status = run_command({"sc-hsm-tool", "--reader", "0"});
+  auto status = run_process({"sc-hsm-tool", "--reader", "0"});
   ASSERT_EQ(status.exit_code, 0) << status.diagnostics();
   EXPECT_THAT(status.out, HasSubstr("User PIN reset with SO-PIN enabled")) << status.out;
   EXPECT_THAT(status.out, ContainsRegex("SO-PIN tries left +: 15")) << status.out;
   EXPECT_THAT(status.out, ContainsRegex("User PIN tries left +: 3")) << status.out;
-  auto verify = run_command(
+  auto verify = run_process(
       {"opensc-tool", "--reader", "0", "-s", kSelectHsm, "-s", verify_apdu("31415926")});
   EXPECT_THAT(verify.out, HasSubstr("SW1=0x90, SW2=0x00")) << verify.diagnostics();
 
@@ -115,7 +106,7 @@ TEST_F(ReconcileE2e, FreshToInitializedToRotatedToKeyDomainsOverPcsc) {
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
   plan = hsmctl({"plan", "-f", m, "--device", "pcsc:", "--detailed-exitcode"});
   ASSERT_EQ(plan.exit_code, 0) << plan.diagnostics();
-  verify = run_command(
+  verify = run_process(
       {"opensc-tool", "--reader", "0", "-s", kSelectHsm, "-s", verify_apdu("27182818")});
   EXPECT_THAT(verify.out, HasSubstr("SW1=0x90, SW2=0x00")) << verify.diagnostics();
 
@@ -140,7 +131,7 @@ TEST_F(ReconcileE2e, FreshToInitializedToRotatedToKeyDomainsOverPcsc) {
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
   EXPECT_THAT(apply.out, HasSubstr("No changes."));
 
-  status = run_command({"sc-hsm-tool", "--reader", "0"});
+  status = run_process({"sc-hsm-tool", "--reader", "0"});
   EXPECT_THAT(status.out, ContainsRegex("DKEK shares +: 1")) << status.out;
 
   for (const char* secret : {"31415926", "27182818", "0011223344556677", "76543210"}) {
@@ -156,14 +147,14 @@ TEST_F(Pkcs11E2e, OpenscPkcs11ModuleLogsInWithTheAppliedPin) {
   auto apply = hsmctl({"apply", "-f", m, "--device", "pcsc:", "--auto-approve"});
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
   const std::string module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
-  auto list = run_command({"pkcs11-tool", "--module", module, "-L"});
+  auto list = run_process({"pkcs11-tool", "--module", module, "-L"});
   ASSERT_EQ(list.exit_code, 0) << list.diagnostics();
   EXPECT_THAT(list.out, HasSubstr("Pico-HSM"));
   EXPECT_THAT(list.out, HasSubstr("Pol Henarejos"));
-  auto login = run_command({"pkcs11-tool", "--module", module, "--login", "--pin", "31415926",
+  auto login = run_process({"pkcs11-tool", "--module", module, "--login", "--pin", "31415926",
                             "--list-objects"});
   EXPECT_EQ(login.exit_code, 0) << login.diagnostics();
-  auto wrong = run_command({"pkcs11-tool", "--module", module, "--login", "--pin", "99999999",
+  auto wrong = run_process({"pkcs11-tool", "--module", module, "--login", "--pin", "99999999",
                             "--list-objects"});
   EXPECT_NE(wrong.exit_code, 0) << wrong.diagnostics();
 }
@@ -172,17 +163,18 @@ class PcscdStopsE2e : public ReconcileE2e {
  protected:
   // The card keeps its state in a file, so a restarted sandbox serves the same device.
   static void SetUpTestSuite() {
+    state_dir_ = std::make_unique<testing::TempDir>("hsmctl-e2e-pcscd-stop");
     SandboxOptions options;
-    options.state_file = "/tmp/hsmctl-e2e-pcscd-stop-" + std::to_string(getpid()) + ".json";
-    std::remove(options.state_file.c_str());
+    options.state_file = state_dir_->file("card.json");
     start_suite(options);
   }
   static void TearDownTestSuite() {
     PcscE2eTest::TearDownTestSuite();
-    const std::string state = "/tmp/hsmctl-e2e-pcscd-stop-" + std::to_string(getpid()) + ".json";
-    std::remove(state.c_str());
-    std::remove((state + ".lock").c_str());
+    state_dir_.reset();  // the state file and its lock
   }
+
+ private:
+  static inline std::unique_ptr<testing::TempDir> state_dir_;
 };
 
 // pcscd dies while hsmctl holds the card: a clear "unavailable" error, no hang, and once pcscd is
@@ -214,7 +206,7 @@ class AdoptE2e : public PcscE2eTest {};
 // A device initialized by OpenSC is observed correctly, and a manifest of that state (bootstrapped
 // with `hsmctl get`) plans no changes.
 TEST_F(AdoptE2e, DeviceInitializedByScHsmToolIsAdoptedWithoutChanges) {
-  auto init = run_command({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
+  auto init = run_process({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
                            "3537363231383830", "--pin", "648219", "--dkek-shares", "2"});
   ASSERT_EQ(init.exit_code, 0) << init.diagnostics();
 

@@ -10,6 +10,7 @@
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -74,17 +75,11 @@ model::PicoHsmManifest manifest(const std::string& user_env, const std::string& 
 class CrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hsmctl-crash-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
     setenv("CRASH_PIN_A", "11112222", 1);
     setenv("CRASH_PIN_B", "33334444", 1);
     setenv("CRASH_SO_A", "0102030405060708", 1);
     setenv("CRASH_SO_B", "8877665544332211", 1);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string sim_path(const std::string& tag) const { return (dir_ / (tag + ".json")).string(); }
   std::string store_path(const std::string& tag) const {
@@ -235,7 +230,8 @@ class CrashTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  hsmctl::testing::TempDir tmp_{"hsmctl-crash"};  // 0700, removed after the test
+  fs::path dir_ = tmp_.fs_path();
 };
 
 // Pico HSM answers 9000 and writes flash afterwards (pico-hsm.md 13.1). The simulator's fault

@@ -5,7 +5,6 @@
 // ("PicoHSM, PrimusCluster, PrimusPartition"), so a new family edits no fixture.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "hsmctl/manifest/load.hpp"
+#include "support/files.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -21,12 +21,7 @@ namespace fs = std::filesystem;
 
 fs::path fixture_dir() { return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests"; }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using hsmctl::testing::read_text;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -6,12 +6,12 @@
 #include <iterator>
 #include <string>
 
-#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "hsmctl/model/options.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -161,11 +161,10 @@ TEST(ManifestLoad, DirectoryLoadIsSortedAndTakesOnlyYaml) {
 TEST(ManifestLoad, DuplicatesAcrossFilesNameTheOtherFile) {
   // A copy of dir/a.yml elsewhere: same name and serial as the original.
   const std::string a = (fixtures() / "dir/a.yml").string();
-  const fs::path copy =
-      fs::temp_directory_path() / ("hsmctl-manifest-copy-" + std::to_string(::getpid()) + ".yaml");
+  const hsmctl::testing::TempDir tmp("hsmctl-manifest-copy");
+  const fs::path copy = tmp.file("a.yaml");
   fs::copy_file(a, copy, fs::copy_options::overwrite_existing);
   LoadResult r = load_manifests({(fixtures() / "dir").string(), copy.string()});
-  fs::remove(copy);
   ASSERT_EQ(r.errors.size(), 2u) << all_errors(r);
   EXPECT_TRUE(r.pico_hsms.empty());
   EXPECT_EQ(r.errors[0].to_string(), copy.string() +
@@ -196,10 +195,8 @@ TEST(ManifestLoad, MissingPathsAndEmptyDirectoriesAreErrors) {
   EXPECT_EQ(r.errors[0].code, Errc::kIo);
   EXPECT_THAT(r.errors[0].to_string(), HasSubstr("does-not-exist.yaml: no such file"));
 
-  fs::path empty = fs::temp_directory_path() / ("hsmctl-manifest-empty-" + std::to_string(::getpid()));
-  fs::create_directories(empty);
-  LoadResult r2 = load_manifests({empty.string()});
-  fs::remove_all(empty);
+  const hsmctl::testing::TempDir empty("hsmctl-manifest-empty");
+  LoadResult r2 = load_manifests({empty.path()});
   ASSERT_EQ(r2.errors.size(), 1u);
   EXPECT_THAT(r2.errors[0].message, HasSubstr("no *.yaml or *.yml files"));
 }

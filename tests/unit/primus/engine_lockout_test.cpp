@@ -119,15 +119,15 @@ TEST_F(PrimusLockout, RemovalAlsoRemovesTheBackup) {
   });
   ASSERT_TRUE(apply_once({c}, {p, q})) << output_;
   const std::string secret = load_state()["users"]["PAYMENTS01"]["secret"];
-  ASSERT_NE(slurp(c.secrets_path + ".bak").find(secret), std::string::npos);  // premise
+  ASSERT_NE(read_text(c.secrets_path + ".bak").find(secret), std::string::npos);  // premise
   p.permanent_secret = SecretState::kAbsent;
   ApplyOptions allow;
   allow.allow_destructive = true;
   ASSERT_TRUE(apply_once({c}, {p, q}, allow)) << output_;
   for (const auto& e : std::filesystem::directory_iterator(etc_)) {
-    EXPECT_EQ(slurp(e.path()).find(secret), std::string::npos) << e.path();
+    EXPECT_EQ(read_text(e.path()).find(secret), std::string::npos) << e.path();
   }
-  EXPECT_NE(slurp(c.secrets_path).find("OTHER02"), std::string::npos);
+  EXPECT_NE(read_text(c.secrets_path).find("OTHER02"), std::string::npos);
 }
 
 // Item 8: without a durable store no credential is sent and nothing claims "recorded".

@@ -30,8 +30,8 @@ TEST_F(PrimusEngine, OnPremFirstApplyFetchesThenSecondRunHasNoChanges) {
   ASSERT_TRUE(r) << r.error().to_string() << "\n" << output_;
   EXPECT_EQ(r->steps_done, 2);
   EXPECT_EQ(count_invocations_with("-a"), 1);
-  EXPECT_NE(slurp(c.config_path).find("user_name = \"PAYMENTS01\""), std::string::npos);
-  EXPECT_NE(slurp(c.secrets_path).find("PAYMENTS01"), std::string::npos);
+  EXPECT_NE(read_text(c.config_path).find("user_name = \"PAYMENTS01\""), std::string::npos);
+  EXPECT_NE(read_text(c.secrets_path).find("PAYMENTS01"), std::string::npos);
   struct stat st {};
   ASSERT_EQ(::stat(c.secrets_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
@@ -55,12 +55,12 @@ TEST_F(PrimusEngine, CloudHsmSetsProxyPasswordBeforeFetchAndConverges) {
   EXPECT_EQ(plan.actions[0].kind, ActionKind::kWriteConfig);
   EXPECT_EQ(plan.actions[1].kind, ActionKind::kSetProxyPassword);
   EXPECT_EQ(plan.actions[2].kind, ActionKind::kFetchSecret);
-  EXPECT_NE(slurp(etc_ + "/../../hsm-state.json").size(), 0u);
+  EXPECT_NE(read_text(etc_ + "/../../hsm-state.json").size(), 0u);
 
   auto r = apply_once({c}, {p});
   ASSERT_TRUE(r) << r.error().to_string() << "\n" << output_;
   EXPECT_EQ(r->steps_done, 3);
-  EXPECT_NE(slurp(c.config_path).find("proxy_user = \"eqabxrfnqqos\""), std::string::npos);
+  EXPECT_NE(read_text(c.config_path).find("proxy_user = \"eqabxrfnqqos\""), std::string::npos);
 
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
@@ -190,7 +190,7 @@ TEST_F(PrimusEngine, FailedUpdateLeavesTheLiveEntryIntact) {
   auto p = partition(c.name);
   p.refresh = RefreshPolicy::kOnNewSetupPassword;
   ASSERT_TRUE(apply_once({c}, {p})) << output_;
-  const std::string before = slurp(c.secrets_path);
+  const std::string before = read_text(c.secrets_path);
 
   // The operator puts a new setup password in place, but the HSM does not accept it.
   setenv("HSMCTL_TEST_SETUP_PW", kOtherSetup, 1);
@@ -202,7 +202,7 @@ TEST_F(PrimusEngine, FailedUpdateLeavesTheLiveEntryIntact) {
   setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
   ASSERT_FALSE(r);
   EXPECT_EQ(count_invocations_with("-u"), 1);
-  EXPECT_EQ(slurp(c.secrets_path), before);
+  EXPECT_EQ(read_text(c.secrets_path), before);
   // Still Configured, no staging files left behind.
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
@@ -217,7 +217,7 @@ TEST_F(PrimusEngine, CrashDuringUpdateLeavesTheLiveEntryIntact) {
   auto p = partition(c.name);
   p.refresh = RefreshPolicy::kOnNewSetupPassword;
   ASSERT_TRUE(apply_once({c}, {p})) << output_;
-  const std::string before = slurp(c.secrets_path);
+  const std::string before = read_text(c.secrets_path);
   set_state([](nlohmann::json& s) {
     s["faults"]["crashAfterRemove"] = true;
     s["users"]["PAYMENTS01"]["setupPassword"] = kOtherSetup;
@@ -226,7 +226,7 @@ TEST_F(PrimusEngine, CrashDuringUpdateLeavesTheLiveEntryIntact) {
   auto r = apply_once({c}, {p});
   setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
   ASSERT_FALSE(r);
-  EXPECT_EQ(slurp(c.secrets_path), before);
+  EXPECT_EQ(read_text(c.secrets_path), before);
   // The outcome is unknown: the values stay pending in the store for the next run to resolve.
   EXPECT_FALSE(keeper_.pending_.empty());
 }
@@ -240,7 +240,7 @@ TEST_F(PrimusEngine, PartialWriteDuringFetchDoesNotTouchTheLiveFile) {
   q.slot_id = 2;
   q.permanent_secret = SecretState::kAbsent;
   ASSERT_TRUE(apply_once({c}, {p, q})) << output_;
-  const std::string before = slurp(c.secrets_path);
+  const std::string before = read_text(c.secrets_path);
   q.permanent_secret = SecretState::kPresent;
   set_state([](nlohmann::json& s) {
     s["users"]["OTHER02"] = {{"setupPassword", kSetup}, {"lifespanHours", 72}};
@@ -248,14 +248,14 @@ TEST_F(PrimusEngine, PartialWriteDuringFetchDoesNotTouchTheLiveFile) {
   });
   auto r = apply_once({c}, {p, q});
   ASSERT_FALSE(r);
-  EXPECT_EQ(slurp(c.secrets_path), before);
+  EXPECT_EQ(read_text(c.secrets_path), before);
 }
 
 TEST_F(PrimusEngine, ConfigDriftIsDetectedAndRepaired) {
   auto c = cluster();
   auto p = partition(c.name);
   ASSERT_TRUE(apply_once({c}, {p})) << output_;
-  std::string cfg = slurp(c.config_path);
+  std::string cfg = read_text(c.config_path);
   const auto at = cfg.find("10.0.0.11");
   ASSERT_NE(at, std::string::npos);
   cfg.replace(at, 9, "10.9.9.99");
@@ -270,7 +270,7 @@ TEST_F(PrimusEngine, ConfigDriftIsDetectedAndRepaired) {
   EXPECT_EQ(plan.actions[0].changes[0].path, "primus.cfg: primus.hsms.hsm1.host");
   EXPECT_EQ(plan.actions[0].changes[0].before, "\"10.9.9.99\"");
   { auto ex = execute((*prepared)[0], {}, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
-  EXPECT_NE(slurp(c.config_path + ".bak").find("10.9.9.99"), std::string::npos);
+  EXPECT_NE(read_text(c.config_path + ".bak").find("10.9.9.99"), std::string::npos);
 
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
@@ -310,7 +310,7 @@ TEST_F(PrimusEngine, RemovalIsDestructiveAndRefusedWithoutTheFlag) {
   auto c = cluster();
   auto p = partition(c.name);
   ASSERT_TRUE(apply_once({c}, {p})) << output_;
-  const std::string before = slurp(c.secrets_path);
+  const std::string before = read_text(c.secrets_path);
   p.permanent_secret = SecretState::kAbsent;
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
@@ -323,7 +323,7 @@ TEST_F(PrimusEngine, RemovalIsDestructiveAndRefusedWithoutTheFlag) {
   EXPECT_EQ(refused.error().code, Errc::kRefused);
   EXPECT_NE(refused.error().message.find("--allow-destructive"), std::string::npos);
   EXPECT_EQ(count_invocations_with("-r"), 0);
-  EXPECT_EQ(slurp(c.secrets_path), before);
+  EXPECT_EQ(read_text(c.secrets_path), before);
 
   ApplyOptions allow;
   allow.allow_destructive = true;
@@ -405,7 +405,7 @@ TEST_F(PrimusEngine, SecretsNeverInArgvOutputOrOtherFiles) {
     if (!e.is_regular_file()) continue;
     const std::string name = e.path().filename().string();
     if (name == ".secrets.cfg" || name == ".secrets.cfg.bak") continue;
-    const std::string content = slurp(e.path().string());
+    const std::string content = read_text(e.path().string());
     for (const auto& v : values) EXPECT_EQ(content.find(v), std::string::npos) << e.path();
   }
   // The store keeps fingerprints of rejected values, never the values themselves.

@@ -45,7 +45,7 @@ TEST_F(PrimusInterrupt, StopsAfterTheStepInProgressAndTheNextApplyConverges) {
   EXPECT_EQ(r->not_started[0], pc.plan.plan.actions[1].summary);
   EXPECT_EQ(count_invocations_with("-a"), 0) << "the fetch started after the stop request";
   EXPECT_TRUE(keeper_.pending_.empty());
-  EXPECT_NE(slurp(c.config_path).find("user_name = \"PAYMENTS01\""), std::string::npos);
+  EXPECT_NE(read_text(c.config_path).find("user_name = \"PAYMENTS01\""), std::string::npos);
 
   guard.reset();  // the next apply is a new process: no stop requested
   auto again = apply_once({c}, {p});

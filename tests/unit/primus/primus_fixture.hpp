@@ -12,13 +12,14 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "hsmctl/primus/engine.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 
 #ifndef HSMCTL_PPIN_DOUBLE
 #error "HSMCTL_PPIN_DOUBLE (path of ppin-double) must be defined by tests/tools/CMakeLists.txt"
@@ -73,12 +74,7 @@ inline std::string group_name() {
   return gr != nullptr ? gr->gr_name : std::to_string(getgid());
 }
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using hsmctl::testing::read_text;
 
 inline constexpr const char* kSetup = "bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG";
 inline constexpr const char* kOtherSetup = "Zz9Zz-Yy8Yy-Xx7Xx-Ww6Ww-Vv5Vv";
@@ -89,9 +85,7 @@ inline constexpr long long kT0 = 1800000000;
 class PrimusFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsmctl-primus-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    root_ = root_dir_.path();
     etc_ = root_ + "/etc/primus";
     std::filesystem::create_directories(etc_);
     state_path_ = root_ + "/hsm-state.json";
@@ -117,8 +111,6 @@ class PrimusFixture : public ::testing::Test {
     save_state();
   }
   void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
     unsetenv("PPIN_DOUBLE_STATE");
     unsetenv("PPIN_DOUBLE_NOW");
     unsetenv("HSMCTL_PPIN_PASS_ENV");
@@ -129,7 +121,7 @@ class PrimusFixture : public ::testing::Test {
     setenv("PPIN_DOUBLE_NOW", std::to_string(t).c_str(), 1);
   }
   void save_state() { std::ofstream(state_path_) << state_.dump(2); }
-  nlohmann::json load_state() { return nlohmann::json::parse(slurp(state_path_)); }
+  nlohmann::json load_state() { return nlohmann::json::parse(read_text(state_path_)); }
   void set_state(const std::function<void(nlohmann::json&)>& edit) {
     state_ = load_state();
     edit(state_);
@@ -225,6 +217,7 @@ class PrimusFixture : public ::testing::Test {
     return total;
   }
 
+  hsmctl::testing::TempDir root_dir_{"hsmctl-primus-test"};
   std::string root_, etc_, state_path_;
   nlohmann::json state_;
   long long now_ = kT0;

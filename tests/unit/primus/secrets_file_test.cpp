@@ -151,7 +151,7 @@ TEST_F(SecretsFileCreate, CreatesAnEmptyPrivateFileUnderUmask022) {
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(*r, CreateOutcome::kCreated);
   EXPECT_EQ(mode_of(path), 0600u);
-  EXPECT_EQ(slurp(path), "");
+  EXPECT_EQ(read_text(path), "");
 }
 
 TEST_F(SecretsFileCreate, LeavesAnExistingFileUntouched) {
@@ -161,7 +161,7 @@ TEST_F(SecretsFileCreate, LeavesAnExistingFileUntouched) {
   auto r = create_empty_secrets_file(path);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(*r, CreateOutcome::kAlreadyExists);
-  EXPECT_EQ(slurp(path), "version = \"1.0\";\n");
+  EXPECT_EQ(read_text(path), "version = \"1.0\";\n");
   EXPECT_EQ(mode_of(path), 0640u);
 }
 
@@ -189,7 +189,7 @@ TEST_F(SecretsFileCreate, NeverOpensThroughASymlinkToAnExistingFile) {
   auto r = create_empty_secrets_file(path);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(*r, CreateOutcome::kAlreadyExists);
-  EXPECT_EQ(slurp(target), "keep me");
+  EXPECT_EQ(read_text(target), "keep me");
   EXPECT_EQ(mode_of(target), 0644u);
 }
 
@@ -264,7 +264,7 @@ TEST_F(SecretsFileEngine, WithTheFieldApplyCreatesItFirstAndConverges) {
   ASSERT_TRUE(r) << r.error().to_string() << "\n" << output_;
   EXPECT_EQ(r->steps_done, 4);
   EXPECT_EQ(mode_of(c.secrets_path), 0600u);
-  EXPECT_NE(slurp(c.secrets_path).find("PAYMENTS01"), std::string::npos);
+  EXPECT_NE(read_text(c.secrets_path).find("PAYMENTS01"), std::string::npos);
   EXPECT_EQ(count_invocations_with("-p"), 1);
   EXPECT_EQ(count_invocations_with("-a"), 1);
   auto again = prepare_all({c}, {p});
@@ -287,7 +287,7 @@ TEST_F(SecretsFileEngine, WithTheFieldTheTemplateGetsTheDeclaredModeEvenWhenFetc
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->steps_blocked, 1);
   EXPECT_EQ(mode_of(c.secrets_path), 0640u);  // secretsFileMode, set after the 0600 creation
-  EXPECT_EQ(slurp(c.secrets_path), "");
+  EXPECT_EQ(read_text(c.secrets_path), "");
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
   EXPECT_FALSE(has_kind((*again)[0].plan.plan, ActionKind::kCreateSecretsFile));
@@ -307,7 +307,7 @@ TEST_F(SecretsFileEngine, AFileThatAppearedSinceThePlanIsLeftUntouched) {
   auto r =
       execute((*prepared)[0], {}, keeper_, [&](const std::string& s) { progress += s + "\n"; });
   ASSERT_TRUE(r) << r.error().to_string();
-  EXPECT_EQ(slurp(c.secrets_path), "version = \"1.0\"; # someone else's\n");
+  EXPECT_EQ(read_text(c.secrets_path), "version = \"1.0\"; # someone else's\n");
   EXPECT_EQ(mode_of(c.secrets_path), 0600u);
   EXPECT_NE(progress.find("left untouched"), std::string::npos) << progress;
 }

@@ -3,13 +3,13 @@
 // stderr, including gtest's failure messages), and checks that no secret value used by the
 // tests appears in it, raw or hex-encoded.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "hsmctl/util/bytes.hpp"
 #include "store_test_support.hpp"
+#include "support/process.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -22,34 +22,14 @@ TEST(StoreOutputScan, NoSecretValueInAnyStoreTestOutput) {
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   ASSERT_GT(n, 0);
   exe[n] = '\0';
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    setenv("HSMCTL_STORE_SCAN_CHILD", "1", 1);
-    execl(exe, exe, "--gtest_filter=Store*:-StoreOutputScan.*", "--gtest_color=no",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string output;
-  char buf[4096];
-  for (;;) {
-    ssize_t got = read(fds[0], buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    output.append(buf, static_cast<std::size_t>(got));
-  }
-  close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the scanned tests themselves failed";
+  const auto run =
+      hsmctl::testing::run_process({exe, "--gtest_filter=Store*:-StoreOutputScan.*",
+                                    "--gtest_color=no"},
+                                   {{"HSMCTL_STORE_SCAN_CHILD", "1"}}, "", 600);
+  const std::string output = run.out + run.err;
+  ASSERT_FALSE(run.timed_out) << "the scanned tests did not finish";
+  ASSERT_EQ(run.term_signal, 0) << "the scanned tests were killed";
+  EXPECT_EQ(run.exit_code, 0) << "the scanned tests themselves failed";
   EXPECT_NE(output.find("[  PASSED  ]"), std::string::npos) << "the child did not run the tests";
   EXPECT_NE(output.find("StoreEncrypted."), std::string::npos);
   for (const auto& secret : all_secret_values()) {

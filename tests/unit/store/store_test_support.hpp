@@ -1,19 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Shared helpers for the Store* tests: a private temporary directory, key sources, and the
+// Shared helpers for the Store* tests: key sources, the shared TempDir, and the
 // secret values the tests use (StoreOutputScan checks that none of them is ever printed).
 
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hsmctl::store::testing {
 
@@ -41,24 +37,6 @@ inline std::shared_ptr<KeySource> passphrase(const char* value) {
 }
 
 /// A fresh 0700 directory under TMPDIR, removed with its content at destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hsmctl-store-XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using hsmctl::testing::TempDir;
 
 }  // namespace hsmctl::store::testing

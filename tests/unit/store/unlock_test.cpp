@@ -11,22 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 
 #include "store_test_support.hpp"
+#include "support/files.hpp"
 
 namespace hsmctl::store {
 namespace {
 
 using namespace hsmctl::store::testing;
 
-void write_text(const std::string& path, const std::string& text, mode_t mode) {
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-  }
-  ASSERT_EQ(chmod(path.c_str(), mode), 0);
-}
+using hsmctl::testing::write_text;
 
 // Sets an environment variable for the scope of a test.
 class ScopedEnv {
@@ -57,7 +51,7 @@ class ScopedEnv {
 TEST(StoreUnlock, PassphraseFileMustBePrivate) {
   TempDir dir;
   const std::string file = dir.file("pass");
-  write_text(file, std::string(kPassphrase) + "\n", 0600);
+  ASSERT_TRUE(write_text(file, std::string(kPassphrase) + "\n", 0600));
   auto ok = read_passphrase_file(file);
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(ok->view(), kPassphrase) << "one trailing newline is removed";
@@ -68,7 +62,7 @@ TEST(StoreUnlock, PassphraseFileMustBePrivate) {
   EXPECT_NE(loose.error().message.find("0640"), std::string::npos);
   ASSERT_EQ(chmod(file.c_str(), 0400), 0);
   EXPECT_TRUE(read_passphrase_file(file));
-  write_text(dir.file("empty"), "\n", 0600);
+  ASSERT_TRUE(write_text(dir.file("empty"), "\n", 0600));
   EXPECT_FALSE(read_passphrase_file(dir.file("empty")));
   EXPECT_FALSE(read_passphrase_file(dir.file("missing")));
 }
@@ -107,7 +101,7 @@ TEST(StoreUnlock, NonInteractiveWithoutSourceNamesTheOptions) {
 TEST(StoreUnlock, EnvironmentSourcesAndCaching) {
   TempDir dir;
   const std::string file = dir.file("pass");
-  write_text(file, kPassphrase, 0600);
+  ASSERT_TRUE(write_text(file, kPassphrase, 0600));
   ScopedEnv f("HSMCTL_STORE_PASSPHRASE_FILE", file);
   ScopedEnv d("HSMCTL_STORE_PASSPHRASE_FD", nullptr);
   ScopedEnv k("HSMCTL_STORE_KEY_FILE", nullptr);
