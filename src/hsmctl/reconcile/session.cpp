@@ -288,9 +288,22 @@ int Session::apply(const Confirm& confirm) {
   int exit = kExitOk;
   int done = 0, blocked = 0;
   Interruption interruption(io_.out);
+  // A failure stops the apply (docs/exit-codes.md): what made one unit fail (the store, the
+  // reader, a device answer nobody planned for) is not known to spare the next one.
+  std::string failed_unit;
+  std::vector<std::string> not_started_after_failure;
   for (Entry& entry : entries_) {
     family::PreparedUnit& unit = *entry.prepared;
     const std::string& name = unit.plan().name;
+    if (!failed_unit.empty()) {
+      const auto& actions = unit.plan().actions;
+      if (std::any_of(actions.begin(), actions.end(), [](const plan::Action& a) {
+            return a.action_class != plan::ActionClass::kBlocked;
+          })) {
+        not_started_after_failure.push_back(name);
+      }
+      continue;
+    }
     if (stop_requested()) {
       interruption.not_started(unit.plan());
       continue;
@@ -304,6 +317,7 @@ int Session::apply(const Confirm& confirm) {
       e.message = std::string(entry.unit->noun()) + " \"" + name + "\": " + e.message;
       print_error(e);
       exit = std::max(exit, exit_code_for(e));
+      failed_unit = name;
       continue;
     }
     done += report->steps_done;
@@ -317,7 +331,14 @@ int Session::apply(const Confirm& confirm) {
     return std::max(exit, exit_code_for_signal(stop_signal()));
   }
   if (exit != kExitOk) {
-    io_.err << "hsmctl: apply stopped; run 'hsmctl plan' to see the devices' state now\n";
+    io_.err << "hsmctl: apply stopped";
+    if (!not_started_after_failure.empty()) {
+      io_.err << " after the failure of \"" << failed_unit << "\"; not started:";
+      for (std::size_t i = 0; i < not_started_after_failure.size(); ++i) {
+        io_.err << (i == 0 ? " " : ", ") << not_started_after_failure[i];
+      }
+    }
+    io_.err << "; run 'hsmctl plan' to see the devices' state now\n";
     return exit;
   }
   if (changes) io_.out << "\nApply complete: " << done << " step(s) done";

@@ -311,8 +311,26 @@ TEST_F(SessionTest, AFailedExecuteExitsWithItsCode) {
   start({{.name = "a", .execute_error = Errc::kAuth}}, {{.name = "b", .takes_uri = false}});
   EXPECT_EQ(session->apply({}), kExitError);
   EXPECT_NE(err.str().find("hsmctl: error: device \"a\": failed\n"), std::string::npos);
-  EXPECT_NE(err.str().find("hsmctl: apply stopped; run 'hsmctl plan'"), std::string::npos);
+  EXPECT_NE(err.str().find("hsmctl: apply stopped after the failure of \"a\"; not started: b; "
+                           "run 'hsmctl plan'"),
+            std::string::npos)
+      << err.str();
   EXPECT_EQ(out.str().find("Apply complete"), std::string::npos);
+}
+
+// docs/exit-codes.md: once execution has started, a failure on one device stops the apply; the
+// units after it are not touched and are named.
+TEST_F(SessionTest, AFailedExecuteStopsTheApply) {
+  start({{.name = "a", .execute_error = Errc::kDevice},
+         {.name = "b"},
+         {.name = "nothing", .changes = 0}},
+        {{.name = "c", .takes_uri = false}});
+  EXPECT_EQ(session->apply({}), kExitError);
+  EXPECT_EQ(executed(), (Events{"execute:a"}));
+  EXPECT_NE(err.str().find("hsmctl: apply stopped after the failure of \"a\"; not started: b, c; "
+                           "run 'hsmctl plan' to see the devices' state now\n"),
+            std::string::npos)
+      << err.str();
 }
 
 TEST_F(SessionTest, AStopDuringExecuteLeavesTheNextUnitsUnstarted) {
