@@ -4,7 +4,7 @@
 # the shipped example (ansible/examples/site.yml, inventory.yml) against three hosts on the local
 # connection, each with its own simulated Pico HSM (sim:PATH), its own manifest and its own store.
 #   1. --check --diff -vvv: every host changed, the plan is shown, the devices stay untouched;
-#   2. --check again: still changed on every host (check mode applied nothing);
+#   2. --check again: still changed, every device still to be initialized, the files unchanged;
 #   3. apply: changed on every host;  4. apply again: changed=0 everywhere (idempotent);
 #   5. --check: changed=0;
 #   6. a blocked device (wrong PINs, a store that knows nothing) fails with hsmctl's reason;
@@ -122,8 +122,10 @@ grep -q 'spec.userPin: (absent) -> (sensitive)' check1.log || fail "check1: no c
 before=$(devices_digest)
 
 # 2. check mode again: still changed, the devices untouched
-play check2 0 --check
+play check2 0 --check --diff
 expect_recap check2.log changed 1 "${hosts[@]}"
+[ "$(grep -c '^  + initialize the device$' check2.log)" = 3 ] ||
+  { cat check2.log; fail "check2: the devices are no longer uninitialized"; }
 [ "$(devices_digest)" = "$before" ] || fail "check mode changed a device file"
 
 # 3. apply, 4. apply again (idempotent), 5. check mode (in sync)
