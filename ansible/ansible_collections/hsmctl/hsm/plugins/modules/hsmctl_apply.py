@@ -346,7 +346,12 @@ def main():
         if rc not in (0, 2):
             what = "blocked: an action needs an operator" if rc == 3 else "failed"
             msg = "hsmctl plan %s (exit %d)" % (what, rc)
-            details = device_problems(plan) + error_lines(err)
+            details = device_problems(plan)
+            messages = [d.get("error", {}).get("message", "") for d in (plan or {}).get(
+                "devices", []) if d.get("status") == "error"]
+            # hsmctl's stderr repeats each device error; keep the lines that add something
+            details += [l for l in error_lines(err)
+                        if not any(m and m.split(": ")[-1] in l for m in messages)]
             if details:
                 msg += ": " + "; ".join(details)
             module.fail_json(msg=msg, rc=rc, **result)
