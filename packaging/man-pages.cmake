@@ -39,7 +39,7 @@ endforeach()
 if(VCARD)
   string(APPEND see_also ", hsmctl-vcard(1)")
 endif()
-file(WRITE ${OUT}/see-also.h2m "[SEE ALSO]\n${see_also}\n\nThe documentation in /usr/share/doc/hsmctl.\n")
+file(WRITE ${OUT}/see-also.h2m "[SEE ALSO]\n${see_also}\n\nREADME.md and docs/ in the hsmctl source tree: the manifest format, exit codes, the\ncredential store, PC/SC set-up.\n")
 
 function(page binary name summary help_option version_option)
   execute_process(
