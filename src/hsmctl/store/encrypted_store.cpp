@@ -338,7 +338,10 @@ Result<void> EncryptedStore::save(StoreData& data) {
 
 Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
-  return RecordLog(records_path(path_)).read(stream);
+  HSMCTL_TRY(RecordLog(records_path(path_)).refresh(records_view_));
+  auto it = records_view_.streams.find(stream);
+  if (it == records_view_.streams.end()) return std::vector<LogRecord>{};
+  return it->second;
 }
 
 Result<std::string> EncryptedStore::append_record(const std::string& stream,

@@ -163,6 +163,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
     Bytes file;
     StoreData data;
   };
+  RecordLogView records_view_;  // the record log as last read (appends are read incrementally)
   std::optional<Snapshot> snapshot_;
   std::uint64_t decrypt_count_ = 0;
 };

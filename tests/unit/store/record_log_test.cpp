@@ -52,6 +52,40 @@ TEST(StoreRecordLog, ATornLastLineIsIgnored) {
   EXPECT_EQ(texts(*log.read("a")), (std::vector<std::string>{"sending fp1 1"}));
 }
 
+TEST(StoreRecordLog, AnAppendAfterATornLineStartsOnALineOfItsOwn) {
+  TempDir dir;
+  RecordLog log(dir.file("s.records"));
+  ASSERT_TRUE(log.append("a", "sending fp1 1", true));
+  {
+    std::ofstream out(log.path(), std::ios::app);
+    out << "r1 a 0011223344556677 sending fp";  // torn by a power loss
+  }
+  ASSERT_TRUE(log.append("a", "accepted fp1 2", true));
+  EXPECT_EQ(texts(*log.read("a")), (std::vector<std::string>{"sending fp1 1", "accepted fp1 2"}));
+}
+
+TEST(StoreRecordLog, AViewReadsOnlyWhatWasAppendedAndStartsOverAfterADrop) {
+  TempDir dir;
+  RecordLog log(dir.file("s.records"));
+  RecordLogView view;
+  ASSERT_TRUE(log.refresh(view));
+  EXPECT_TRUE(view.streams.empty());
+  ASSERT_TRUE(log.append("a", "op1", true));
+  ASSERT_TRUE(log.refresh(view));
+  const auto after_first = view.consumed;
+  EXPECT_GT(after_first, 0U);
+  auto marker = log.append("a", "op2", false);
+  ASSERT_TRUE(log.append("b", "other", true));
+  ASSERT_TRUE(log.refresh(view));
+  EXPECT_GT(view.consumed, after_first);
+  EXPECT_EQ(texts(view.streams["a"]), (std::vector<std::string>{"op1", "op2"}));
+  EXPECT_EQ(texts(view.streams["b"]), (std::vector<std::string>{"other"}));
+  ASSERT_TRUE(log.drop("a", *marker));  // a rewrite: a new file
+  ASSERT_TRUE(log.refresh(view));
+  EXPECT_TRUE(view.streams["a"].empty());
+  EXPECT_EQ(texts(view.streams["b"]), (std::vector<std::string>{"other"}));
+}
+
 TEST(StoreRecordLog, DropRemovesOneStreamUpToTheMarkerAndKeepsTheRest) {
   TempDir dir;
   RecordLog log(dir.file("s.records"));
