@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "hsmctl/model/limits.hpp"  // kSoPinRetries
+
 namespace hsmctl::model {
 
 inline constexpr std::uint16_t kOptResetRetryCounter = 0x0001;
@@ -19,8 +21,5 @@ inline constexpr std::uint16_t kOptSecureLock = 0x0400;
 /// Bits INITIALIZE sets (low byte) and bits changed in place by DYNOPS (high byte).
 inline constexpr std::uint16_t kInitOptionsMask = 0x00FF;
 inline constexpr std::uint16_t kDynamicOptionsMask = 0xFF00;
-
-/// The SO-PIN retry counter is fixed at 15 on Pico and not configurable.
-inline constexpr int kSoPinRetries = 15;
 
 }  // namespace hsmctl::model
