@@ -52,8 +52,8 @@ struct EmitContext {
 /// Renders observed state as a PicoHSM manifest (for `hsmctl get`) with yaml-cpp's emitter.
 /// Loaded back and planned against the same device it gives no changes: a value the device
 /// cannot reveal is emitted so that it never makes a plan re-initialize (and a comment says so).
-std::string emit_pico_manifest(const model::ObservedPico& observed, const std::string& name,
-                               const EmitContext& context = {});
+std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& name,
+                               const EmitContext& ctx = {});
 
 /// One manifest kind and its embedded JSON Schema.
 struct KindSchema {

@@ -2,7 +2,9 @@
 // valijson implements `pattern` with std::regex; under -O2 -fsanitize=address,undefined GCC 12
 // reports a false -Wmaybe-uninitialized inside <regex>/<functional> (GCC PR 105562). The pragma
 // must precede every include so it covers the inlined library code.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "hsmctl/manifest/schema_validator.hpp"
 #include "hsmctl/manifest/yaml_loader.hpp"
@@ -32,6 +34,7 @@ namespace {
 
 using nlohmann::json;
 
+// NOLINTNEXTLINE(bugprone-exception-escape): its implicit move can only throw on allocation
 struct LoadedSchema {
   json document;  // for looking up expected types, ranges and field names
   std::unique_ptr<valijson::Schema> schema;
@@ -353,7 +356,9 @@ class Mapper {
 
   static std::string lower_first(std::string s) {
     while (!s.empty() && (s.back() == '.' || s.back() == ' ')) s.pop_back();
-    if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z' && !(s.size() > 1 && s[1] >= 'A' && s[1] <= 'Z')) {
+    // An acronym ("PIN must ...") keeps its capital.
+    const bool acronym = s.size() > 1 && s[1] >= 'A' && s[1] <= 'Z';
+    if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z' && !acronym) {
       s[0] = static_cast<char>(s[0] - 'A' + 'a');
     }
     return s;

@@ -29,6 +29,7 @@ Pos to_pos(const YAML::Mark& m) { return Pos{m.line + 1, m.column + 1}; }
 // past (limits, complex keys). The error has already been recorded.
 struct StopParsing {};
 
+// NOLINTNEXTLINE(bugprone-exception-escape): its implicit move can only throw on allocation
 struct Frame {
   bool is_map = false;
   nlohmann::json value;

@@ -24,6 +24,7 @@ struct Pos {
 };
 
 /// One document of a stream, converted to JSON.
+// NOLINTNEXTLINE(bugprone-exception-escape): its implicit move can only throw on allocation
 struct YamlDocument {
   nlohmann::json value;
   /// JSON pointer ("/spec/pinRetries", "" for the root) -> position of the value.

@@ -138,7 +138,7 @@ struct DevicePlan {
 /// Computes the plan for one device. Deterministic; the order of actions is the order apply
 /// executes them.
 DevicePlan make_plan(const model::PicoHsmManifest& desired, const model::ObservedPico& observed,
-                     const CredentialFacts& credentials);
+                     const CredentialFacts& creds);
 
 /// Human output in the style of `terraform plan`. `color` adds ANSI colours.
 std::string render_text(const std::vector<DevicePlan>& plans, bool color);

@@ -120,6 +120,9 @@ class TempDir {
 /// Removes the listed files when it goes out of scope (staging copies next to .secrets.cfg).
 struct Cleanup {
   std::vector<std::string> files;
+  Cleanup() = default;
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
   ~Cleanup() {
     for (const auto& f : files) ::unlink(f.c_str());
   }

@@ -105,7 +105,7 @@ Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& o
 /// recorded as described above and returned as Errc::kAuth. Checks stop_signal()
 /// (util/interrupt.hpp) before each step: a step in progress (its ppin run, the verification,
 /// the rename and the store records) completes; no further step starts.
-Result<ApplyReport> execute(PreparedCluster& prepared, const ApplyOptions& options,
+Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress);
 
 /// The store key of a partition's entries ("primus:<cluster>/<user>", name).

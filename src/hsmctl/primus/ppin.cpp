@@ -39,7 +39,7 @@ std::optional<int> to_int(const std::string& digits) {
   return v;
 }
 
-std::string strip_cr(std::string s) {
+std::string strip_cr(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -280,11 +280,13 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   argv_store.push_back(program_);
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_store.size() + 1);
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
   // A minimal, explicit environment (see ppin_environment()); built before fork().
   std::vector<std::string> env_store = ppin_environment(environ);
   std::vector<char*> envp;
+  envp.reserve(env_store.size() + 1);
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
 
@@ -416,7 +418,7 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   RunOutput r;
-  r.output = strip_cr(std::move(out));
+  r.output = strip_cr(out);
   for (const auto& a : answers) redact(r.output, *a.value);
   r.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.error_code = find_error_code(r.output);

@@ -117,8 +117,9 @@ Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
   auto out = resolve_value(ref, field, keeper, generated_key, context);
   // Only values that come from outside are checked: hsmctl's own generated values are kept in
   // the store in the device's form (a generated SO PIN may be raw bytes until it is confirmed).
-  if (out && out->value && ref.kind != model::SecretRef::Kind::kGenerate) {
-    HSMCTL_TRY(check_printable(*out->value, field));
+  if (out && ref.kind != model::SecretRef::Kind::kGenerate) {
+    const std::optional<Secret>& value = out->value;
+    if (value) HSMCTL_TRY(check_printable(*value, field));
   }
   return out;
 }

@@ -422,6 +422,7 @@ Result<void> EncryptedStore::record_current(const CredentialKey& key, const Secr
 Result<std::vector<EntryInfo>> EncryptedStore::list() {
   return read([](const StoreData& d) -> Result<std::vector<EntryInfo>> {
     std::vector<EntryInfo> out;
+    out.reserve(d.entries.size());
     for (const auto& e : d.entries) out.push_back(info_of(e));
     std::sort(out.begin(), out.end(),
               [](const EntryInfo& a, const EntryInfo& b) { return a.id < b.id; });

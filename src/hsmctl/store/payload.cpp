@@ -24,6 +24,10 @@ void wipe_strings(json& j) {
 
 struct JsonWiper {
   json& j;
+  explicit JsonWiper(json& doc) : j(doc) {}
+  JsonWiper(const JsonWiper&) = delete;
+  JsonWiper& operator=(const JsonWiper&) = delete;
+  // NOLINTNEXTLINE(bugprone-exception-escape): wipe_strings only overwrites bytes in place
   ~JsonWiper() { wipe_strings(j); }
 };
 

@@ -2,13 +2,14 @@
 // The in-process snapshot of the decrypted store (issue 13: one decrypt per process): reads and
 // writes of one process reuse it, and it never hides what another process or a person did to the
 // file (a newer write, a rollback, damage).
+#include "store_test_support.hpp"
+
+#include "hsmctl/store/encrypted_store.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "hsmctl/store/encrypted_store.hpp"
-#include "store_test_support.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -16,7 +17,9 @@ namespace {
 using namespace hsmctl::store::testing;
 namespace fs = std::filesystem;
 
-Secret S(const char* v) { return Secret(std::string_view(v)); }
+Secret S(const char* v) {
+  return Secret(std::string_view(v));
+}
 
 class StoreSnapshot : public ::testing::Test {
  protected:
@@ -48,7 +51,8 @@ TEST_F(StoreSnapshot, OneProcessDecryptsOnceAcrossReadsAndWrites) {
 
   auto reopened = open();
   ASSERT_TRUE(reopened) << reopened.error().message;
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(reopened->current(key));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(reopened->current(key));
   EXPECT_EQ(reopened->decrypt_count(), 1u);
 }
 

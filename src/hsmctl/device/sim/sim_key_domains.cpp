@@ -12,7 +12,7 @@ Reply SimCard::Impl::cmd_key_domain(const Apdu& a) {
   SimVolatile& s = state.session;
   std::uint8_t p1 = a.p1, p2 = a.p2;
   if ((!s.has_session_pin || !s.user_authenticated) && !a.data.empty() &&
-      !(p1 == 0x00 && p2 == 0x00)) {
+      (p1 != 0x00 || p2 != 0x00)) {
     return status(kSwConditions);
   }
   if (p2 >= 16) {

@@ -88,6 +88,7 @@ class PicoFamily final : public family::Family {
   std::vector<std::unique_ptr<family::Unit>> units(
       const manifest::LoadResult& loaded) const override {
     std::vector<std::unique_ptr<family::Unit>> out;
+    out.reserve(loaded.pico_hsms.size());
     for (const auto& m : loaded.pico_hsms) out.push_back(std::make_unique<PicoUnit>(m));
     return out;
   }
