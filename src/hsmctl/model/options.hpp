@@ -3,9 +3,9 @@
 // SmartCard-HSM / Pico HSM device-option bits (tag 85 bytes 0-1, INITIALIZE tag 80, DYNOPS).
 // Source: ../shared/reference/pico-hsm.md section 1.1.
 
-#include <cstdint>
-
 #include "hsmctl/model/limits.hpp"  // kSoPinRetries
+
+#include <cstdint>
 
 namespace hsmctl::model {
 

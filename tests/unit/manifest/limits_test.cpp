@@ -3,18 +3,19 @@
 // read as shipped (schemas/picohsm.v1alpha1.schema.json) and compared with the constants, and
 // the structs that carry a default use the constant.
 
-#include <gtest/gtest.h>
-
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
+#include "hsmctl/model/limits.hpp"
 
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
-#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #ifndef HSMCTL_SOURCE_DIR
 #error "HSMCTL_SOURCE_DIR must be defined by tests/CMakeLists.txt"

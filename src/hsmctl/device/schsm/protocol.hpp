@@ -21,13 +21,13 @@ namespace ins {
 inline constexpr std::uint8_t kVerify = 0x20;
 inline constexpr std::uint8_t kChangeReferenceData = 0x24;
 inline constexpr std::uint8_t kResetRetryCounter = 0x2C;
-inline constexpr std::uint8_t kInitialize = 0x50;          ///< INITIALIZE DEVICE (CLA 80)
-inline constexpr std::uint8_t kManageKeyDomain = 0x52;     ///< CLA 80
-inline constexpr std::uint8_t kPublicKeyAuth = 0x54;       ///< CLA 80
-inline constexpr std::uint8_t kEnumerateObjects = 0x58;    ///< CLA 80
-inline constexpr std::uint8_t kExtras = 0x64;              ///< Pico HSM vendor extras (CLA 80)
+inline constexpr std::uint8_t kInitialize = 0x50;        ///< INITIALIZE DEVICE (CLA 80)
+inline constexpr std::uint8_t kManageKeyDomain = 0x52;   ///< CLA 80
+inline constexpr std::uint8_t kPublicKeyAuth = 0x54;     ///< CLA 80
+inline constexpr std::uint8_t kEnumerateObjects = 0x58;  ///< CLA 80
+inline constexpr std::uint8_t kExtras = 0x64;            ///< Pico HSM vendor extras (CLA 80)
 inline constexpr std::uint8_t kSelect = 0xA4;
-inline constexpr std::uint8_t kReadBinary = 0xB1;          ///< odd INS: offset in a 54 DO
+inline constexpr std::uint8_t kReadBinary = 0xB1;  ///< odd INS: offset in a 54 DO
 inline constexpr std::uint8_t kGetResponse = 0xC0;
 }  // namespace ins
 
@@ -53,9 +53,9 @@ inline constexpr std::uint8_t kExtrasDynamicOptions = 0x06;
 
 /// INITIALIZE DEVICE data tags, in the order they are sent (as sc-hsm-tool and pypicohsm do).
 namespace init_tag {
-inline constexpr std::uint8_t kOptions = 0x80;      ///< 2 bytes, both option bytes
+inline constexpr std::uint8_t kOptions = 0x80;  ///< 2 bytes, both option bytes
 inline constexpr std::uint8_t kUserPin = 0x81;
-inline constexpr std::uint8_t kSoPin = 0x82;        ///< 8 bytes
+inline constexpr std::uint8_t kSoPin = 0x82;  ///< 8 bytes
 inline constexpr std::uint8_t kPinRetries = 0x91;
 inline constexpr std::uint8_t kDkekShares = 0x92;
 inline constexpr std::uint8_t kPublicKeyAuth = 0x93;  ///< keys, required
@@ -67,7 +67,7 @@ inline constexpr std::uint8_t kReadBinaryOffsetTag = 0x54;
 
 /// Status words.
 inline constexpr std::uint16_t kSwOk = 0x9000;
-inline constexpr std::uint16_t kSwEndOfFile = 0x6282;       ///< READ BINARY: fewer bytes than Le
+inline constexpr std::uint16_t kSwEndOfFile = 0x6282;         ///< READ BINARY: fewer bytes than Le
 inline constexpr std::uint16_t kSwInitializeDefect = 0x6400;  ///< v6.6 first-INITIALIZE defect
 inline constexpr std::uint16_t kSwBlocked = 0x6983;
 inline constexpr std::uint16_t kSwTransport = 0x6984;
@@ -80,8 +80,12 @@ inline constexpr std::uint16_t kSwWrongParams = 0x6B00;
 inline constexpr std::uint8_t kSw1MoreData = 0x61;
 inline constexpr std::uint8_t kSw1WrongLe = 0x6C;
 /// 63Cx: a wrong value, x tries left.
-inline constexpr bool is_63cx(std::uint16_t sw) { return (sw & 0xFFF0) == 0x63C0; }
-inline constexpr int tries_of_63cx(std::uint16_t sw) { return sw & 0x0F; }
+inline constexpr bool is_63cx(std::uint16_t sw) {
+  return (sw & 0xFFF0) == 0x63C0;
+}
+inline constexpr int tries_of_63cx(std::uint16_t sw) {
+  return sw & 0x0F;
+}
 
 /// PIN references (P2 of VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER).
 enum class PinRef : std::uint8_t { kUser = 0x81, kSo = 0x88 };
@@ -106,8 +110,8 @@ inline constexpr std::uint8_t kDeviceTypePico = 0xFF;
 namespace cvc {
 inline constexpr std::uint32_t kCertificate = 0x7F21;
 inline constexpr std::uint32_t kBody = 0x7F4E;
-inline constexpr std::uint32_t kCar = 0x42;   ///< certification authority reference
-inline constexpr std::uint32_t kChr = 0x5F20; ///< certificate holder reference
+inline constexpr std::uint32_t kCar = 0x42;                   ///< certification authority reference
+inline constexpr std::uint32_t kChr = 0x5F20;                 ///< certificate holder reference
 inline constexpr std::uint32_t kAuthenticatedRequest = 0x67;  ///< v6.6 writes it before the cert
 }  // namespace cvc
 
