@@ -58,7 +58,8 @@ Secret stored_form(const store::CredentialKey& key, const Secret& value) {
 /// changed) is not affected.
 ///
 /// Where it is kept: every change is one operation ("sending <fp> <t>", "rejected <fp> <t>",
-/// "accepted <fp> <t>", "clear - <t>") appended durably to the keeper's record log under a
+/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log (synced for "sending",
+/// the only one a VERIFY must wait for; losing any other leaves a safer state) under a
 /// stream named by a keyed hash of the entry; the state is the store entry
 /// "pico:<serial>/user-pin-rejected" (or so-pin-rejected; lines "<fp> <state> <t>") with the
 /// operations after it replayed. So the record made before every VERIFY is one small synced
@@ -119,18 +120,24 @@ class Rejections {
       HSMCTL_TRY_ASSIGN(fp_key_, store::fingerprint_key(*keeper_, true));
       stream_ = store::record_stream(*fp_key_, key_);
     }
-    return record(std::string(st) + " " + store::fingerprint(*fp_key_, v));
+    // Only "sending" must be on disk before the VERIFY goes out. A lost "rejected" leaves
+    // "sending", which withholds and counts the value the same way.
+    const bool durable = std::string_view(st) == "sending";
+    return record(std::string(st) + " " + store::fingerprint(*fp_key_, v), durable);
   }
   /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
   /// failures no longer count.
   Result<void> accepted(const Secret& v) {
     if (lines_.empty() || !fp_key_) return {};
-    return record("accepted " + store::fingerprint(*fp_key_, v));
+    // Not synced: losing it (power loss before the kernel writes it) leaves the value recorded
+    // as "sending", which withholds it: the safe direction, never a try spent. The next
+    // "sending" append, synced, makes it durable too.
+    return record("accepted " + store::fingerprint(*fp_key_, v), /*durable=*/false);
   }
   /// The device was re-initialized: nothing recorded applies any more.
   Result<void> clear() {
     if (lines_.empty() || !fp_key_) return {};
-    return record("clear -");
+    return record("clear -", /*durable=*/false);  // lost: old records stay, which only withholds
   }
 
  private:
@@ -140,10 +147,10 @@ class Rejections {
   Rejections(store::CredentialKeeper& keeper, store::CredentialKey key)
       : keeper_(&keeper), key_(std::move(key)) {}
   /// Applies `op` ("<what> <fp>") here and appends it, with the time, to the record log.
-  Result<void> record(const std::string& op) {
+  Result<void> record(const std::string& op, bool durable) {
     const std::string text =
         op + " " + std::to_string(static_cast<long long>(std::time(nullptr)));
-    HSMCTL_TRY_ASSIGN(last_seq_, keeper_->append_record(stream_, text));
+    HSMCTL_TRY_ASSIGN(last_seq_, keeper_->append_record(stream_, text, durable));
     replay(text);
     ++unfolded_;
     return {};

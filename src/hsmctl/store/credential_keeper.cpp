@@ -52,7 +52,7 @@ Result<std::vector<LogRecord>> CredentialKeeper::records(const std::string& stre
 }
 
 Result<std::string> CredentialKeeper::append_record(const std::string& stream,
-                                                    const std::string& text) {
+                                                    const std::string& text, bool /*durable*/) {
   HSMCTL_TRY_ASSIGN(auto lines, entry_lines(*this, stream));
   HSMCTL_TRY_ASSIGN(Bytes raw, crypto::random_bytes(8));
   const std::string seq = to_hex(raw);

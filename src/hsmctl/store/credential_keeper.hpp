@@ -68,8 +68,11 @@ class CredentialKeeper {
   /// command costs one small synced append (EncryptedStore keeps them in "<store>.records",
   /// store/record_log.hpp). The default keeps them in an entry of this keeper.
   virtual Result<std::vector<LogRecord>> records(const std::string& stream);
-  /// Appends a record (one line, no secret); durable when this returns. Returns its seq.
-  virtual Result<std::string> append_record(const std::string& stream, const std::string& text);
+  /// Appends a record (one line, no secret) and returns its seq. With `durable`, it is on stable
+  /// storage when this returns; otherwise a power loss may drop it (a later durable append to
+  /// the same log makes it durable too).
+  virtual Result<std::string> append_record(const std::string& stream, const std::string& text,
+                                            bool durable = true);
   /// Drops the records of `stream` up to and including `through_seq` (after the caller folded
   /// them into an entry).
   virtual Result<void> drop_records(const std::string& stream, const std::string& through_seq);

@@ -342,9 +342,9 @@ Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream
 }
 
 Result<std::string> EncryptedStore::append_record(const std::string& stream,
-                                                  const std::string& text) {
+                                                  const std::string& text, bool durable) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  return RecordLog(records_path(path_)).append(stream, text, /*sync=*/true);
+  return RecordLog(records_path(path_)).append(stream, text, durable);
 }
 
 Result<void> EncryptedStore::drop_records(const std::string& stream,

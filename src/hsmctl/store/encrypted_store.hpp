@@ -123,7 +123,8 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   /// Records live in "<store>.records" (store/record_log.hpp): an append is one small synced
   /// write, never a rewrite of the encrypted file. Under the store's lock.
   Result<std::vector<LogRecord>> records(const std::string& stream) override;
-  Result<std::string> append_record(const std::string& stream, const std::string& text) override;
+  Result<std::string> append_record(const std::string& stream, const std::string& text,
+                                    bool durable = true) override;
   Result<void> drop_records(const std::string& stream, const std::string& through_seq) override;
 
   // ApplyJournal (same file, same durability).
