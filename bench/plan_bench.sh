@@ -78,14 +78,23 @@ stop_sandbox
 
 start_sandbox time ""
 "$hsmctl" plan -f "$work/m.yaml" --device pcsc: >/dev/null
-t0=$(now)
-for _ in $(seq "$runs"); do "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null; done
-t1=$(now)
-pcsc_ms=$(per_run_ms "$t0" "$t1")
-t0=$(now)
-for _ in $(seq "$runs"); do sc-hsm-tool --reader 0 >/dev/null 2>&1; done
-t1=$(now)
-tool_ms=$(per_run_ms "$t0" "$t1")
+# Interleaved (hsmctl, sc-hsm-tool, hsmctl, ...) and reported as medians, so a change in the
+# machine's load during the run affects both sides alike.
+ns() { date +%s%N; }
+: >"$work/t_hsmctl"
+: >"$work/t_tool"
+for _ in $(seq "$runs"); do
+  t0=$(ns)
+  "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null
+  t1=$(ns)
+  sc-hsm-tool --reader 0 >/dev/null 2>&1
+  t2=$(ns)
+  echo $(((t1 - t0) / 1000)) >>"$work/t_hsmctl"
+  echo $(((t2 - t1) / 1000)) >>"$work/t_tool"
+done
+median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.2f", m / 1000}'; }
+pcsc_ms=$(median_ms "$work/t_hsmctl")
+tool_ms=$(median_ms "$work/t_tool")
 stop_sandbox
 
 # The protocol minimum to read the state without credentials: SELECT, VERIFY status 81 and 88,
@@ -94,7 +103,7 @@ stop_sandbox
 # retry maximum, and the object list + device certificate for what a re-init would lose.
 minimum=7
 ratio() { echo "scale=2; $1 / $2" | bc; }
-printf '\nplan of one Pico HSM with no changes, %s runs each\n\n' "$runs"
+printf '\nplan of one Pico HSM with no changes, %s runs each (pcscd rows: median of interleaved runs)\n\n' "$runs"
 printf '%-40s %10s %8s\n' "what" "ms/run" "APDUs"
 printf '%-40s %10s %8s\n' "hsmctl plan, in-process simulator" "$sim_ms" "$sim_apdus"
 printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_apdus"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/apply/engine.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <stdexcept>
 #include <string>
@@ -48,20 +49,53 @@ Secret stored_form(const store::CredentialKey& key, const Secret& value) {
 }
 
 /// Keyed fingerprints (store/fingerprint.hpp, never the values) of values a device rejected, per
-/// device and PIN: store entry "pico:<serial>/user-pin-rejected" (or so-pin-rejected), lines
-/// "<fingerprint> <state> <epoch seconds>". States:
+/// device and PIN. States of a value:
 ///   sending   a VERIFY with the value was about to be sent and its outcome was never recorded
 ///             (the run was interrupted): treated as rejected, since it may have cost a try;
 ///   rejected  the device answered 63Cx/6983; counts as one of hsmctl's own failed attempts;
 ///   reset     rejected, but a later success reset the counter (no longer counted).
 /// A recorded value is never sent to the device again; a different value (the held value
 /// changed) is not affected.
+///
+/// Where it is kept: every change is one operation ("sending <fp> <t>", "rejected <fp> <t>",
+/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log (synced for "sending",
+/// the only one a VERIFY must wait for; losing any other leaves a safer state) under a
+/// stream named by a keyed hash of the entry; the state is the store entry
+/// "pico:<serial>/user-pin-rejected" (or so-pin-rejected; lines "<fp> <state> <t>") with the
+/// operations after it replayed. So the record made before every VERIFY is one small synced
+/// append, not a rewrite of the store. Every kFoldAfter operations the state is folded into the
+/// entry, which then names the last operation it contains ("#folded <seq>"), and the folded
+/// operations are dropped; a crash between the two steps replays nothing twice.
 class Rejections {
  public:
   static Result<Rejections> load(store::CredentialKeeper& keeper, store::CredentialKey key) {
     Rejections r(keeper, std::move(key));
     HSMCTL_TRY_ASSIGN(r.fp_key_, store::fingerprint_key(keeper, false));
-    HSMCTL_TRY_ASSIGN(r.lines_, store::load_lines(keeper, r.key_));
+    HSMCTL_TRY_ASSIGN(auto stored, store::load_lines(keeper, r.key_));
+    std::string folded_through;
+    for (auto& l : stored) {
+      if (l.rfind(kFoldedMarker, 0) == 0) {
+        folded_through = l.substr(std::string_view(kFoldedMarker).size());
+      } else {
+        r.lines_.push_back(std::move(l));
+      }
+    }
+    if (!r.fp_key_) return r;  // no fingerprint was ever recorded in this store
+    r.stream_ = store::record_stream(*r.fp_key_, r.key_);
+    HSMCTL_TRY_ASSIGN(auto records, keeper.records(r.stream_));
+    bool skipping = !folded_through.empty() &&
+                    std::any_of(records.begin(), records.end(),
+                                [&](const store::LogRecord& rec) { return rec.seq == folded_through; });
+    for (const auto& rec : records) {
+      if (skipping) {
+        skipping = rec.seq != folded_through;
+        continue;
+      }
+      r.replay(rec.text);
+      r.last_seq_ = rec.seq;
+      ++r.unfolded_;
+    }
+    if (r.unfolded_ > kFoldAfter) HSMCTL_TRY(r.fold());
     return r;
   }
   /// The recorded state of `v` ("sending", "rejected", "reset"), or nullopt.
@@ -80,36 +114,79 @@ class Rejections {
     }
     return n;
   }
+  /// Records `v` as "sending" or "rejected"; durable when this returns.
   Result<void> mark(const Secret& v, const char* st) {
     if (!fp_key_) {
       HSMCTL_TRY_ASSIGN(fp_key_, store::fingerprint_key(*keeper_, true));
+      stream_ = store::record_stream(*fp_key_, key_);
     }
-    const std::string fp = store::fingerprint(*fp_key_, v);
-    erase(fp);
-    lines_.push_back(fp + " " + st + " " + std::to_string(static_cast<long long>(std::time(nullptr))));
-    return store::save_lines(*keeper_, key_, lines_);
+    // Only "sending" must be on disk before the VERIFY goes out. A lost "rejected" leaves
+    // "sending", which withholds and counts the value the same way.
+    const bool durable = std::string_view(st) == "sending";
+    return record(std::string(st) + " " + store::fingerprint(*fp_key_, v), durable);
   }
   /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
   /// failures no longer count.
   Result<void> accepted(const Secret& v) {
-    if (lines_.empty()) return {};
-    if (fp_key_) erase(store::fingerprint(*fp_key_, v));
-    for (auto& l : lines_) {
-      const auto st = state(l);
-      if (st == "sending" || st == "rejected") l = l.substr(0, l.find(' ')) + " reset" + rest_after_state(l);
-    }
-    return store::save_lines(*keeper_, key_, lines_);
+    if (lines_.empty() || !fp_key_) return {};
+    // Not synced: losing it (power loss before the kernel writes it) leaves the value recorded
+    // as "sending", which withholds it: the safe direction, never a try spent. The next
+    // "sending" append, synced, makes it durable too.
+    return record("accepted " + store::fingerprint(*fp_key_, v), /*durable=*/false);
   }
   /// The device was re-initialized: nothing recorded applies any more.
   Result<void> clear() {
-    if (lines_.empty()) return {};
-    lines_.clear();
-    return store::save_lines(*keeper_, key_, lines_);
+    if (lines_.empty() || !fp_key_) return {};
+    return record("clear -", /*durable=*/false);  // lost: old records stay, which only withholds
   }
 
  private:
+  static constexpr const char* kFoldedMarker = "#folded ";
+  static constexpr int kFoldAfter = 64;
+
   Rejections(store::CredentialKeeper& keeper, store::CredentialKey key)
       : keeper_(&keeper), key_(std::move(key)) {}
+  /// Applies `op` ("<what> <fp>") here and appends it, with the time, to the record log.
+  Result<void> record(const std::string& op, bool durable) {
+    const std::string text =
+        op + " " + std::to_string(static_cast<long long>(std::time(nullptr)));
+    HSMCTL_TRY_ASSIGN(last_seq_, keeper_->append_record(stream_, text, durable));
+    replay(text);
+    ++unfolded_;
+    return {};
+  }
+  /// Applies one recorded operation "<what> <fp> <time>" to the state.
+  void replay(const std::string& text) {
+    const auto a = text.find(' ');
+    const auto b = a == std::string::npos ? a : text.find(' ', a + 1);
+    if (b == std::string::npos) return;  // not an operation this version wrote
+    const std::string what = text.substr(0, a);
+    const std::string fp = text.substr(a + 1, b - a - 1);
+    const std::string when = text.substr(b + 1);
+    if (what == "sending" || what == "rejected") {
+      erase(fp);
+      lines_.push_back(fp + " " + what + " " + when);
+    } else if (what == "accepted") {
+      erase(fp);
+      for (auto& l : lines_) {
+        const auto st = state(l);
+        if (st == "sending" || st == "rejected") {
+          l = l.substr(0, l.find(' ')) + " reset" + rest_after_state(l);
+        }
+      }
+    } else if (what == "clear") {
+      lines_.clear();
+    }
+  }
+  /// Writes the state into the store entry, then drops the operations it contains.
+  Result<void> fold() {
+    std::vector<std::string> out = lines_;
+    out.push_back(kFoldedMarker + last_seq_);
+    HSMCTL_TRY(store::save_lines(*keeper_, key_, out));
+    HSMCTL_TRY(keeper_->drop_records(stream_, last_seq_));
+    unfolded_ = 0;
+    return {};
+  }
   static std::string state(const std::string& line) {
     const auto a = line.find(' ');
     if (a == std::string::npos) return "rejected";
@@ -128,6 +205,9 @@ class Rejections {
   store::CredentialKeeper* keeper_;
   store::CredentialKey key_;
   std::optional<Secret> fp_key_;
+  std::string stream_;
+  std::string last_seq_;
+  int unfolded_ = 0;
   std::vector<std::string> lines_;
 };
 

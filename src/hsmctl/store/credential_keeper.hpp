@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "hsmctl/store/record_log.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
 
@@ -61,6 +62,20 @@ class CredentialKeeper {
                                    const std::string& /*value*/) {
     return {};
   }
+
+  /// Short non-secret records appended under `stream` (an opaque name without spaces), oldest
+  /// first. Appending does not rewrite the store: a record that must be on disk before a device
+  /// command costs one small synced append (EncryptedStore keeps them in "<store>.records",
+  /// store/record_log.hpp). The default keeps them in an entry of this keeper.
+  virtual Result<std::vector<LogRecord>> records(const std::string& stream);
+  /// Appends a record (one line, no secret) and returns its seq. With `durable`, it is on stable
+  /// storage when this returns; otherwise a power loss may drop it (a later durable append to
+  /// the same log makes it durable too).
+  virtual Result<std::string> append_record(const std::string& stream, const std::string& text,
+                                            bool durable = true);
+  /// Drops the records of `stream` up to and including `through_seq` (after the caller folded
+  /// them into an entry).
+  virtual Result<void> drop_records(const std::string& stream, const std::string& through_seq);
 
   /// The apply journal kept next to the credentials, or nullptr when this keeper keeps none.
   virtual ApplyJournal* journal() { return nullptr; }

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "hsmctl/store/crypto.hpp"
+#include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 namespace hsmctl::store {
@@ -126,6 +127,7 @@ struct SeenRecord {
 };
 
 std::string seen_path(const std::string& store_path) { return store_path + ".seen"; }
+std::string records_path(const std::string& store_path) { return store_path + ".records"; }
 
 std::string store_identity(const StoreHeader& header) {
   Bytes digest = crypto::sha256(ByteView(header.salt.data(), header.salt.size()));
@@ -254,6 +256,8 @@ Result<EncryptedStore> EncryptedStore::create(const std::string& path,
   HSMCTL_TRY_ASSIGN(Secret material, store.keys_->material(mode, /*creating=*/true));
   HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(store.header_, material));
   store.kek_ = std::move(kek);
+  // Records of a store that was at this path before refer to its keys: they start afresh.
+  HSMCTL_TRY(RecordLog(records_path(path)).remove());
   StoreData empty;
   HSMCTL_TRY(store.save(empty));
   return store;
@@ -330,6 +334,23 @@ Result<void> EncryptedStore::save(StoreData& data) {
   record_seen(path_, header_, data.generation);
   remove_stale_snapshots(path_);
   return {};
+}
+
+Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream) {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
+  return RecordLog(records_path(path_)).read(stream);
+}
+
+Result<std::string> EncryptedStore::append_record(const std::string& stream,
+                                                  const std::string& text, bool durable) {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  return RecordLog(records_path(path_)).append(stream, text, durable);
+}
+
+Result<void> EncryptedStore::drop_records(const std::string& stream,
+                                          const std::string& through_seq) {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  return RecordLog(records_path(path_)).drop(stream, through_seq);
 }
 
 template <class F>
@@ -484,8 +505,24 @@ Result<void> EncryptedStore::record_fact(const CredentialKey& key, const std::st
 }
 
 Result<void> EncryptedStore::rm(const CredentialKey& key) {
+  // Records about the entry kept in the log beside the store (a value a device rejected, not
+  // yet folded into the entry) go with it: removing the entry must forget them too. Dropped
+  // first, so a crash in between leaves the entry for a second `rm`.
+  bool had_records = false;
+  HSMCTL_TRY_ASSIGN(auto fp_key, fingerprint_key(*this, false));
+  if (fp_key) {
+    const std::string stream = record_stream(*fp_key, key);
+    HSMCTL_TRY_ASSIGN(auto held, records(stream));
+    if (!held.empty()) {
+      had_records = true;
+      HSMCTL_TRY(drop_records(stream, ""));
+    }
+  }
   return mutate([&](StoreData& d, const std::string&) -> Result<bool> {
-    if (!d.erase(key.id())) return no_entry(key);
+    if (!d.erase(key.id())) {
+      if (had_records) return false;
+      return no_entry(key);
+    }
     return true;
   });
 }

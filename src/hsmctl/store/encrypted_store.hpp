@@ -120,6 +120,13 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   Result<ImportSummary> import_from(const std::string& file, KeySource& backup_keys,
                                     bool overwrite = false);
 
+  /// Records live in "<store>.records" (store/record_log.hpp): an append is one small synced
+  /// write, never a rewrite of the encrypted file. Under the store's lock.
+  Result<std::vector<LogRecord>> records(const std::string& stream) override;
+  Result<std::string> append_record(const std::string& stream, const std::string& text,
+                                    bool durable = true) override;
+  Result<void> drop_records(const std::string& stream, const std::string& through_seq) override;
+
   // ApplyJournal (same file, same durability).
   Result<std::string> journal_begin(const std::string& device,
                                     const std::string& plan_summary) override;

@@ -39,6 +39,10 @@ std::string fingerprint(const Secret& key, const Secret& value) {
   return s;
 }
 
+std::string record_stream(const Secret& fingerprint_key, const CredentialKey& key) {
+  return "r-" + fingerprint(fingerprint_key, Secret("record-stream " + key.id())).substr(0, 32);
+}
+
 Result<std::optional<Secret>> fingerprint_key(CredentialKeeper& keeper, bool create) {
   HSMCTL_TRY_ASSIGN(auto k, keeper.current(kFingerprintKeyEntry));
   if (k) return k;

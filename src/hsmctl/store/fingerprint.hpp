@@ -28,6 +28,10 @@ extern const CredentialKey kFingerprintKeyEntry;
 /// The fingerprint key of this store; created (and recorded) on first use when `create`.
 Result<std::optional<Secret>> fingerprint_key(CredentialKeeper& keeper, bool create);
 
+/// The name under which records about the entry `key` are appended to the keeper's record log
+/// (CredentialKeeper::append_record): a keyed hash, so the log beside the store names no device.
+std::string record_stream(const Secret& fingerprint_key, const CredentialKey& key);
+
 /// The lines of a record (empty when the entry does not exist).
 Result<std::vector<std::string>> load_lines(CredentialKeeper& keeper, const CredentialKey& key);
 /// Replaces the record (recorded as the entry's current value).

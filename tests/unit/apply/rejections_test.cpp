@@ -7,6 +7,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "../store/store_test_support.hpp"
 #include "hsmctl/apply/engine.hpp"
@@ -14,6 +16,7 @@
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
+#include "hsmctl/store/fingerprint.hpp"
 
 namespace hsmctl::apply {
 namespace {
@@ -131,11 +134,20 @@ TEST(ApplyEngineRejections, ARejectedValueIsNeverSentAgainWhenTheCounterIsFullAg
     EXPECT_THAT(text(*again), HasSubstr("(rejected in an earlier run); recorded"));
     EXPECT_THAT(text(*again), HasSubstr("hsmctl store set pico:" + std::string(kSerial) + "/so-pin"));
   }
-  // The store never holds the rejected value's fingerprint in the clear form of the value.
+  // The rejection is recorded by a keyed fingerprint, never the value: in the record log beside
+  // the store (until it is folded into the store entry).
   keeper = open_store(dir.file("store.hsmctl"));
   auto record = keeper->current(credential_key(kSerial, "user-pin-rejected"));
-  ASSERT_TRUE(record && record->has_value());
-  EXPECT_THAT(std::string((*record)->view()), Not(HasSubstr(kPin)));
+  ASSERT_TRUE(record);
+  if (record->has_value()) {
+    EXPECT_THAT(std::string((*record)->view()), Not(HasSubstr(kPin)));
+  }
+  {
+    std::ifstream in(dir.file("store.hsmctl") + ".records");
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(log, HasSubstr(" rejected "));
+    for (const char* v : {kPin, kSo, kNewPin, kNewSo}) EXPECT_THAT(log, Not(HasSubstr(v)));
+  }
 
   // Once the value hsmctl holds changes, it is tried (once) and the device converges.
   card.verifies = 0;
@@ -258,6 +270,108 @@ TEST(ApplyEngineRejections, TwoStoresForOneDeviceConverge) {
   auto host_a = card.plan(*a, manifest(kNewPin, kNewSo));
   ASSERT_TRUE(host_a);
   EXPECT_FALSE(host_a->plan.has_changes()) << text(*host_a);
+}
+
+
+// Issue 8 item 7 / issue 13: the record made before every VERIFY is an append to the record log
+// beside the store, not a rewrite of the encrypted store: a no-change plan leaves the store file
+// as it was (before, it was rewritten four times per plan: "sending" and the outcome per PIN).
+TEST(ApplyEngineRejectionRecords, ANoChangePlanDoesNotRewriteTheStore) {
+  store::testing::TempDir dir;
+  const std::string path = dir.file("store.hsmctl");
+  Card card;
+  {
+    auto keeper = open_store(path);
+    ASSERT_TRUE(card.apply(*keeper, manifest()));
+  }
+  auto keeper = open_store(path);
+  // The first VERIFY ever made with this store creates its fingerprint key (one write, once).
+  ASSERT_TRUE(card.plan(*keeper, manifest()));
+  ASSERT_TRUE(keeper->current(store::kFingerprintKeyEntry)->has_value());
+  const auto generation = *keeper->generation();
+  for (int run = 0; run < 3; ++run) {
+    card.verifies = 0;
+    auto p = card.plan(*keeper, manifest());
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_FALSE(p->plan.has_changes()) << text(*p);
+    EXPECT_EQ(card.verifies, 2);  // both PINs verified, each recorded before it was sent
+  }
+  EXPECT_EQ(*keeper->generation(), generation) << "a no-change plan rewrote the store";
+  EXPECT_TRUE(std::filesystem::exists(path + ".records"));
+  EXPECT_EQ(std::filesystem::status(path + ".records").permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// The records are folded into the store entry now and then; a value recorded as rejected stays
+// withheld across every fold, and the record log stays small however many plans run.
+TEST(ApplyEngineRejectionRecords, ARejectedValueStaysWithheldAcrossFolds) {
+  store::testing::TempDir dir;
+  const std::string path = dir.file("store.hsmctl");
+  Card card;
+  {
+    auto keeper = open_store(path);
+    ASSERT_TRUE(card.apply(*keeper, manifest()));
+  }
+  {
+    auto h = card.other();
+    ASSERT_TRUE(h.select());
+    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
+  }
+  // The store's value is rejected once; the manifest now names the device's value.
+  card.verifies = 0;
+  {
+    auto keeper = open_store(path);
+    auto p = card.plan(*keeper, manifest(kNewPin, kSo));
+    ASSERT_TRUE(p) << p.error().to_string();
+  }
+  EXPECT_EQ(card.verifies, 3);  // stale user PIN (rejected), manifest's user PIN, SO PIN
+  for (int run = 0; run < 60; ++run) {
+    auto keeper = open_store(path);  // a new process each time
+    card.verifies = 0;
+    auto p = card.plan(*keeper, manifest(kNewPin, kSo));
+    ASSERT_TRUE(p) << p.error().to_string();
+    ASSERT_EQ(card.verifies, 2) << "run " << run << ": the rejected value was sent again";
+    ASSERT_THAT(text(*p), HasSubstr("(rejected in an earlier run)")) << "run " << run;
+  }
+  EXPECT_EQ(card.tries(PinRef::kUser), 3);
+  auto keeper = open_store(path);
+  auto entry = keeper->current(credential_key(kSerial, "user-pin-rejected"));
+  ASSERT_TRUE(entry && entry->has_value());
+  EXPECT_THAT(std::string((*entry)->view()), HasSubstr("#folded "));  // folded at least once
+  EXPECT_LT(std::filesystem::file_size(path + ".records"), 2U * 70U * 160U);
+}
+
+// The documented way to allow a recorded value again: `hsmctl store rm pico:<serial>/user-pin-
+// rejected` forgets it, whether it was folded into the entry or is still in the record log.
+TEST(ApplyEngineRejectionRecords, RemovingTheRecordAllowsTheValueAgain) {
+  store::testing::TempDir dir;
+  const std::string path = dir.file("store.hsmctl");
+  Card card;
+  auto keeper = open_store(path);
+  ASSERT_TRUE(card.apply(*keeper, manifest()));
+  {
+    auto h = card.other();
+    ASSERT_TRUE(h.select());
+    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
+  }
+  ASSERT_TRUE(card.plan(*keeper, manifest()));  // the held value is rejected and recorded
+  {
+    // Someone puts the old value back (checked with another tool).
+    auto h = card.other();
+    ASSERT_TRUE(h.select());
+    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kNewPin), Secret(kPin)));
+  }
+  card.verifies = 0;
+  ASSERT_TRUE(card.plan(*keeper, manifest()));
+  EXPECT_EQ(card.verifies, 1);  // the SO PIN only: the recorded value is withheld
+  ASSERT_TRUE(keeper->rm(credential_key(kSerial, "user-pin-rejected")));
+  card.verifies = 0;
+  auto p = card.plan(*keeper, manifest());
+  ASSERT_TRUE(p) << p.error().to_string();
+  EXPECT_EQ(card.verifies, 2);
+  EXPECT_FALSE(p->plan.has_blocked()) << text(*p);
+  EXPECT_FALSE(p->plan.has_changes()) << text(*p);
 }
 
 }  // namespace
