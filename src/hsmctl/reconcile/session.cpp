@@ -189,7 +189,7 @@ Result<Selection> parse_selection(const std::vector<std::string>& selectors,
       const std::size_t eq = item.find('=');
       Selection::Requirement r;
       if (eq != std::string::npos) {
-        r.equal = !(eq > 0 && item[eq - 1] == '!');
+        r.equal = eq == 0 || item[eq - 1] != '!';
         r.key = item.substr(0, r.equal ? eq : eq - 1);
         // "key==value" is accepted as "key=value" (as kubectl does).
         r.value = item.substr(r.equal && eq + 1 < item.size() && item[eq + 1] == '=' ? eq + 2
@@ -220,6 +220,7 @@ Result<Selected> select_units(std::vector<std::unique_ptr<family::Unit>> units,
     return out;
   }
   std::vector<std::string> all;
+  all.reserve(units.size());
   for (const auto& u : units) all.push_back(u->name());
   for (const auto& t : selection.targets) {
     if (std::find(all.begin(), all.end(), t) == all.end()) {
