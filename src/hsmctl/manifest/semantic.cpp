@@ -4,6 +4,8 @@
 #include <cctype>
 #include <utility>
 
+#include "hsmctl/model/limits.hpp"
+
 namespace hsmctl::manifest {
 namespace {
 
@@ -42,7 +44,7 @@ class Builder {
       s.device.reader = device["reader"].get<std::string>();
     }
 
-    s.pin_retries = spec.value("pinRetries", 3);
+    s.pin_retries = spec.value("pinRetries", model::kDefaultPinRetries);
     if (spec.contains("resetRetryCounter")) {
       const json& rrc = spec["resetRetryCounter"];
       s.reset_retry_counter.enabled = rrc.value("enabled", true);
@@ -117,9 +119,11 @@ class Builder {
               "characters, got length " +
                   std::to_string(ref.generate.length));
       }
-    } else if (ref.generate.length < 6 || ref.generate.length > 15) {
-      error(len_ptr, "a generated user PIN must be 6 to 15 characters long, got length " +
-                         std::to_string(ref.generate.length));
+    } else if (ref.generate.length < model::kMinUserPinLength ||
+               ref.generate.length > model::kMaxUserPinLength) {
+      error(len_ptr, "a generated user PIN must be " + std::to_string(model::kMinUserPinLength) +
+                         " to " + std::to_string(model::kMaxUserPinLength) +
+                         " characters long, got length " + std::to_string(ref.generate.length));
     }
     return ref;
   }
@@ -161,7 +165,7 @@ class Builder {
     // have a known length here; referenced PINs are checked when they are resolved.
     if (s.user_pin && s.user_pin->kind == model::SecretRef::Kind::kGenerate) {
       int len = s.user_pin->generate.length;
-      int cap = len == 6 ? 3 : len == 7 ? 5 : 10;
+      const int cap = model::max_pin_retries_for_length(len);
       if (s.pin_retries > cap) {
         error("/spec/pinRetries", "pinRetries " + std::to_string(s.pin_retries) +
                                       " is too many for a " + std::to_string(len) +

@@ -3,6 +3,8 @@
 // SmartCard-HSM / Pico HSM device-option bits (tag 85 bytes 0-1, INITIALIZE tag 80, DYNOPS).
 // Source: ../shared/reference/pico-hsm.md section 1.1.
 
+#include "hsmctl/model/limits.hpp"  // kSoPinRetries
+
 #include <cstdint>
 
 namespace hsmctl::model {
@@ -19,8 +21,5 @@ inline constexpr std::uint16_t kOptSecureLock = 0x0400;
 /// Bits INITIALIZE sets (low byte) and bits changed in place by DYNOPS (high byte).
 inline constexpr std::uint16_t kInitOptionsMask = 0x00FF;
 inline constexpr std::uint16_t kDynamicOptionsMask = 0xFF00;
-
-/// The SO-PIN retry counter is fixed at 15 on Pico and not configurable.
-inline constexpr int kSoPinRetries = 15;
 
 }  // namespace hsmctl::model

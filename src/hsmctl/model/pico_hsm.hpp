@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/secret_ref.hpp"
 #include "hsmctl/util/error.hpp"
 
@@ -51,7 +52,7 @@ struct PicoHsmSpec {
   DeviceSelector device;
   std::optional<SecretRef> user_pin;
   std::optional<SecretRef> so_pin;
-  int pin_retries = 3;
+  int pin_retries = kDefaultPinRetries;
   ResetRetryCounter reset_retry_counter;
   bool transport_pin = false;
   std::optional<int> dkek_shares;  ///< only without key domains; 0 = random DKEK

@@ -74,12 +74,6 @@ bool is_definite_non_credential(std::uint32_t code) {
   }
 }
 
-std::string hex_code(std::uint32_t code) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08X", code);
-  return buf;
-}
-
 long long now_of(const EngineOptions& o) {
   return o.now ? *o.now : static_cast<long long>(std::time(nullptr));
 }
@@ -604,7 +598,7 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         if (sent_ok) {
           HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
         } else if (code && is_credential_failure(*code)) {
-          HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, hex_code(*code)));
+          HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, code_hex(*code)));
         } else if (code && is_definite_non_credential(*code)) {
           HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
         }
@@ -696,13 +690,13 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                     "not send this setup password again";
         } else if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
                             *code == kPasswordExpired || *code == kUserNotFound)) {
-          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, hex_code(*code)));
+          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, code_hex(*code)));
           if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
           outcome = "; stopped without retrying (lockout safety), recorded so the next run "
                     "does not send this value again";
         } else if (code && *code == kWrongPkcs11Pin) {
           HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, hex_code(*code)));
+          if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, code_hex(*code)));
           outcome = "; stopped without retrying (lockout safety), recorded so the next run "
                     "does not send this value again";
         } else if (code && is_definite_non_credential(*code)) {

@@ -3,7 +3,6 @@
 #include "hsmctl/primus/plan.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace hsmctl::primus {
 
@@ -12,12 +11,6 @@ namespace {
 using plan::Action;
 using plan::ActionClass;
 using plan::ActionKind;
-
-std::string hex_code(std::uint32_t code) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08X", code);
-  return buf;
-}
 
 std::string new_setup_password_hint(const PrimusCluster& c, const std::string& user) {
   if (c.deployment == Deployment::kCloudHsm) {
@@ -302,14 +295,14 @@ ClusterPlan make_plan(const PlanInput& in) {
       const std::uint32_t code = *facts.setup_rejected_code;
       std::string why;
       if (code == kUserNotFound) {
-        why = "the HSM reported that user '" + user + "' does not exist (" + hex_code(code) +
+        why = "the HSM reported that user '" + user + "' does not exist (" + code_hex(code) +
               "); the security officer must create it (CloudHSM: Securosys) and issue a setup "
               "password";
       } else if (code == kSetupPasswordExpired || code == kPasswordExpired) {
-        why = "the HSM reported the setup password at " + ref + " as expired (" + hex_code(code) +
+        why = "the HSM reported the setup password at " + ref + " as expired (" + code_hex(code) +
               "); " + new_setup_password_hint(c, user);
       } else {
-        why = "the HSM rejected the setup password at " + ref + " (" + hex_code(code) +
+        why = "the HSM rejected the setup password at " + ref + " (" + code_hex(code) +
               "); hsmctl does not try a rejected value again (lockout safety); " +
               new_setup_password_hint(c, user);
       }

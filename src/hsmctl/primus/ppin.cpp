@@ -167,6 +167,12 @@ std::optional<std::uint32_t> find_error_code(std::string_view output) {
   return std::nullopt;
 }
 
+std::string code_hex(std::uint32_t code) {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08X", code);
+  return hex;
+}
+
 const char* describe_code(std::uint32_t code) {
   switch (code) {
     case 0x80005001: return "no HSM/user configured";
@@ -202,8 +208,6 @@ bool is_credential_failure(std::uint32_t code) {
 }
 
 Error error_for_code(std::uint32_t code, const std::string& what) {
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "0x%08X", code);
   Errc errc = Errc::kDevice;
   if (is_credential_failure(code)) {
     errc = Errc::kAuth;
@@ -213,7 +217,7 @@ Error error_for_code(std::uint32_t code, const std::string& what) {
   } else if (code == 0x80005007) {
     errc = Errc::kIo;
   }
-  return Error{errc, what + ": ppin reported " + hex + " (" + describe_code(code) + ")",
+  return Error{errc, what + ": ppin reported " + code_hex(code) + " (" + describe_code(code) + ")",
                std::nullopt, {}, VendorCode{code}};
 }
 

@@ -48,6 +48,9 @@ Listing parse_listing(std::string_view output);
 /// The first documented error code in `output` ("0x80005017" -> 0x80005017), if any.
 std::optional<std::uint32_t> find_error_code(std::string_view output);
 
+/// A code as ppin prints it and hsmctl records it: "0x80005017" (8 upper-case hex digits).
+std::string code_hex(std::uint32_t code);
+
 /// The documented meaning of a code, or "undocumented error".
 const char* describe_code(std::uint32_t code);
 

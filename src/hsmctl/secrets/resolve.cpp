@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 #include "hsmctl/util/prompt.hpp"
 
@@ -169,17 +170,19 @@ Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
 Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field) {
   HSMCTL_TRY(check_printable(value, field));
   const auto n = value.size();
-  if (n < 6 || n > 15) {
-    return secret_error(field, "the user PIN must be 6..15 characters (got " + std::to_string(n) +
-                                   ")");
+  const int length = static_cast<int>(n);
+  if (length < model::kMinUserPinLength || length > model::kMaxUserPinLength) {
+    return secret_error(field, "the user PIN must be " + std::to_string(model::kMinUserPinLength) +
+                                   ".." + std::to_string(model::kMaxUserPinLength) +
+                                   " characters (got " + std::to_string(n) + ")");
   }
-  if (n == 6 && pin_retries > 3) {
-    return secret_error(field, "a 6-character user PIN allows at most 3 retries (pinRetries is " +
-                                   std::to_string(pin_retries) + ")");
-  }
-  if (n == 7 && pin_retries > 5) {
-    return secret_error(field, "a 7-character user PIN allows at most 5 retries (pinRetries is " +
-                                   std::to_string(pin_retries) + ")");
+  // The short-PIN caps (model::max_pin_retries_for_length); pinRetries itself is at most the
+  // policy maximum, checked by the schema.
+  const int cap = model::max_pin_retries_for_length(length);
+  if (cap < model::kMaxPinRetries && pin_retries > cap) {
+    return secret_error(field, "a " + std::to_string(length) +
+                                   "-character user PIN allows at most " + std::to_string(cap) +
+                                   " retries (pinRetries is " + std::to_string(pin_retries) + ")");
   }
   return {};
 }

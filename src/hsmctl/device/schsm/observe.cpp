@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "hsmctl/device/schsm/tlv.hpp"
+#include "hsmctl/device/schsm/protocol.hpp"
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
 
 namespace hsmctl::device::schsm {
@@ -12,7 +14,6 @@ namespace {
 using model::CredentialCheck;
 using PinState = model::PinStatus::State;
 
-constexpr int kMaxKeyDomains = 16;
 // The fewest SO-PIN tries left at which hsmctl still tries a value (after its own one failure).
 constexpr int kSoPinFloor = model::kSoPinRetries - 1;
 
@@ -22,11 +23,11 @@ struct CvNames {
 };
 
 std::optional<CvNames> cv_names(const Tlv& cert) {
-  if (cert.tag != 0x7F21) return std::nullopt;
-  auto body = find_tlv(cert.value, 0x7F4E);
+  if (cert.tag != cvc::kCertificate) return std::nullopt;
+  auto body = find_tlv(cert.value, cvc::kBody);
   if (!body) return std::nullopt;
-  auto car = find_tlv(*body, 0x42);
-  auto chr = find_tlv(*body, 0x5F20);
+  auto car = find_tlv(*body, cvc::kCar);
+  auto chr = find_tlv(*body, cvc::kChr);
   if (!car || !chr) return std::nullopt;
   return CvNames{Bytes(car->begin(), car->end()), Bytes(chr->begin(), chr->end())};
 }
@@ -110,10 +111,11 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   ByteView rest = ef_2f02;
   // Tolerate padding after the chain: stop at the first byte that does not start a CV cert.
   // v6.6 writes its authenticated request (67) before the self-signed certificate: skipped.
-  while (!rest.empty() && (rest[0] == 0x7F || rest[0] == 0x67)) {
+  while (!rest.empty() &&
+         (rest[0] == (cvc::kCertificate >> 8) || rest[0] == cvc::kAuthenticatedRequest)) {
     auto t = parse_tlv(rest);
     if (!t) break;
-    if (t->tag == 0x67) {
+    if (t->tag == cvc::kAuthenticatedRequest) {
       rest = rest.subspan(t->whole.size());
       continue;
     }
@@ -152,7 +154,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   o.options = sel.options;
   o.firmware_major = sel.firmware_major;
   o.firmware_minor = sel.firmware_minor;
-  o.is_pico = sel.device_type == 0xFF;
+  o.is_pico = sel.device_type == kDeviceTypePico;
 
   // 2. Chip serial from TokenInfo: firmware-generated, readable on a fresh device too. Right
   //    after SELECT, as the by-serial probe reads it: a card chosen by that probe answers both
@@ -244,7 +246,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     o.user_pin_check.check = CredentialCheck::kNotChecked;
 
   // 6. Key domains until 6A86 (or 6B00: no table). In a PIN/SO session the KCVs are real.
-  for (int i = 0; i < kMaxKeyDomains; ++i) {
+  for (int i = 0; i < kMaxKeyDomainSlots; ++i) {
     HSMCTL_TRY_ASSIGN(auto st, hsm.key_domain_status(i));
     if (!st) break;
     o.key_domains.push_back(std::move(*st));

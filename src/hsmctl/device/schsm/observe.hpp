@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/util/secret.hpp"
 
@@ -37,7 +38,7 @@ struct ObserveRequest {
   /// the attempt durably first; an error stops observation before the VERIFY is sent.
   std::function<Result<void>(PinRef, std::size_t)> before_verify;
   /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
-  int expected_pin_retries = 3;
+  int expected_pin_retries = model::kDefaultPinRetries;
   /// The retry maximum hsmctl recorded when it last verified or set the user PIN. When the
   /// counter before a successful VERIFY equals it, it is taken as the maximum without the
   /// re-SELECT + status query (2 APDUs; the re-SELECT is still sent when it is the logout).

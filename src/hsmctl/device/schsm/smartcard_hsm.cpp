@@ -4,23 +4,13 @@
 #include <cstdio>
 #include <string>
 
+#include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/tlv.hpp"
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
 
 namespace hsmctl::device::schsm {
 namespace {
-
-constexpr std::uint8_t kClaIso = 0x00;
-constexpr std::uint8_t kClaProprietary = 0x80;
-
-constexpr std::uint16_t kSwOk = 0x9000;
-constexpr std::uint16_t kSwBlocked = 0x6983;
-constexpr std::uint16_t kSwTransport = 0x6984;
-constexpr std::uint16_t kSwFileNotFound = 0x6A82;
-constexpr std::uint16_t kSwWrongP1P2 = 0x6A86;
-constexpr std::uint16_t kSwRefNotFound = 0x6A88;
-constexpr std::uint16_t kSwExists = 0x6A89;
-constexpr std::uint16_t kSwWrongParams = 0x6B00;
 
 // A READ BINARY chunk is a short Le=00 (up to 256 bytes); a file is read until a shorter chunk
 // (or a chained answer longer than one chunk: Pico HSM returns the rest of the file at once).
@@ -30,8 +20,6 @@ constexpr std::size_t kMaxEfSize = 32768;
 // Bounds for the 61xx / 6Cxx loops of exchange().
 constexpr int kMaxGetResponse = 256;
 constexpr int kMaxWrongLeRetries = 2;
-
-bool is_63cx(std::uint16_t sw) { return (sw & 0xFFF0) == 0x63C0; }
 
 const char* pin_name(PinRef ref) { return ref == PinRef::kUser ? "user PIN" : "SO PIN"; }
 
@@ -61,15 +49,15 @@ void append_secret(Bytes& out, const Secret& s) {
 int ObjectList::private_keys() const {
   int n = 0;
   for (std::uint16_t fid : fids) {
-    if ((fid >> 8) == 0xCC && fid != 0xCC00) ++n;
+    if ((fid >> 8) == kPrivateKeyFidPrefix && fid != kDeviceKeyFid) ++n;
   }
   return n;
 }
 
 std::optional<SelectInfo> parse_select_fcp(ByteView fcp) {
   ByteView body = fcp;
-  if (auto outer = parse_tlv(fcp); outer && outer->tag == 0x62) body = outer->value;
-  auto tag85 = find_tlv(body, 0x85);
+  if (auto outer = parse_tlv(fcp); outer && outer->tag == kFcpTag) body = outer->value;
+  auto tag85 = find_tlv(body, kDeviceOptionsTag);
   if (!tag85 || tag85->size() < 2) return std::nullopt;
   const ByteView v = *tag85;
   SelectInfo info;
@@ -90,11 +78,13 @@ std::optional<SelectInfo> parse_select_fcp(ByteView fcp) {
 
 std::optional<std::string> parse_token_info_serial(ByteView token_info) {
   auto outer = parse_tlv(token_info);
-  if (!outer || outer->tag != 0x30) return std::nullopt;
+  if (!outer || outer->tag != der::kSequence) return std::nullopt;
   auto fields = parse_tlvs(outer->value);
   if (!fields || fields->size() < 2) return std::nullopt;
   // TokenInfo ::= SEQUENCE { version INTEGER, serialNumber OCTET STRING, ... }
-  if ((*fields)[0].tag != 0x02 || (*fields)[1].tag != 0x04) return std::nullopt;
+  if ((*fields)[0].tag != der::kInteger || (*fields)[1].tag != der::kOctetString) {
+    return std::nullopt;
+  }
   const ByteView serial = (*fields)[1].value;
   if (serial.empty()) return std::nullopt;
   return to_hex(serial);
@@ -125,7 +115,7 @@ Result<ResponseApdu> SmartCardHsm::exchange(const CommandApdu& command) {
   HSMCTL_TRY_ASSIGN(ResponseApdu response, transmit_once(command));
 
   // 6Cxx: wrong Le; resend the same command with the exact length the card asked for.
-  for (int i = 0; i < kMaxWrongLeRetries && response.sw1() == 0x6C; ++i) {
+  for (int i = 0; i < kMaxWrongLeRetries && response.sw1() == kSw1WrongLe; ++i) {
     SensitiveCommand again;
     again.apdu = command;
     again.apdu.le = response.sw2() == 0 ? 256 : response.sw2();
@@ -133,12 +123,13 @@ Result<ResponseApdu> SmartCardHsm::exchange(const CommandApdu& command) {
   }
 
   // 61xx: more data waiting; fetch it with GET RESPONSE and concatenate.
-  for (int i = 0; response.sw1() == 0x61; ++i) {
+  for (int i = 0; response.sw1() == kSw1MoreData; ++i) {
     if (i >= kMaxGetResponse) {
       return make_error(Errc::kDevice,
                         transport_.describe() + ": GET RESPONSE chain does not end (61xx)");
     }
-    CommandApdu get{kClaIso, 0xC0, 0x00, 0x00, {}, response.sw2() == 0 ? 256 : response.sw2()};
+    CommandApdu get{
+        kClaIso, ins::kGetResponse, 0x00, 0x00, {}, response.sw2() == 0 ? 256 : response.sw2()};
     HSMCTL_TRY_ASSIGN(ResponseApdu more, transmit_once(get));
     response.data.insert(response.data.end(), more.data.begin(), more.data.end());
     response.sw = more.sw;
@@ -148,7 +139,8 @@ Result<ResponseApdu> SmartCardHsm::exchange(const CommandApdu& command) {
 
 Result<SelectInfo> SmartCardHsm::select() {
   // P1=04 (by DF name), P2=00 (first/only, return FCI) and Le=00: Pico rejects P2=0C with 6A86.
-  CommandApdu cmd{kClaIso, 0xA4, 0x04, 0x00, Bytes(kHsmAid.begin(), kHsmAid.end()), 0};
+  CommandApdu cmd{
+      kClaIso, ins::kSelect, kSelectByName, 0x00, Bytes(kHsmAid.begin(), kHsmAid.end()), 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("SELECT of the SmartCard-HSM applet", r.sw));
   auto info = parse_select_fcp(r.data);
@@ -161,7 +153,7 @@ Result<SelectInfo> SmartCardHsm::select() {
 }
 
 Result<model::PinStatus> SmartCardHsm::pin_status(PinRef ref) {
-  CommandApdu cmd{kClaIso, 0x20, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
+  CommandApdu cmd{kClaIso, ins::kVerify, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   model::PinStatus st;
   using S = model::PinStatus::State;
@@ -169,7 +161,7 @@ Result<model::PinStatus> SmartCardHsm::pin_status(PinRef ref) {
     st.state = S::kVerified;
   } else if (is_63cx(r.sw)) {
     st.state = S::kTriesLeft;
-    st.tries_left = r.sw & 0x0F;
+    st.tries_left = tries_of_63cx(r.sw);
   } else if (r.sw == kSwBlocked) {
     st.state = S::kBlocked;
     st.tries_left = 0;
@@ -189,7 +181,8 @@ Result<VerifyOutcome> SmartCardHsm::verify_detailed(PinRef ref, const Secret& va
                                           pin_name(ref) + " (that would be a status query)");
   }
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaIso, 0x20, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
+  cmd.apdu =
+      CommandApdu{kClaIso, ins::kVerify, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
   append_secret(cmd.apdu.data, value);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
   VerifyOutcome out;
@@ -197,7 +190,7 @@ Result<VerifyOutcome> SmartCardHsm::verify_detailed(PinRef ref, const Secret& va
     out.result = VerifyResult::kOk;
   } else if (is_63cx(r.sw)) {
     out.result = VerifyResult::kWrong;
-    out.tries_left = r.sw & 0x0F;
+    out.tries_left = tries_of_63cx(r.sw);
   } else if (r.sw == kSwBlocked) {
     out.result = VerifyResult::kBlocked;
     out.tries_left = 0;
@@ -224,7 +217,8 @@ Result<void> SmartCardHsm::change_reference_data(PinRef ref, const Secret& old_v
   }
   const std::string what = std::string("CHANGE REFERENCE DATA (") + pin_name(ref) + ")";
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaIso, 0x24, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
+  cmd.apdu = CommandApdu{
+      kClaIso, ins::kChangeReferenceData, 0x00, static_cast<std::uint8_t>(ref), {}, std::nullopt};
   append_secret(cmd.apdu.data, old_value);
   append_secret(cmd.apdu.data, new_value);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
@@ -241,7 +235,12 @@ Result<void> SmartCardHsm::reset_retry_counter(const Secret& so_pin, const Secre
   }
   const std::string what = "RESET RETRY COUNTER (SO PIN + new user PIN)";
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaIso, 0x2C, 0x00, 0x81, {}, std::nullopt};
+  cmd.apdu = CommandApdu{kClaIso,
+                         ins::kResetRetryCounter,
+                         rrc::kSoPinAndNewPin,
+                         static_cast<std::uint8_t>(PinRef::kUser),
+                         {},
+                         std::nullopt};
   append_secret(cmd.apdu.data, so_pin);
   append_secret(cmd.apdu.data, new_pin);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
@@ -258,7 +257,12 @@ Result<void> SmartCardHsm::reset_retry_counter_only(const Secret& so_pin) {
   }
   const std::string what = "RESET RETRY COUNTER (SO PIN only)";
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaIso, 0x2C, 0x01, 0x81, {}, std::nullopt};
+  cmd.apdu = CommandApdu{kClaIso,
+                         ins::kResetRetryCounter,
+                         rrc::kSoPinOnly,
+                         static_cast<std::uint8_t>(PinRef::kUser),
+                         {},
+                         std::nullopt};
   append_secret(cmd.apdu.data, so_pin);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
   if (r.sw == kSwOk) return {};
@@ -271,43 +275,55 @@ Result<void> SmartCardHsm::reset_retry_counter_only(const Secret& so_pin) {
 Result<void> SmartCardHsm::initialize(const InitializeParams& p) {
   // Validate before anything is sent: INITIALIZE wipes first and applies TLVs afterwards, so a
   // bad value would leave a wiped, half-configured device.
-  if (p.user_pin.empty() || p.user_pin.size() > 16) {
-    return make_error(Errc::kRefused, "INITIALIZE: the user PIN must be 1..16 bytes");
+  if (p.user_pin.empty() || p.user_pin.size() > kMaxUserPinBytes) {
+    return make_error(Errc::kRefused, "INITIALIZE: the user PIN must be 1.." +
+                                          std::to_string(kMaxUserPinBytes) + " bytes");
   }
-  if (p.so_pin.size() != 8) {
-    return make_error(Errc::kRefused, "INITIALIZE: the SO PIN must be exactly 8 bytes");
+  if (p.so_pin.size() != kSoPinBytes) {
+    return make_error(Errc::kRefused, "INITIALIZE: the SO PIN must be exactly " +
+                                          std::to_string(kSoPinBytes) + " bytes");
   }
-  if (p.pin_retries < 1 || p.pin_retries > 15) {
-    return make_error(Errc::kRefused, "INITIALIZE: PIN retries must be 1..15");
+  if (p.pin_retries < model::kMinPinRetries || p.pin_retries > model::kMaxProtocolPinRetries) {
+    return make_error(Errc::kRefused, "INITIALIZE: PIN retries must be " +
+                                          std::to_string(model::kMinPinRetries) + ".." +
+                                          std::to_string(model::kMaxProtocolPinRetries));
   }
-  if (p.dkek_shares && (*p.dkek_shares < 0 || *p.dkek_shares > 254)) {
-    return make_error(Errc::kRefused, "INITIALIZE: DKEK shares must be 0..254");
+  if (p.dkek_shares && (*p.dkek_shares < 0 || *p.dkek_shares > kMaxProtocolDkekShares)) {
+    return make_error(Errc::kRefused, "INITIALIZE: DKEK shares must be 0.." +
+                                          std::to_string(kMaxProtocolDkekShares));
   }
-  if (p.pka && (p.pka->first < 1 || p.pka->first > 8 || p.pka->second < 1 ||
-                p.pka->second > p.pka->first)) {
-    return make_error(Errc::kRefused,
-                      "INITIALIZE: public key authentication needs 1..8 keys and 1..keys required");
+  if (p.pka && (p.pka->first < model::kMinPkaKeys || p.pka->first > model::kMaxPkaKeys ||
+                p.pka->second < model::kMinPkaKeys || p.pka->second > p.pka->first)) {
+    return make_error(Errc::kRefused, "INITIALIZE: public key authentication needs " +
+                                          std::to_string(model::kMinPkaKeys) + ".." +
+                                          std::to_string(model::kMaxPkaKeys) +
+                                          " keys and 1..keys required");
   }
-  if (p.key_domains && (*p.key_domains < 1 || *p.key_domains > 16)) {
-    return make_error(Errc::kRefused, "INITIALIZE: key domains must be 1..16");
+  if (p.key_domains && (*p.key_domains < 1 || *p.key_domains > kMaxKeyDomainSlots)) {
+    return make_error(Errc::kRefused, "INITIALIZE: key domains must be 1.." +
+                                          std::to_string(kMaxKeyDomainSlots));
   }
 
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaProprietary, 0x50, 0x00, 0x00, {}, std::nullopt};
+  cmd.apdu = CommandApdu{kClaProprietary, ins::kInitialize, 0x00, 0x00, {}, std::nullopt};
   Bytes& d = cmd.apdu.data;
-  // Tag order 80 81 82 91 92 93 97, as sc-hsm-tool and pypicohsm send them.
+  // Tag order 80 81 82 91 92 93 97 (init_tag::), as sc-hsm-tool and pypicohsm send them.
   const Bytes options{static_cast<std::uint8_t>(p.options >> 8),
                       static_cast<std::uint8_t>(p.options & 0xFF)};
-  append_tlv(d, 0x80, options);
-  append_tlv(d, 0x81, p.user_pin.bytes());
-  append_tlv(d, 0x82, p.so_pin.bytes());
-  append_tlv(d, 0x91, Bytes{static_cast<std::uint8_t>(p.pin_retries)});
-  if (p.dkek_shares) append_tlv(d, 0x92, Bytes{static_cast<std::uint8_t>(*p.dkek_shares)});
-  if (p.pka) {
-    append_tlv(d, 0x93, Bytes{static_cast<std::uint8_t>(p.pka->first),
-                              static_cast<std::uint8_t>(p.pka->second)});
+  append_tlv(d, init_tag::kOptions, options);
+  append_tlv(d, init_tag::kUserPin, p.user_pin.bytes());
+  append_tlv(d, init_tag::kSoPin, p.so_pin.bytes());
+  append_tlv(d, init_tag::kPinRetries, Bytes{static_cast<std::uint8_t>(p.pin_retries)});
+  if (p.dkek_shares) {
+    append_tlv(d, init_tag::kDkekShares, Bytes{static_cast<std::uint8_t>(*p.dkek_shares)});
   }
-  if (p.key_domains) append_tlv(d, 0x97, Bytes{static_cast<std::uint8_t>(*p.key_domains)});
+  if (p.pka) {
+    append_tlv(d, init_tag::kPublicKeyAuth, Bytes{static_cast<std::uint8_t>(p.pka->first),
+                                                  static_cast<std::uint8_t>(p.pka->second)});
+  }
+  if (p.key_domains) {
+    append_tlv(d, init_tag::kKeyDomains, Bytes{static_cast<std::uint8_t>(*p.key_domains)});
+  }
 
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("INITIALIZE DEVICE", r.sw));
@@ -315,7 +331,7 @@ Result<void> SmartCardHsm::initialize(const InitializeParams& p) {
 }
 
 Result<std::pair<std::uint32_t, std::pair<int, int>>> SmartCardHsm::memory_and_version() {
-  CommandApdu cmd{kClaProprietary, 0x50, 0x00, 0x00, {}, 0};
+  CommandApdu cmd{kClaProprietary, ins::kInitialize, 0x00, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("INITIALIZE (memory/version query)", r.sw));
   if (r.data.size() < 7) {
@@ -350,8 +366,9 @@ Result<model::KeyDomainStatus> parse_domain_status(int index, const Bytes& data,
 }
 
 Result<void> check_domain_index(int index) {
-  if (index < 0 || index > 15) {
-    return make_error(Errc::kInternal, "key domain index out of range 0..15");
+  if (index < 0 || index >= kMaxKeyDomainSlots) {
+    return make_error(Errc::kInternal, "key domain index out of range 0.." +
+                                           std::to_string(kMaxKeyDomainSlots - 1));
   }
   return {};
 }
@@ -360,7 +377,8 @@ Result<void> check_domain_index(int index) {
 
 Result<std::optional<model::KeyDomainStatus>> SmartCardHsm::key_domain_status(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, 0x52, 0x00, static_cast<std::uint8_t>(index), {}, 0};
+  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kStatusOrImport,
+                  static_cast<std::uint8_t>(index), {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw == kSwWrongP1P2 || r.sw == kSwWrongParams) {
     return std::optional<model::KeyDomainStatus>{};
@@ -382,10 +400,12 @@ Result<std::optional<model::KeyDomainStatus>> SmartCardHsm::key_domain_status(in
 
 Result<void> SmartCardHsm::key_domain_setup(int index, int shares) {
   HSMCTL_TRY(check_domain_index(index));
-  if (shares < 0 || shares > 254) {
-    return make_error(Errc::kRefused, "key domain DKEK shares must be 0..254");
+  if (shares < 0 || shares > kMaxProtocolDkekShares) {
+    return make_error(Errc::kRefused, "key domain DKEK shares must be 0.." +
+                                          std::to_string(kMaxProtocolDkekShares));
   }
-  CommandApdu cmd{kClaProprietary, 0x52, 0x01, static_cast<std::uint8_t>(index),
+  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kSetup,
+                  static_cast<std::uint8_t>(index),
                   Bytes{static_cast<std::uint8_t>(shares)}, std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) {
@@ -397,7 +417,8 @@ Result<void> SmartCardHsm::key_domain_setup(int index, int shares) {
 
 Result<void> SmartCardHsm::key_domain_delete(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, 0x52, 0x03, static_cast<std::uint8_t>(index), {},
+  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kDelete,
+                  static_cast<std::uint8_t>(index), {},
                   std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   // Pico answers a successful delete with 6A88 by design (pypicohsm expects it); accept 9000 too.
@@ -413,7 +434,8 @@ Result<void> SmartCardHsm::key_domain_delete(int index) {
 
 Result<void> SmartCardHsm::key_domain_clear(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, 0x52, 0x04, static_cast<std::uint8_t>(index), {},
+  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kClearDkek,
+                  static_cast<std::uint8_t>(index), {},
                   std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) {
@@ -425,11 +447,13 @@ Result<void> SmartCardHsm::key_domain_clear(int index) {
 
 Result<model::KeyDomainStatus> SmartCardHsm::import_dkek_share(int index, const Secret& share) {
   HSMCTL_TRY(check_domain_index(index));
-  if (share.size() != 32) {
-    return make_error(Errc::kRefused, "a DKEK share must be exactly 32 bytes");
+  if (share.size() != kDkekShareBytes) {
+    return make_error(Errc::kRefused, "a DKEK share must be exactly " +
+                                          std::to_string(kDkekShareBytes) + " bytes");
   }
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaProprietary, 0x52, 0x00, static_cast<std::uint8_t>(index), {}, 0};
+  cmd.apdu = CommandApdu{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kStatusOrImport,
+                         static_cast<std::uint8_t>(index), {}, 0};
   append_secret(cmd.apdu.data, share);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
   if (r.sw != kSwOk) {
@@ -449,7 +473,7 @@ Result<model::KeyDomainStatus> SmartCardHsm::import_dkek_share(int index, const 
 }
 
 Result<std::optional<model::PkaStatus>> SmartCardHsm::pka_status() {
-  CommandApdu cmd{kClaProprietary, 0x54, 0x00, 0x00, {}, 0};
+  CommandApdu cmd{kClaProprietary, ins::kPublicKeyAuth, 0x00, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw == kSwWrongP1P2) return std::optional<model::PkaStatus>{};
   if (r.sw != kSwOk) return tl::unexpected(sw_error("PUBLIC KEY AUTHENTICATION status", r.sw));
@@ -467,7 +491,7 @@ Result<std::optional<model::PkaStatus>> SmartCardHsm::pka_status() {
 }
 
 Result<std::uint16_t> SmartCardHsm::dynamic_options() {
-  CommandApdu cmd{kClaProprietary, 0x64, 0x06, 0x00, {}, 0};
+  CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("EXTRAS DYNOPS (read)", r.sw));
   if (r.data.size() < 2) {
@@ -478,7 +502,8 @@ Result<std::uint16_t> SmartCardHsm::dynamic_options() {
 }
 
 Result<void> SmartCardHsm::set_dynamic_options_high_byte(std::uint8_t high) {
-  CommandApdu cmd{kClaProprietary, 0x64, 0x06, 0x00, Bytes{high}, std::nullopt};
+  CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00, Bytes{high},
+                  std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("EXTRAS DYNOPS (write)", r.sw));
   return {};
@@ -510,25 +535,25 @@ Result<std::optional<Bytes>> SmartCardHsm::read_ef(std::uint16_t fid) {
   for (;;) {
     const std::size_t offset = content.size();
     CommandApdu cmd{kClaIso,
-                    0xB1,
+                    ins::kReadBinary,
                     static_cast<std::uint8_t>(fid >> 8),
                     static_cast<std::uint8_t>(fid & 0xFF),
-                    Bytes{0x54, 0x02, static_cast<std::uint8_t>(offset >> 8),
+                    Bytes{kReadBinaryOffsetTag, 0x02, static_cast<std::uint8_t>(offset >> 8),
                           static_cast<std::uint8_t>(offset & 0xFF)},
                     0};
     HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
     if (r.sw == kSwFileNotFound && offset == 0) return std::optional<Bytes>{};
-    if (offset > 0 && (r.sw == kSwWrongParams || r.sw == 0x6282 || r.sw == kSwWrongP1P2) &&
+    if (offset > 0 && (r.sw == kSwWrongParams || r.sw == kSwEndOfFile || r.sw == kSwWrongP1P2) &&
         r.data.empty()) {
       // The previous chunk ended exactly at the end of the file.
       break;
     }
-    if (r.sw != kSwOk && r.sw != 0x6282) return tl::unexpected(sw_error(what, r.sw));
+    if (r.sw != kSwOk && r.sw != kSwEndOfFile) return tl::unexpected(sw_error(what, r.sw));
     content.insert(content.end(), r.data.begin(), r.data.end());
     // Shorter than a chunk: the end of the file. Longer (the card chained the answer with 61xx
     // and GET RESPONSE, as Pico HSM does for a file longer than Le): the card sent everything
     // from the offset to the end, so another READ BINARY would only read nothing.
-    if (r.sw == 0x6282 || r.data.size() != kReadChunk)
+    if (r.sw == kSwEndOfFile || r.data.size() != kReadChunk)
       break;
     if (content.size() > kMaxEfSize) {
       return make_error(Errc::kDevice, transport_.describe() + ": EF " + hex_fid(fid) +
@@ -554,7 +579,7 @@ Result<std::string> SmartCardHsm::chip_serial() {
 
 Result<ObjectList> SmartCardHsm::enumerate_objects() {
   // Extended Le 0000 (65536): the list may exceed 256 bytes; OpenSC does the same.
-  CommandApdu cmd{kClaProprietary, 0x58, 0x00, 0x00, {}, 65536};
+  CommandApdu cmd{kClaProprietary, ins::kEnumerateObjects, 0x00, 0x00, {}, 65536};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) return tl::unexpected(sw_error("ENUMERATE OBJECTS", r.sw));
   if (r.data.size() % 2 != 0) {

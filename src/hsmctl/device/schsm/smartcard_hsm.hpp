@@ -12,26 +12,19 @@
 #include <vector>
 
 #include "hsmctl/device/apdu.hpp"
+#include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/transport.hpp"
+#include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/observed.hpp"
+#include "hsmctl/model/options.hpp"
 #include "hsmctl/util/secret.hpp"
 
 namespace hsmctl::device::schsm {
 
-enum class PinRef : std::uint8_t { kUser = 0x81, kSo = 0x88 };
-
-/// The SmartCard-HSM / Pico HSM application identifier.
-inline constexpr std::array<std::uint8_t, 11> kHsmAid = {0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01,
-                                                         0x81, 0xC3, 0x1F, 0x02, 0x01};
-
-/// Well-known elementary files.
-inline constexpr std::uint16_t kEfDeviceCertificate = 0x2F02;  ///< C_DevAut chain (CV certs)
-inline constexpr std::uint16_t kEfTokenInfo = 0x2F03;          ///< PKCS#15 TokenInfo
-
 /// Tag 85 of the SELECT response.
 struct SelectInfo {
   std::uint16_t options = 0;
-  std::uint8_t device_type = 0;  ///< 0xFF on Pico
+  std::uint8_t device_type = 0;  ///< kDeviceTypePico (FF) on Pico
   int firmware_major = 0;
   int firmware_minor = 0;
 };
@@ -46,10 +39,10 @@ struct VerifyOutcome {
 
 /// Everything INITIALIZE DEVICE (80 50 00 00) can carry. Unset optionals leave the tag out.
 struct InitializeParams {
-  std::uint16_t options = 0x0001;     ///< tag 80 (always sent; carries both bytes)
+  std::uint16_t options = model::kOptResetRetryCounter;  ///< tag 80 (always sent; both bytes)
   Secret user_pin;                    ///< tag 81
   Secret so_pin;                      ///< tag 82, 8 bytes
-  int pin_retries = 3;                ///< tag 91
+  int pin_retries = model::kDefaultPinRetries;  ///< tag 91
   std::optional<int> dkek_shares;     ///< tag 92
   std::optional<std::pair<int, int>> pka;  ///< tag 93 (keys, required)
   std::optional<int> key_domains;     ///< tag 97
