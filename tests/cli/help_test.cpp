@@ -31,7 +31,8 @@ TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
   auto r = hsmctl({"plan", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(option_names(r.out),
-            (std::vector<std::string>{"file", "device", "ppin", "probe", "retry-rejected", "output",
+            (std::vector<std::string>{"file", "device", "selector", "target", "ppin", "probe",
+                                      "retry-rejected", "output",
                                       "detailed-exitcode", "help"}));
   EXPECT_NE(r.out.find("  --ppin arg            Securosys ppin program (default $HSMCTL_PPIN"),
             std::string::npos)
@@ -42,8 +43,8 @@ TEST_F(Help, ApplyListsTheFamiliesOptionsInTheirOrder) {
   auto r = hsmctl({"apply", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(option_names(r.out),
-            (std::vector<std::string>{"file", "device", "ppin", "probe", "retry-rejected",
-                                      "allow-destructive", "auto-approve", "allow-reinit",
+            (std::vector<std::string>{"file", "device", "selector", "target", "ppin", "probe",
+                                      "retry-rejected", "allow-destructive", "auto-approve", "allow-reinit",
                                       "allow-key-loss", "help"}));
   EXPECT_NE(r.out.find("  --allow-reinit        allow re-initialization (wipes all keys) where "
                        "the plan"),

@@ -41,6 +41,21 @@ void add_device_options(po::options_description& o, std::vector<std::string>* de
                   "pcsc:, pcsc:<reader substring>; default $HSMCTL_DEVICE or pcsc:");
 }
 
+/// `-l/--selector` and `--target`, for plan and apply (docs/review.md).
+struct SelectionArgs {
+  std::vector<std::string> selectors;
+  std::vector<std::string> targets;
+};
+
+void add_selection_options(po::options_description& o, SelectionArgs* args) {
+  o.add_options()("selector,l", po::value(&args->selectors)->composing(),
+                  "only manifests whose metadata.labels match key=value[,key!=value...] "
+                  "(all must hold; repeatable)")(
+      "target", po::value(&args->targets)->composing(),
+      "only the manifest with this metadata.name (repeatable); for exceptional situations, "
+      "not routine use");
+}
+
 /// The families' options (family::OptionSpec) for `plan` (apply == false) or `apply`. The
 /// options of today's families keep the order `--help` always showed them in, with
 /// `--auto-approve` (added by `add_own`, the command's own options) among them; options of a
@@ -130,12 +145,34 @@ struct Started {
 /// Loads, checks device assignments, opens the store and prepares; an exit code on failure.
 std::variant<int, Started> start_session(const std::vector<std::string>& files,
                                          const std::vector<std::string>& device_values,
+                                         const SelectionArgs& selection_args,
                                          const GlobalOptions& global, bool will_write,
                                          family::Options options) {
+  auto selection = reconcile::parse_selection(selection_args.selectors, selection_args.targets);
+  if (!selection) {
+    print_error(selection.error());
+    return exit_code_for(selection.error());
+  }
   auto loaded = load(files);
   if (!loaded) return kExitManifest;
-  auto units = families::units_of(families::families(), *loaded);
-  const reconcile::DeviceMap devices = reconcile::device_map(device_values);
+  auto selected =
+      reconcile::select_units(families::units_of(families::families(), *loaded), *selection);
+  if (!selected) {
+    print_error(selected.error());
+    return exit_code_for(selected.error());
+  }
+  auto units = std::move(selected->units);
+  reconcile::DeviceMap devices = reconcile::device_map(device_values);
+  std::string skipped;
+  for (const auto& name : selected->skipped) {
+    devices.by_name.erase(name);  // `--device NAME=URI` of a manifest not selected is no typo
+    skipped += (skipped.empty() ? "" : ", ") + name;
+  }
+  if (!selection->targets.empty()) {
+    std::cerr << "hsmctl: warning: --target in effect: the plan covers only part of the "
+                 "manifests; use it for exceptional situations, not routine changes\n";
+  }
+  if (!skipped.empty()) std::cerr << "hsmctl: not selected: " << skipped << "\n";
   auto usage = reconcile::device_errors(units, devices, families::families());
   if (!usage.empty()) {
     print_errors(usage);
@@ -203,12 +240,14 @@ int validate_main(const std::vector<std::string>& args, const GlobalOptions& /*g
 
 int plan_main(const std::vector<std::string>& args, const GlobalOptions& global) {
   std::vector<std::string> files, device_values;
+  SelectionArgs selection;
   std::string output = "text";
   po::options_description o("plan options");
   add_manifest_options(o, &files);
   add_device_options(o, &device_values);
+  add_selection_options(o, &selection);
   add_family_options(o, /*apply=*/false, [](const std::string&) {});
-  o.add_options()("output,o", po::value(&output), "text or json")(
+  o.add_options()("output,o", po::value(&output), "text, json or markdown")(
       "detailed-exitcode",
       "exit 0 when in sync, 2 when there are changes, 3 when anything is blocked "
       "(errors: 1, 69 unavailable)");
@@ -216,27 +255,30 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   bool help = false;
   auto vm = parse_command("plan", args, o, pos, &help);
   if (!vm) return help ? kExitOk : kExitUsage;
-  if (output != "text" && output != "json") {
-    std::cerr << "hsmctl: error: plan: --output must be text or json\n";
+  if (output != "text" && output != "json" && output != "markdown") {
+    std::cerr << "hsmctl: error: plan: --output must be text, json or markdown\n";
     return kExitUsage;
   }
   // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
   // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
-  auto started = start_session(files, device_values, global, /*will_write=*/false,
+  auto started = start_session(files, device_values, selection, global, /*will_write=*/false,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started)) return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
-  std::cout << (output == "json" ? plan::render_json(session.plans())
-                                 : plan::render_text(session.plans(), global.color));
+  std::cout << (output == "json"       ? plan::render_json(session.plans())
+                : output == "markdown" ? plan::render_markdown(session.plans())
+                                       : plan::render_text(session.plans(), global.color));
   return session.finish_plan(vm->count("detailed-exitcode") != 0);
 }
 
 int apply_main(const std::vector<std::string>& args, const GlobalOptions& global) {
   std::vector<std::string> files, device_values;
+  SelectionArgs selection;
   po::options_description o("apply options");
   add_manifest_options(o, &files);
   add_device_options(o, &device_values);
+  add_selection_options(o, &selection);
   add_family_options(o, /*apply=*/true, [&o](const std::string&) {
     o.add_options()("auto-approve", "do not ask for confirmation");
   });
@@ -246,7 +288,7 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   if (!vm) return help ? kExitOk : kExitUsage;
   // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
-  auto started = start_session(files, device_values, global, /*will_write=*/true,
+  auto started = start_session(files, device_values, selection, global, /*will_write=*/true,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started)) return *code;
   reconcile::Session& session = *std::get<Started>(started).session;

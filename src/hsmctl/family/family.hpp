@@ -114,6 +114,12 @@ class Unit {
   virtual const char* noun() const = 0;
   /// True when the unit is reached through `--device [NAME=]URI` (duplicate-URI check).
   virtual bool takes_device_uri() const = 0;
+  /// metadata.labels of the unit's document (a PrimusCluster's own, not its partitions'), for
+  /// `--selector` (reconcile::select_units).
+  virtual const std::map<std::string, std::string>& labels() const {
+    static const std::map<std::string, std::string> kNone;
+    return kNone;
+  }
   /// Observes (never a state change) and plans (pure). An error means the unit cannot be
   /// planned; the session shows it as status `error` and apply refuses.
   virtual Result<std::unique_ptr<PreparedUnit>> prepare(RunContext& context) = 0;

@@ -57,6 +57,9 @@ class PrimusBuilder {
     primus::PrimusCluster c;
     locate(c);
     c.name = root["metadata"]["name"].get<std::string>();
+    if (root["metadata"].contains("labels")) {
+      for (const auto& [k, v] : root["metadata"]["labels"].items()) c.labels[k] = v.get<std::string>();
+    }
     const json& spec = root["spec"];
     c.deployment = spec.value("deployment", std::string("OnPrem")) == "CloudHSM"
                        ? primus::Deployment::kCloudHsm

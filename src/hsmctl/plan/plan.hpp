@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hsmctl/model/observed.hpp"
@@ -144,6 +145,18 @@ DevicePlan make_plan(const model::PicoHsmManifest& desired, const model::Observe
 std::string render_text(const std::vector<DevicePlan>& plans, bool color);
 /// Machine output, validated by schemas/plan.v1alpha1.schema.json. Never contains secrets.
 std::string render_json(const std::vector<DevicePlan>& plans);
+/// `-o markdown`: for a merge-request comment (GitHub/GitLab flavoured Markdown). A heading per
+/// device, its actions as a table, warnings as quote blocks, totals at the top and, for 2+
+/// devices, a result per device at the end. Never contains secrets; every string from a
+/// manifest, a device or a message goes through markdown_escape().
+std::string render_markdown(const std::vector<DevicePlan>& plans);
+/// Escapes `text` for Markdown inline text and table cells: HTML (`<`, `>`, `&`) as entities,
+/// emphasis/code/link/table/mention/math characters with a backslash, line breaks and other
+/// control characters as spaces.
+std::string markdown_escape(std::string_view text);
+/// One device's result as this run proved it, for the per-device summary of a multi-device plan:
+/// "no changes", "1 to create", "2 to change, 1 to re-initialize", "blocked", "error".
+std::string device_summary(const DevicePlan& plan);
 
 const char* to_string(ActionKind kind);
 const char* to_string(ActionClass action_class);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "hsmctl/plan/plan.hpp"
@@ -43,6 +45,30 @@ std::string device_label(const DevicePlan& p) {
 }
 
 }  // namespace
+
+std::string device_summary(const DevicePlan& p) {
+  switch (p.status()) {
+    case DeviceStatus::kError:
+      return p.error && p.error->code == "interrupted" ? "error (not observed)" : "error";
+    case DeviceStatus::kBlocked:
+      return "blocked";
+    case DeviceStatus::kOk:
+      return p.pending.empty()
+                 ? "no changes"
+                 : fmt::format("no changes, {} operator step(s) pending", p.pending.size());
+    case DeviceStatus::kChanges:
+      break;
+  }
+  std::string out;
+  auto add = [&](int n, const char* what) {
+    if (n > 0) out += fmt::format("{}{} to {}", out.empty() ? "" : ", ", n, what);
+  };
+  add(p.count(ActionClass::kCreate), "create");
+  add(p.count(ActionClass::kUpdate), "change");
+  add(p.count(ActionClass::kReinitialize), "re-initialize");
+  add(p.count(ActionClass::kDestroy), "destroy");
+  return out;
+}
 
 std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
@@ -126,6 +152,20 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
                              "unknown.",
                              errors)) +
            "\n";
+  }
+  if (plans.size() > 1) {
+    // One line per device or cluster, only what this run proved (docs/review.md).
+    std::size_t width = 0;
+    for (const auto& p : plans) width = std::max(width, p.name.size());
+    out += "\nPer device:\n";
+    for (const auto& p : plans) {
+      const std::string result = device_summary(p);
+      const DeviceStatus st = p.status();
+      out += fmt::format("  {:<{}}  {}\n", p.name, width,
+                         st == DeviceStatus::kOk        ? s.green(result)
+                         : st == DeviceStatus::kChanges ? s.yellow(result)
+                                                        : s.red(result));
+    }
   }
   return out;
 }

@@ -53,6 +53,7 @@ struct LogSettings {
 
 struct PrimusCluster {
   std::string name;  ///< metadata.name
+  std::map<std::string, std::string> labels;  ///< metadata.labels (for --selector)
   Deployment deployment = Deployment::kOnPrem;
   std::vector<Member> members;
   std::optional<ServiceProxy> service_proxy;

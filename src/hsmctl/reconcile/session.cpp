@@ -142,6 +142,111 @@ std::vector<Error> device_errors(const std::vector<std::unique_ptr<family::Unit>
   return errors;
 }
 
+namespace {
+
+bool label_key_ok(const std::string& key) {
+  // The schemas' propertyNames pattern: ^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$
+  auto alnum = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  if (key.empty() || key.size() > 253 || !alnum(key.front()) || !alnum(key.back())) return false;
+  return std::all_of(key.begin(), key.end(), [&](char c) {
+    return alnum(c) || c == '.' || c == '_' || c == '/' || c == '-';
+  });
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+bool Selection::matches(const family::Unit& unit) const {
+  if (!targets.empty() &&
+      std::find(targets.begin(), targets.end(), unit.name()) == targets.end()) {
+    return false;
+  }
+  const auto& labels = unit.labels();
+  return std::all_of(requirements.begin(), requirements.end(), [&](const Requirement& r) {
+    auto it = labels.find(r.key);
+    const bool same = it != labels.end() && it->second == r.value;
+    return r.equal ? same : !same;
+  });
+}
+
+Result<Selection> parse_selection(const std::vector<std::string>& selectors,
+                                  const std::vector<std::string>& targets) {
+  Selection s;
+  for (const auto& text : selectors) {
+    s.selector_text += (s.selector_text.empty() ? "" : ",") + text;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = text.find(',', start);
+      const std::string item =
+          text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const std::size_t eq = item.find('=');
+      Selection::Requirement r;
+      if (eq != std::string::npos) {
+        r.equal = eq == 0 || item[eq - 1] != '!';
+        r.key = item.substr(0, r.equal ? eq : eq - 1);
+        // "key==value" is accepted as "key=value" (as kubectl does).
+        r.value = item.substr(r.equal && eq + 1 < item.size() && item[eq + 1] == '=' ? eq + 2
+                                                                                     : eq + 1);
+      }
+      if (eq == std::string::npos || !label_key_ok(r.key)) {
+        return make_error(Errc::kUsage, "--selector \"" + text + "\": \"" + item +
+                           "\" is not key=value or key!=value (a label key: letters, digits, "
+                           "'.', '_', '/', '-'; pairs separated by ',')");
+      }
+      s.requirements.push_back(std::move(r));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  for (const auto& t : targets) {
+    if (t.empty()) return make_error(Errc::kUsage, "--target needs a metadata.name");
+    s.targets.push_back(t);
+  }
+  return s;
+}
+
+Result<Selected> select_units(std::vector<std::unique_ptr<family::Unit>> units,
+                              const Selection& selection) {
+  Selected out;
+  if (selection.empty()) {
+    out.units = std::move(units);
+    return out;
+  }
+  std::vector<std::string> all;
+  all.reserve(units.size());
+  for (const auto& u : units) all.push_back(u->name());
+  for (const auto& t : selection.targets) {
+    if (std::find(all.begin(), all.end(), t) == all.end()) {
+      return make_error(Errc::kUsage, "--target " + t + ": no manifest is named \"" + t + "\" (manifests: " +
+                         join(all) + ")");
+    }
+  }
+  for (auto& u : units) {
+    if (selection.matches(*u)) {
+      out.units.push_back(std::move(u));
+    } else {
+      out.skipped.push_back(u->name());
+    }
+  }
+  if (out.units.empty()) {
+    std::string what;
+    if (!selection.selector_text.empty()) what = "selector " + selection.selector_text;
+    if (!selection.targets.empty()) {
+      what += (what.empty() ? "" : " and ") + std::string("--target ") + join(selection.targets);
+    }
+    return make_error(Errc::kManifest, "no manifests match " + what + " (manifests: " +
+                                           join(all) + "); nothing was sent to any device");
+  }
+  return out;
+}
+
 struct Session::Entry {
   std::unique_ptr<family::Unit> unit;
   std::string uri;  ///< the unit's --device, or empty

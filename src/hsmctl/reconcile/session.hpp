@@ -40,6 +40,39 @@ std::vector<Error> device_errors(const std::vector<std::unique_ptr<family::Unit>
                                  const DeviceMap& devices,
                                  std::span<const family::Family* const> table);
 
+/// `--selector` / `--target`: which units a run plans and applies (docs/review.md). Empty: all.
+struct Selection {
+  struct Requirement {
+    std::string key;
+    std::string value;
+    bool equal = true;  ///< false: `key!=value` (the label is absent or has another value)
+  };
+  std::vector<Requirement> requirements;  ///< all must hold (AND)
+  std::vector<std::string> targets;       ///< metadata.name; a unit matches any of them
+  std::string selector_text;              ///< as given, for messages
+
+  bool empty() const { return requirements.empty() && targets.empty(); }
+  bool matches(const family::Unit& unit) const;
+};
+
+/// Parses `-l/--selector` values (each `key=value,key!=value,...`; repeated values AND) and
+/// `--target` names. Errc::kUsage on invalid syntax: an empty requirement, no `=`/`!=`, a key
+/// that is not a label key.
+Result<Selection> parse_selection(const std::vector<std::string>& selectors,
+                                  const std::vector<std::string>& targets);
+
+/// The units a run keeps, and the names of the others.
+struct Selected {
+  std::vector<std::unique_ptr<family::Unit>> units;
+  std::vector<std::string> skipped;
+};
+
+/// THE place where units are filtered, for every family. Errc::kUsage for a `--target` that names
+/// no unit (the message names it and lists the units); Errc::kManifest when nothing is selected
+/// ("no manifests match selector ..."): never a "No changes" for nothing.
+Result<Selected> select_units(std::vector<std::unique_ptr<family::Unit>> units,
+                              const Selection& selection);
+
 /// Where the session writes: results to `out`, diagnostics to `err`, error lines through
 /// `print_error` ("hsmctl: error: ..."; when unset, written to `err`).
 struct Io {

@@ -54,6 +54,9 @@ class PicoUnit final : public family::Unit {
   explicit PicoUnit(model::PicoHsmManifest manifest) : manifest_(std::move(manifest)) {}
 
   const std::string& name() const override { return manifest_.metadata.name; }
+  const std::map<std::string, std::string>& labels() const override {
+    return manifest_.metadata.labels;
+  }
   const char* noun() const override { return "device"; }
   bool takes_device_uri() const override { return true; }
 

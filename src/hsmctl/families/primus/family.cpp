@@ -62,6 +62,7 @@ class ClusterUnit final : public family::Unit {
       : cluster_(std::move(cluster)), partitions_(std::move(partitions)) {}
 
   const std::string& name() const override { return cluster_.name; }
+  const std::map<std::string, std::string>& labels() const override { return cluster_.labels; }
   const char* noun() const override { return "cluster"; }
   bool takes_device_uri() const override { return false; }
 
