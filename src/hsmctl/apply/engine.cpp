@@ -8,6 +8,7 @@
 
 #include "hsmctl/device/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
+#include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/secrets/resolve.hpp"
@@ -881,7 +882,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
             keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}},
             [&]() -> Result<void> {
               auto r = hsm.initialize(params);
-              if (!r && r.error().code == Errc::kDevice && r.error().status_word() == 0x6400) {
+              if (!r && r.error().code == Errc::kDevice &&
+                  r.error().status_word() == device::schsm::kSwInitializeDefect) {
                 // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
                 // device; the documented remedy is to run it again.
                 progress("  the device answered 6400 (known v6.6 defect); initializing again");

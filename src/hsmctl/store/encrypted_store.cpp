@@ -294,15 +294,42 @@ Result<Secret> EncryptedStore::kek_for(const StoreHeader& header, bool creating)
   return derive_kek(header, material);
 }
 
+namespace {
+std::optional<EncryptedStore::FileVersion> file_version(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  EncryptedStore::FileVersion v;
+  v.device = st.st_dev;
+  v.inode = st.st_ino;
+  v.size = static_cast<std::uint64_t>(st.st_size);
+  v.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  v.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return v;
+}
+}  // namespace
+
 Result<const StoreData*> EncryptedStore::load_unlocked_file() {
   HSMCTL_TRY(check_private_file(path_));
+  // The file this process last verified or wrote, unchanged since (same inode, size and times):
+  // its content is reused without reading it again (a fleet plan reads the store once per
+  // process, not once per device). The rollback record is still checked.
+  const auto before = file_version(path_);
+  if (snapshot_ && snapshot_->version && before && *snapshot_->version == *before) {
+    HSMCTL_TRY(check_seen(path_, header_, snapshot_->data.generation));
+    return &snapshot_->data;
+  }
   HSMCTL_TRY_ASSIGN(Bytes file, read_file(path_));
+  // Known only when the file did not change while it was read.
+  auto after = file_version(path_);
+  const std::optional<FileVersion> version =
+      before && after && *before == *after ? after : std::nullopt;
   // The same ciphertext under the same key decrypts to the same payload: when the file holds
   // exactly the bytes this process last verified or wrote, its decoded content is reused
   // instead of being decrypted and parsed again. Any write by another process replaces the
   // bytes (new nonce, new generation), so a changed store is always decrypted. The rollback
   // record is still checked: another process may have written a newer generation since.
   if (snapshot_ && snapshot_->file == file) {
+    snapshot_->version = version;
     HSMCTL_TRY(check_seen(path_, header_, snapshot_->data.generation));
     return &snapshot_->data;
   }
@@ -318,7 +345,7 @@ Result<const StoreData*> EncryptedStore::load_unlocked_file() {
   HSMCTL_TRY(check_seen(path_, *header, data->generation));
   header_ = *header;
   kek_ = std::move(kek);
-  snapshot_ = Snapshot{std::move(file), std::move(*data)};
+  snapshot_ = Snapshot{std::move(file), std::move(*data), version};
   return &snapshot_->data;
 }
 
@@ -330,7 +357,7 @@ Result<void> EncryptedStore::save(StoreData& data) {
   HSMCTL_TRY_ASSIGN(Bytes file, seal_file(header_, *kek_, plain.bytes()));
   snapshot_.reset();  // the file changes now, whatever the outcome
   HSMCTL_TRY(write_file_atomically(path_, file, 0600));
-  snapshot_ = Snapshot{std::move(file), data};
+  snapshot_ = Snapshot{std::move(file), data, file_version(path_)};
   record_seen(path_, header_, data.generation);
   remove_stale_snapshots(path_);
   return {};

@@ -139,6 +139,14 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   Result<std::vector<Journal>> journals();
   static constexpr std::size_t kKeptClosedJournals = 20;
 
+  /// Which version of the file a snapshot holds, as stat() tells it without reading it. Every
+  /// write replaces the file (a new inode, and a ctime no process can set back).
+  struct FileVersion {
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileVersion&) const = default;
+  };
+
  private:
   EncryptedStore(std::string path, std::shared_ptr<KeySource> keys, StoreOptions options);
   /// The file's content, decrypted (or the snapshot, when the file is unchanged). The pointer
@@ -162,6 +170,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   struct Snapshot {
     Bytes file;
     StoreData data;
+    std::optional<FileVersion> version;  ///< unset: compare the bytes
   };
   RecordLogView records_view_;  // the record log as last read (appends are read incrementally)
   std::optional<Snapshot> snapshot_;

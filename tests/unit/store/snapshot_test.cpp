@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -92,6 +95,30 @@ TEST_F(StoreSnapshot, RollbackToTheSnapshotsBytesIsRefused) {
   ASSERT_FALSE(value);
   EXPECT_EQ(value.error().code, Errc::kStore);
   EXPECT_NE(value.error().message.find("older"), std::string::npos) << value.error().message;
+}
+
+// The snapshot is reused without reading the file while stat() shows the same version (inode,
+// size, mtime, ctime). An in-place edit that puts the modification time back is still seen: the
+// change time cannot be set back.
+TEST_F(StoreSnapshot, AnEditThatRestoresTheModificationTimeIsSeen) {
+  auto mine = create();
+  ASSERT_TRUE(mine) << mine.error().message;
+  ASSERT_TRUE(mine->set({"", "x"}, S(kPinA)));
+  ASSERT_TRUE(mine->current({"", "x"}));
+  struct stat before {};
+  ASSERT_EQ(::stat(path_.c_str(), &before), 0);
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-3, std::ios::end);
+    const char was = static_cast<char>(f.get());
+    f.seekp(-3, std::ios::end);
+    f.put(static_cast<char>(was ^ 0x5a));
+  }
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path_.c_str(), times, 0), 0);
+  auto value = mine->current({"", "x"});
+  ASSERT_FALSE(value) << "an edited file must not be answered from memory";
+  EXPECT_EQ(value.error().code, Errc::kStore);
 }
 
 TEST_F(StoreSnapshot, DamageAfterTheSnapshotIsReported) {
