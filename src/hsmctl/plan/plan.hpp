@@ -141,6 +141,14 @@ struct DevicePlan {
 DevicePlan make_plan(const model::PicoHsmManifest& desired, const model::ObservedPico& observed,
                      const CredentialFacts& creds);
 
+/// What a set of device plans adds up to (the totals line of every renderer).
+struct PlanTotals {
+  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0, pending = 0;
+  int ok = 0, with_changes = 0, devices_blocked = 0, errors = 0;  ///< devices by status()
+  static PlanTotals of(const std::vector<DevicePlan>& plans);
+  int actions() const { return creates + updates + reinits + destroys + blocked; }
+};
+
 /// Human output in the style of `terraform plan`. `color` adds ANSI colours.
 std::string render_text(const std::vector<DevicePlan>& plans, bool color);
 /// Machine output, validated by schemas/plan.v1alpha1.schema.json. Never contains secrets.

@@ -70,19 +70,32 @@ std::string device_summary(const DevicePlan& p) {
   return out;
 }
 
+PlanTotals PlanTotals::of(const std::vector<DevicePlan>& plans) {
+  PlanTotals t;
+  for (const auto& p : plans) {
+    switch (p.status()) {
+      case DeviceStatus::kOk: ++t.ok; break;
+      case DeviceStatus::kChanges: ++t.with_changes; break;
+      case DeviceStatus::kBlocked: ++t.devices_blocked; break;
+      case DeviceStatus::kError: ++t.errors; break;
+    }
+    t.pending += static_cast<int>(p.pending.size());
+    t.creates += p.count(ActionClass::kCreate);
+    t.updates += p.count(ActionClass::kUpdate);
+    t.reinits += p.count(ActionClass::kReinitialize);
+    t.destroys += p.count(ActionClass::kDestroy);
+    t.blocked += p.count(ActionClass::kBlocked);
+  }
+  return t;
+}
+
 std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   const Style s{color};
   std::string out;
-  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0, pending = 0;
-  int by_status[4] = {0, 0, 0, 0};
+  const PlanTotals totals = PlanTotals::of(plans);
+  const int creates = totals.creates, updates = totals.updates, reinits = totals.reinits,
+            destroys = totals.destroys, blocked = totals.blocked, pending = totals.pending;
   for (const auto& p : plans) {
-    ++by_status[static_cast<int>(p.status())];
-    pending += static_cast<int>(p.pending.size());
-    creates += p.count(ActionClass::kCreate);
-    updates += p.count(ActionClass::kUpdate);
-    reinits += p.count(ActionClass::kReinitialize);
-    destroys += p.count(ActionClass::kDestroy);
-    blocked += p.count(ActionClass::kBlocked);
     if (p.error) {
       out += fmt::format("{} device {}: {} {}\n", s.red("✗"), device_label(p), s.red("error:"),
                          p.error->message);
@@ -116,8 +129,8 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
     for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
-  const int errors = by_status[static_cast<int>(DeviceStatus::kError)];
-  if (creates + updates + reinits + destroys + blocked == 0) {
+  const int errors = totals.errors;
+  if (totals.actions() == 0) {
     // "No changes" only when every device was planned and matches.
     if (errors == 0) {
       out += s.green("No changes.") +
@@ -137,10 +150,8 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
     }
   }
   if (errors > 0 || blocked > 0) {
-    out += fmt::format("Devices: {} ok, {} with changes, {} blocked, {} failed.\n",
-                       by_status[static_cast<int>(DeviceStatus::kOk)],
-                       by_status[static_cast<int>(DeviceStatus::kChanges)],
-                       by_status[static_cast<int>(DeviceStatus::kBlocked)], errors);
+    out += fmt::format("Devices: {} ok, {} with changes, {} blocked, {} failed.\n", totals.ok,
+                       totals.with_changes, totals.devices_blocked, errors);
   }
   if (blocked > 0) {
     out += s.red("Blocked actions need an operator (see each reason); apply changes nothing while "

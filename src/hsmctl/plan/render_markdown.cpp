@@ -88,19 +88,11 @@ std::string markdown_escape(std::string_view text) {
 
 std::string render_markdown(const std::vector<DevicePlan>& plans) {
   std::string out = "### hsmctl plan\n\n";
-  int creates = 0, updates = 0, reinits = 0, destroys = 0, blocked = 0, pending = 0;
-  int by_status[4] = {0, 0, 0, 0};
-  for (const auto& p : plans) {
-    ++by_status[static_cast<int>(p.status())];
-    pending += static_cast<int>(p.pending.size());
-    creates += p.count(ActionClass::kCreate);
-    updates += p.count(ActionClass::kUpdate);
-    reinits += p.count(ActionClass::kReinitialize);
-    destroys += p.count(ActionClass::kDestroy);
-    blocked += p.count(ActionClass::kBlocked);
-  }
-  const int errors = by_status[static_cast<int>(DeviceStatus::kError)];
-  if (creates + updates + reinits + destroys + blocked == 0) {
+  const PlanTotals totals = PlanTotals::of(plans);
+  const int creates = totals.creates, updates = totals.updates, reinits = totals.reinits,
+            destroys = totals.destroys, blocked = totals.blocked, pending = totals.pending;
+  const int errors = totals.errors;
+  if (totals.actions() == 0) {
     if (errors == 0) {
       out += "**No changes.** The devices match the manifests" +
              (pending > 0 ? fmt::format("; {} operator step(s) pending", pending) : std::string()) +
@@ -113,10 +105,8 @@ std::string render_markdown(const std::vector<DevicePlan>& plans) {
         blocked ? fmt::format(", **{} blocked**", blocked) : std::string());
   }
   if (plans.size() > 1 || errors > 0 || blocked > 0) {
-    out += fmt::format("Devices: {} ok, {} with changes, {} blocked, {} failed.\n\n",
-                       by_status[static_cast<int>(DeviceStatus::kOk)],
-                       by_status[static_cast<int>(DeviceStatus::kChanges)],
-                       by_status[static_cast<int>(DeviceStatus::kBlocked)], errors);
+    out += fmt::format("Devices: {} ok, {} with changes, {} blocked, {} failed.\n\n", totals.ok,
+                       totals.with_changes, totals.devices_blocked, errors);
   }
   if (reinits > 0) {
     out +=

@@ -70,6 +70,12 @@ struct Card {
   }
   /// What someone else does with pkcs11-tool / sc-hsm-tool (not counted).
   device::schsm::SmartCardHsm other() { return device::schsm::SmartCardHsm(*sim); }
+  /// `pkcs11-tool --change-pin` by someone else (not counted).
+  void change_behind_hsmctls_back(PinRef ref, const Secret& from, const Secret& to) {
+    auto h = other();
+    ASSERT_TRUE(h.select());
+    ASSERT_TRUE(h.change_reference_data(ref, from, to));
+  }
   int tries(PinRef ref) {
     auto h = other();
     EXPECT_TRUE(h.select());
@@ -166,11 +172,7 @@ TEST(ApplyEngineRejections, WithoutAStoreNothingIsRecordedAndThePlanSaysSo) {
     store::EphemeralKeeper setup;
     ASSERT_TRUE(card.apply(setup, manifest()));
   }
-  {
-    auto h = card.other();
-    ASSERT_TRUE(h.select());
-    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
-  }
+  card.change_behind_hsmctls_back(PinRef::kUser, Secret(kPin), Secret(kNewPin));
   store::EphemeralKeeper none;  // --store none
   auto p = card.plan(none, manifest());
   ASSERT_TRUE(p) << p.error().to_string();
@@ -313,11 +315,7 @@ TEST(ApplyEngineRejectionRecords, ARejectedValueStaysWithheldAcrossFolds) {
     auto keeper = open_store(path);
     ASSERT_TRUE(card.apply(*keeper, manifest()));
   }
-  {
-    auto h = card.other();
-    ASSERT_TRUE(h.select());
-    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
-  }
+  card.change_behind_hsmctls_back(PinRef::kUser, Secret(kPin), Secret(kNewPin));
   // The store's value is rejected once; the manifest now names the device's value.
   card.verifies = 0;
   {
@@ -350,18 +348,10 @@ TEST(ApplyEngineRejectionRecords, RemovingTheRecordAllowsTheValueAgain) {
   Card card;
   auto keeper = open_store(path);
   ASSERT_TRUE(card.apply(*keeper, manifest()));
-  {
-    auto h = card.other();
-    ASSERT_TRUE(h.select());
-    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
-  }
+  card.change_behind_hsmctls_back(PinRef::kUser, Secret(kPin), Secret(kNewPin));
   ASSERT_TRUE(card.plan(*keeper, manifest()));  // the held value is rejected and recorded
-  {
-    // Someone puts the old value back (checked with another tool).
-    auto h = card.other();
-    ASSERT_TRUE(h.select());
-    ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kNewPin), Secret(kPin)));
-  }
+  // Someone puts the old value back (checked with another tool).
+  card.change_behind_hsmctls_back(PinRef::kUser, Secret(kNewPin), Secret(kPin));
   card.verifies = 0;
   ASSERT_TRUE(card.plan(*keeper, manifest()));
   EXPECT_EQ(card.verifies, 1);  // the SO PIN only: the recorded value is withheld
