@@ -3,13 +3,13 @@
 // simulator: wall time per plan and APDUs per plan (counter "apdus"), with and without the
 // credential checks (which add the VERIFYs and the re-SELECT that reads the retry maximum).
 
-#include <benchmark/benchmark.h>
-
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
+
+#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -59,8 +59,12 @@ void observe_and_plan(benchmark::State& state, bool with_credentials) {
   state.counters["apdus"] = apdus;
 }
 
-void BM_ObserveAndPlan_StatusOnly(benchmark::State& s) { observe_and_plan(s, false); }
-void BM_ObserveAndPlan_WithCredentialChecks(benchmark::State& s) { observe_and_plan(s, true); }
+void BM_ObserveAndPlan_StatusOnly(benchmark::State& s) {
+  observe_and_plan(s, false);
+}
+void BM_ObserveAndPlan_WithCredentialChecks(benchmark::State& s) {
+  observe_and_plan(s, true);
+}
 BENCHMARK(BM_ObserveAndPlan_StatusOnly);
 BENCHMARK(BM_ObserveAndPlan_WithCredentialChecks);
 

@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/app.hpp"
 
+#include "cli/commands/commands.hpp"
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+
+#include "hsmctl/util/suggest.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
-
-#include "cli/commands/commands.hpp"
-#include "cli/context.hpp"
-#include "cli/output.hpp"
-#include "hsmctl/util/suggest.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -60,7 +61,8 @@ void print_usage(std::ostream& out) {
 
 int run(int argc, char** argv) {
   GlobalOptions global;
-  if (const char* s = std::getenv("HSMCTL_STORE")) global.store_path = s;
+  if (const char* s = std::getenv("HSMCTL_STORE"))
+    global.store_path = s;
   bool no_color = false;
   int i = 1;
   // Global options stop at the first word that is not one (the command).
@@ -100,7 +102,8 @@ int run(int argc, char** argv) {
   bool options_end = false;
   for (int j = i + 1; j < argc; ++j) {
     const std::string a = argv[j];
-    if (a == "--") options_end = true;
+    if (a == "--")
+      options_end = true;
     if (!options_end && a == "--no-color") {
       no_color = true;
       continue;
@@ -111,7 +114,8 @@ int run(int argc, char** argv) {
   auto it = command_table().find(name);
   if (it == command_table().end()) {
     std::vector<std::string> known;
-    for (const auto& [command, unused] : command_table()) known.push_back(command);
+    for (const auto& [command, unused] : command_table())
+      known.push_back(command);
     const std::string guess = util::closest_match(name, known);
     std::cerr << "hsmctl: error: unknown command '" << name << "'"
               << (guess.empty() ? "" : "; did you mean '" + guess + "'?")

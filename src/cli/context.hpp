@@ -2,10 +2,10 @@
 #pragma once
 // What every command receives from the global command line, and the exit codes of hsmctl.
 
+#include "hsmctl/reconcile/exit_code.hpp"
+
 #include <string>
 #include <vector>
-
-#include "hsmctl/reconcile/exit_code.hpp"
 
 namespace hsmctl::cli {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <csignal>
-
 #include "cli/app.hpp"
+
+#include <csignal>
 
 int main(int argc, char** argv) {
   // Over `ulimit -f`, write(2) fails with EFBIG and the error names the file, instead of the

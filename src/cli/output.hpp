@@ -2,10 +2,10 @@
 #pragma once
 // Where the CLI writes: results to stdout, diagnostics to stderr, in one consistent format.
 
+#include "hsmctl/util/error.hpp"
+
 #include <string>
 #include <vector>
-
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::cli {
 

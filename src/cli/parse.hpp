@@ -3,6 +3,7 @@
 // Boost.Program_options glue shared by the commands; only cli/ sees Boost.
 
 #include <boost/program_options.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>

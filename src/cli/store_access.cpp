@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/store_access.hpp"
 
-#include <sys/stat.h>
-
-#include <cstdio>
-
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/store/open.hpp"
 #include "hsmctl/store/unlock.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdio>
 
 namespace hsmctl::cli {
 namespace {
@@ -56,8 +56,10 @@ Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions
   }
   struct stat key_st {};
   const bool key_existed = !key_path.empty() && stat(key_path.c_str(), &key_st) == 0;
-  HSMCTL_TRY_ASSIGN(auto opened, store::open_keeper(path, unlock, /*create_if_missing=*/will_write));
-  if (opened.created) announce_new_store(opened.path, key_path, key_existed);
+  HSMCTL_TRY_ASSIGN(auto opened,
+                    store::open_keeper(path, unlock, /*create_if_missing=*/will_write));
+  if (opened.created)
+    announce_new_store(opened.path, key_path, key_existed);
   return std::move(opened.keeper);
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <memory>
-
 #include "cli/context.hpp"
+
 #include "hsmctl/store/credential_keeper.hpp"
+
+#include <memory>
 
 namespace hsmctl::cli {
 

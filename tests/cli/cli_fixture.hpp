@@ -2,15 +2,15 @@
 #pragma once
 // Runs the real hsmctl binary against a simulator file and a private credential store.
 
+#include "support/files.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 #include <vector>
-
-#include "support/files.hpp"
-#include "support/process.hpp"
-#include "support/temp_dir.hpp"
 
 namespace hsmctl::testing {
 
@@ -21,11 +21,16 @@ inline std::string pico_manifest(const std::string& extra = "", const std::strin
   return "apiVersion: hsmctl.dev/v1alpha1\n"
          "kind: PicoHSM\n"
          "metadata:\n"
-         "  name: " + name + "\n"
+         "  name: " +
+         name +
+         "\n"
          "spec:\n"
-         "  device: {serial: \"" + std::string(kSerial) + "\"}\n"
+         "  device: {serial: \"" +
+         std::string(kSerial) +
+         "\"}\n"
          "  userPin: {secret: \"env:USER_PIN\"}\n"
-         "  soPin: {secret: \"env:SO_PIN\"}\n" + extra;
+         "  soPin: {secret: \"env:SO_PIN\"}\n" +
+         extra;
 }
 
 class CliTest : public ::testing::Test {

@@ -4,13 +4,13 @@
 // selector and secret references are pointed at the test's simulator and environment; every
 // other field is the shipped manifest's.
 
+#include "cli/cli_fixture.hpp"
+#include "support/shipped_manifests.hpp"
+
 #include <gmock/gmock.h>
 
 #include <filesystem>
 #include <regex>
-
-#include "cli/cli_fixture.hpp"
-#include "support/shipped_manifests.hpp"
 
 namespace hsmctl::testing {
 namespace {

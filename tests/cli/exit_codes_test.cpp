@@ -3,17 +3,18 @@
 // ok / changes / blocked / error / usage / invalid manifest / unavailable. Plans in JSON are
 // checked against the schema and carry each device's status; errors never read "No changes".
 
-#include <grp.h>
+#include "cli/cli_fixture.hpp"
+#include "support/plan_schema.hpp"
+
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
+
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
-
-#include "cli/cli_fixture.hpp"
-#include "support/plan_schema.hpp"
 
 namespace hsmctl::testing {
 namespace {
@@ -55,7 +56,9 @@ struct Row {
   std::string out_has = {};
 };
 
-void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
+void PrintTo(const Row& row, std::ostream* os) {
+  *os << row.name;
+}
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
@@ -162,13 +165,18 @@ class ExitCodes : public CliTest, public ::testing::WithParamInterface<Row> {
     const std::string setup_pw = "bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG";
     env_["PPIN_DOUBLE_STATE"] = state;
     env_["PPIN_DOUBLE_NOW"] = "1800000000";
-    env_["HSMCTL_PPIN_PASS_ENV"] = "PPIN_DOUBLE_STATE,PPIN_DOUBLE_NOW";  // the double's controls (test-only)
+    env_["HSMCTL_PPIN_PASS_ENV"] =
+        "PPIN_DOUBLE_STATE,PPIN_DOUBLE_NOW";  // the double's controls (test-only)
     env_["T_SETUP"] = blocked ? "" : setup_pw;
     env_["T_PIN"] = "pkcs11-Pin-4711";
-    nlohmann::json user = {{"setupPassword", setup_pw},         {"issuedAt", 1800000000 - 3600},
-                           {"lifespanHours", 72},               {"clockFrom", "FirstUse"},
-                           {"secret", std::string(64, 'a')},    {"pkcs11Pin", "pkcs11-Pin-4711"}};
-    write_text(state, nlohmann::json{{"version", "2.2.4"}, {"users", {{"PAYMENTS01", user}}}}.dump());
+    nlohmann::json user = {{"setupPassword", setup_pw},
+                           {"issuedAt", 1800000000 - 3600},
+                           {"lifespanHours", 72},
+                           {"clockFrom", "FirstUse"},
+                           {"secret", std::string(64, 'a')},
+                           {"pkcs11Pin", "pkcs11-Pin-4711"}};
+    write_text(state,
+               nlohmann::json{{"version", "2.2.4"}, {"users", {{"PAYMENTS01", user}}}}.dump());
     std::string text = read_text(std::string(HSMCTL_SOURCE_DIR) + "/examples/primus/onprem.yaml");
     replace_all(text, "/etc/primus", etc);
     replace_all(text, "owner: root", "owner: " + std::string(getpwuid(getuid())->pw_name));
@@ -251,7 +259,8 @@ TEST_P(ExitCodes, Contract) {
     int counted = 0;
     for (const auto& d : doc["devices"]) {
       std::string s = d["status"];
-      if (s == "error") s += ":" + d["error"]["code"].get<std::string>();
+      if (s == "error")
+        s += ":" + d["error"]["code"].get<std::string>();
       statuses.push_back(s);
       EXPECT_EQ(d["has_changes"].get<bool>(), s == "changes" || s == "blocked") << d.dump();
     }
@@ -277,7 +286,10 @@ const Row kRows[] = {
      {"plan", "{m}", "{dev}", "-o", "json", "--detailed-exitcode"},
      3,
      {"blocked"}},
-    {"PlanSecretError", Given::kSecretMissing, {"plan", "{m}", "{dev}", "-o", "json"}, 1,
+    {"PlanSecretError",
+     Given::kSecretMissing,
+     {"plan", "{m}", "{dev}", "-o", "json"},
+     1,
      {"error:secret"}},
     {"PlanUnavailable", Given::kUnavailable, {"plan", "{m}", "{dev}"}, 69},
     {"PlanDetailedUnavailable",
@@ -285,7 +297,10 @@ const Row kRows[] = {
      {"plan", "{m}", "{dev}", "--detailed-exitcode", "-o", "json"},
      69,
      {"error:unavailable"}},
-    {"PlanDeviceError", Given::kDeviceError, {"plan", "{m}", "{dev}", "-o", "json"}, 1,
+    {"PlanDeviceError",
+     Given::kDeviceError,
+     {"plan", "{m}", "{dev}", "-o", "json"},
+     1,
      {"error:io"}},
     {"PlanOneDeviceFailsOtherStillShown",
      Given::kTwoOneFails,
@@ -298,12 +313,19 @@ const Row kRows[] = {
     {"PlanOnlyComments", Given::kOnlyComments, {"plan", "{m}", "{dev}"}, 65},
     {"PlanDevNull", Given::kNone, {"plan", "-f", "/dev/null", "{dev}"}, 65},
     {"PlanUsage", Given::kFresh, {"plan", "{m}", "{dev}", "--bogus"}, 64},
-    {"PlanAbbreviatedOption", Given::kFresh, {"plan", "{m}", "{dev}", "--detailed"}, 64, {},
+    {"PlanAbbreviatedOption",
+     Given::kFresh,
+     {"plan", "{m}", "{dev}", "--detailed"},
+     64,
+     {},
      "did you mean '--detailed-exitcode'?"},
-    {"PlanMisspelledOption", Given::kFresh, {"plan", "{m}", "{dev}", "--ouput", "json"}, 64, {},
+    {"PlanMisspelledOption",
+     Given::kFresh,
+     {"plan", "{m}", "{dev}", "--ouput", "json"},
+     64,
+     {},
      "did you mean '--output'?"},
-    {"PlanUnknownDeviceName", Given::kFresh, {"plan", "{m}", "--device", "nosuch=sim:x.json"},
-     64},
+    {"PlanUnknownDeviceName", Given::kFresh, {"plan", "{m}", "--device", "nosuch=sim:x.json"}, 64},
     {"PlanBadOutput", Given::kFresh, {"plan", "{m}", "{dev}", "-o", "xml"}, 64},
     // PicoHSM: apply
     {"ApplyFresh", Given::kFresh, {"apply", "{m}", "{dev}", "--auto-approve"}, 0},
@@ -359,15 +381,31 @@ const Row kRows[] = {
      {"blocked"}},
     {"PrimusApplyBlocked", Given::kPrimusBlocked, {"apply", "{m}", "{ppin}", "--auto-approve"}, 3},
     // Interrupted (docs/exit-codes.md "Interruption"): a clean stop, never a success line.
-    {"ApplySigint", Given::kSigintMidApply, {"apply", "{m}", "{dev}", "--auto-approve"}, 130, {},
+    {"ApplySigint",
+     Given::kSigintMidApply,
+     {"apply", "{m}", "{dev}", "--auto-approve"},
+     130,
+     {},
      "apply interrupted by SIGINT after step 1 of 2; step 2 not started",
      "interrupted by SIGINT after step 1 of 2"},
-    {"ApplySigterm", Given::kSigtermMidApply, {"apply", "{m}", "{dev}", "--auto-approve"}, 143, {},
+    {"ApplySigterm",
+     Given::kSigtermMidApply,
+     {"apply", "{m}", "{dev}", "--auto-approve"},
+     143,
+     {},
      "apply interrupted by SIGTERM after step 1 of 2"},
-    {"PlanJsonSigint", Given::kSigintObserving, {"plan", "{m}", "{dev}", "-o", "json"}, 130,
-     {"ok", "error:interrupted"}, "plan interrupted by SIGINT while observing the devices"},
-    {"PlanDetailedSigint", Given::kSigintObserving, {"plan", "{m}", "{dev}", "--detailed-exitcode"},
-     130, {}, "(not observed: hsm-b)"},
+    {"PlanJsonSigint",
+     Given::kSigintObserving,
+     {"plan", "{m}", "{dev}", "-o", "json"},
+     130,
+     {"ok", "error:interrupted"},
+     "plan interrupted by SIGINT while observing the devices"},
+    {"PlanDetailedSigint",
+     Given::kSigintObserving,
+     {"plan", "{m}", "{dev}", "--detailed-exitcode"},
+     130,
+     {},
+     "(not observed: hsm-b)"},
     {"PrimusApply", Given::kPrimusChanges, {"apply", "{m}", "{ppin}", "--auto-approve"}, 0},
     {"PrimusPlanUnavailable",
      Given::kPrimusChanges,

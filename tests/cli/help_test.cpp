@@ -2,12 +2,12 @@
 // `plan --help` and `apply --help` list the families' options (family::OptionSpec) in the order
 // they always had, with `--auto-approve` among them, and a value option still takes a value.
 
+#include "cli_fixture.hpp"
+
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include "cli_fixture.hpp"
 
 namespace hsmctl::testing {
 namespace {
@@ -20,7 +20,8 @@ std::vector<std::string> option_names(const std::string& help) {
   std::string line;
   while (std::getline(in, line)) {
     std::smatch m;
-    if (std::regex_search(line, m, kOption)) names.push_back(m[1]);
+    if (std::regex_search(line, m, kOption))
+      names.push_back(m[1]);
   }
   return names;
 }
@@ -32,8 +33,7 @@ TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(option_names(r.out),
             (std::vector<std::string>{"file", "device", "selector", "target", "ppin", "probe",
-                                      "retry-rejected", "output",
-                                      "detailed-exitcode", "help"}));
+                                      "retry-rejected", "output", "detailed-exitcode", "help"}));
   EXPECT_NE(r.out.find("  --ppin arg            Securosys ppin program (default $HSMCTL_PPIN"),
             std::string::npos)
       << r.out;
@@ -44,8 +44,8 @@ TEST_F(Help, ApplyListsTheFamiliesOptionsInTheirOrder) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(option_names(r.out),
             (std::vector<std::string>{"file", "device", "selector", "target", "ppin", "probe",
-                                      "retry-rejected", "allow-destructive", "auto-approve", "allow-reinit",
-                                      "allow-key-loss", "help"}));
+                                      "retry-rejected", "allow-destructive", "auto-approve",
+                                      "allow-reinit", "allow-key-loss", "help"}));
   EXPECT_NE(r.out.find("  --allow-reinit        allow re-initialization (wipes all keys) where "
                        "the plan"),
             std::string::npos)

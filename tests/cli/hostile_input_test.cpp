@@ -2,15 +2,16 @@
 // Hostile and odd inputs through the real binary (issue 9, item 3): FIFOs and devices where a
 // manifest or a secret file is expected, oversized files, standard input, bytes that are not
 // UTF-8, NUL bytes, keys holding control characters, PINs pasted into the wrong field.
-#include <fcntl.h>
+#include "cli/cli_fixture.hpp"
+
 #include <gmock/gmock.h>
+
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 #include <utility>
-
-#include "cli/cli_fixture.hpp"
 
 namespace hsmctl::testing {
 namespace {
@@ -39,7 +40,8 @@ class HostileInput : public CliTest {
   /// A byte that would act on a terminal (everything below 0x20 but the line feed, and DEL).
   static bool contains_raw_control(const std::string& s) {
     for (unsigned char c : s) {
-      if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+      if ((c < 0x20 && c != '\n') || c == 0x7f)
+        return true;
     }
     return false;
   }
@@ -71,8 +73,7 @@ TEST_F(HostileInput, OversizedManifestIsRefusedBeforeReading) {
 }
 
 TEST_F(HostileInput, DashReadsTheManifestFromStdin) {
-  auto r = quick({"plan", "-f", "-", "--device", device(), "--detailed-exitcode"},
-                 pico_manifest());
+  auto r = quick({"plan", "-f", "-", "--device", device(), "--detailed-exitcode"}, pico_manifest());
   EXPECT_EQ(r.exit_code, 2) << r.all();
   EXPECT_THAT(r.out, HasSubstr("+ initialize the device"));
   // Errors in a manifest read from stdin name "<stdin>".
@@ -166,7 +167,9 @@ TEST_F(HostileInput, PinWithControlCharactersIsRefused) {
   EXPECT_THAT(r.err, HasSubstr("control character at position 8"));
   EXPECT_THAT(r.all(), Not(HasSubstr("6482190")));
   env_["USER_PIN"] = "64821907";
-  env_["SO_PIN"] = "1234\x1b" "567";
+  env_["SO_PIN"] =
+      "1234\x1b"
+      "567";
   r = quick({"plan", "-f", m, "--device", device()});
   EXPECT_NE(r.exit_code, 0) << r.all();
   EXPECT_THAT(r.err, HasSubstr("spec.soPin"));

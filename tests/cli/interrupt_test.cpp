@@ -6,12 +6,11 @@
 // 130/143 with a message saying what was and was not done. Second signal: death by the signal;
 // the journal lets the next apply converge either way.
 
-#include <nlohmann/json.hpp>
-
 #include "cli/cli_fixture.hpp"
 #include "support/plan_schema.hpp"
 
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
 
 #include <signal.h>
 
@@ -129,7 +128,9 @@ TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
   second.replace(second.find(kSerial), 16, "1112131415161718");
   const std::string a = manifest_file(pico_manifest());
   const std::string b = manifest_file(second);
-  const std::vector<std::string> common = {"-f", a, "-f", b, "--device", "hsm-a=" + device(),
+  const std::vector<std::string> common = {"-f",       a,
+                                           "-f",       b,
+                                           "--device", "hsm-a=" + device(),
                                            "--device", "hsm-b=sim:" + dir_.file("pico-b.json")};
   auto with = [&](std::vector<std::string> head) {
     head.insert(head.end(), common.begin(), common.end());

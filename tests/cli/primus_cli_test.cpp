@@ -2,16 +2,17 @@
 // `hsmctl plan/apply` on the shipped Primus examples (on-prem and CloudHSM) against the ppin
 // double: the second plan shows no changes, and no secret reaches argv or output.
 
-#include <grp.h>
+#include "cli/cli_fixture.hpp"
+
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
+
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
-
-#include "cli/cli_fixture.hpp"
 
 namespace hsmctl::testing {
 namespace {
@@ -44,12 +45,9 @@ class PrimusCli : public CliTest {
     env_["PRIMUS_PKCS11_SIGNING"] = kPin;
     env_["T_PROXY"] = kProxy;
     auto user = [](const char* name) {
-      return nlohmann::json{{"setupPassword", kSetup},
-                            {"issuedAt", 1800000000 - 3600},
-                            {"lifespanHours", 72},
-                            {"clockFrom", "FirstUse"},
-                            {"secret", std::string(64, 'a')},
-                            {"pkcs11Pin", kPin}};
+      return nlohmann::json{
+          {"setupPassword", kSetup}, {"issuedAt", 1800000000 - 3600},  {"lifespanHours", 72},
+          {"clockFrom", "FirstUse"}, {"secret", std::string(64, 'a')}, {"pkcs11Pin", kPin}};
       (void)name;
     };
     nlohmann::json state = {{"version", "2.2.4"},
@@ -63,9 +61,9 @@ class PrimusCli : public CliTest {
     std::string text = read_text(std::string(HSMCTL_SOURCE_DIR) + "/examples/primus/" + name);
     replace_all(text, "/etc/primus", etc_);
     if (text.find("configPath:") == std::string::npos) {
-      replace_all(text, "  client:\n", "  client:\n    configPath: " + etc_ +
-                                           "/primus.cfg\n    secretsPath: " + etc_ +
-                                           "/.secrets.cfg\n");
+      replace_all(text, "  client:\n",
+                  "  client:\n    configPath: " + etc_ + "/primus.cfg\n    secretsPath: " + etc_ +
+                      "/.secrets.cfg\n");
     }
     replace_all(text, "owner: root", "owner: " + std::string(getpwuid(getuid())->pw_name));
     replace_all(text, "group: primus", "group: " + std::string(getgrgid(getgid())->gr_name));
@@ -100,8 +98,12 @@ class PrimusCli : public CliTest {
   std::string state_;
 };
 
-TEST_F(PrimusCli, OnPremExampleConvergesInOneApply) { converge("onprem.yaml"); }
-TEST_F(PrimusCli, CloudHsmExampleConvergesInOneApply) { converge("cloudhsm.yaml"); }
+TEST_F(PrimusCli, OnPremExampleConvergesInOneApply) {
+  converge("onprem.yaml");
+}
+TEST_F(PrimusCli, CloudHsmExampleConvergesInOneApply) {
+  converge("cloudhsm.yaml");
+}
 
 // Issue 10: a ppin that refuses a missing .secrets.cfg (the install guide copies a template).
 class PrimusCliSecretsFile : public PrimusCli {

@@ -2,11 +2,11 @@
 // The reconcile loop through the real binary: fresh device -> initialize -> change PIN ->
 // change SO PIN -> key domains -> re-initialization refused, then allowed -> no changes.
 
+#include "cli/cli_fixture.hpp"
+
 #include <gmock/gmock.h>
 
 #include <fstream>
-
-#include "cli/cli_fixture.hpp"
 
 namespace hsmctl::testing {
 namespace {
@@ -52,8 +52,7 @@ TEST_F(Reconcile, ScenarioFromFreshDeviceToNoChanges) {
   ASSERT_EQ(plan.exit_code, 0) << plan.all();
 
   // Key domains need a re-initialization (their count is set by INITIALIZE).
-  std::string with_domains =
-      manifest_file(pico_manifest("  keyDomains: [{dkekShares: 2}, {}]\n"));
+  std::string with_domains = manifest_file(pico_manifest("  keyDomains: [{dkekShares: 2}, {}]\n"));
   plan = hsmctl({"plan", "-f", with_domains, "--device", device(), "--detailed-exitcode"});
   ASSERT_EQ(plan.exit_code, 2) << plan.all();
   EXPECT_THAT(plan.out, HasSubstr("-/+ re-initialize the device"));

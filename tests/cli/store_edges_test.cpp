@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The credential store at its edges through the real binary (issue 9, item 4).
+#include "cli/cli_fixture.hpp"
+
 #include <gmock/gmock.h>
+
 #include <sys/stat.h>
 
 #include <string>
-
-#include "cli/cli_fixture.hpp"
 
 namespace hsmctl::testing {
 namespace {

@@ -2,9 +2,9 @@
 // `-v`: each device's observation is named on stderr (PreparedUnit::observation_line through
 // reconcile::Session), and never on stdout, where the plan goes.
 
-#include <gmock/gmock.h>
-
 #include "cli/cli_fixture.hpp"
+
+#include <gmock/gmock.h>
 
 namespace hsmctl::testing {
 namespace {

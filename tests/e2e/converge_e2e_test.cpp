@@ -3,12 +3,13 @@
 // (tests/fixtures/manifests/valid, examples/) converges in one apply on a fresh virtual card
 // behind pcscd (apply, then plan = no changes), and `get` of the result plans no changes.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include "pcsc_fixture.hpp"
 #include "support/files.hpp"
 #include "support/shipped_manifests.hpp"
 #include "support/temp_dir.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace hsmctl::e2e {
 namespace {

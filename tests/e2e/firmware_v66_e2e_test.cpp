@@ -4,6 +4,8 @@
 // 0000000000000000 used as a real serial (docs/simulator.md, "firmware v6.6 vs simulator").
 
 #include "pcsc_fixture.hpp"
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
@@ -11,9 +13,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "support/files.hpp"
-#include "support/temp_dir.hpp"
 
 namespace hsmctl::e2e {
 namespace {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pcsc_fixture.hpp"
 
-#include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "support/files.hpp"
 #include "support/temp_dir.hpp"
+
+#include "hsmctl/device/pcsc/pcsc_transport.hpp"
 
 #include <fmt/format.h>
 

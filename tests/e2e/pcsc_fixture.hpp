@@ -18,8 +18,9 @@
 // Never skip: when pcscd, vpcd or systemd-socket-activate is missing, SetUp() fails the test
 // with the sandbox script's message.
 
-#include "hsmctl/util/error.hpp"
 #include "support/process.hpp"
+
+#include "hsmctl/util/error.hpp"
 
 #include <gtest/gtest.h>
 

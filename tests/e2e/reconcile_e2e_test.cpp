@@ -2,22 +2,24 @@
 // The reconcile loop through the real PC/SC stack: hsmctl -> libpcsclite -> private pcscd ->
 // vpcd -> hsmctl-vcard, with OpenSC (a client we did not write) checking what hsmctl set.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
-#include <signal.h>
-
-#include <cstdio>
-#include <memory>
-
 #include "pcsc_fixture.hpp"
 #include "support/files.hpp"
 #include "support/temp_dir.hpp"
+
 #include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/util/bytes.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <memory>
 
 namespace hsmctl::e2e {
 namespace {
@@ -40,8 +42,9 @@ class TestDir : public testing::TempDir {
 };
 
 std::string manifest(const std::string& extra = "") {
-  return std::string("apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata:\n  name: e2e\n"
-                     "spec:\n  device: {serial: \"") +
+  return std::string(
+             "apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata:\n  name: e2e\n"
+             "spec:\n  device: {serial: \"") +
          kVcardSerial +
          "\"}\n  userPin: {secret: \"env:E2E_USER_PIN\"}\n  soPin: {secret: \"env:E2E_SO_PIN\"}\n" +
          extra;
@@ -122,8 +125,7 @@ TEST_F(ReconcileE2e, FreshToInitializedToRotatedToKeyDomainsOverPcsc) {
   plan = hsmctl({"plan", "-f", m, "--device", "pcsc:", "--detailed-exitcode"});
   EXPECT_EQ(plan.exit_code, 0) << "the refused apply changed the device: " << plan.diagnostics();
 
-  apply = hsmctl(
-      {"apply", "-f", domains, "--device", "pcsc:", "--auto-approve", "--allow-reinit"});
+  apply = hsmctl({"apply", "-f", domains, "--device", "pcsc:", "--auto-approve", "--allow-reinit"});
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
   plan = hsmctl({"plan", "-f", domains, "--device", "pcsc:", "--detailed-exitcode"});
   ASSERT_EQ(plan.exit_code, 0) << plan.diagnostics();
@@ -151,11 +153,11 @@ TEST_F(Pkcs11E2e, OpenscPkcs11ModuleLogsInWithTheAppliedPin) {
   ASSERT_EQ(list.exit_code, 0) << list.diagnostics();
   EXPECT_THAT(list.out, HasSubstr("Pico-HSM"));
   EXPECT_THAT(list.out, HasSubstr("Pol Henarejos"));
-  auto login = run_process({"pkcs11-tool", "--module", module, "--login", "--pin", "31415926",
-                            "--list-objects"});
+  auto login = run_process(
+      {"pkcs11-tool", "--module", module, "--login", "--pin", "31415926", "--list-objects"});
   EXPECT_EQ(login.exit_code, 0) << login.diagnostics();
-  auto wrong = run_process({"pkcs11-tool", "--module", module, "--login", "--pin", "99999999",
-                            "--list-objects"});
+  auto wrong = run_process(
+      {"pkcs11-tool", "--module", module, "--login", "--pin", "99999999", "--list-objects"});
   EXPECT_NE(wrong.exit_code, 0) << wrong.diagnostics();
 }
 
@@ -187,7 +189,8 @@ TEST_F(PcscdStopsE2e, PcscdKilledMidRunIsAClearErrorAndThePlanAfterwardsIsRight)
 
   auto loaded = manifest::load_manifest_text(text, "m.yaml");
   ASSERT_TRUE(loaded.ok());
-  for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
+  for (const auto& [k, v] : env_)
+    setenv(k.c_str(), v.c_str(), 1);
   auto transport = device::pcsc::connect_by_serial(kVcardSerial);
   ASSERT_TRUE(transport) << transport.error().to_string();
   ASSERT_EQ(kill(sandbox().pcscd_pid(), SIGKILL), 0);

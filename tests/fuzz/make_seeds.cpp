@@ -4,6 +4,7 @@
 //   fuzz_make_seeds tests/fuzz/corpus
 // Deterministic content except for the random salts, nonces and IVs of the store files.
 #include "fuzz_input.hpp"
+
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
@@ -46,7 +47,8 @@ class Recorder : public Transport {
 
 bool write(const std::string& path, ByteView bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   std::printf("%s (%zu bytes)\n", path.c_str(), bytes.size());
   return static_cast<bool>(out);
 }
@@ -55,8 +57,10 @@ Bytes record_observe(sim::SimCard& card, std::string_view user, std::string_view
   Recorder rec(card);
   schsm::SmartCardHsm hsm(rec);
   schsm::ObserveRequest req;
-  if (!user.empty()) req.user_pin_candidates.emplace_back(user);
-  if (!so.empty()) req.so_pin_candidates.emplace_back(so);
+  if (!user.empty())
+    req.user_pin_candidates.emplace_back(user);
+  if (!so.empty())
+    req.so_pin_candidates.emplace_back(so);
   (void)schsm::observe(hsm, req);
   return rec.script;
 }
@@ -73,7 +77,8 @@ int main(int argc, char** argv) {
 
   // schsm_responses: the PINs match the candidates the fuzz target offers.
   auto card = sim::SimCard::create_in_memory("0102030405060708");
-  ok &= write(dir + "/schsm_responses/fresh-device.bin", record_observe(*card, "648219", "57621880"));
+  ok &=
+      write(dir + "/schsm_responses/fresh-device.bin", record_observe(*card, "648219", "57621880"));
   {
     schsm::SmartCardHsm hsm(*card);
     schsm::InitializeParams p;
@@ -87,19 +92,20 @@ int main(int argc, char** argv) {
   }
   ok &= write(dir + "/schsm_responses/initialized-pins-match.bin",
               record_observe(*card, "648219", "57621880"));
-  ok &= write(dir + "/schsm_responses/initialized-no-candidates.bin", record_observe(*card, "", ""));
+  ok &=
+      write(dir + "/schsm_responses/initialized-no-candidates.bin", record_observe(*card, "", ""));
 
   // store_decoder: a key-file store (openable by the target) and a passphrase-mode header.
   std::ifstream payload_in(dir + "/store_decoder/payload.json", std::ios::binary);
   const std::string payload((std::istreambuf_iterator<char>(payload_in)),
                             std::istreambuf_iterator<char>());
   auto header = store::new_header(store::KeyMode::kKeyFile, {});
-  auto kek = header ? store::derive_kek(*header, Secret(std::string_view(
-                                                     "fuzz-store-key-file-material-32b")))
+  auto kek = header ? store::derive_kek(
+                          *header, Secret(std::string_view("fuzz-store-key-file-material-32b")))
                     : Result<Secret>(tl::unexpected(header.error()));
-  auto file = kek ? store::seal_file(*header, *kek, ByteView(reinterpret_cast<const std::uint8_t*>(
-                                                                 payload.data()),
-                                                             payload.size()))
+  auto file = kek ? store::seal_file(*header, *kek,
+                                     ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                              payload.size()))
                   : Result<Bytes>(tl::unexpected(kek.error()));
   if (!file) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", file.error().to_string().c_str());

@@ -3,6 +3,7 @@
 // -> JSON with source map -> JSON Schema -> semantic checks -> typed model, all kinds).
 // Errors are the expected outcome for most inputs; crashes, hangs and sanitizer reports are not.
 #include "fuzz_input.hpp"
+
 #include "hsmctl/manifest/load.hpp"
 
 #include <string>

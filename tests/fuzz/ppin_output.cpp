@@ -3,6 +3,7 @@
 // proxy listing (`ppin -l`), error codes, the version line (`ppin -v`) and the connectivity
 // test (`ppin -t`). ppin's output is not under hsmctl's control.
 #include "fuzz_input.hpp"
+
 #include "hsmctl/primus/ppin.hpp"
 
 #include <string>

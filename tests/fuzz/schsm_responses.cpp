@@ -7,6 +7,7 @@
 //     paths run) and every read-only SmartCardHsm query run against it. When the script is used
 //     up the transport fails like a removed card, so every run ends.
 #include "fuzz_input.hpp"
+
 #include "hsmctl/device/apdu.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"

@@ -6,6 +6,7 @@
 // The AEAD tag makes a mutated ciphertext fail authentication, so the payload parser is fuzzed
 // directly: it is what runs on whatever an attacker with the key could write.
 #include "fuzz_input.hpp"
+
 #include "hsmctl/store/format.hpp"
 #include "hsmctl/store/payload.hpp"
 

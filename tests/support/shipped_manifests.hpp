@@ -29,7 +29,8 @@ inline std::vector<ShippedDoc> shipped_pico_docs() {
   std::vector<fs::path> files;
   for (const char* dir : {"tests/fixtures/manifests/valid", "examples"}) {
     for (const auto& e : fs::directory_iterator(root / dir)) {
-      if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) {
+      if (e.is_regular_file() &&
+          (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) {
         files.push_back(e.path());
       }
     }
@@ -45,12 +46,15 @@ inline std::vector<ShippedDoc> shipped_pico_docs() {
     int index = 0;
     while (start <= text.size()) {
       std::size_t sep = text.find("\n---\n", start);
-      std::string doc = text.substr(start, sep == std::string::npos ? std::string::npos : sep - start + 1);
+      std::string doc =
+          text.substr(start, sep == std::string::npos ? std::string::npos : sep - start + 1);
       start = sep == std::string::npos ? text.size() + 1 : sep + 5;
-      if (doc.find("kind: PicoHSM") == std::string::npos) continue;
+      if (doc.find("kind: PicoHSM") == std::string::npos)
+        continue;
       ShippedDoc d;
       d.name = fs::relative(f, root).string() + "#" + std::to_string(index++);
-      for (char c : d.name) d.test_name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      for (char c : d.name)
+        d.test_name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       d.text = doc;
       out.push_back(std::move(d));
     }
@@ -60,9 +64,8 @@ inline std::vector<ShippedDoc> shipped_pico_docs() {
 
 /// The document with its device selector and secret references pointed at the test.
 inline std::string retarget(const std::string& doc, const std::string& serial) {
-  std::string out = std::regex_replace(
-      doc, std::regex("(^|\n)  device:[^\n]*\n(    [^\n]*\n)*"),
-      "$1  device: {serial: \"" + serial + "\"}\n");
+  std::string out = std::regex_replace(doc, std::regex("(^|\n)  device:[^\n]*\n(    [^\n]*\n)*"),
+                                       "$1  device: {serial: \"" + serial + "\"}\n");
   out = std::regex_replace(out, std::regex("(^|\n)  userPin: \\{secret:[^}]*\\}"),
                            "$1  userPin: {secret: \"env:USER_PIN\"}");
   out = std::regex_replace(out, std::regex("(^|\n)  soPin: \\{secret:[^}]*\\}"),

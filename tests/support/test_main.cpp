@@ -3,8 +3,11 @@
 // $TMPDIR (ctest starts one process per test), never in the caller's working directory. A test
 // that writes a relative path by accident (or through a dangling pointer) cannot litter the
 // checkout; the directory is removed when the tests finish.
+#include "support/test_main.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,14 +16,14 @@
 #include <string>
 #include <system_error>
 
-#include "support/test_main.hpp"
-
 namespace {
 std::filesystem::path g_private_dir;  // NOLINT: set once in main before any test runs
 }
 
 namespace hsmctl::testing {
-const std::filesystem::path& private_test_dir() { return g_private_dir; }
+const std::filesystem::path& private_test_dir() {
+  return g_private_dir;
+}
 }  // namespace hsmctl::testing
 
 int main(int argc, char** argv) {
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   g_private_dir = templ;
   ::testing::InitGoogleMock(&argc, argv);
   const int status = RUN_ALL_TESTS();
-  if (::chdir("/") == 0) std::filesystem::remove_all(g_private_dir, ec);
+  if (::chdir("/") == 0)
+    std::filesystem::remove_all(g_private_dir, ec);
   return status;
 }

@@ -39,6 +39,9 @@
 //                     guide has users copy a template .secrets.cfg first)
 // Every write of a secrets file appends {path, mode} to "secretsWrites", the mode read with
 // fstat() right after open(), before any byte is written.
+#include <libconfig.h++>
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -50,9 +53,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <libconfig.h++>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -123,7 +124,8 @@ struct Hsm {
 };
 
 std::vector<Hsm> load_config(const std::string& path) {
-  if (access(path.c_str(), F_OK) != 0) fail(0x80005003, "configuration file not found");
+  if (access(path.c_str(), F_OK) != 0)
+    fail(0x80005003, "configuration file not found");
   libconfig::Config cfg;
   try {
     cfg.readFile(path.c_str());
@@ -139,7 +141,8 @@ std::vector<Hsm> load_config(const std::string& path) {
       hsm.name = h.getName();
       hsm.host = static_cast<const char*>(h["host"]);
       hsm.port = h.exists("port") ? static_cast<const char*>(h["port"]) : "2310";
-      if (h.exists("priority")) hsm.priority = h["priority"];
+      if (h.exists("priority"))
+        hsm.priority = h["priority"];
       if (h.exists("slots")) {
         const libconfig::Setting& slots = h["slots"];
         for (int j = 0; j < slots.getLength(); ++j) {
@@ -179,7 +182,8 @@ std::string to_hex(const std::string& s) {
 
 std::optional<Secrets> load_secrets(const std::string& path, bool must_exist) {
   if (access(path.c_str(), F_OK) != 0) {
-    if (must_exist) fail(0x80005004, "secrets file not found");
+    if (must_exist)
+      fail(0x80005004, "secrets file not found");
     return std::nullopt;
   }
   Secrets s;
@@ -215,8 +219,10 @@ void check_writable(const std::string& path) {
     return;
   }
   std::string dir = path.substr(0, path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
-  if (dir.empty()) dir = ".";
-  if (access(dir.c_str(), W_OK) != 0) fail(0x80005007, "no write access to secrets file");
+  if (dir.empty())
+    dir = ".";
+  if (access(dir.c_str(), W_OK) != 0)
+    fail(0x80005007, "no write access to secrets file");
 }
 
 void write_secrets(const std::string& path, const Secrets& s) {
@@ -234,10 +240,11 @@ void write_secrets(const std::string& path, const Secrets& s) {
   o << "  };\n};\n";
   std::string text = o.str();
   // In place, like a tool that does not write atomically.
-  const mode_t create_mode = static_cast<mode_t>(
-      std::stoul(g_state.value("createMode", std::string("0666")), nullptr, 8));
+  const mode_t create_mode =
+      static_cast<mode_t>(std::stoul(g_state.value("createMode", std::string("0666")), nullptr, 8));
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, create_mode);
-  if (fd < 0) fail(0x80005010, "updating secrets file failed");
+  if (fd < 0)
+    fail(0x80005010, "updating secrets file failed");
   {
     struct stat st {};
     fstat(fd, &st);
@@ -259,12 +266,16 @@ void write_secrets(const std::string& path, const Secrets& s) {
 
 json& counter(const char* which) {
   json& c = g_state["counters"][which];
-  if (!c.contains("failures")) c["failures"] = json::array();
-  if (!c.contains("lockedUntil")) c["lockedUntil"] = 0;
+  if (!c.contains("failures"))
+    c["failures"] = json::array();
+  if (!c.contains("lockedUntil"))
+    c["lockedUntil"] = 0;
   return c;
 }
 
-bool locked(const char* which) { return g_now < counter(which)["lockedUntil"].get<long long>(); }
+bool locked(const char* which) {
+  return g_now < counter(which)["lockedUntil"].get<long long>();
+}
 
 void count_failure(const char* which) {
   const json& lo = g_state["lockout"];
@@ -274,7 +285,8 @@ void count_failure(const char* which) {
   json& c = counter(which);
   json kept = json::array();
   for (const auto& t : c["failures"]) {
-    if (t.get<long long>() > g_now - window) kept.push_back(t);
+    if (t.get<long long>() > g_now - window)
+      kept.push_back(t);
   }
   kept.push_back(g_now);
   if (static_cast<long long>(kept.size()) >= threshold) {
@@ -284,7 +296,9 @@ void count_failure(const char* which) {
   c["failures"] = kept;
 }
 
-void hsm_log(const std::string& line) { g_state["log"].push_back(line); }
+void hsm_log(const std::string& line) {
+  g_state["log"].push_back(line);
+}
 
 std::string host_state(const std::string& host) {
   if (g_state.contains("hosts") && g_state["hosts"].contains(host)) {
@@ -309,17 +323,21 @@ const Hsm& connect(const std::vector<Hsm>& hsms, const std::string& user) {
   bool timeout = false;
   for (const Hsm* h : candidates) {
     const std::string st = host_state(h->host);
-    if (st == "up") return *h;
-    if (st == "timeout") timeout = true;
+    if (st == "up")
+      return *h;
+    if (st == "timeout")
+      timeout = true;
   }
-  if (timeout) fail(0x8000003B, "connect timeout");
+  if (timeout)
+    fail(0x8000003B, "connect timeout");
   fail(0x80005015, "network connection failed");
 }
 
 std::string proxy_of(const std::vector<Hsm>& hsms, const std::string& user) {
   for (const auto& h : hsms) {
     for (const auto& s : h.slots) {
-      if (s.user == user && !s.proxy_user.empty()) return s.proxy_user;
+      if (s.user == user && !s.proxy_user.empty())
+        return s.proxy_user;
     }
   }
   return {};
@@ -331,8 +349,10 @@ bool setup_expired(const json& u) {
   if (u.value("clockFrom", std::string("FirstUse")) == "Issuance") {
     return g_now > u.value("issuedAt", 0LL) + hours * 3600;
   }
-  if (!used) return false;
-  if (hours == 0) return true;  // one-time password
+  if (!used)
+    return false;
+  if (hours == 0)
+    return true;  // one-time password
   return g_now > u["firstUsedAt"].get<long long>() + hours * 3600;
 }
 
@@ -357,7 +377,8 @@ std::string read_secret(const std::string& prompt) {
     t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     tcsetattr(in, TCSAFLUSH, &t);
   }
-  if (!prompt_first) (void)!write(out, prompt.data(), prompt.size());
+  if (!prompt_first)
+    (void)!write(out, prompt.data(), prompt.size());
   std::string value;
   char c = 0;
   bool got_newline = false;
@@ -368,16 +389,21 @@ std::string read_secret(const std::string& prompt) {
     }
     value += c;
   }
-  if (is_tty) tcsetattr(in, TCSANOW, &old);
+  if (is_tty)
+    tcsetattr(in, TCSANOW, &old);
   (void)!write(out, "\n", 1);
-  if (fd >= 0) close(fd);
-  if (!got_newline && value.empty()) fail(0x80005008, "no input");
+  if (fd >= 0)
+    close(fd);
+  if (!got_newline && value.empty())
+    fail(0x80005008, "no input");
   return value;
 }
 
 // ----- output -----
 
-bool wide() { return g_state.value("padding", std::string("single")) == "wide"; }
+bool wide() {
+  return g_state.value("padding", std::string("single")) == "wide";
+}
 
 void print_listing(const std::vector<Hsm>& hsms, const std::optional<Secrets>& s) {
   int n = 0;
@@ -392,7 +418,8 @@ void print_listing(const std::vector<Hsm>& hsms, const std::optional<Secrets>& s
   n = 0;
   for (const auto& h : hsms) {
     for (const auto& sl : h.slots) {
-      if (sl.proxy_user.empty()) continue;
+      if (sl.proxy_user.empty())
+        continue;
       const bool ok = s && s->proxies.count(sl.proxy_user) > 0;
       std::printf(wide() ? "[%02d]  service/proxy user '%s'   permanent secret:  %s\n"
                          : "[%02d] service/proxy user '%s' permanent secret: %s\n",
@@ -427,9 +454,9 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  const std::set<std::string> long_with_value = {"--user", "--hsm", "--slot", "--slotid",
-                                                 "--since", "--out", "--proxyuser", "--proxypwd",
-                                                 "--proxypassword"};
+  const std::set<std::string> long_with_value = {"--user",      "--hsm",      "--slot",
+                                                 "--slotid",    "--since",    "--out",
+                                                 "--proxyuser", "--proxypwd", "--proxypassword"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) == 0) {
@@ -509,22 +536,27 @@ void login_with_setup(const std::vector<Hsm>& hsms, const std::string& user,
   bool timeout = false;
   for (const auto& h : hsms) {
     for (const auto& s : h.slots) {
-      if (s.user != user) continue;
+      if (s.user != user)
+        continue;
       const std::string st = host_state(h.host);
       any_up = any_up || st == "up";
       timeout = timeout || st == "timeout";
     }
   }
   if (!any_up) {
-    if (timeout) die(0x8000003B, "connect timeout");
+    if (timeout)
+      die(0x8000003B, "connect timeout");
     die(0x80005015, "network connection failed");
   }
-  if (!g_state["users"].contains(user)) die(0x8000000D, "user not found");
+  if (!g_state["users"].contains(user))
+    die(0x8000000D, "user not found");
   json& u = g_state["users"][user];
   hsm_log("Login request: user " + user + " with setup password");
-  if (locked("api")) die(0x80005017, "login with setup password failed");
+  if (locked("api"))
+    die(0x80005017, "login with setup password failed");
   const bool crash = g_state["faults"].value("crashAfterLogin", false);
-  if (crash) g_state["faults"]["crashAfterLogin"] = false;
+  if (crash)
+    g_state["faults"]["crashAfterLogin"] = false;
   if (setup != u.value("setupPassword", std::string())) {
     count_failure("api");
     if (crash) {
@@ -541,10 +573,13 @@ void login_with_setup(const std::vector<Hsm>& hsms, const std::string& user,
     save_state();
     std::_Exit(134);
   }
-  if (setup_expired(u)) die(0x80005018, "setup password expired");
-  if (!u.contains("firstUsedAt") || u["firstUsedAt"].is_null()) u["firstUsedAt"] = g_now;
+  if (setup_expired(u))
+    die(0x80005018, "setup password expired");
+  if (!u.contains("firstUsedAt") || u["firstUsedAt"].is_null())
+    u["firstUsedAt"] = g_now;
   if (u.contains("pkcs11Pin")) {
-    if (locked("pin")) die(0x8000000B, "wrong PKCS#11 password");
+    if (locked("pin"))
+      die(0x8000000B, "wrong PKCS#11 password");
     if (pin != u["pkcs11Pin"].get<std::string>()) {
       count_failure("pin");
       die(0x8000000B, "wrong PKCS#11 password");
@@ -563,7 +598,8 @@ int main(int argc, char** argv) {
   }
   g_state_path = sp;
   g_lock_fd = open((g_state_path + ".lock").c_str(), O_RDWR | O_CREAT, 0600);
-  if (g_lock_fd >= 0) flock(g_lock_fd, LOCK_EX);
+  if (g_lock_fd >= 0)
+    flock(g_lock_fd, LOCK_EX);
   {
     std::ifstream in(g_state_path);
     if (in) {
@@ -575,31 +611,39 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (!g_state.is_object()) g_state = json::object();
-  if (!g_state.contains("users")) g_state["users"] = json::object();
-  if (!g_state.contains("log")) g_state["log"] = json::array();
-  if (!g_state.contains("faults")) g_state["faults"] = json::object();
-  if (!g_state.contains("lockout")) g_state["lockout"] = json::object();
+  if (!g_state.is_object())
+    g_state = json::object();
+  if (!g_state.contains("users"))
+    g_state["users"] = json::object();
+  if (!g_state.contains("log"))
+    g_state["log"] = json::array();
+  if (!g_state.contains("faults"))
+    g_state["faults"] = json::object();
+  if (!g_state.contains("lockout"))
+    g_state["lockout"] = json::object();
   const char* now = std::getenv("PPIN_DOUBLE_NOW");
-  g_now = now != nullptr ? std::atoll(now) : g_state.value("now", static_cast<long long>(std::time(nullptr)));
+  g_now = now != nullptr ? std::atoll(now)
+                         : g_state.value("now", static_cast<long long>(std::time(nullptr)));
   if (g_state.value("recordEnvironment", false)) {
     std::ifstream env("/proc/self/environ", std::ios::binary);
     json vars = json::array();
-    for (std::string entry; std::getline(env, entry, '\0');) vars.push_back(entry);
+    for (std::string entry; std::getline(env, entry, '\0');)
+      vars.push_back(entry);
     g_state["environments"].push_back(vars);
   }
   {
     json inv = json::array();
-    for (int i = 0; i < argc; ++i) inv.push_back(argv[i]);
+    for (int i = 0; i < argc; ++i)
+      inv.push_back(argv[i]);
     g_state["invocations"].push_back({{"argv", inv}, {"at", g_now}});
   }
 
   Args a = parse_args(argc, argv);
   const std::string cfg_path =
       a.config.empty() ? default_path("SECUROSYS_PKCS11_CONF", "/etc/primus/primus.cfg") : a.config;
-  const std::string sec_path = a.secrets.empty()
-                                   ? default_path("SECUROSYS_SECRETS_CONF", "/etc/primus/.secrets.cfg")
-                                   : a.secrets;
+  const std::string sec_path =
+      a.secrets.empty() ? default_path("SECUROSYS_SECRETS_CONF", "/etc/primus/.secrets.cfg")
+                        : a.secrets;
 
   if (a.flags.count('h') || argc == 1) {
     usage();
@@ -625,7 +669,8 @@ int main(int argc, char** argv) {
     const std::string only_hsm = a.longs.count("--hsm") ? a.longs["--hsm"] : "";
     int tested = 0, partitions = 0, failures = 0;
     for (const auto& h : hsms) {
-      if (!only_hsm.empty() && only_hsm != h.name && only_hsm != h.host) continue;
+      if (!only_hsm.empty() && only_hsm != h.name && only_hsm != h.host)
+        continue;
       ++tested;
       const std::string st = host_state(h.host);
       if (st == "up") {
@@ -637,16 +682,17 @@ int main(int argc, char** argv) {
       }
       for (std::size_t j = 0; j < h.slots.size(); ++j) {
         const Slot& s = h.slots[j];
-        if (!only_user.empty() && s.user != only_user) continue;
+        if (!only_user.empty() && s.user != only_user)
+          continue;
         ++partitions;
         std::string result = "OK";
         if (st != "up") {
           result = "CKR_TOKEN_NOT_PRESENT";
-        } else if (!s.proxy_user.empty() &&
-                   !(secrets && secrets->proxies.count(s.proxy_user) &&
-                     g_state["proxies"].contains(s.proxy_user) &&
-                     secrets->proxies.at(s.proxy_user) ==
-                         to_hex(g_state["proxies"][s.proxy_user].value("password", std::string())))) {
+        } else if (!s.proxy_user.empty() && !(secrets && secrets->proxies.count(s.proxy_user) &&
+                                              g_state["proxies"].contains(s.proxy_user) &&
+                                              secrets->proxies.at(s.proxy_user) ==
+                                                  to_hex(g_state["proxies"][s.proxy_user].value(
+                                                      "password", std::string())))) {
           result = "0x80005015";
         } else if (!secrets || !secrets->users.count(s.user)) {
           result = "0x80005001";
@@ -661,7 +707,8 @@ int main(int argc, char** argv) {
         } else {
           hsm_log("Login successful: user " + s.user);
         }
-        if (result != "OK") ++failures;
+        if (result != "OK")
+          ++failures;
         std::printf("    slot%zu (id=%d), user=%s: %s\n", j, s.id, s.user.c_str(), result.c_str());
       }
     }
@@ -677,32 +724,38 @@ int main(int argc, char** argv) {
     const auto hsms = load_config(cfg_path);
     connect(hsms, user);
     int slots = 0;
-    for (const auto& h : hsms) slots += static_cast<int>(h.slots.size());
+    for (const auto& h : hsms)
+      slots += static_cast<int>(h.slots.size());
     std::printf("Number of slots: %d\n", slots);
     for (const auto& line : g_state["log"]) {
       const std::string l = line.get<std::string>();
-      if (l.find(user) != std::string::npos) std::printf("<14> primus: %s\n", l.c_str());
+      if (l.find(user) != std::string::npos)
+        std::printf("<14> primus: %s\n", l.c_str());
     }
     finish(0);
   }
   if (a.long_flags.count("--fortinet")) {
     const std::string user = a.longs["--user"];
     const auto hsms = load_config(cfg_path);
-    std::string setup = a.positional.size() > 0 ? a.positional[0]
-                                                : read_secret("Provide setup password for '" + user + "': ");
-    std::string pin = a.positional.size() > 1 ? a.positional[1]
-                                              : read_secret("Provide PKCS11 password for '" + user + "': ");
+    std::string setup = a.positional.size() > 0
+                            ? a.positional[0]
+                            : read_secret("Provide setup password for '" + user + "': ");
+    std::string pin = a.positional.size() > 1
+                          ? a.positional[1]
+                          : read_secret("Provide PKCS11 password for '" + user + "': ");
     Secrets s;
     if (a.longs.count("--proxyuser")) {
       const std::string pu = a.longs["--proxyuser"];
-      std::string pw = a.longs.count("--proxypwd")        ? a.longs["--proxypwd"]
-                       : a.longs.count("--proxypassword") ? a.longs["--proxypassword"]
-                                                          : read_secret("Provide proxy password for '" + pu + "' : ");
+      std::string pw = a.longs.count("--proxypwd") ? a.longs["--proxypwd"]
+                       : a.longs.count("--proxypassword")
+                           ? a.longs["--proxypassword"]
+                           : read_secret("Provide proxy password for '" + pu + "' : ");
       s.proxies[pu] = to_hex(pw);
     }
     login_with_setup(hsms, user, setup, pin, s, [] {});
     s.users[user] = g_state["users"][user].value("secret", std::string());
-    std::printf("# Fortinet secret to be loaded:\n%s\n", to_hex(user + ":" + s.users[user]).c_str());
+    std::printf("# Fortinet secret to be loaded:\n%s\n",
+                to_hex(user + ":" + s.users[user]).c_str());
     finish(0);
   }
 
@@ -720,12 +773,16 @@ int main(int argc, char** argv) {
   if (proxy || proxy_remove) {
     bool known = false;
     for (const auto& h : hsms) {
-      for (const auto& s : h.slots) known = known || s.proxy_user == user;
+      for (const auto& s : h.slots)
+        known = known || s.proxy_user == user;
     }
-    if (!known) fail(0x80005012, "user not found in Primus configuration file");
-    auto secrets = load_secrets(sec_path, proxy_remove || g_state.value("requireSecretsFile", false));
+    if (!known)
+      fail(0x80005012, "user not found in Primus configuration file");
+    auto secrets =
+        load_secrets(sec_path, proxy_remove || g_state.value("requireSecretsFile", false));
     if (proxy_remove) {
-      if (!secrets->proxies.count(user)) fail(0x80005011, "removing permanent secret failed");
+      if (!secrets->proxies.count(user))
+        fail(0x80005011, "removing permanent secret failed");
       check_writable(sec_path);
       secrets->proxies.erase(user);
       write_secrets(sec_path, *secrets);
@@ -737,15 +794,18 @@ int main(int argc, char** argv) {
       // "validate and add": the proxy must be reachable and accept the password.
       bool any_up = false;
       for (const auto& h : hsms) {
-        for (const auto& s : h.slots) any_up = any_up || (s.proxy_user == user && host_state(h.host) == "up");
+        for (const auto& s : h.slots)
+          any_up = any_up || (s.proxy_user == user && host_state(h.host) == "up");
       }
-      if (!any_up) fail(0x80005015, "network connection failed");
+      if (!any_up)
+        fail(0x80005015, "network connection failed");
       if (!g_state.contains("proxies") || !g_state["proxies"].contains(user) ||
           g_state["proxies"][user].value("password", std::string()) != pw) {
         count_failure("api");
         fail(0x80005017, "login with proxy password failed");
       }
-      if (!secrets) secrets = Secrets{};
+      if (!secrets)
+        secrets = Secrets{};
       secrets->proxies[user] = to_hex(pw);
       write_secrets(sec_path, *secrets);
     }
@@ -757,13 +817,16 @@ int main(int argc, char** argv) {
 
   bool in_config = false;
   for (const auto& h : hsms) {
-    for (const auto& s : h.slots) in_config = in_config || s.user == user;
+    for (const auto& s : h.slots)
+      in_config = in_config || s.user == user;
   }
-  if (!in_config) fail(0x80005012, "user not found in Primus configuration file");
+  if (!in_config)
+    fail(0x80005012, "user not found in Primus configuration file");
   auto secrets = load_secrets(sec_path, remove || update);
 
   if (remove) {
-    if (!secrets->users.count(user)) fail(0x80005011, "removing permanent secret failed");
+    if (!secrets->users.count(user))
+      fail(0x80005011, "removing permanent secret failed");
     check_writable(sec_path);
     secrets->users.erase(user);
     write_secrets(sec_path, *secrets);
@@ -775,12 +838,14 @@ int main(int argc, char** argv) {
   if (add && secrets && secrets->users.count(user)) {
     fail(0x80005002, "HSM/user configuration already exists");
   }
-  if (update && !secrets->users.count(user)) fail(0x80005001, "no HSM/user configured");
+  if (update && !secrets->users.count(user))
+    fail(0x80005001, "no HSM/user configured");
   if (!secrets && g_state.value("requireSecretsFile", false)) {
     fail(0x80005004, "secrets file not found");
   }
   check_writable(sec_path);
-  if (g_state.contains("extraPrompt")) (void)read_secret(g_state["extraPrompt"].get<std::string>());
+  if (g_state.contains("extraPrompt"))
+    (void)read_secret(g_state["extraPrompt"].get<std::string>());
   const std::string setup = a.positional.size() > 0
                                 ? a.positional[0]
                                 : read_secret("Provide setup password for '" + user + "': ");

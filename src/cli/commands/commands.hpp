@@ -2,10 +2,10 @@
 #pragma once
 // Every subcommand's entry point (the dispatch table is in cli/app.cpp).
 
+#include "cli/context.hpp"
+
 #include <string>
 #include <vector>
-
-#include "cli/context.hpp"
 
 namespace hsmctl::cli {
 

@@ -1,6 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // validate, plan, apply, get, version: the reconcile loop's commands.
 
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/parse.hpp"
+#include "cli/store_access.hpp"
+
+#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/schsm/observe.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/families/registry.hpp"
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/reconcile/session.hpp"
+#include "hsmctl/store/unlock.hpp"
+#include "hsmctl/util/interrupt.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,21 +27,6 @@
 #include <stdexcept>
 #include <string_view>
 #include <variant>
-
-#include "cli/commands/commands.hpp"
-#include "cli/output.hpp"
-#include "cli/parse.hpp"
-#include "cli/store_access.hpp"
-#include "hsmctl/apply/engine.hpp"
-#include "hsmctl/device/open.hpp"
-#include "hsmctl/device/schsm/observe.hpp"
-#include "hsmctl/device/schsm/smartcard_hsm.hpp"
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/families/registry.hpp"
-#include "hsmctl/plan/plan.hpp"
-#include "hsmctl/reconcile/session.hpp"
-#include "hsmctl/store/unlock.hpp"
-#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -62,9 +63,9 @@ void add_selection_options(po::options_description& o, SelectionArgs* args) {
 /// family not listed follow in registry order.
 void add_family_options(po::options_description& o, bool apply,
                         const std::function<void(const std::string&)>& add_own) {
-  static const char* const kHelpOrder[] = {"ppin",         "probe",        "retry-rejected",
-                                           "allow-destructive", "auto-approve", "allow-reinit",
-                                           "allow-key-loss"};
+  static const char* const kHelpOrder[] = {
+      "ppin",         "probe",        "retry-rejected", "allow-destructive",
+      "auto-approve", "allow-reinit", "allow-key-loss"};
   std::vector<family::OptionSpec> specs;
   for (const family::Family* f : families::families()) {
     for (auto& spec : f->options()) {
@@ -84,15 +85,18 @@ void add_family_options(po::options_description& o, bool apply,
   for (const char* name : kHelpOrder) {
     listed.insert(name);
     if (std::string_view(name) == "auto-approve") {
-      if (apply) add_own(name);
+      if (apply)
+        add_own(name);
       continue;
     }
     for (const auto& spec : specs) {
-      if (spec.name == name) add(spec);
+      if (spec.name == name)
+        add(spec);
     }
   }
   for (const auto& spec : specs) {
-    if (listed.count(spec.name) == 0) add(spec);
+    if (listed.count(spec.name) == 0)
+      add(spec);
   }
 }
 
@@ -101,9 +105,11 @@ family::Options family_options(const po::variables_map& vm) {
   family::Options out;
   for (const family::Family* f : families::families()) {
     for (const auto& spec : f->options()) {
-      if (vm.count(spec.name) == 0) continue;
+      if (vm.count(spec.name) == 0)
+        continue;
       if (spec.is_switch) {
-        if (vm[spec.name].as<bool>()) out.values[spec.name] = "true";
+        if (vm[spec.name].as<bool>())
+          out.values[spec.name] = "true";
       } else {
         out.values[spec.name] = vm[spec.name].as<std::string>();
       }
@@ -115,7 +121,8 @@ family::Options family_options(const po::variables_map& vm) {
 /// Loads manifests and prints warnings; prints errors and returns nullopt when invalid.
 std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) {
   manifest::LoadResult result = manifest::load_manifests(files);
-  for (const auto& w : result.warnings) print_warning(w);
+  for (const auto& w : result.warnings)
+    print_warning(w);
   if (!result.ok()) {
     print_errors(result.errors);
     std::cerr << "hsmctl: " << result.errors.size() << " error(s) in the manifests; nothing was "
@@ -126,7 +133,8 @@ std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) 
       result.primus_partitions.empty()) {
     // An empty file, only `---` or only comments: never "No changes" for nothing.
     std::string where;
-    for (const auto& f : files) where += (where.empty() ? "" : ", ") + f;
+    for (const auto& f : files)
+      where += (where.empty() ? "" : ", ") + f;
     Error e;
     e.code = Errc::kManifest;
     e.message = "no manifest found in " + where;
@@ -154,7 +162,8 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return exit_code_for(selection.error());
   }
   auto loaded = load(files);
-  if (!loaded) return kExitManifest;
+  if (!loaded)
+    return kExitManifest;
   auto selected =
       reconcile::select_units(families::units_of(families::families(), *loaded), *selection);
   if (!selected) {
@@ -172,7 +181,8 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     std::cerr << "hsmctl: warning: --target in effect: the plan covers only part of the "
                  "manifests; use it for exceptional situations, not routine changes\n";
   }
-  if (!skipped.empty()) std::cerr << "hsmctl: not selected: " << skipped << "\n";
+  if (!skipped.empty())
+    std::cerr << "hsmctl: not selected: " << skipped << "\n";
   auto usage = reconcile::device_errors(units, devices, families::families());
   if (!usage.empty()) {
     print_errors(usage);
@@ -191,9 +201,9 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
   }
   Started started;
   started.keeper = std::move(*keeper);
-  started.session = std::make_unique<reconcile::Session>(
-      std::move(units), *started.keeper, std::move(options),
-      reconcile::Io{std::cout, std::cerr, print_error});
+  started.session =
+      std::make_unique<reconcile::Session>(std::move(units), *started.keeper, std::move(options),
+                                           reconcile::Io{std::cout, std::cerr, print_error});
   started.session->prepare(devices, global.verbosity);
   return started;
 }
@@ -229,9 +239,11 @@ int validate_main(const std::vector<std::string>& args, const GlobalOptions& /*g
   add_manifest_options(o, &files);
   po::positional_options_description pos;
   bool help = false;
-  if (!parse_command("validate", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
+  if (!parse_command("validate", args, o, pos, &help))
+    return help ? kExitOk : kExitUsage;
   auto loaded = load(files);
-  if (!loaded) return kExitManifest;
+  if (!loaded)
+    return kExitManifest;
   std::cout << loaded->pico_hsms.size() + loaded->primus_clusters.size() +
                    loaded->primus_partitions.size()
             << " manifest(s) valid.\n";
@@ -254,7 +266,8 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   po::positional_options_description pos;
   bool help = false;
   auto vm = parse_command("plan", args, o, pos, &help);
-  if (!vm) return help ? kExitOk : kExitUsage;
+  if (!vm)
+    return help ? kExitOk : kExitUsage;
   if (output != "text" && output != "json" && output != "markdown") {
     std::cerr << "hsmctl: error: plan: --output must be text, json or markdown\n";
     return kExitUsage;
@@ -264,7 +277,8 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   StopOnSignal stop_on_signal;
   auto started = start_session(files, device_values, selection, global, /*will_write=*/false,
                                family_options(*vm));
-  if (auto* code = std::get_if<int>(&started)) return *code;
+  if (auto* code = std::get_if<int>(&started))
+    return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
   std::cout << (output == "json"       ? plan::render_json(session.plans())
                 : output == "markdown" ? plan::render_markdown(session.plans())
@@ -285,12 +299,14 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   po::positional_options_description pos;
   bool help = false;
   auto vm = parse_command("apply", args, o, pos, &help);
-  if (!vm) return help ? kExitOk : kExitUsage;
+  if (!vm)
+    return help ? kExitOk : kExitUsage;
   // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
   auto started = start_session(files, device_values, selection, global, /*will_write=*/true,
                                family_options(*vm));
-  if (auto* code = std::get_if<int>(&started)) return *code;
+  if (auto* code = std::get_if<int>(&started))
+    return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
   std::cout << plan::render_text(session.plans(), global.color);
   return session.apply(vm->count("auto-approve") ? reconcile::Confirm() : confirm_on_terminal);
@@ -307,7 +323,8 @@ manifest::EmitContext get_context(const model::ObservedPico& o, const GlobalOpti
     ctx.labels["hsmctl.dev/firmware"] =
         std::to_string(o.firmware_major) + "." + std::to_string(o.firmware_minor);
   }
-  if (o.serial.empty() || !o.initialized) return ctx;
+  if (o.serial.empty() || !o.initialized)
+    return ctx;
   auto keeper = open_keeper(global, false);
   if (!keeper) {
     std::cerr << "hsmctl: note: the credential store could not be opened ("
@@ -316,8 +333,10 @@ manifest::EmitContext get_context(const model::ObservedPico& o, const GlobalOpti
   }
   const auto user_key = apply::credential_key(o.serial, "user-pin");
   const auto so_key = apply::credential_key(o.serial, "so-pin");
-  if (auto v = (*keeper)->current(user_key); v && *v) ctx.user_pin_ref = "store:" + user_key.id();
-  if (auto v = (*keeper)->current(so_key); v && *v) ctx.so_pin_ref = "store:" + so_key.id();
+  if (auto v = (*keeper)->current(user_key); v && *v)
+    ctx.user_pin_ref = "store:" + user_key.id();
+  if (auto v = (*keeper)->current(so_key); v && *v)
+    ctx.so_pin_ref = "store:" + so_key.id();
   if (auto f = (*keeper)->fact(user_key, "retries_max"); f && *f) {
     try {
       ctx.recorded_pin_retries = std::stoi(**f);
@@ -337,7 +356,8 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& global) 
       "name", po::value(&name), "metadata.name of the emitted manifest");
   po::positional_options_description pos;
   bool help = false;
-  if (!parse_command("get", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
+  if (!parse_command("get", args, o, pos, &help))
+    return help ? kExitOk : kExitUsage;
   if (uri.empty()) {
     const char* env = std::getenv("HSMCTL_DEVICE");
     uri = env != nullptr && *env != '\0' ? env : "pcsc:";
@@ -367,7 +387,8 @@ int version_main(const std::vector<std::string>& args, const GlobalOptions& /*gl
   po::options_description o("version options");
   po::positional_options_description pos;
   bool help = false;
-  if (!parse_command("version", args, o, pos, &help)) return help ? kExitOk : kExitUsage;
+  if (!parse_command("version", args, o, pos, &help))
+    return help ? kExitOk : kExitUsage;
   std::cout << "hsmctl " << HSMCTL_VERSION << "\n";
   return kExitOk;
 }

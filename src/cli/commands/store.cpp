@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands/store.hpp"
 
-#include <unistd.h>
+#include "hsmctl/store/store_command.hpp"
+#include "hsmctl/store/unlock.hpp"
 
 #include <boost/program_options.hpp>
+
+#include <unistd.h>
+
 #include <iostream>
 #include <map>
 #include <set>
-
-#include "hsmctl/store/store_command.hpp"
-#include "hsmctl/store/unlock.hpp"
 
 namespace hsmctl::cli {
 namespace {
@@ -36,14 +37,18 @@ constexpr const char* kUsage =
 
 int exit_code_for(Errc code) {
   switch (code) {
-    case Errc::kUsage: return kExitUsage;
-    case Errc::kUnavailable: return kExitUnavailable;
-    default: return kExitError;
+    case Errc::kUsage:
+      return kExitUsage;
+    case Errc::kUnavailable:
+      return kExitUnavailable;
+    default:
+      return kExitError;
   }
 }
 
 int usage_error(const std::string& message) {
-  std::cerr << "hsmctl store: " << message << "\n" << "(see hsmctl store --help)\n";
+  std::cerr << "hsmctl store: " << message << "\n"
+            << "(see hsmctl store --help)\n";
   return kExitUsage;
 }
 
@@ -51,7 +56,8 @@ std::optional<int> parse_fd(const std::string& text) {
   try {
     std::size_t used = 0;
     int fd = std::stoi(text, &used);
-    if (used != text.size() || fd < 0) return std::nullopt;
+    if (used != text.size() || fd < 0)
+      return std::nullopt;
     return fd;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -65,25 +71,29 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
   (void)store::disable_core_dumps();
 
   po::options_description visible("options");
-  visible.add_options()
-      ("help,h", "show this help")
-      ("key-file", po::value<std::string>(), "key file that unlocks (or, for init, protects) the store")
-      ("passphrase-file", po::value<std::string>(), "file (0600) holding the store passphrase")
-      ("passphrase-fd", po::value<std::string>(), "descriptor to read the store passphrase from")
-      ("mode", po::value<std::string>(), "init: passphrase | key-file")
-      ("reveal", po::bool_switch(), "get: print the value to stdout")
-      ("meta", po::value<std::vector<std::string>>()->composing(), "set: metadata KEY=VALUE (repeatable)")
-      ("new-passphrase-file", po::value<std::string>(), "passwd: file (0600) with the new passphrase")
-      ("new-passphrase-fd", po::value<std::string>(), "passwd: descriptor with the new passphrase")
-      ("to-key-file", po::value<std::string>(), "passwd: switch to a key file at this path (created if missing)")
-      ("to-passphrase", po::bool_switch(), "passwd: switch to passphrase protection")
-      ("backup-passphrase-file", po::value<std::string>(), "export/import: file (0600) with the backup passphrase")
-      ("backup-passphrase-fd", po::value<std::string>(), "export/import: descriptor with the backup passphrase")
-      ("overwrite", po::bool_switch(), "export: replace FILE; import: replace differing entries");
+  visible.add_options()("help,h", "show this help")(
+      "key-file", po::value<std::string>(),
+      "key file that unlocks (or, for init, protects) the store")(
+      "passphrase-file", po::value<std::string>(), "file (0600) holding the store passphrase")(
+      "passphrase-fd", po::value<std::string>(), "descriptor to read the store passphrase from")(
+      "mode", po::value<std::string>(), "init: passphrase | key-file")(
+      "reveal", po::bool_switch(), "get: print the value to stdout")(
+      "meta", po::value<std::vector<std::string>>()->composing(),
+      "set: metadata KEY=VALUE (repeatable)")("new-passphrase-file", po::value<std::string>(),
+                                              "passwd: file (0600) with the new passphrase")(
+      "new-passphrase-fd", po::value<std::string>(), "passwd: descriptor with the new passphrase")(
+      "to-key-file", po::value<std::string>(),
+      "passwd: switch to a key file at this path (created if missing)")(
+      "to-passphrase", po::bool_switch(), "passwd: switch to passphrase protection")(
+      "backup-passphrase-file", po::value<std::string>(),
+      "export/import: file (0600) with the backup passphrase")(
+      "backup-passphrase-fd", po::value<std::string>(),
+      "export/import: descriptor with the backup passphrase")(
+      "overwrite", po::bool_switch(), "export: replace FILE; import: replace differing entries");
   po::options_description hidden;
-  hidden.add_options()
-      ("test-scrypt-log2n", po::value<int>(), "tests only: weaker scrypt work factor")
-      ("words", po::value<std::vector<std::string>>(), "command and arguments");
+  hidden.add_options()("test-scrypt-log2n", po::value<int>(),
+                       "tests only: weaker scrypt work factor")(
+      "words", po::value<std::vector<std::string>>(), "command and arguments");
   po::options_description all;
   all.add(visible).add(hidden);
   po::positional_options_description positional;
@@ -101,8 +111,10 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
     return kExitOk;
   }
   std::vector<std::string> words;
-  if (vm.count("words") != 0) words = vm["words"].as<std::vector<std::string>>();
-  if (words.empty()) return usage_error("a command is required (init, list, get, set, rm, passwd, export, import)");
+  if (vm.count("words") != 0)
+    words = vm["words"].as<std::vector<std::string>>();
+  if (words.empty())
+    return usage_error("a command is required (init, list, get, set, rm, passwd, export, import)");
 
   static const std::map<std::string, std::pair<StoreCommand::Verb, int>> kVerbs = {
       {"init", {StoreCommand::Verb::kInit, 0}},     {"list", {StoreCommand::Verb::kList, 0}},
@@ -111,11 +123,13 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
       {"export", {StoreCommand::Verb::kExport, 1}}, {"import", {StoreCommand::Verb::kImport, 1}},
   };
   auto verb = kVerbs.find(words[0]);
-  if (verb == kVerbs.end()) return usage_error("unknown store command '" + words[0] + "'");
+  if (verb == kVerbs.end())
+    return usage_error("unknown store command '" + words[0] + "'");
   const std::string& verb_name = words[0];
   if (verb->second.first == StoreCommand::Verb::kSet && words.size() > 2) {
-    return usage_error("store set takes only NAME: the value is read from stdin or a no-echo "
-                       "prompt, never from the command line");
+    return usage_error(
+        "store set takes only NAME: the value is read from stdin or a no-echo "
+        "prompt, never from the command line");
   }
   if (static_cast<int>(words.size()) - 1 != verb->second.second) {
     return usage_error("store " + verb_name + " takes " + std::to_string(verb->second.second) +
@@ -135,8 +149,10 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
       {"overwrite", {"export", "import"}},
   };
   for (const auto& [option, verbs] : kOnlyFor) {
-    if (vm.count(option) == 0 || vm[option].defaulted()) continue;
-    if (vm[option].value().type() == typeid(bool) && !vm[option].as<bool>()) continue;
+    if (vm.count(option) == 0 || vm[option].defaulted())
+      continue;
+    if (vm[option].value().type() == typeid(bool) && !vm[option].as<bool>())
+      continue;
     if (verbs.count(verb_name) == 0) {
       return usage_error("--" + option + " does not apply to store " + verb_name);
     }
@@ -166,17 +182,20 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
   }
 
   auto env = store::UnlockOptions::from_environment();
-  if (!env) return usage_error(env.error().message);
+  if (!env)
+    return usage_error(env.error().message);
   cmd.unlock = *env;
   cmd.unlock.allow_prompt = true;  // asked on /dev/tty, so stdin may carry a value (store set)
-  if (vm.count("key-file") != 0) cmd.unlock.key_file = vm["key-file"].as<std::string>();
+  if (vm.count("key-file") != 0)
+    cmd.unlock.key_file = vm["key-file"].as<std::string>();
   if (vm.count("passphrase-file") != 0) {
     cmd.unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
     cmd.unlock.passphrase_fd.reset();
   }
   if (vm.count("passphrase-fd") != 0) {
     auto fd = parse_fd(vm["passphrase-fd"].as<std::string>());
-    if (!fd) return usage_error("--passphrase-fd needs a descriptor number");
+    if (!fd)
+      return usage_error("--passphrase-fd needs a descriptor number");
     cmd.unlock.passphrase_fd = *fd;
     cmd.unlock.passphrase_file.reset();
   }
@@ -195,7 +214,8 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
   if (vm.count("meta") != 0) {
     for (const auto& kv : vm["meta"].as<std::vector<std::string>>()) {
       auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return usage_error("--meta needs KEY=VALUE");
+      if (eq == std::string::npos || eq == 0)
+        return usage_error("--meta needs KEY=VALUE");
       cmd.metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
   }
@@ -206,10 +226,12 @@ int store_main(const std::vector<std::string>& args, const GlobalOptions& global
   cmd.other_unlock.prompt_label = is_passwd ? "new store passphrase" : "backup passphrase";
   const std::string file_opt = is_passwd ? "new-passphrase-file" : "backup-passphrase-file";
   const std::string fd_opt = is_passwd ? "new-passphrase-fd" : "backup-passphrase-fd";
-  if (vm.count(file_opt) != 0) cmd.other_unlock.passphrase_file = vm[file_opt].as<std::string>();
+  if (vm.count(file_opt) != 0)
+    cmd.other_unlock.passphrase_file = vm[file_opt].as<std::string>();
   if (vm.count(fd_opt) != 0) {
     auto fd = parse_fd(vm[fd_opt].as<std::string>());
-    if (!fd) return usage_error("--" + fd_opt + " needs a descriptor number");
+    if (!fd)
+      return usage_error("--" + fd_opt + " needs a descriptor number");
     cmd.other_unlock.passphrase_fd = *fd;
   }
   if (vm.count("to-key-file") != 0) {

@@ -2,10 +2,10 @@
 #pragma once
 // `hsmctl store init|list|get|set|rm|passwd|export|import`: manage the credential store.
 
+#include "cli/context.hpp"
+
 #include <string>
 #include <vector>
-
-#include "cli/context.hpp"
 
 namespace hsmctl::cli {
 

@@ -1,11 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/apply/engine.hpp"
 
-#include <algorithm>
-#include <ctime>
-#include <stdexcept>
-#include <string>
-
 #include "hsmctl/device/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/protocol.hpp"
@@ -15,6 +10,11 @@
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/store/journal.hpp"
 #include "hsmctl/util/interrupt.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <stdexcept>
+#include <string>
 
 namespace hsmctl::apply {
 namespace {
@@ -31,18 +31,22 @@ constexpr const char* kRetriesMax = "retries_max";
 
 // The store keeps an SO PIN as 16 hex digits, the form sc-hsm-tool and `hsmctl store get
 // --reveal` users type; the device gets the 8 raw bytes.
-bool is_so_pin(const store::CredentialKey& key) { return key.name == kSoPin; }
+bool is_so_pin(const store::CredentialKey& key) {
+  return key.name == kSoPin;
+}
 
 Result<std::optional<Secret>> read_stored(store::CredentialKeeper& keeper,
                                           const store::CredentialKey& key, bool pending) {
   HSMCTL_TRY_ASSIGN(auto v, pending ? keeper.pending(key) : keeper.current(key));
-  if (!v || !is_so_pin(key)) return v;
+  if (!v || !is_so_pin(key))
+    return v;
   HSMCTL_TRY_ASSIGN(Secret raw, secrets::normalize_so_pin(*v, "store entry " + key.id()));
   return std::optional<Secret>(std::move(raw));
 }
 
 Secret stored_form(const store::CredentialKey& key, const Secret& value) {
-  if (!is_so_pin(key)) return value;
+  if (!is_so_pin(key))
+    return value;
   std::string hex = to_hex(value.bytes());
   Secret out(hex);
   secure_wipe(hex.data(), hex.size());
@@ -81,12 +85,14 @@ class Rejections {
         r.lines_.push_back(std::move(l));
       }
     }
-    if (!r.fp_key_) return r;  // no fingerprint was ever recorded in this store
+    if (!r.fp_key_)
+      return r;  // no fingerprint was ever recorded in this store
     r.stream_ = store::record_stream(*r.fp_key_, r.key_);
     HSMCTL_TRY_ASSIGN(auto records, keeper.records(r.stream_));
     bool skipping = !folded_through.empty() &&
-                    std::any_of(records.begin(), records.end(),
-                                [&](const store::LogRecord& rec) { return rec.seq == folded_through; });
+                    std::any_of(records.begin(), records.end(), [&](const store::LogRecord& rec) {
+                      return rec.seq == folded_through;
+                    });
     for (const auto& rec : records) {
       if (skipping) {
         skipping = rec.seq != folded_through;
@@ -96,14 +102,17 @@ class Rejections {
       r.last_seq_ = rec.seq;
       ++r.unfolded_;
     }
-    if (r.unfolded_ > kFoldAfter) HSMCTL_TRY(r.fold());
+    if (r.unfolded_ > kFoldAfter)
+      HSMCTL_TRY(r.fold());
     return r;
   }
   /// The recorded state of `v` ("sending", "rejected", "reset"), or nullopt.
   std::optional<std::string> state_of(const Secret& v) const {
-    if (!fp_key_) return std::nullopt;
+    if (!fp_key_)
+      return std::nullopt;
     auto rest = store::lookup(lines_, store::fingerprint(*fp_key_, v));
-    if (!rest) return std::nullopt;
+    if (!rest)
+      return std::nullopt;
     return rest->substr(0, rest->find(' '));
   }
   /// hsmctl's own failed (or possibly failed) attempts since the last success.
@@ -111,7 +120,8 @@ class Rejections {
     int n = 0;
     for (const auto& l : lines_) {
       const auto st = state(l);
-      if (st == "sending" || st == "rejected") ++n;
+      if (st == "sending" || st == "rejected")
+        ++n;
     }
     return n;
   }
@@ -129,7 +139,8 @@ class Rejections {
   /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
   /// failures no longer count.
   Result<void> accepted(const Secret& v) {
-    if (lines_.empty() || !fp_key_) return {};
+    if (lines_.empty() || !fp_key_)
+      return {};
     // Not synced: losing it (power loss before the kernel writes it) leaves the value recorded
     // as "sending", which withholds it: the safe direction, never a try spent. The next
     // "sending" append, synced, makes it durable too.
@@ -137,7 +148,8 @@ class Rejections {
   }
   /// The device was re-initialized: nothing recorded applies any more.
   Result<void> clear() {
-    if (lines_.empty() || !fp_key_) return {};
+    if (lines_.empty() || !fp_key_)
+      return {};
     return record("clear -", /*durable=*/false);  // lost: old records stay, which only withholds
   }
 
@@ -149,8 +161,7 @@ class Rejections {
       : keeper_(&keeper), key_(std::move(key)) {}
   /// Applies `op` ("<what> <fp>") here and appends it, with the time, to the record log.
   Result<void> record(const std::string& op, bool durable) {
-    const std::string text =
-        op + " " + std::to_string(static_cast<long long>(std::time(nullptr)));
+    const std::string text = op + " " + std::to_string(static_cast<long long>(std::time(nullptr)));
     HSMCTL_TRY_ASSIGN(last_seq_, keeper_->append_record(stream_, text, durable));
     replay(text);
     ++unfolded_;
@@ -160,7 +171,8 @@ class Rejections {
   void replay(const std::string& text) {
     const auto a = text.find(' ');
     const auto b = a == std::string::npos ? a : text.find(' ', a + 1);
-    if (b == std::string::npos) return;  // not an operation this version wrote
+    if (b == std::string::npos)
+      return;  // not an operation this version wrote
     const std::string what = text.substr(0, a);
     const std::string fp = text.substr(a + 1, b - a - 1);
     const std::string when = text.substr(b + 1);
@@ -190,13 +202,15 @@ class Rejections {
   }
   static std::string state(const std::string& line) {
     const auto a = line.find(' ');
-    if (a == std::string::npos) return "rejected";
+    if (a == std::string::npos)
+      return "rejected";
     const auto b = line.find(' ', a + 1);
     return line.substr(a + 1, b == std::string::npos ? std::string::npos : b - a - 1);
   }
   static std::string rest_after_state(const std::string& line) {
     const auto a = line.find(' ');
-    if (a == std::string::npos) return "";
+    if (a == std::string::npos)
+      return "";
     const auto b = line.find(' ', a + 1);
     return b == std::string::npos ? "" : line.substr(b);
   }
@@ -237,13 +251,13 @@ struct PinCandidates {
 // value, then the manifest's (when it differs). A value recorded as rejected is never tried.
 PinCandidates pick_candidates(const std::optional<Secret>& pending,
                               const std::optional<Secret>& stored,
-                              const std::optional<Secret>& desired,
-                              const store::CredentialKey& key, const char* field,
-                              const Rejections& rejections) {
+                              const std::optional<Secret>& desired, const store::CredentialKey& key,
+                              const char* field, const Rejections& rejections) {
   PinCandidates c;
   auto withheld = [&](const Secret& v, const std::string& source) {
     auto st = rejections.state_of(v);
-    if (!st) return false;
+    if (!st)
+      return false;
     c.withheld.push_back(source + (*st == "sending"
                                        ? " (an earlier run was interrupted while trying it)"
                                        : " (rejected in an earlier run)"));
@@ -261,21 +275,24 @@ PinCandidates pick_candidates(const std::optional<Secret>& pending,
   }
   const bool same = stored && desired && stored->equals(*desired);
   if (stored) {
-    const std::string source = same ? "the value in the store (" + key.id() +
-                                          ") and the manifest (" + field + ")"
-                                    : "the store's value (" + key.id() + ")";
-    if (!withheld(*stored, source)) c.list.push_back({*stored, same, source});
+    const std::string source =
+        same ? "the value in the store (" + key.id() + ") and the manifest (" + field + ")"
+             : "the store's value (" + key.id() + ")";
+    if (!withheld(*stored, source))
+      c.list.push_back({*stored, same, source});
   }
   if (desired && !same) {
     const std::string source = std::string("the manifest's value (") + field + ")";
-    if (!withheld(*desired, source)) c.list.push_back({*desired, true, source});
+    if (!withheld(*desired, source))
+      c.list.push_back({*desired, true, source});
   }
   return c;
 }
 
 std::string join(const std::vector<std::string>& parts, const char* sep) {
   std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  for (const auto& p : parts)
+    out += (out.empty() ? "" : sep) + p;
   return out;
 }
 
@@ -288,7 +305,8 @@ Error device_error(const Error& e, const std::string& step) {
 }  // namespace
 
 PreparedDevice::~PreparedDevice() {
-  if (transport) transport->end_exclusive();
+  if (transport)
+    transport->end_exclusive();
 }
 
 store::CredentialKey credential_key(const std::string& serial, const char* name) {
@@ -341,14 +359,17 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   auto prompt_context = [&](const char* field) {
     SourcePos pos = manifest.position_of(field);
     std::string where = pos.file;
-    if (pos.line > 0) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
-    return "manifest \"" + manifest.metadata.name + "\"" + (where.empty() ? "" : " (" + where + ")");
+    if (pos.line > 0)
+      where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+    return "manifest \"" + manifest.metadata.name + "\"" +
+           (where.empty() ? "" : " (" + where + ")");
   };
   // Secrets that do not depend on the device are resolved and checked before the device is
   // even opened: a missing or malformed secret never costs an APDU.
   auto resolve_early = [&](const model::SecretRef& ref,
                            const char* field) -> Result<std::optional<secrets::Resolved>> {
-    if (ref.kind == model::SecretRef::Kind::kGenerate) return std::nullopt;
+    if (ref.kind == model::SecretRef::Kind::kGenerate)
+      return std::nullopt;
     HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}, prompt_context(field)));
     return std::optional<secrets::Resolved>(std::move(r));
   };
@@ -387,7 +408,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   auto resolve_generated = [&](const model::SecretRef& ref, const char* field,
                                const store::CredentialKey& key, bool& to_generate,
                                std::optional<Secret>& desired) -> Result<void> {
-    if (ref.kind != model::SecretRef::Kind::kGenerate) return {};
+    if (ref.kind != model::SecretRef::Kind::kGenerate)
+      return {};
     HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, key, prompt_context(field)));
     if (r.to_generate) {
       HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
@@ -406,8 +428,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   };
   HSMCTL_TRY(resolve_generated(*spec.user_pin, "spec.userPin", user_key, creds.user_generate,
                                creds.user_desired));
-  HSMCTL_TRY(resolve_generated(*spec.so_pin, "spec.soPin", so_key, creds.so_generate,
-                               creds.so_desired));
+  HSMCTL_TRY(
+      resolve_generated(*spec.so_pin, "spec.soPin", so_key, creds.so_generate, creds.so_desired));
 
   HSMCTL_TRY_ASSIGN(auto user_stored, keeper.current(user_key));
   HSMCTL_TRY_ASSIGN(auto user_pending, keeper.pending(user_key));
@@ -420,7 +442,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   if (auto* journal = keeper.journal()) {
     HSMCTL_TRY_ASSIGN(auto open, journal->open_journals());
     for (const auto& j : open) {
-      if (j.device != "pico:" + serial) continue;
+      if (j.device != "pico:" + serial)
+        continue;
       prepared.stale_journals.push_back(j.id);
       std::string last = j.steps.empty() ? "no step recorded"
                                          : "last step '" + j.steps.back().step + "' was " +
@@ -463,8 +486,10 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
   // No VERIFY may reach a device other than the one the manifest names.
   request.expected_serial = spec.device.serial;
-  for (const auto& c : user_c.list) request.user_pin_candidates.push_back(c.value);
-  for (const auto& c : so_c.list) request.so_pin_candidates.push_back(c.value);
+  for (const auto& c : user_c.list)
+    request.user_pin_candidates.push_back(c.value);
+  for (const auto& c : so_c.list)
+    request.so_pin_candidates.push_back(c.value);
   request.user_own_failures = user_rejections.own_failures();
   request.so_own_failures = so_rejections.own_failures();
   // An interrupted change of the user PIN (or one whose write the device may have lost: see
@@ -496,7 +521,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
       HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
       rejected.push_back(c.list[i].source);
     }
-    for (auto& w : c.withheld) rejected.push_back(w);
+    for (auto& w : c.withheld)
+      rejected.push_back(w);
     if (seen.check != model::CredentialCheck::kMatches || !seen.matched_candidate) {
       return std::optional<Candidate>();
     }
@@ -504,8 +530,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     HSMCTL_TRY(rejections.accepted(m.value));
     return std::optional<Candidate>(m);
   };
-  HSMCTL_TRY_ASSIGN(auto user_match,
-                    settle(prepared.observed.user_pin_check, user_c, user_rejections, user_rejected));
+  HSMCTL_TRY_ASSIGN(auto user_match, settle(prepared.observed.user_pin_check, user_c,
+                                            user_rejections, user_rejected));
   HSMCTL_TRY_ASSIGN(auto so_match,
                     settle(prepared.observed.so_pin_check, so_c, so_rejections, so_rejected));
 
@@ -532,7 +558,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
       return match->is_desired ? CredentialKnowledge::kMatchesDesired
                                : CredentialKnowledge::kKnownOther;
     }
-    if (!rejected.empty()) return CredentialKnowledge::kMismatchUnknown;
+    if (!rejected.empty())
+      return CredentialKnowledge::kMismatchUnknown;
     return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
   };
   prepared.facts.user_pin = knowledge(user_match, user_rejected, !creds.user_desired);
@@ -540,17 +567,17 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   prepared.facts.user_pin_rejected = join(user_rejected, "; then ");
   prepared.facts.so_pin_rejected = join(so_rejected, "; then ");
   prepared.facts.rejections_recorded = keeper.durable();
-  if (user_match) creds.user_current = user_match->value;
-  if (so_match) creds.so_current = so_match->value;
+  if (user_match)
+    creds.user_current = user_match->value;
+  if (so_match)
+    creds.so_current = so_match->value;
 
   creds.user_pending_rejected =
-      user_c.pending_withheld ||
-      (user_c.from_pending &&
-       prepared.observed.user_pin_check.check == model::CredentialCheck::kMismatch);
+      user_c.pending_withheld || (user_c.from_pending && prepared.observed.user_pin_check.check ==
+                                                             model::CredentialCheck::kMismatch);
   creds.so_pending_rejected =
-      so_c.pending_withheld ||
-      (so_c.from_pending &&
-       prepared.observed.so_pin_check.check == model::CredentialCheck::kMismatch);
+      so_c.pending_withheld || (so_c.from_pending && prepared.observed.so_pin_check.check ==
+                                                         model::CredentialCheck::kMismatch);
   // The device refused the value an interrupted change would have set, so it still holds the
   // value that change started from: the stored current one. Inferred, not tried again (one
   // VERIFY per run); a wrong inference is answered 63Cx by the next command, never blocks.
@@ -574,7 +601,8 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     prepared.observed.apdu_count = prepared.transport->wire_apdus();
     prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
   }
-  for (auto& n : journal_notes) prepared.plan.notes.push_back(std::move(n));
+  for (auto& n : journal_notes)
+    prepared.plan.notes.push_back(std::move(n));
   if (request.user_pin_reset_preferred &&
       prepared.observed.user_pin_check.check == model::CredentialCheck::kNotChecked &&
       prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
@@ -585,8 +613,9 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   }
   // A value rejected before another matched: say which, so a stale store is visible.
   if (user_match && !user_rejected.empty()) {
-    prepared.plan.notes.push_back("user PIN: the device rejected " + join(user_rejected, "; then ") +
-                                  "; " + user_match->source + " matched");
+    prepared.plan.notes.push_back("user PIN: the device rejected " +
+                                  join(user_rejected, "; then ") + "; " + user_match->source +
+                                  " matched");
   }
   if (so_match && !so_rejected.empty()) {
     prepared.plan.notes.push_back("SO PIN: the device rejected " + join(so_rejected, "; then ") +
@@ -598,13 +627,16 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
 
 Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& options) {
   const auto& p = prepared.plan;
-  if (!p.needs_reinit()) return {};
+  if (!p.needs_reinit())
+    return {};
   if (!options.allow_reinit) {
     std::string fields;
     for (const auto& a : p.actions) {
       for (const auto& c : a.changes) {
-        if (!c.forces_reinit) continue;
-        if (!fields.empty()) fields += ", ";
+        if (!c.forces_reinit)
+          continue;
+        if (!fields.empty())
+          fields += ", ";
         fields += c.path;
       }
     }
@@ -636,21 +668,25 @@ class StepJournal {
  public:
   StepJournal(store::CredentialKeeper& keeper) : journal_(keeper.journal()) {}
   Result<void> begin(const std::string& device, const std::string& summary) {
-    if (journal_ == nullptr) return {};
+    if (journal_ == nullptr)
+      return {};
     HSMCTL_TRY_ASSIGN(id_, journal_->journal_begin(device, summary));
     return {};
   }
   Result<void> step(const std::string& name, store::JournalState state,
                     const std::string& credential = {}) {
-    if (journal_ == nullptr || id_.empty()) return {};
+    if (journal_ == nullptr || id_.empty())
+      return {};
     return journal_->journal_step(id_, name, state, credential);
   }
   Result<void> end(const std::string& outcome) {
-    if (journal_ == nullptr || id_.empty()) return {};
+    if (journal_ == nullptr || id_.empty())
+      return {};
     return journal_->journal_end(id_, outcome);
   }
   Result<void> end_other(const std::string& id, const std::string& outcome) {
-    if (journal_ == nullptr) return {};
+    if (journal_ == nullptr)
+      return {};
     return journal_->journal_end(id, outcome);
   }
 
@@ -661,7 +697,9 @@ class StepJournal {
 
 /// A refusal by the device is definite: nothing changed. A transport failure is not: the
 /// command may have run.
-bool definite_failure(const Error& e) { return e.code == Errc::kAuth || e.code == Errc::kDevice || e.code == Errc::kRefused; }
+bool definite_failure(const Error& e) {
+  return e.code == Errc::kAuth || e.code == Errc::kDevice || e.code == Errc::kRefused;
+}
 
 /// Runs one device command under the journal: sending -> succeeded / refused (left "sending"
 /// when the outcome is unknown).
@@ -712,8 +750,8 @@ Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
     }
     for (const auto& [key, value] : values) {
       HSMCTL_TRY(keeper.commit(key));
-      HSMCTL_TRY(journal.step(step + " (" + key.name + ")", store::JournalState::kSucceeded,
-                              key.id()));
+      HSMCTL_TRY(
+          journal.step(step + " (" + key.name + ")", store::JournalState::kSucceeded, key.id()));
     }
     return {};
   }
@@ -745,7 +783,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   for (auto [key, dropped] :
        {std::pair{user_key, creds.user_pending_rejected || creds.user_pending_unsent},
         std::pair{so_key, creds.so_pending_rejected || creds.so_pending_unsent}}) {
-    if (!dropped) continue;
+    if (!dropped)
+      continue;
     // VERIFY answered "wrong" to the pending value, or the journal shows it was never sent:
     // the device did not take it.
     HSMCTL_TRY(keeper.discard(key));
@@ -754,9 +793,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   for (const auto& id : prepared.stale_journals) {
     HSMCTL_TRY(journal.end_other(id, "interrupted; resolved by a later run"));
   }
-  for (auto [key, current] : {std::pair{user_key, &creds.user_current},
-                              std::pair{so_key, &creds.so_current}}) {
-    if (!*current) continue;
+  for (auto [key, current] :
+       {std::pair{user_key, &creds.user_current}, std::pair{so_key, &creds.so_current}}) {
+    if (!*current)
+      continue;
     HSMCTL_TRY_ASSIGN(auto stored, read_stored(keeper, key, false));
     HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
     if (pending && pending->equals(**current)) {
@@ -767,7 +807,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
     }
     if (pending && !pending->equals(**current)) {
       HSMCTL_TRY(keeper.discard(key));
-      progress("resolved the interrupted change of " + key.id() + ": the device kept the old value");
+      progress("resolved the interrupted change of " + key.id() +
+               ": the device kept the old value");
     }
   }
   if (prepared.observed.pin_retries_max) {
@@ -798,14 +839,16 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   {
     std::string summary;
     for (const auto& a : plan.actions) {
-      if (a.action_class == ActionClass::kBlocked) continue;
+      if (a.action_class == ActionClass::kBlocked)
+        continue;
       summary += (summary.empty() ? "" : "; ") + a.summary;
     }
     HSMCTL_TRY(journal.begin("pico:" + serial, summary));
   }
   // Ends the journal for a definite outcome; an unknown one leaves it open for the next run.
   auto fail = [&](Error e) -> Result<ApplyReport> {
-    if (definite_failure(e)) (void)journal.end("failed: " + e.message);
+    if (definite_failure(e))
+      (void)journal.end("failed: " + e.message);
     return tl::unexpected(std::move(e));
   };
   HSMCTL_TRY(hsm.select());
@@ -816,7 +859,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
   auto note_rejected = [&](const Result<void>& r, Rejections& rejections,
                            const Secret& proof) -> Result<void> {
-    if (!r && r.error().code == Errc::kAuth) return rejections.mark(proof, "rejected");
+    if (!r && r.error().code == Errc::kAuth)
+      return rejections.mark(proof, "rejected");
     return {};
   };
   // Checks a proven value once more (cannot cost a try unless the device changed meanwhile).
@@ -876,7 +920,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         if (spec.public_key_auth) {
           params.pka = std::make_pair(spec.public_key_auth->keys, spec.public_key_auth->required);
         }
-        if (!spec.key_domains.empty()) params.key_domains = static_cast<int>(spec.key_domains.size());
+        if (!spec.key_domains.empty())
+          params.key_domains = static_cast<int>(spec.key_domains.size());
         progress(action.summary + " ...");
         auto sent = two_phase(
             keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}},
@@ -892,8 +937,9 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
               return r;
             },
             written);
-        if (!sent) return fail(device_error(sent.error(), action.summary));
-        user_session = true;  // INITIALIZE leaves the session authenticated
+        if (!sent)
+          return fail(device_error(sent.error(), action.summary));
+        user_session = true;                  // INITIALIZE leaves the session authenticated
         HSMCTL_TRY(user_rejections.clear());  // a new device state: nothing recorded applies
         HSMCTL_TRY(so_rejections.clear());
         creds.user_current = user_new;
@@ -902,14 +948,16 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         break;
       }
       case ActionKind::kChangeSoPin: {
-        if (!creds.so_current) return make_error(Errc::kInternal, "SO PIN change without old value");
+        if (!creds.so_current)
+          return make_error(Errc::kInternal, "SO PIN change without old value");
         progress(action.summary + " ...");
         auto sent = two_phase(
             keeper, journal, action.summary, {{so_key, &so_new}},
             [&] { return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new); },
             written);
         HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
-        if (!sent) return fail(device_error(sent.error(), action.summary));
+        if (!sent)
+          return fail(device_error(sent.error(), action.summary));
         creds.so_current = so_new;
         HSMCTL_TRY(so_rejections.accepted(so_new));
         break;
@@ -924,20 +972,23 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
             [&] { return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new); },
             written);
         HSMCTL_TRY(note_rejected(sent, user_rejections, *creds.user_current));
-        if (!sent) return fail(device_error(sent.error(), action.summary));
+        if (!sent)
+          return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
         HSMCTL_TRY(user_rejections.accepted(user_new));
         user_session = true;  // CHANGE REFERENCE DATA opens a session
         break;
       }
       case ActionKind::kResetUserPin: {
-        if (!creds.so_current) return make_error(Errc::kInternal, "PIN reset without SO PIN");
+        if (!creds.so_current)
+          return make_error(Errc::kInternal, "PIN reset without SO PIN");
         progress(action.summary + " ...");
         auto sent = two_phase(
             keeper, journal, action.summary, {{user_key, &user_new}},
             [&] { return hsm.reset_retry_counter(*creds.so_current, user_new); }, written);
         HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
-        if (!sent) return fail(device_error(sent.error(), action.summary));
+        if (!sent)
+          return fail(device_error(sent.error(), action.summary));
         creds.user_current = user_new;
         HSMCTL_TRY(so_rejections.accepted(*creds.so_current));
         HSMCTL_TRY(user_rejections.accepted(user_new));
@@ -971,7 +1022,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           HSMCTL_TRY(hsm.update_dynamic_options(want, static_cast<std::uint16_t>(managed & ~want)));
           return {};
         });
-        if (!r) return fail(device_error(r.error(), action.summary));
+        if (!r)
+          return fail(device_error(r.error(), action.summary));
         break;
       }
       case ActionKind::kBlocked:

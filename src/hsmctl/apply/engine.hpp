@@ -4,12 +4,6 @@
 // device, observes it and plans; execute() applies that plan in the same exclusive card session,
 // with every credential change staged in the credential store before it is sent.
 
-#include <functional>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
@@ -17,6 +11,12 @@
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::apply {
 
@@ -74,8 +74,8 @@ Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                store::CredentialKeeper& keeper);
 
 struct ApplyOptions {
-  bool allow_reinit = false;      ///< --allow-reinit: re-initialization may run
-  bool allow_key_loss = false;    ///< --allow-key-loss: ... even when the device holds keys
+  bool allow_reinit = false;    ///< --allow-reinit: re-initialization may run
+  bool allow_key_loss = false;  ///< --allow-key-loss: ... even when the device holds keys
 };
 
 struct ApplyReport {

@@ -28,8 +28,10 @@ Bytes CommandApdu::encode() const {
   Bytes out{cla, ins, p1, p2};
   // -1 = no Le field. A negative Le is a caller bug; treat it as "no Le" rather than garbage.
   int ne = le.value_or(-1);
-  if (ne < 0) ne = -1;
-  if (ne > kExtendedMaxLe) ne = kExtendedMaxLe;
+  if (ne < 0)
+    ne = -1;
+  if (ne > kExtendedMaxLe)
+    ne = kExtendedMaxLe;
 
   const bool extended = data.size() > static_cast<std::size_t>(kShortMaxLc) || ne > kShortMaxLe;
   if (!extended) {
@@ -51,14 +53,16 @@ Bytes CommandApdu::encode() const {
     out.insert(out.end(), data.begin(), data.end());
   }
   if (ne >= 0) {
-    if (data.empty()) out.push_back(0x00);
+    if (data.empty())
+      out.push_back(0x00);
     push_u16(out, ne == kExtendedMaxLe ? 0 : static_cast<std::size_t>(ne));
   }
   return out;
 }
 
 std::optional<ResponseApdu> parse_response(ByteView raw) {
-  if (raw.size() < 2) return std::nullopt;
+  if (raw.size() < 2)
+    return std::nullopt;
   ResponseApdu r;
   r.data.assign(raw.begin(), raw.end() - 2);
   r.sw = static_cast<std::uint16_t>((raw[raw.size() - 2] << 8) | raw[raw.size() - 1]);
@@ -66,15 +70,17 @@ std::optional<ResponseApdu> parse_response(ByteView raw) {
 }
 
 std::optional<CommandApdu> parse_command(ByteView raw) {
-  if (raw.size() < 4) return std::nullopt;
+  if (raw.size() < 4)
+    return std::nullopt;
   CommandApdu c;
   c.cla = raw[0];
   c.ins = raw[1];
   c.p1 = raw[2];
   c.p2 = raw[3];
   const std::size_t n = raw.size();
-  if (n == 4) return c;  // case 1
-  if (n == 5) {          // case 2 short
+  if (n == 4)
+    return c;    // case 1
+  if (n == 5) {  // case 2 short
     c.le = raw[4] == 0 ? kShortMaxLe : raw[4];
     return c;
   }
@@ -92,14 +98,16 @@ std::optional<CommandApdu> parse_command(ByteView raw) {
     return std::nullopt;
   }
   // raw[4] == 00 and more than 5 bytes: extended.
-  if (n < 7) return std::nullopt;
+  if (n < 7)
+    return std::nullopt;
   const std::size_t b56 = (static_cast<std::size_t>(raw[5]) << 8) | raw[6];
   if (n == 7) {  // case 2 extended
     c.le = b56 == 0 ? kExtendedMaxLe : static_cast<int>(b56);
     return c;
   }
   const std::size_t lc = b56;
-  if (lc == 0) return std::nullopt;
+  if (lc == 0)
+    return std::nullopt;
   if (n == 7 + lc) {  // case 3 extended
     c.data.assign(raw.begin() + 7, raw.end());
     return c;
@@ -121,11 +129,12 @@ std::string describe_sw(std::uint16_t sw) {
 
   if (sw1 == 0x63 && (sw2 & 0xF0) == 0xC0) {
     const int tries = sw2 & 0x0F;
-    return with("wrong PIN, " + std::to_string(tries) + (tries == 1 ? " try" : " tries") +
-                " left");
+    return with("wrong PIN, " + std::to_string(tries) + (tries == 1 ? " try" : " tries") + " left");
   }
-  if (sw1 == 0x61) return with(std::to_string(sw2 == 0 ? 256 : sw2) + " response bytes available");
-  if (sw1 == 0x6C) return with("wrong Le, exact length " + std::to_string(sw2 == 0 ? 256 : sw2));
+  if (sw1 == 0x61)
+    return with(std::to_string(sw2 == 0 ? 256 : sw2) + " response bytes available");
+  if (sw1 == 0x6C)
+    return with("wrong Le, exact length " + std::to_string(sw2 == 0 ? 256 : sw2));
 
   switch (sw) {
     case 0x9000:

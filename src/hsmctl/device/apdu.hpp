@@ -2,11 +2,11 @@
 #pragma once
 // ISO 7816-4 command/response APDUs and status words.
 
+#include "hsmctl/util/bytes.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl::device {
 

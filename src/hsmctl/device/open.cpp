@@ -11,7 +11,8 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
                                                bool caller_checks_serial) {
   if (uri.rfind("sim:", 0) == 0) {
     const std::string path = uri.substr(4);
-    if (path.empty()) return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
+    if (path.empty())
+      return make_error(Errc::kUsage, "sim: needs a state file path (sim:PATH)");
     // A new simulated device gets the serial its manifest names, so `sim:` works with the
     // same manifests as real hardware.
     HSMCTL_TRY_ASSIGN(auto hook, sim::test_signal_from_env());
@@ -22,12 +23,14 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
   }
   if (uri == "pcsc:" || uri == "pcsc") {
     if (!selector.serial.empty()) {
-      if (caller_checks_serial) return pcsc::connect_for_serial(selector.serial);
+      if (caller_checks_serial)
+        return pcsc::connect_for_serial(selector.serial);
       return pcsc::connect_by_serial(selector.serial);
     }
     return pcsc::connect(selector.reader);
   }
-  if (uri.rfind("pcsc:", 0) == 0) return pcsc::connect(uri.substr(5));
+  if (uri.rfind("pcsc:", 0) == 0)
+    return pcsc::connect(uri.substr(5));
   return make_error(Errc::kUsage, "unknown device URI '" + uri +
                                       "' (expected sim:PATH, pcsc: or pcsc:<reader substring>)");
 }

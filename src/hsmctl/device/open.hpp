@@ -3,11 +3,11 @@
 // Device URIs: `sim:PATH` (the APDU simulator with its state in PATH), `pcsc:` (the reader
 // holding the manifest's serial), `pcsc:<reader substring>`.
 
-#include <memory>
-#include <string>
-
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
+
+#include <memory>
+#include <string>
 
 namespace hsmctl::device {
 

@@ -3,10 +3,10 @@
 // The seam between the SmartCard-HSM protocol layer and whatever carries APDUs: PC/SC (pcscd),
 // the in-process simulator (sim:PATH), or a fault-injecting wrapper in tests.
 
-#include <string>
-
 #include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/error.hpp"
+
+#include <string>
 
 namespace hsmctl::device {
 

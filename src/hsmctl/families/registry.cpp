@@ -18,7 +18,8 @@ std::vector<std::unique_ptr<family::Unit>> units_of(std::span<const family::Fami
                                                     const manifest::LoadResult& loaded) {
   std::vector<std::unique_ptr<family::Unit>> out;
   for (const family::Family* f : table) {
-    for (auto& u : f->units(loaded)) out.push_back(std::move(u));
+    for (auto& u : f->units(loaded))
+      out.push_back(std::move(u));
   }
   return out;
 }

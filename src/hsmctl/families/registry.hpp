@@ -4,9 +4,9 @@
 // `plan` and `apply` (units of the first family first) and the order kinds are listed in
 // messages ("supported: ..."). A new family adds one line there and nothing in the CLI.
 
-#include <span>
-
 #include "hsmctl/family/family.hpp"
+
+#include <span>
 
 namespace hsmctl::families {
 

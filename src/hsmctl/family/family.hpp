@@ -18,6 +18,11 @@
 //   each step and reports the steps it did not start.
 // - No secret value ever reaches a plan, a progress line or an error message.
 
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,11 +30,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/plan/plan.hpp"
-#include "hsmctl/store/credential_keeper.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::family {
 
@@ -47,9 +47,9 @@ struct KindSpec {
 /// A command-line option a family contributes to `plan` and `apply` (help text as shown).
 struct OptionSpec {
   enum class Scope { kPlanAndApply, kApply };
-  std::string name;         ///< long name without "--"
+  std::string name;  ///< long name without "--"
   std::string help;
-  bool is_switch = true;    ///< false: takes a value
+  bool is_switch = true;  ///< false: takes a value
   Scope scope = Scope::kPlanAndApply;
 };
 
@@ -64,7 +64,8 @@ struct Options {
   }
   std::optional<std::string> value(std::string_view name) const {
     auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
+    if (it == values.end())
+      return std::nullopt;
     return it->second;
   }
 };

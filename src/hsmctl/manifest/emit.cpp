@@ -3,13 +3,13 @@
 // and escaping are the library's). Loaded back and planned against the same device, the output
 // gives no changes: what the device cannot reveal is emitted so that it never forces a
 // re-initialization, with a comment saying how it was chosen.
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/model/options.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <string>
-
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/model/options.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -28,13 +28,18 @@ std::string sanitize_name(const std::string& name, const std::string& serial) {
       out += '-';
     }
   }
-  if (out.size() > 63) out.resize(63);
-  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.front()))) out.erase(0, 1);
-  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.back()))) out.pop_back();
+  if (out.size() > 63)
+    out.resize(63);
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.front())))
+    out.erase(0, 1);
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.back())))
+    out.pop_back();
   if (out.empty()) {
     out = "pico-hsm";
-    for (unsigned char c : serial) out += static_cast<char>(std::tolower(c));
-    if (!serial.empty()) out.insert(8, "-");
+    for (unsigned char c : serial)
+      out += static_cast<char>(std::tolower(c));
+    if (!serial.empty())
+      out.insert(8, "-");
   }
   return out;
 }
@@ -48,8 +53,10 @@ void flow_map(YAML::Emitter& y, const char* key, const std::string& value) {
 /// hold: a plan re-initializes only when the device's maximum is known to differ.
 std::pair<int, std::string> pin_retries(const model::ObservedPico& o, const EmitContext& ctx) {
   using State = model::PinStatus::State;
-  if (!o.initialized) return {model::PicoHsmSpec{}.pin_retries, "default"};
-  if (o.pin_retries_max) return {*o.pin_retries_max, "read after a verified PIN"};
+  if (!o.initialized)
+    return {model::PicoHsmSpec{}.pin_retries, "default"};
+  if (o.pin_retries_max)
+    return {*o.pin_retries_max, "read after a verified PIN"};
   if (ctx.recorded_pin_retries) {
     return {*ctx.recorded_pin_retries, "recorded by hsmctl when it last verified or set the PIN"};
   }
@@ -69,14 +76,12 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
   using namespace model;
   YAML::Emitter y;
   y.SetIndent(2);
-  y << YAML::Comment(std::string("yaml-language-server: $schema=") + kSchemaUrl)
-    << YAML::Newline;
+  y << YAML::Comment(std::string("yaml-language-server: $schema=") + kSchemaUrl) << YAML::Newline;
   y << YAML::Comment(
       "Observed by hsmctl get from " + (o.transport.empty() ? "(unknown)" : o.transport) +
-      (o.firmware_major || o.firmware_minor
-           ? ", firmware " + std::to_string(o.firmware_major) + "." +
-                 std::to_string(o.firmware_minor)
-           : std::string()));
+      (o.firmware_major || o.firmware_minor ? ", firmware " + std::to_string(o.firmware_major) +
+                                                  "." + std::to_string(o.firmware_minor)
+                                            : std::string()));
   y << YAML::Newline;
   if (!o.initialized) {
     y << YAML::Comment("The device is not initialized; the values below are the defaults.")
@@ -102,8 +107,10 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
     flow_map(y, "serial", o.serial);
   } else {
     std::string reader = o.transport;
-    if (reader.rfind("pcsc:", 0) == 0) reader = reader.substr(5);
-    if (reader.empty()) reader = "CHANGE_ME";
+    if (reader.rfind("pcsc:", 0) == 0)
+      reader = reader.substr(5);
+    if (reader.empty())
+      reader = "CHANGE_ME";
     flow_map(y, "reader", reader);
     y << YAML::Comment("the chip serial could not be read; selected by reader name");
   }
@@ -112,11 +119,13 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
   y << YAML::Key << "userPin" << YAML::Value;
   flow_map(y, "secret", ctx.user_pin_ref);
   if (placeholder_user) {
-    y << YAML::Comment("PINs cannot be read from a device: env:NAME, file:/path, store:NAME, prompt");
+    y << YAML::Comment(
+        "PINs cannot be read from a device: env:NAME, file:/path, store:NAME, prompt");
   }
   y << YAML::Key << "soPin" << YAML::Value;
   flow_map(y, "secret", ctx.so_pin_ref);
-  if (placeholder_so) y << YAML::Comment("16 hex digits or 8 characters");
+  if (placeholder_so)
+    y << YAML::Comment("16 hex digits or 8 characters");
 
   const auto [retries, why] = pin_retries(o, ctx);
   y << YAML::Key << "pinRetries" << YAML::Value << retries << YAML::Comment(why);
@@ -125,8 +134,9 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
   // defaults, so those are what an operator should see.
   const PicoHsmSpec defaults;
   const std::uint16_t opt =
-      o.initialized ? o.options
-                    : static_cast<std::uint16_t>(defaults.init_options() | defaults.dynamic_options());
+      o.initialized
+          ? o.options
+          : static_cast<std::uint16_t>(defaults.init_options() | defaults.dynamic_options());
   y << YAML::Key << "resetRetryCounter" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "enabled" << YAML::Value << ((opt & kOptResetRetryCounter) != 0);
   y << YAML::Key << "onlyResetsCounter" << YAML::Value << ((opt & kOptRrcResetOnly) != 0);
@@ -146,9 +156,11 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
     y << YAML::Key << "keyDomains" << YAML::Value << YAML::BeginSeq;
     for (const KeyDomainStatus& d : kd) {
       y << YAML::Flow << YAML::BeginMap;
-      if (d.set_up) y << YAML::Key << "dkekShares" << YAML::Value << d.total_shares;
+      if (d.set_up)
+        y << YAML::Key << "dkekShares" << YAML::Value << d.total_shares;
       y << YAML::EndMap;
-      if (!d.set_up) y << YAML::Comment("not set up");
+      if (!d.set_up)
+        y << YAML::Comment("not set up");
     }
     y << YAML::EndSeq;
   }

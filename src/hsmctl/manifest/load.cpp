@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/load.hpp"
 
+#include "hsmctl/manifest/embedded_schemas.hpp"
+#include "hsmctl/manifest/schema_validator.hpp"
+#include "hsmctl/manifest/semantic.hpp"
+#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/text.hpp"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -9,15 +18,6 @@
 #include <map>
 #include <sstream>
 #include <system_error>
-
-#include <unistd.h>
-
-#include "hsmctl/manifest/embedded_schemas.hpp"
-#include "hsmctl/manifest/schema_validator.hpp"
-#include "hsmctl/manifest/semantic.hpp"
-#include "hsmctl/manifest/yaml_loader.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "hsmctl/util/text.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -42,19 +42,27 @@ FileOutcome load_text(const std::string& text, const std::string& file_name) {
   for (const YamlDocument& doc : yaml.documents) {
     std::vector<Error> schema_errors = validate_document(doc, file_name);
     bool doc_ok = schema_errors.empty() && doc.error_count == 0;
-    for (auto& e : schema_errors) out.errors.push_back(std::move(e));
-    if (!doc_ok) continue;
+    for (auto& e : schema_errors)
+      out.errors.push_back(std::move(e));
+    if (!doc_ok)
+      continue;
     if (doc.value["kind"] != kKindPicoHsm) {
       PrimusOutcome primus = build_primus(doc, file_name);
-      for (auto& e : primus.errors) out.errors.push_back(std::move(e));
-      if (primus.cluster) out.primus_clusters.push_back(std::move(*primus.cluster));
-      if (primus.partition) out.primus_partitions.push_back(std::move(*primus.partition));
+      for (auto& e : primus.errors)
+        out.errors.push_back(std::move(e));
+      if (primus.cluster)
+        out.primus_clusters.push_back(std::move(*primus.cluster));
+      if (primus.partition)
+        out.primus_partitions.push_back(std::move(*primus.partition));
       continue;
     }
     DocumentOutcome built = build_pico_manifest(doc, file_name);
-    for (auto& e : built.errors) out.errors.push_back(std::move(e));
-    for (auto& w : built.warnings) out.warnings.push_back(std::move(w));
-    if (built.manifest) out.manifests.push_back(std::move(*built.manifest));
+    for (auto& e : built.errors)
+      out.errors.push_back(std::move(e));
+    for (auto& w : built.warnings)
+      out.warnings.push_back(std::move(w));
+    if (built.manifest)
+      out.manifests.push_back(std::move(*built.manifest));
   }
   return out;
 }
@@ -75,11 +83,13 @@ Result<std::string> read_manifest(const std::string& path) {
   auto as_string = [](const Bytes& b) { return std::string(b.begin(), b.end()); };
   if (path == "-") {
     auto in = read_fd_limited(STDIN_FILENO, kMaxManifestBytes, kStdinName);
-    if (!in) return tl::unexpected(io_error(in.error()));
+    if (!in)
+      return tl::unexpected(io_error(in.error()));
     return as_string(*in);
   }
   auto file = read_regular_file(path, kMaxManifestBytes);
-  if (!file) return tl::unexpected(io_error(file.error()));
+  if (!file)
+    return tl::unexpected(io_error(file.error()));
   return as_string(file->content);
 }
 
@@ -91,7 +101,8 @@ bool is_yaml_name(const fs::path& p) {
 bool position_less(const Error& a, const Error& b) {
   int la = a.where ? a.where->line : 0;
   int lb = b.where ? b.where->line : 0;
-  if (la != lb) return la < lb;
+  if (la != lb)
+    return la < lb;
   int ca = a.where ? a.where->column : 0;
   int cb = b.where ? b.where->column : 0;
   return ca < cb;
@@ -118,8 +129,8 @@ void cross_checks(std::vector<FileOutcome>& files) {
       auto [nit, name_new] = names.emplace(m.metadata.name, name_pos);
       if (!name_new) {
         f.errors.push_back(Error{Errc::kManifest,
-                                 "duplicate name '" + m.metadata.name +
-                                     "' (first defined at " + where(nit->second, name_pos) + ")",
+                                 "duplicate name '" + m.metadata.name + "' (first defined at " +
+                                     where(nit->second, name_pos) + ")",
                                  name_pos, "metadata.name"});
         ok = false;
       }
@@ -131,14 +142,15 @@ void cross_checks(std::vector<FileOutcome>& files) {
       auto [dit, dev_new] = table.emplace(key, dev_pos);
       if (!dev_new) {
         f.errors.push_back(Error{Errc::kManifest,
-                                 std::string(dev.serial.empty() ? "reader '" : "serial ") +
-                                     key + (dev.serial.empty() ? "'" : "") +
+                                 std::string(dev.serial.empty() ? "reader '" : "serial ") + key +
+                                     (dev.serial.empty() ? "'" : "") +
                                      " is already selected by another manifest (at " +
                                      where(dit->second, dev_pos) + ")",
                                  dev_pos, path});
         ok = false;
       }
-      if (ok) kept.push_back(std::move(m));
+      if (ok)
+        kept.push_back(std::move(m));
     }
     f.manifests = std::move(kept);
   }
@@ -149,24 +161,32 @@ void cross_checks(std::vector<FileOutcome>& files) {
 void escape_echoed(Error& e) {
   e.message = escape_for_display(e.message);
   e.path = escape_for_display(e.path);
-  if (e.where) e.where->file = escape_for_display(e.where->file);
+  if (e.where)
+    e.where->file = escape_for_display(e.where->file);
 }
 
 LoadResult combine(std::vector<FileOutcome> files) {
   cross_checks(files);
   for (FileOutcome& f : files) {
-    for (Error& e : f.errors) escape_echoed(e);
-    for (Error& e : f.warnings) escape_echoed(e);
+    for (Error& e : f.errors)
+      escape_echoed(e);
+    for (Error& e : f.warnings)
+      escape_echoed(e);
   }
   LoadResult result;
   for (FileOutcome& f : files) {
     std::stable_sort(f.errors.begin(), f.errors.end(), position_less);
     std::stable_sort(f.warnings.begin(), f.warnings.end(), position_less);
-    for (auto& m : f.manifests) result.pico_hsms.push_back(std::move(m));
-    for (auto& c : f.primus_clusters) result.primus_clusters.push_back(std::move(c));
-    for (auto& p : f.primus_partitions) result.primus_partitions.push_back(std::move(p));
-    for (auto& e : f.errors) result.errors.push_back(std::move(e));
-    for (auto& w : f.warnings) result.warnings.push_back(std::move(w));
+    for (auto& m : f.manifests)
+      result.pico_hsms.push_back(std::move(m));
+    for (auto& c : f.primus_clusters)
+      result.primus_clusters.push_back(std::move(c));
+    for (auto& p : f.primus_partitions)
+      result.primus_partitions.push_back(std::move(p));
+    for (auto& e : f.errors)
+      result.errors.push_back(std::move(e));
+    for (auto& w : f.warnings)
+      result.warnings.push_back(std::move(w));
   }
   // Primus objects refer to each other (partition -> cluster): checked over all files.
   for (auto& e : primus::validate(result.primus_clusters, result.primus_partitions)) {
@@ -183,7 +203,9 @@ LoadResult combine(std::vector<FileOutcome> files) {
 
 }  // namespace
 
-std::string_view picohsm_schema_json() { return embedded::picohsm_v1alpha1_schema_json(); }
+std::string_view picohsm_schema_json() {
+  return embedded::picohsm_v1alpha1_schema_json();
+}
 
 LoadResult load_manifest_text(const std::string& text, const std::string& file_name) {
   std::vector<FileOutcome> files;
@@ -226,7 +248,8 @@ LoadResult load_manifests(const std::vector<std::string>& paths) {
         continue;
       }
       std::sort(entries.begin(), entries.end());
-      for (const std::string& e : entries) load_one(e);
+      for (const std::string& e : entries)
+        load_one(e);
     } else {
       load_one(path);
     }

@@ -4,16 +4,16 @@
 // surprises rejected) -> validation by the JSON Schema in schemas/ -> semantic checks -> typed
 // model. Every error carries file:line:column and the dotted path; all errors are reported.
 
+#include "hsmctl/model/observed.hpp"
+#include "hsmctl/model/pico_hsm.hpp"
+#include "hsmctl/primus/model.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/model/observed.hpp"
-#include "hsmctl/model/pico_hsm.hpp"
-#include "hsmctl/primus/model.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::manifest {
 

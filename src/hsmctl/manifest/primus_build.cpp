@@ -26,16 +26,17 @@ class PrimusBuilder {
     auto r = parse_secret_reference(text);
     if (!r) {
       const Pos p = doc_.position_of(pointer);
-      errors.push_back(Error{Errc::kManifest, "not a secret reference (env:, file:, store:, prompt)",
-                             SourcePos{file_, p.line, p.column},
-                             dotted_path(pointer, doc_.value)});
+      errors.push_back(Error{Errc::kManifest,
+                             "not a secret reference (env:, file:, store:, prompt)",
+                             SourcePos{file_, p.line, p.column}, dotted_path(pointer, doc_.value)});
     }
     return r;
   }
 
   primus::FileMode file_mode(const json& spec, const char* key, const std::string& pointer) {
     primus::FileMode m;
-    if (!spec.contains(key)) return m;
+    if (!spec.contains(key))
+      return m;
     const json& f = spec[key];
     m.owner = f.value("owner", m.owner);
     m.group = f.value("group", m.group);
@@ -58,7 +59,8 @@ class PrimusBuilder {
     locate(c);
     c.name = root["metadata"]["name"].get<std::string>();
     if (root["metadata"].contains("labels")) {
-      for (const auto& [k, v] : root["metadata"]["labels"].items()) c.labels[k] = v.get<std::string>();
+      for (const auto& [k, v] : root["metadata"]["labels"].items())
+        c.labels[k] = v.get<std::string>();
     }
     const json& spec = root["spec"];
     c.deployment = spec.value("deployment", std::string("OnPrem")) == "CloudHSM"
@@ -79,7 +81,8 @@ class PrimusBuilder {
       primus::ServiceProxy proxy;
       proxy.user = sp["user"].get<std::string>();
       auto r = ref(sp["password"]["secret"], "/spec/serviceProxy/password/secret");
-      if (r) proxy.password = *r;
+      if (r)
+        proxy.password = *r;
       proxy.present = sp.value("state", std::string("Configured")) != "Absent";
       c.service_proxy = proxy;
     }
@@ -102,7 +105,8 @@ class PrimusBuilder {
         c.log.trace_level = cl["log"].value("traceLevel", c.log.trace_level);
       }
     }
-    if (!errors.empty()) return std::nullopt;
+    if (!errors.empty())
+      return std::nullopt;
     return c;
   }
 
@@ -136,10 +140,13 @@ class PrimusBuilder {
     }
     if (spec.contains("expect")) {
       const json& e = spec["expect"];
-      if (e.contains("tokenLabel")) p.expect_token_label = e["tokenLabel"].get<std::string>();
-      if (e.contains("serial")) p.expect_serial = e["serial"].get<std::string>();
+      if (e.contains("tokenLabel"))
+        p.expect_token_label = e["tokenLabel"].get<std::string>();
+      if (e.contains("serial"))
+        p.expect_serial = e["serial"].get<std::string>();
     }
-    if (!errors.empty()) return std::nullopt;
+    if (!errors.empty())
+      return std::nullopt;
     return p;
   }
 
@@ -163,8 +170,10 @@ PrimusOutcome build_primus(const YamlDocument& doc, const std::string& file_name
     }
   } catch (const std::exception& e) {
     // Only reachable if the schema and this builder disagree.
-    b.errors.push_back(Error{Errc::kInternal, std::string("internal error: ") + e.what(),
-                             SourcePos{file_name, doc.start.line, doc.start.column}, {}});
+    b.errors.push_back(Error{Errc::kInternal,
+                             std::string("internal error: ") + e.what(),
+                             SourcePos{file_name, doc.start.line, doc.start.column},
+                             {}});
   }
   out.errors = std::move(b.errors);
   return out;

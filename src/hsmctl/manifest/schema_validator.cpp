@@ -7,7 +7,17 @@
 #endif
 
 #include "hsmctl/manifest/schema_validator.hpp"
+
+#include "hsmctl/manifest/embedded_schemas.hpp"
+#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/util/suggest.hpp"
+
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -18,16 +28,6 @@
 #include <regex>
 #include <set>
 #include <string_view>
-
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
-
-#include "hsmctl/manifest/embedded_schemas.hpp"
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/util/suggest.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -78,7 +78,8 @@ const json* resolve_ref(const json& root, const json* node) {
   for (int guard = 0; node != nullptr && node->is_object() && node->contains("$ref") && guard < 8;
        ++guard) {
     const std::string ref = (*node)["$ref"].get<std::string>();
-    if (!starts_with(ref, "#/")) return nullptr;
+    if (!starts_with(ref, "#/"))
+      return nullptr;
     try {
       node = &root.at(json::json_pointer(ref.substr(1)));
     } catch (const std::exception&) {
@@ -93,7 +94,8 @@ const json* resolve_ref(const json& root, const json* node) {
 const json* subschema_at(const json& root, const std::string& pointer) {
   const json* node = resolve_ref(root, &root);
   for (const std::string& token : split_json_pointer(pointer)) {
-    if (node == nullptr || !node->is_object()) return nullptr;
+    if (node == nullptr || !node->is_object())
+      return nullptr;
     if (node->contains("properties") && (*node)["properties"].contains(token)) {
       node = &(*node)["properties"][token];
     } else if (node->contains("items") && (*node)["items"].is_object()) {
@@ -132,33 +134,44 @@ std::string type_name(const json& v) {
 }
 
 std::string schema_type_name(const std::string& t) {
-  if (t == "object") return "a mapping";
-  if (t == "array") return "a list";
-  if (t == "integer") return "an integer";
-  if (t == "boolean") return "a boolean (true or false)";
-  if (t == "string") return "a string";
-  if (t == "number") return "a number";
+  if (t == "object")
+    return "a mapping";
+  if (t == "array")
+    return "a list";
+  if (t == "integer")
+    return "an integer";
+  if (t == "boolean")
+    return "a boolean (true or false)";
+  if (t == "string")
+    return "a string";
+  if (t == "number")
+    return "a number";
   return t;
 }
 
 std::string render_value(const json& v) {
-  if (v.is_object()) return "a mapping";
-  if (v.is_array()) return "a list";
+  if (v.is_object())
+    return "a mapping";
+  if (v.is_array())
+    return "a list";
   std::string s = v.dump();
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  if (s.size() > 40)
+    s = s.substr(0, 37) + "...";
   return s;
 }
 
 // "got string "7"", or just "got string" for values that may be secrets.
 std::string got(const json& v, bool sensitive) {
-  if (v.is_object() || v.is_array() || v.is_null() || sensitive) return "got " + type_name(v);
+  if (v.is_object() || v.is_array() || v.is_null() || sensitive)
+    return "got " + type_name(v);
   return "got " + type_name(v) + " " + render_value(v);
 }
 
 std::string number_text(const json& n) {
   if (n.is_number_float()) {
     double d = n.get<double>();
-    if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+    if (std::floor(d) == d && std::fabs(d) < 1e15)
+      return std::to_string(static_cast<long long>(d));
   }
   return n.dump();
 }
@@ -166,23 +179,28 @@ std::string number_text(const json& n) {
 // The quoted name inside a valijson message: "... 'colour'." -> colour.
 std::string quoted_name(const std::string& description) {
   std::size_t end = description.rfind('\'');
-  if (end == std::string::npos || end == 0) return {};
+  if (end == std::string::npos || end == 0)
+    return {};
   std::size_t begin = description.rfind('\'', end - 1);
-  if (begin == std::string::npos) return {};
+  if (begin == std::string::npos)
+    return {};
   return description.substr(begin + 1, end - begin - 1);
 }
 
 std::string suggestion(const json* parent_schema, const std::string& name) {
-  if (parent_schema == nullptr || !parent_schema->contains("properties")) return {};
+  if (parent_schema == nullptr || !parent_schema->contains("properties"))
+    return {};
   std::vector<std::string> all;
   for (const auto& [key, unused] : (*parent_schema)["properties"].items()) {
     (void)unused;
     all.push_back(key);
   }
   const std::string best = util::closest_match(name, all);
-  if (!best.empty()) return "; did you mean '" + best + "'?";
+  if (!best.empty())
+    return "; did you mean '" + best + "'?";
   std::string list;
-  for (const auto& k : all) list += (list.empty() ? "" : ", ") + k;
+  for (const auto& k : all)
+    list += (list.empty() ? "" : ", ") + k;
   return "; expected one of: " + list;
 }
 
@@ -205,7 +223,8 @@ class Mapper {
     }
     std::string pointer = to_pointer(context);
     for (const auto& p : doc_.poisoned) {
-      if (pointer == p || starts_with(pointer, p + "/")) return;
+      if (pointer == p || starts_with(pointer, p + "/"))
+        return;
     }
     const json* value = value_at(pointer);
     const json* sub = subschema_at(schema_, pointer);
@@ -229,7 +248,8 @@ class Mapper {
           }
         }
       }
-      if (unknown.empty()) unknown.push_back(quoted_name(description));
+      if (unknown.empty())
+        unknown.push_back(quoted_name(description));
       for (const std::string& name : unknown) {
         std::string child = pointer + "/" + escape_pointer_token(name);
         emit(doc_.key_position_of(child), child, "unknown field" + suggestion(sub, name));
@@ -273,7 +293,8 @@ class Mapper {
     if (starts_with(description, "Failed to match against any enum values")) {
       std::string list;
       if (sub != nullptr && sub->contains("enum")) {
-        for (const auto& e : (*sub)["enum"]) list += (list.empty() ? "" : ", ") + e.dump();
+        for (const auto& e : (*sub)["enum"])
+          list += (list.empty() ? "" : ", ") + e.dump();
       }
       emit(pos, pointer, "must be one of " + list + ", " + got(*value, sensitive));
       return;
@@ -297,8 +318,7 @@ class Mapper {
         sub->contains("maxItems") && description.find("rray") != std::string::npos) {
       emit(pos, pointer,
            "must have " + number_text((*sub)["minItems"]) + " to " +
-               number_text((*sub)["maxItems"]) + " entries, got " +
-               std::to_string(value->size()));
+               number_text((*sub)["maxItems"]) + " entries, got " + std::to_string(value->size()));
       return;
     }
     if (value->is_string() && sub != nullptr && description.find("tring") != std::string::npos &&
@@ -355,7 +375,8 @@ class Mapper {
   }
 
   static std::string lower_first(std::string s) {
-    while (!s.empty() && (s.back() == '.' || s.back() == ' ')) s.pop_back();
+    while (!s.empty() && (s.back() == '.' || s.back() == ' '))
+      s.pop_back();
     // An acronym ("PIN must ...") keeps its capital.
     const bool acronym = s.size() > 1 && s[1] >= 'A' && s[1] <= 'Z';
     if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z' && !acronym) {
@@ -371,9 +392,12 @@ class Mapper {
     if (pointer == "/spec/userPin/secret" || pointer == "/spec/soPin/secret") {
       // Never echo: a value that is not a reference is most likely the PIN itself.
       std::string v = value.is_string() ? value.get<std::string>() : std::string();
-      if (starts_with(v, "file:")) return "file: paths must be absolute (file:/path/to/file)";
-      if (starts_with(v, "env:")) return "env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)";
-      if (starts_with(v, "store:")) return "store: needs an entry name ([A-Za-z0-9._:/-]+)";
+      if (starts_with(v, "file:"))
+        return "file: paths must be absolute (file:/path/to/file)";
+      if (starts_with(v, "env:"))
+        return "env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)";
+      if (starts_with(v, "store:"))
+        return "store: needs an entry name ([A-Za-z0-9._:/-]+)";
       return "not a secret reference; use env:NAME, file:/absolute/path, store:NAME or prompt "
              "(inline PIN values are not allowed in manifests)";
     }
@@ -389,9 +413,11 @@ class Mapper {
   std::string to_pointer(const std::vector<std::string>& context) const {
     std::string pointer;
     for (const std::string& token : context) {
-      if (token == "<root>") continue;
+      if (token == "<root>")
+        continue;
       std::string t = token;
-      if (t.size() >= 2 && t.front() == '[' && t.back() == ']') t = t.substr(1, t.size() - 2);
+      if (t.size() >= 2 && t.front() == '[' && t.back() == ']')
+        t = t.substr(1, t.size() - 2);
       pointer += "/" + escape_pointer_token(t);
     }
     return pointer;
@@ -427,9 +453,11 @@ Error error_at(const std::string& file, Pos pos, std::string path, std::string m
 const std::vector<KindSchema>& supported_kinds() {
   static const std::vector<KindSchema> kKinds = {
       {kKindPicoHsm, embedded::picohsm_v1alpha1_schema_json(), {"/spec/userPin", "/spec/soPin"}},
-      {kKindPrimusCluster, embedded::primuscluster_v1alpha1_schema_json(),
+      {kKindPrimusCluster,
+       embedded::primuscluster_v1alpha1_schema_json(),
        {"/spec/serviceProxy/password"}},
-      {kKindPrimusPartition, embedded::primuspartition_v1alpha1_schema_json(),
+      {kKindPrimusPartition,
+       embedded::primuspartition_v1alpha1_schema_json(),
        {"/spec/setupPassword", "/spec/pkcs11Password"}},
   };
   return kKinds;
@@ -441,17 +469,19 @@ bool is_sensitive_pointer(const std::string& pointer) {
   // `length` is still a PIN), and anything under a field whose name says it holds a credential.
   for (const auto& k : supported_kinds()) {
     for (std::string_view p : k.sensitive_pointers) {
-      if (starts_with(pointer, p)) return true;
+      if (starts_with(pointer, p))
+        return true;
     }
   }
   // Field names that mention a credential but hold none (flags, counts, labels, paths).
   static const std::set<std::string> kNotSecret = {
-      "pinretries",  "transportpin",    "transportpinneverclears", "combinedwithpin",
-      "tokenlabel", "secretsfilemode", "secretspath"};
+      "pinretries",      "transportpin", "transportpinneverclears", "combinedwithpin", "tokenlabel",
+      "secretsfilemode", "secretspath"};
   std::size_t begin = 0;
   while (begin < pointer.size()) {
     std::size_t end = pointer.find('/', begin + 1);
-    if (end == std::string::npos) end = pointer.size();
+    if (end == std::string::npos)
+      end = pointer.size();
     std::string segment;
     for (std::size_t i = begin; i < end; ++i) {
       if (pointer[i] != '/') {
@@ -460,7 +490,8 @@ bool is_sensitive_pointer(const std::string& pointer) {
     }
     if (kNotSecret.count(segment) == 0) {
       for (const char* word : {"pin", "password", "passphrase", "secret", "puk"}) {
-        if (segment.find(word) != std::string::npos) return true;
+        if (segment.find(word) != std::string::npos)
+          return true;
       }
     }
     begin = end;
@@ -510,26 +541,29 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   } else {
     const auto& kinds = supported_kinds();
     for (std::size_t i = 0; v["kind"].is_string() && i < kinds.size(); ++i) {
-      if (v["kind"].get<std::string>() == kinds[i].kind) kind_index = i;
+      if (v["kind"].get<std::string>() == kinds[i].kind)
+        kind_index = i;
     }
     if (kind_index < kinds.size()) {
       kind = v["kind"].get<std::string>();
     } else {
       std::string supported;
-      for (const auto& k : kinds) supported += (supported.empty() ? "" : ", ") + std::string(k.kind);
-      errors.push_back(error_at(file_name, doc.position_of("/kind"), "kind",
-                                "unknown kind " + render_value(v["kind"]) + " (supported: " +
-                                    supported + ")"));
+      for (const auto& k : kinds)
+        supported += (supported.empty() ? "" : ", ") + std::string(k.kind);
+      errors.push_back(
+          error_at(file_name, doc.position_of("/kind"), "kind",
+                   "unknown kind " + render_value(v["kind"]) + " (supported: " + supported + ")"));
       dispatch_ok = false;
     }
   }
-  if (!dispatch_ok) return errors;
+  if (!dispatch_ok)
+    return errors;
 
   const LoadedSchema& schema = schema_for(kind_index);
   if (!schema.schema) {
-    errors.push_back(error_at(file_name, doc.start, "",
-                              "internal error: embedded " + kind + " schema is invalid: " +
-                                  schema.error));
+    errors.push_back(
+        error_at(file_name, doc.start, "",
+                 "internal error: embedded " + kind + " schema is invalid: " + schema.error));
     errors.back().code = Errc::kInternal;
     return errors;
   }
@@ -539,17 +573,19 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   try {
     validator.validate(*schema.schema, target, &results);
   } catch (const std::exception& e) {
-    errors.push_back(error_at(file_name, doc.start, "",
-                              std::string("internal error: schema validation failed: ") +
-                                  e.what()));
+    errors.push_back(
+        error_at(file_name, doc.start, "",
+                 std::string("internal error: schema validation failed: ") + e.what()));
     errors.back().code = Errc::kInternal;
     return errors;
   }
   Mapper mapper(doc, file_name, schema.document);
   valijson::ValidationResults::Error e;
-  while (results.popError(e)) mapper.add(e.context, e.description);
+  while (results.popError(e))
+    mapper.add(e.context, e.description);
   mapper.check_property_names("", v);
-  for (auto& err : mapper.take()) errors.push_back(std::move(err));
+  for (auto& err : mapper.take())
+    errors.push_back(std::move(err));
   return errors;
 }
 

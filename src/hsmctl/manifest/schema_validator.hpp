@@ -5,11 +5,11 @@
 // embedded schema and turns valijson's messages into hsmctl errors with file:line:column, the
 // dotted path, and the offending value/expected type where that helps (never for PIN fields).
 
-#include <string>
-#include <vector>
-
 #include "hsmctl/manifest/yaml_loader.hpp"
 #include "hsmctl/util/error.hpp"
+
+#include <string>
+#include <vector>
 
 namespace hsmctl::manifest {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/semantic.hpp"
 
+#include "hsmctl/model/limits.hpp"
+
 #include <cctype>
 #include <utility>
-
-#include "hsmctl/model/limits.hpp"
 
 namespace hsmctl::manifest {
 namespace {
@@ -30,7 +30,8 @@ class Builder {
     const json& meta = root["metadata"];
     m.metadata.name = meta["name"].get<std::string>();
     if (meta.contains("labels")) {
-      for (const auto& [k, v] : meta["labels"].items()) m.metadata.labels[k] = v.get<std::string>();
+      for (const auto& [k, v] : meta["labels"].items())
+        m.metadata.labels[k] = v.get<std::string>();
     }
 
     const json& spec = root["spec"];
@@ -39,7 +40,8 @@ class Builder {
     const json& device = spec["device"];
     if (device.contains("serial")) {
       s.device.serial = device["serial"].get<std::string>();
-      for (char& c : s.device.serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char& c : s.device.serial)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     } else {
       s.device.reader = device["reader"].get<std::string>();
     }
@@ -51,11 +53,13 @@ class Builder {
       s.reset_retry_counter.only_resets_counter = rrc.value("onlyResetsCounter", false);
     }
     s.transport_pin = spec.value("transportPin", false);
-    if (spec.contains("dkekShares")) s.dkek_shares = spec["dkekShares"].get<int>();
+    if (spec.contains("dkekShares"))
+      s.dkek_shares = spec["dkekShares"].get<int>();
     if (spec.contains("keyDomains")) {
       for (const json& d : spec["keyDomains"]) {
         model::KeyDomain kd;
-        if (d.contains("dkekShares")) kd.dkek_shares = d["dkekShares"].get<int>();
+        if (d.contains("dkekShares"))
+          kd.dkek_shares = d["dkekShares"].get<int>();
         s.key_domains.push_back(kd);
       }
     }
@@ -85,7 +89,8 @@ class Builder {
     DocumentOutcome out;
     out.errors = std::move(errors_);
     out.warnings = std::move(warnings_);
-    if (out.errors.empty()) out.manifest = std::move(m);
+    if (out.errors.empty())
+      out.manifest = std::move(m);
     return out;
   }
 
@@ -169,8 +174,7 @@ class Builder {
       if (s.pin_retries > cap) {
         error("/spec/pinRetries", "pinRetries " + std::to_string(s.pin_retries) +
                                       " is too many for a " + std::to_string(len) +
-                                      "-character user PIN (at most " + std::to_string(cap) +
-                                      ")");
+                                      "-character user PIN (at most " + std::to_string(cap) + ")");
       }
     }
   }
@@ -203,15 +207,19 @@ std::optional<model::SecretRef> parse_secret_reference(const std::string& text) 
   using Kind = model::SecretRef::Kind;
   model::SecretRef ref;
   auto valid_name = [](const std::string& n, bool env) {
-    if (n.empty()) return false;
+    if (n.empty())
+      return false;
     for (std::size_t i = 0; i < n.size(); ++i) {
       unsigned char c = static_cast<unsigned char>(n[i]);
       // Store entry names include hsmctl's own ("pico:<serial>/user-pin", which get emits).
-      bool ok = std::isalnum(c) || c == '_' ||
-                (!env && (c == '.' || c == '-' || c == ':' || c == '/'));
-      if (env && i == 0 && std::isdigit(c)) ok = false;
-      if (!env && i == 0 && !std::isalnum(c)) ok = false;
-      if (!ok) return false;
+      bool ok =
+          std::isalnum(c) || c == '_' || (!env && (c == '.' || c == '-' || c == ':' || c == '/'));
+      if (env && i == 0 && std::isdigit(c))
+        ok = false;
+      if (!env && i == 0 && !std::isalnum(c))
+        ok = false;
+      if (!ok)
+        return false;
     }
     return true;
   };
@@ -222,19 +230,22 @@ std::optional<model::SecretRef> parse_secret_reference(const std::string& text) 
   if (starts_with(text, "env:")) {
     ref.kind = Kind::kEnv;
     ref.target = text.substr(4);
-    if (!valid_name(ref.target, true)) return std::nullopt;
+    if (!valid_name(ref.target, true))
+      return std::nullopt;
     return ref;
   }
   if (starts_with(text, "file:")) {
     ref.kind = Kind::kFile;
     ref.target = text.substr(5);
-    if (ref.target.size() < 2 || ref.target[0] != '/') return std::nullopt;
+    if (ref.target.size() < 2 || ref.target[0] != '/')
+      return std::nullopt;
     return ref;
   }
   if (starts_with(text, "store:")) {
     ref.kind = Kind::kStore;
     ref.target = text.substr(6);
-    if (!valid_name(ref.target, false)) return std::nullopt;
+    if (!valid_name(ref.target, false))
+      return std::nullopt;
     return ref;
   }
   return std::nullopt;

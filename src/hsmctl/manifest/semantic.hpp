@@ -3,14 +3,14 @@
 // Schema-valid JSON document -> typed model::PicoHsmManifest, plus the checks JSON Schema cannot
 // express (cross-field rules, Pico-specific hazards). Internal to manifest/.
 
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/manifest/yaml_loader.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/primus/model.hpp"
 #include "hsmctl/util/error.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::manifest {
 

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/yaml_loader.hpp"
 
+#include "hsmctl/util/text.hpp"
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/mark.h>
+#include <yaml-cpp/parser.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -9,13 +16,6 @@
 #include <sstream>
 #include <utility>
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
-
-#include "hsmctl/util/text.hpp"
-
 namespace hsmctl::manifest {
 namespace {
 
@@ -23,7 +23,9 @@ namespace {
 // YAML::Node: the events carry every mark, see duplicate keys (yaml-cpp's Node silently keeps
 // both), and see aliases before anything is expanded, so a "billion laughs" stream costs nothing.
 
-Pos to_pos(const YAML::Mark& m) { return Pos{m.line + 1, m.column + 1}; }
+Pos to_pos(const YAML::Mark& m) {
+  return Pos{m.line + 1, m.column + 1};
+}
 
 // Thrown from the event handler to stop the stream after a problem the parser cannot continue
 // past (limits, complex keys). The error has already been recorded.
@@ -50,10 +52,13 @@ struct Resolved {
 
 // Hand-written matchers instead of std::regex: GCC 12 warns (-Wmaybe-uninitialized) inside
 // <regex> under -fsanitize builds, and these are simple enough.
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string_view strip_sign(std::string_view s) {
-  if (!s.empty() && (s.front() == '+' || s.front() == '-')) s.remove_prefix(1);
+  if (!s.empty() && (s.front() == '+' || s.front() == '-'))
+    s.remove_prefix(1);
   return s;
 }
 
@@ -62,12 +67,15 @@ bool all_in(std::string_view s, std::string_view allowed) {
 }
 
 // [-+]?[0-9]+
-bool is_int(std::string_view v) { return all_in(strip_sign(v), "0123456789"); }
+bool is_int(std::string_view v) {
+  return all_in(strip_sign(v), "0123456789");
+}
 
 // [-+]?0x[0-9a-fA-F_]+ | 0o[0-7_]+ | 0b[01_]+ (YAML 1.1 and 1.2 radix forms)
 bool is_radix(std::string_view v) {
   v = strip_sign(v);
-  if (v.size() < 3 || v[0] != '0') return false;
+  if (v.size() < 3 || v[0] != '0')
+    return false;
   std::string_view rest = v.substr(2);
   switch (v[1]) {
     case 'x':
@@ -87,8 +95,10 @@ bool is_radix(std::string_view v) {
 // YAML 1.1 numbers with '_' separators: 1_000, 1_000.5
 bool is_underscore_number(std::string_view v) {
   v = strip_sign(v);
-  if (v.empty() || !is_digit(v[0]) || v.find('_') == std::string_view::npos) return false;
-  if (!all_in(v, "0123456789_.")) return false;
+  if (v.empty() || !is_digit(v[0]) || v.find('_') == std::string_view::npos)
+    return false;
+  if (!all_in(v, "0123456789_."))
+    return false;
   return std::count(v.begin(), v.end(), '.') <= 1;
 }
 
@@ -96,8 +106,10 @@ bool is_underscore_number(std::string_view v) {
 bool is_sexagesimal(std::string_view v) {
   v = strip_sign(v);
   std::size_t colon = v.find(':');
-  if (colon == std::string_view::npos || colon == 0 || !is_digit(v[0])) return false;
-  if (!all_in(v.substr(0, colon), "0123456789_")) return false;
+  if (colon == std::string_view::npos || colon == 0 || !is_digit(v[0]))
+    return false;
+  if (!all_in(v.substr(0, colon), "0123456789_"))
+    return false;
   std::string_view rest = v.substr(colon + 1);
   while (true) {
     std::size_t next = rest.find(':');
@@ -106,14 +118,17 @@ bool is_sexagesimal(std::string_view v) {
       std::size_t dot = part.find('.');
       if (dot != std::string_view::npos) {
         std::string_view frac = part.substr(dot + 1);
-        if (!frac.empty() && !all_in(frac, "0123456789_")) return false;
+        if (!frac.empty() && !all_in(frac, "0123456789_"))
+          return false;
         part = part.substr(0, dot);
       }
     }
     bool ok = (part.size() == 1 && is_digit(part[0])) ||
               (part.size() == 2 && part[0] >= '0' && part[0] <= '5' && is_digit(part[1]));
-    if (!ok) return false;
-    if (next == std::string_view::npos) return true;
+    if (!ok)
+      return false;
+    if (next == std::string_view::npos)
+      return true;
     rest = rest.substr(next + 1);
   }
 }
@@ -123,19 +138,25 @@ bool is_float(std::string_view v) {
   v = strip_sign(v);
   std::size_t i = 0;
   std::size_t int_digits = 0;
-  while (i < v.size() && is_digit(v[i])) ++i, ++int_digits;
+  while (i < v.size() && is_digit(v[i]))
+    ++i, ++int_digits;
   std::size_t frac_digits = 0;
   if (i < v.size() && v[i] == '.') {
     ++i;
-    while (i < v.size() && is_digit(v[i])) ++i, ++frac_digits;
+    while (i < v.size() && is_digit(v[i]))
+      ++i, ++frac_digits;
   }
-  if (int_digits == 0 && frac_digits == 0) return false;
+  if (int_digits == 0 && frac_digits == 0)
+    return false;
   if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
     ++i;
-    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-'))
+      ++i;
     std::size_t exp_digits = 0;
-    while (i < v.size() && is_digit(v[i])) ++i, ++exp_digits;
-    if (exp_digits == 0) return false;
+    while (i < v.size() && is_digit(v[i]))
+      ++i, ++exp_digits;
+    if (exp_digits == 0)
+      return false;
   }
   return i == v.size();
 }
@@ -145,18 +166,22 @@ bool one_of(std::string_view v, std::initializer_list<std::string_view> words) {
 }
 
 Resolved resolve_plain(const std::string& v) {
-  if (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL") return {nullptr, {}};
-  if (v == "true" || v == "True" || v == "TRUE") return {true, {}};
-  if (v == "false" || v == "False" || v == "FALSE") return {false, {}};
-  if (one_of(v, {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON",
-                 "off", "Off", "OFF"})) {
+  if (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL")
+    return {nullptr, {}};
+  if (v == "true" || v == "True" || v == "TRUE")
+    return {true, {}};
+  if (v == "false" || v == "False" || v == "FALSE")
+    return {false, {}};
+  if (one_of(v, {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off",
+                 "Off", "OFF"})) {
     return {v, "'" + v +
                    "' is a boolean in YAML 1.1 but a string in YAML 1.2; write true or false, "
                    "or quote it if you mean the text"};
   }
   if (is_int(v)) {
     std::string_view digits = v;
-    if (digits.front() == '+' || digits.front() == '-') digits.remove_prefix(1);
+    if (digits.front() == '+' || digits.front() == '-')
+      digits.remove_prefix(1);
     if (digits.size() > 1 && digits.front() == '0') {
       return {v,
               "integer with a leading zero (YAML 1.1 reads it as octal); remove the leading "
@@ -213,7 +238,8 @@ class Builder : public YAML::EventHandler {
   }
 
   void OnDocumentEnd() override {
-    if (root_set_ && !root_is_null_) out_.documents.push_back(std::move(doc_));
+    if (root_set_ && !root_is_null_)
+      out_.documents.push_back(std::move(doc_));
     doc_ = YamlDocument{};
   }
 
@@ -224,7 +250,8 @@ class Builder : public YAML::EventHandler {
       return;
     }
     std::string ptr = value_pointer(mark);
-    if (stack_.empty()) root_is_null_ = true;
+    if (stack_.empty())
+      root_is_null_ = true;
     finish_value(nullptr, ptr);
   }
 
@@ -290,7 +317,9 @@ class Builder : public YAML::EventHandler {
   void OnMapEnd() override { end_container(); }
 
  private:
-  bool key_expected() const { return !stack_.empty() && stack_.back().is_map && !stack_.back().have_key; }
+  bool key_expected() const {
+    return !stack_.empty() && stack_.back().is_map && !stack_.back().have_key;
+  }
 
   void count(const YAML::Mark& mark) {
     if (++nodes_ > kMaxNodes) {
@@ -300,8 +329,8 @@ class Builder : public YAML::EventHandler {
   }
 
   void error(const YAML::Mark& mark, const std::string& pointer, std::string message) {
-    Error e{Errc::kManifest, std::move(message), SourcePos{file_, mark.line + 1, mark.column + 1},
-            {}};
+    Error e{
+        Errc::kManifest, std::move(message), SourcePos{file_, mark.line + 1, mark.column + 1}, {}};
     e.path = pointer_path(pointer);
     out_.errors.push_back(std::move(e));
     ++doc_.error_count;
@@ -309,14 +338,16 @@ class Builder : public YAML::EventHandler {
 
   // The dotted path is only needed for messages; arrays are recognised from the frame stack.
   std::string pointer_path(const std::string& pointer) const {
-    if (pointer.empty()) return {};
+    if (pointer.empty())
+      return {};
     // Rebuild from the stack: each frame knows whether it is a sequence.
     std::string out;
     std::size_t pos = 1;
     std::size_t depth = 0;
     while (pos <= pointer.size()) {
       std::size_t next = pointer.find('/', pos);
-      if (next == std::string::npos) next = pointer.size();
+      if (next == std::string::npos)
+        next = pointer.size();
       std::string token = pointer.substr(pos, next - pos);
       std::string unescaped;
       for (std::size_t i = 0; i < token.size(); ++i) {
@@ -331,7 +362,8 @@ class Builder : public YAML::EventHandler {
       if (in_seq) {
         out += "[" + unescaped + "]";
       } else {
-        if (!out.empty()) out += ".";
+        if (!out.empty())
+          out += ".";
         out += unescaped;
       }
       ++depth;
@@ -366,9 +398,10 @@ class Builder : public YAML::EventHandler {
     std::string ptr;
     if (!stack_.empty()) {
       Frame& f = stack_.back();
-      ptr = f.pointer + "/" +
-            (f.is_map ? escape_pointer_token(f.key) : std::to_string(f.next_index));
-      if (f.is_map && f.discard_value) return ptr;
+      ptr =
+          f.pointer + "/" + (f.is_map ? escape_pointer_token(f.key) : std::to_string(f.next_index));
+      if (f.is_map && f.discard_value)
+        return ptr;
     } else {
       doc_.start = to_pos(mark);  // the root node, not the `---` line
     }
@@ -384,7 +417,8 @@ class Builder : public YAML::EventHandler {
     }
     Frame& f = stack_.back();
     if (f.is_map) {
-      if (!f.discard_value) f.value[f.key] = std::move(value);
+      if (!f.discard_value)
+        f.value[f.key] = std::move(value);
       f.have_key = false;
       f.discard_value = false;
     } else {
@@ -441,15 +475,18 @@ std::optional<Pos> first_tab_indent(std::string_view text) {
       if (text[i] == '\t') {
         // Whitespace-only lines do not matter.
         std::size_t j = i;
-        while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j;
-        if (j < text.size() && text[j] != '\n' && text[j] != '\r') return Pos{line, col};
+        while (j < text.size() && (text[j] == ' ' || text[j] == '\t'))
+          ++j;
+        if (j < text.size() && text[j] != '\n' && text[j] != '\r')
+          return Pos{line, col};
         break;
       }
       ++i;
       ++col;
     }
     std::size_t nl = text.find('\n', i);
-    if (nl == std::string_view::npos) break;
+    if (nl == std::string_view::npos)
+      break;
     i = nl + 1;
     ++line;
   }
@@ -478,7 +515,8 @@ std::vector<std::string> split_json_pointer(const std::string& pointer) {
   std::size_t pos = 1;
   while (!pointer.empty() && pos <= pointer.size()) {
     std::size_t next = pointer.find('/', pos);
-    if (next == std::string::npos) next = pointer.size();
+    if (next == std::string::npos)
+      next = pointer.size();
     std::string token;
     for (std::size_t i = pos; i < next; ++i) {
       if (pointer[i] == '~' && i + 1 < next) {
@@ -506,10 +544,11 @@ std::string dotted_path(const std::string& pointer, const nlohmann::json& root) 
                  ? &(*node)[idx]
                  : nullptr;
     } else {
-      if (!out.empty()) out += ".";
+      if (!out.empty())
+        out += ".";
       out += token;
       node = (node != nullptr && node->is_object() && node->contains(token)) ? &(*node)[token]
-                                                                              : nullptr;
+                                                                             : nullptr;
     }
   }
   return out;
@@ -518,15 +557,19 @@ std::string dotted_path(const std::string& pointer, const nlohmann::json& root) 
 Pos YamlDocument::position_of(const std::string& pointer) const {
   std::string p = pointer;
   while (true) {
-    if (auto it = values.find(p); it != values.end()) return it->second;
-    if (auto it = keys.find(p); it != keys.end()) return it->second;
-    if (p.empty()) return start;
+    if (auto it = values.find(p); it != values.end())
+      return it->second;
+    if (auto it = keys.find(p); it != keys.end())
+      return it->second;
+    if (p.empty())
+      return start;
     p.erase(p.rfind('/'));
   }
 }
 
 Pos YamlDocument::key_position_of(const std::string& pointer) const {
-  if (auto it = keys.find(pointer); it != keys.end()) return it->second;
+  if (auto it = keys.find(pointer); it != keys.end())
+    return it->second;
   return position_of(pointer);
 }
 
@@ -541,7 +584,8 @@ std::optional<Error> check_characters(std::string_view text, const std::string& 
   static constexpr char kHexDigits[] = "0123456789ABCDEF";
   auto hex = [](unsigned v, int digits) {
     std::string h;
-    for (int d = digits - 1; d >= 0; --d) h += kHexDigits[(v >> (4 * d)) & 0xF];
+    for (int d = digits - 1; d >= 0; --d)
+      h += kHexDigits[(v >> (4 * d)) & 0xF];
     return h;
   };
   auto fail = [&](std::string message) {
@@ -554,7 +598,8 @@ std::optional<Error> check_characters(std::string_view text, const std::string& 
       return fail("invalid UTF-8 (byte 0x" + hex(static_cast<unsigned char>(text[i]), 2) +
                   "); a manifest must be UTF-8 text");
     }
-    if (cp == 0) return fail("NUL byte; a manifest must be text");
+    if (cp == 0)
+      return fail("NUL byte; a manifest must be text");
     const bool printable = cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp <= 0x7E) ||
                            cp == 0x85 || (cp >= 0xA0 && cp <= 0xD7FF) ||
                            (cp >= 0xE000 && cp <= 0xFFFD) || cp >= 0x10000;
@@ -577,11 +622,11 @@ std::optional<Error> check_characters(std::string_view text, const std::string& 
 YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
   YamlFile out;
   if (text.size() > kMaxManifestBytes) {
-    out.errors.push_back(Error{Errc::kManifest,
-                               "file too large (limit " + std::to_string(kMaxManifestBytes) +
-                                   " bytes)",
-                               SourcePos{file_name, 0, 0},
-                               {}});
+    out.errors.push_back(
+        Error{Errc::kManifest,
+              "file too large (limit " + std::to_string(kMaxManifestBytes) + " bytes)",
+              SourcePos{file_name, 0, 0},
+              {}});
     return out;
   }
   if (auto bad = check_characters(text, file_name)) {
@@ -593,7 +638,8 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
   std::string normalised;
   normalised.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+      continue;
     normalised += text[i];
   }
   std::istringstream in{std::move(normalised)};
@@ -605,8 +651,10 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
   } catch (const StopParsing&) {
     // Already recorded.
   } catch (const YAML::Exception& e) {
-    Error err{Errc::kManifest, "YAML syntax error: " + e.msg,
-              SourcePos{file_name, e.mark.line + 1, e.mark.column + 1}, {}};
+    Error err{Errc::kManifest,
+              "YAML syntax error: " + e.msg,
+              SourcePos{file_name, e.mark.line + 1, e.mark.column + 1},
+              {}};
     // yaml-cpp's messages for tab indentation ("illegal map value", ...) do not say why.
     if (auto tab = first_tab_indent(text); tab && tab->line <= e.mark.line + 1) {
       err.message =
@@ -616,7 +664,8 @@ YamlFile parse_yaml(std::string_view text, const std::string& file_name) {
     }
     out.errors.push_back(std::move(err));
   } catch (const std::exception& e) {
-    out.errors.push_back(Error{Errc::kManifest, std::string("cannot parse YAML: ") + e.what(),
+    out.errors.push_back(Error{Errc::kManifest,
+                               std::string("cannot parse YAML: ") + e.what(),
                                SourcePos{file_name, 0, 0},
                                {}});
   }

@@ -5,15 +5,15 @@
 // that 1.1 parsers read differently (yes/on/off, 017, 0x1F, 1_000, 1:30) are errors, as are
 // duplicate keys, anchors and aliases, explicit tags other than !!str, and tab indentation.
 
+#include "hsmctl/util/error.hpp"
+
+#include <nlohmann/json.hpp>
+
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::manifest {
 

@@ -4,12 +4,12 @@
 // the pure planner. "Unknown" is explicit: optional fields are unset when the device cannot
 // reveal them without a credential hsmctl was not allowed to try.
 
+#include "hsmctl/util/bytes.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl::model {
 
@@ -28,11 +28,11 @@ struct PinStatus {
 
 /// Whether a credential hsmctl holds matches the device, and why it may not have been checked.
 enum class CredentialCheck {
-  kNotChecked,       ///< no candidate value was available
-  kMatches,          ///< VERIFY answered 9000
-  kMismatch,         ///< VERIFY answered 63Cx/6983 (one try was spent)
-  kSkippedUnsafe,    ///< not tried: the retry counter shows failures or too few tries left
-  kNotApplicable,    ///< device not initialized, PIN blocked, or transport state
+  kNotChecked,     ///< no candidate value was available
+  kMatches,        ///< VERIFY answered 9000
+  kMismatch,       ///< VERIFY answered 63Cx/6983 (one try was spent)
+  kSkippedUnsafe,  ///< not tried: the retry counter shows failures or too few tries left
+  kNotApplicable,  ///< device not initialized, PIN blocked, or transport state
 };
 
 struct CredentialObservation {
@@ -45,10 +45,10 @@ struct CredentialObservation {
 
 struct KeyDomainStatus {
   int index = 0;
-  bool set_up = false;      ///< false: 6A88 (domain exists but not set up)
-  int total_shares = 0;     ///< 0 with set_up = domain without DKEK
+  bool set_up = false;   ///< false: 6A88 (domain exists but not set up)
+  int total_shares = 0;  ///< 0 with set_up = domain without DKEK
   int outstanding_shares = 0;
-  Bytes kcv;                ///< 8 bytes; all zero unless a PIN session existed
+  Bytes kcv;  ///< 8 bytes; all zero unless a PIN session existed
   bool has_xkek = false;
 };
 
@@ -60,11 +60,11 @@ struct PkaStatus {
 };
 
 struct ObservedPico {
-  std::string transport;   ///< "sim:/tmp/x.json", "pcsc:Virtual PCD 00 00"
-  std::string serial;      ///< chip ID, 16 upper-case hex digits; empty if unreadable
+  std::string transport;  ///< "sim:/tmp/x.json", "pcsc:Virtual PCD 00 00"
+  std::string serial;     ///< chip ID, 16 upper-case hex digits; empty if unreadable
   int firmware_major = 0;
   int firmware_minor = 0;
-  bool is_pico = false;    ///< tag 85 byte 2 == 0xFF
+  bool is_pico = false;      ///< tag 85 byte 2 == 0xFF
   bool initialized = false;  ///< SO PIN status is not 6A88
   std::uint16_t options = 0;
 

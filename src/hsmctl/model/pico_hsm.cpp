@@ -7,24 +7,32 @@ namespace hsmctl::model {
 
 std::uint16_t PicoHsmSpec::init_options() const {
   std::uint16_t o = 0;
-  if (reset_retry_counter.enabled) o |= kOptResetRetryCounter;
-  if (reset_retry_counter.only_resets_counter) o |= kOptRrcResetOnly;
-  if (transport_pin) o |= kOptTransportPin;
-  if (public_key_auth && public_key_auth->replaceable) o |= kOptReplacePka;
-  if (public_key_auth && public_key_auth->combined_with_pin) o |= kOptCombinedAuth;
+  if (reset_retry_counter.enabled)
+    o |= kOptResetRetryCounter;
+  if (reset_retry_counter.only_resets_counter)
+    o |= kOptRrcResetOnly;
+  if (transport_pin)
+    o |= kOptTransportPin;
+  if (public_key_auth && public_key_auth->replaceable)
+    o |= kOptReplacePka;
+  if (public_key_auth && public_key_auth->combined_with_pin)
+    o |= kOptCombinedAuth;
   return o;
 }
 
 std::uint16_t PicoHsmSpec::dynamic_options() const {
   std::uint16_t o = 0;
-  if (options.press_to_confirm) o |= kOptPressToConfirm;
-  if (options.key_usage_counter) o |= kOptKeyUsageCounter;
+  if (options.press_to_confirm)
+    o |= kOptPressToConfirm;
+  if (options.key_usage_counter)
+    o |= kOptKeyUsageCounter;
   return o;
 }
 
 SourcePos PicoHsmManifest::position_of(const std::string& path) const {
   auto it = positions.find(path);
-  if (it != positions.end()) return it->second;
+  if (it != positions.end())
+    return it->second;
   return origin;
 }
 

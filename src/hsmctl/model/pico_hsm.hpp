@@ -3,15 +3,15 @@
 // Typed desired state of one Pico HSM (kind PicoHSM), produced by manifest/ from a validated
 // document. Every field has the default documented in docs/manifest.md; the plan enforces it.
 
+#include "hsmctl/model/limits.hpp"
+#include "hsmctl/model/secret_ref.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/model/limits.hpp"
-#include "hsmctl/model/secret_ref.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::model {
 
@@ -55,7 +55,7 @@ struct PicoHsmSpec {
   int pin_retries = kDefaultPinRetries;
   ResetRetryCounter reset_retry_counter;
   bool transport_pin = false;
-  std::optional<int> dkek_shares;  ///< only without key domains; 0 = random DKEK
+  std::optional<int> dkek_shares;      ///< only without key domains; 0 = random DKEK
   std::vector<KeyDomain> key_domains;  ///< empty = no key domains (tag 97 absent)
   std::optional<PublicKeyAuth> public_key_auth;
   PicoOptions options;

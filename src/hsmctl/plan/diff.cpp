@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <string>
-
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
+
+#include <string>
 
 namespace hsmctl::plan {
 namespace {
@@ -13,7 +13,9 @@ using model::PicoHsmManifest;
 using model::PicoHsmSpec;
 using model::PinStatus;
 
-std::string yes_no(bool b) { return b ? "true" : "false"; }
+std::string yes_no(bool b) {
+  return b ? "true" : "false";
+}
 
 /// The Pico options hsmctl manages in place (DYNOPS); secure lock is never touched.
 constexpr std::uint16_t kManagedDynamicOptions =
@@ -27,7 +29,8 @@ std::vector<std::optional<int>> expected_domain_table(const PicoHsmSpec& spec) {
     // No tag 97: one domain 0. Tag 92 absent -> (0,0) no DKEK; 00 -> random DKEK (1 of 1);
     // n -> n shares.
     int total = 0;
-    if (spec.dkek_shares) total = *spec.dkek_shares == 0 ? 1 : *spec.dkek_shares;
+    if (spec.dkek_shares)
+      total = *spec.dkek_shares == 0 ? 1 : *spec.dkek_shares;
     table.emplace_back(total);
   } else {
     // Per-domain set up (INS 52 P1=01) takes the count as is: 0 is a domain without DKEK,
@@ -44,18 +47,22 @@ std::vector<std::optional<int>> expected_domain_table(const PicoHsmSpec& spec) {
 }
 
 std::string describe_domain(const std::optional<int>& total) {
-  if (!total) return "(not set up)";
-  if (*total == 0) return "no DKEK";
+  if (!total)
+    return "(not set up)";
+  if (*total == 0)
+    return "no DKEK";
   return std::to_string(*total) + " DKEK share(s)";
 }
 
 std::string describe_observed_domain(const KeyDomainStatus& d) {
-  if (!d.set_up) return "(not set up)";
+  if (!d.set_up)
+    return "(not set up)";
   return describe_domain(d.total_shares);
 }
 
 std::string domain_path(const PicoHsmSpec& spec, int index) {
-  if (spec.key_domains.empty()) return "spec.dkekShares";
+  if (spec.key_domains.empty())
+    return "spec.dkekShares";
   return "spec.keyDomains[" + std::to_string(index) + "].dkekShares";
 }
 
@@ -80,7 +87,8 @@ void option_bit_change(ReinitCheck& out, const ObservedPico& observed, std::uint
                        std::uint16_t bit, const char* path) {
   bool have = (observed.options & bit) != 0;
   bool want = (desired & bit) != 0;
-  if (have != want) out.changes.push_back({path, yes_no(have), yes_no(want), true});
+  if (have != want)
+    out.changes.push_back({path, yes_no(have), yes_no(want), true});
 }
 
 /// Every difference that only INITIALIZE can fix (pico-hsm.md section 9).
@@ -92,8 +100,7 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
   option_bit_change(out, observed, want, model::kOptRrcResetOnly,
                     "spec.resetRetryCounter.onlyResetsCounter");
   option_bit_change(out, observed, want, model::kOptTransportPin, "spec.transportPin");
-  option_bit_change(out, observed, want, model::kOptReplacePka,
-                    "spec.publicKeyAuth.replaceable");
+  option_bit_change(out, observed, want, model::kOptReplacePka, "spec.publicKeyAuth.replaceable");
   option_bit_change(out, observed, want, model::kOptCombinedAuth,
                     "spec.publicKeyAuth.combinedWithPin");
 
@@ -119,9 +126,8 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
     out.changes.push_back(
         {"spec.publicKeyAuth",
          observed.pka ? pka_text(observed.pka->total, observed.pka->required) : "(absent)",
-         spec.public_key_auth
-             ? pka_text(spec.public_key_auth->keys, spec.public_key_auth->required)
-             : "(absent)",
+         spec.public_key_auth ? pka_text(spec.public_key_auth->keys, spec.public_key_auth->required)
+                              : "(absent)",
          true});
   } else if (spec.public_key_auth) {
     if (observed.pka->total != spec.public_key_auth->keys) {
@@ -129,8 +135,7 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
                              std::to_string(spec.public_key_auth->keys), true});
     }
     if (observed.pka->required != spec.public_key_auth->required) {
-      out.changes.push_back({"spec.publicKeyAuth.required",
-                             std::to_string(observed.pka->required),
+      out.changes.push_back({"spec.publicKeyAuth.required", std::to_string(observed.pka->required),
                              std::to_string(spec.public_key_auth->required), true});
     }
   }
@@ -144,11 +149,11 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
                              std::to_string(table.size()) + " domain(s)", true});
     }
   } else if (seen.size() != 1) {
-    out.changes.push_back({"spec.keyDomains", std::to_string(seen.size()) + " domain(s)",
-                           "(absent)", true});
-  } else if (seen[0].set_up && seen[0].total_shares != table[0].value_or(0)) {
     out.changes.push_back(
-        {"spec.dkekShares", describe_observed_domain(seen[0]), desired_domain_value(spec, 0), true});
+        {"spec.keyDomains", std::to_string(seen.size()) + " domain(s)", "(absent)", true});
+  } else if (seen[0].set_up && seen[0].total_shares != table[0].value_or(0)) {
+    out.changes.push_back({"spec.dkekShares", describe_observed_domain(seen[0]),
+                           desired_domain_value(spec, 0), true});
   } else if (!seen[0].set_up && !spec.dkek_shares) {
     // A table entry "not set up" only exists with tag 97; "no DKEK" needs re-initialization.
     out.changes.push_back({"spec.dkekShares", "(not set up)", "(absent)", true});
@@ -183,7 +188,8 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
     if (spec.reset_retry_counter.only_resets_counter) {
       a.changes.push_back({"spec.resetRetryCounter.onlyResetsCounter", "(absent)", "true", false});
     }
-    if (spec.transport_pin) a.changes.push_back({"spec.transportPin", "(absent)", "true", false});
+    if (spec.transport_pin)
+      a.changes.push_back({"spec.transportPin", "(absent)", "true", false});
     if (spec.dkek_shares) {
       a.changes.push_back(
           {"spec.dkekShares", "(absent)", std::to_string(*spec.dkek_shares), false});
@@ -193,9 +199,9 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
                            std::to_string(spec.key_domains.size()) + " domain(s)", false});
     }
     if (spec.public_key_auth) {
-      a.changes.push_back(
-          {"spec.publicKeyAuth", "(absent)",
-           pka_text(spec.public_key_auth->keys, spec.public_key_auth->required), false});
+      a.changes.push_back({"spec.publicKeyAuth", "(absent)",
+                           pka_text(spec.public_key_auth->keys, spec.public_key_auth->required),
+                           false});
     }
     dynamic_change(model::kOptPressToConfirm, "spec.options.pressToConfirm");
     dynamic_change(model::kOptKeyUsageCounter, "spec.options.keyUsageCounter");
@@ -208,8 +214,10 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
     a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive)", false});
     std::string forced;
     for (const auto& c : a.changes) {
-      if (!c.forces_reinit) continue;
-      if (!forced.empty()) forced += ", ";
+      if (!c.forces_reinit)
+        continue;
+      if (!forced.empty())
+        forced += ", ";
       forced += c.path;
     }
     a.reason = "forced by " + forced;
@@ -249,8 +257,10 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
       if (have && have->set_up && want.dkek_shares && have->total_shares == *want.dkek_shares) {
         continue;
       }
-      if (!have && !want.dkek_shares) continue;  // fresh table: not set up already
-      if (have && !have->set_up && !want.dkek_shares) continue;
+      if (!have && !want.dkek_shares)
+        continue;  // fresh table: not set up already
+      if (have && !have->set_up && !want.dkek_shares)
+        continue;
       if (have && have->set_up) {
         Action del;
         del.kind = ActionKind::kDeleteKeyDomain;
@@ -260,8 +270,8 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
         del.reason = "the domain is set up with " + describe_observed_domain(*have) +
                      "; the device refuses (6A89) while a key still belongs to it, and backups "
                      "made under its DKEK become unusable";
-        del.changes.push_back({path, describe_observed_domain(*have), desired_domain_value(spec, index),
-                               false});
+        del.changes.push_back(
+            {path, describe_observed_domain(*have), desired_domain_value(spec, index), false});
         actions.push_back(std::move(del));
       }
       if (want.dkek_shares) {
@@ -280,7 +290,8 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
     }
   }
   // After INITIALIZE (no observed state) the options are already the manifest's: tag 80.
-  if (observed == nullptr) return;
+  if (observed == nullptr)
+    return;
   const std::uint16_t have_dyn =
       static_cast<std::uint16_t>(observed->options & model::kDynamicOptionsMask);
   const std::uint16_t want_dyn = spec.dynamic_options();
@@ -294,7 +305,8 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
     auto field = [&](std::uint16_t bit, const char* path) {
       bool h = (have_dyn & bit) != 0;
       bool w = (want_dyn & bit) != 0;
-      if (h != w) a.changes.push_back({path, yes_no(h), yes_no(w), false});
+      if (h != w)
+        a.changes.push_back({path, yes_no(h), yes_no(w), false});
     };
     field(model::kOptPressToConfirm, "spec.options.pressToConfirm");
     field(model::kOptKeyUsageCounter, "spec.options.keyUsageCounter");
@@ -317,9 +329,9 @@ std::string rejected_text(const std::string& what, const char* fallback,
   return out;
 }
 
-void plan_credentials(const ObservedPico& observed,
-                      const CredentialFacts& creds, std::vector<Action>& actions,
-                      std::vector<std::string>& notes, bool& user_pin_will_be_known) {
+void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds,
+                      std::vector<Action>& actions, std::vector<std::string>& notes,
+                      bool& user_pin_will_be_known) {
   using K = CredentialKnowledge;
   user_pin_will_be_known = creds.user_pin_usable();
 
@@ -356,7 +368,8 @@ void plan_credentials(const ObservedPico& observed,
       actions.push_back(blocked(
           "SO PIN cannot be generated for an initialized device",
           "generating a new SO PIN needs the current one; put it in the store (hsmctl store set "
-          "pico:" + observed.serial + "/so-pin)"));
+          "pico:" +
+              observed.serial + "/so-pin)"));
       break;
     case K::kUnchecked:
       so_known_after = false;
@@ -428,8 +441,8 @@ void plan_credentials(const ObservedPico& observed,
                      " tries left), so hsmctl does not try a value; RESET RETRY COUNTER with the "
                      "SO PIN restores the counter and sets the manifest's user PIN (unchanged if "
                      "the device already holds it; keys survive)";
-          a.changes.push_back({"spec.userPin", "(sensitive)",
-                               "(sensitive, the manifest's value)", false});
+          a.changes.push_back(
+              {"spec.userPin", "(sensitive)", "(sensitive, the manifest's value)", false});
         } else {
           a.summary = blocked_pin ? "unblock and set user PIN with the SO PIN"
                                   : "set user PIN with the SO PIN";
@@ -445,16 +458,16 @@ void plan_credentials(const ObservedPico& observed,
         actions.push_back(std::move(a));
         user_pin_will_be_known = true;
       } else {
-        std::string why = transport ? "the user PIN is in transport state (VERIFY answers 6984)"
-                          : blocked_pin
-                              ? "the user PIN is blocked"
-                              : creds.user_pin == K::kMismatchUnknown
-                                    ? rejected_text(creds.user_pin_rejected,
-                                                    "the user PIN value hsmctl holds", creds)
-                                    : "the user PIN could not be verified";
+        std::string why =
+            transport     ? "the user PIN is in transport state (VERIFY answers 6984)"
+            : blocked_pin ? "the user PIN is blocked"
+            : creds.user_pin == K::kMismatchUnknown
+                ? rejected_text(creds.user_pin_rejected, "the user PIN value hsmctl holds", creds)
+                : "the user PIN could not be verified";
         if (!rrc) {
-          why += "; reset-retry-counter is disabled on this device, so only the old PIN or a "
-                 "re-initialization can change it";
+          why +=
+              "; reset-retry-counter is disabled on this device, so only the old PIN or a "
+              "re-initialization can change it";
         } else if (!so_known_after) {
           why += "; the SO PIN is not known to hsmctl, so RESET RETRY COUNTER cannot be used";
         }
@@ -471,9 +484,10 @@ void plan_credentials(const ObservedPico& observed,
 void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
                     std::vector<std::string>& pending) {
   for (const auto& d : observed.key_domains) {
-    if (!d.set_up || d.outstanding_shares <= 0) continue;
-    const std::string where =
-        spec.key_domains.empty() ? std::string("the DKEK") : "key domain " + std::to_string(d.index);
+    if (!d.set_up || d.outstanding_shares <= 0)
+      continue;
+    const std::string where = spec.key_domains.empty() ? std::string("the DKEK")
+                                                       : "key domain " + std::to_string(d.index);
     pending.push_back("DKEK import pending: " + where + " still misses " +
                       std::to_string(d.outstanding_shares) + " of " +
                       std::to_string(d.total_shares) +
@@ -492,15 +506,19 @@ void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
 
 bool DevicePlan::has_changes() const {
   for (const auto& a : actions) {
-    if (a.action_class != ActionClass::kBlocked) return true;
+    if (a.action_class != ActionClass::kBlocked)
+      return true;
   }
   return false;
 }
 
 DeviceStatus DevicePlan::status() const {
-  if (error) return DeviceStatus::kError;
-  if (has_blocked()) return DeviceStatus::kBlocked;
-  if (has_changes()) return DeviceStatus::kChanges;
+  if (error)
+    return DeviceStatus::kError;
+  if (has_blocked())
+    return DeviceStatus::kBlocked;
+  if (has_changes())
+    return DeviceStatus::kChanges;
   return DeviceStatus::kOk;
 }
 
@@ -518,13 +536,18 @@ const char* to_string(DeviceStatus status) {
   return "error";
 }
 
-bool DevicePlan::needs_reinit() const { return count(ActionClass::kReinitialize) > 0; }
-bool DevicePlan::has_blocked() const { return count(ActionClass::kBlocked) > 0; }
+bool DevicePlan::needs_reinit() const {
+  return count(ActionClass::kReinitialize) > 0;
+}
+bool DevicePlan::has_blocked() const {
+  return count(ActionClass::kBlocked) > 0;
+}
 
 int DevicePlan::count(ActionClass c) const {
   int n = 0;
   for (const auto& a : actions) {
-    if (a.action_class == c) ++n;
+    if (a.action_class == c)
+      ++n;
   }
   return n;
 }
@@ -556,7 +579,8 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   }
 
   ReinitCheck reinit = init_only_differences(spec, observed);
-  for (auto& u : reinit.unknowns) plan.notes.push_back(std::move(u));
+  for (auto& u : reinit.unknowns)
+    plan.notes.push_back(std::move(u));
   if (!reinit.changes.empty()) {
     if ((observed.options & model::kOptSecureLock) != 0) {
       plan.actions.push_back(blocked("re-initialization needed but secure lock is enabled",
@@ -583,17 +607,17 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
     set.action_class = ActionClass::kUpdate;
     set.key_domain = 0;
     set.dkek_shares = *spec.dkek_shares;
-    set.summary = "set up key domain 0 with " + std::to_string(*spec.dkek_shares) +
-                  " DKEK share(s)";
+    set.summary =
+        "set up key domain 0 with " + std::to_string(*spec.dkek_shares) + " DKEK share(s)";
     set.reason = "domain 0 exists but is not set up";
-    set.changes.push_back({"spec.dkekShares", "(not set up)", std::to_string(*spec.dkek_shares),
-                           false});
+    set.changes.push_back(
+        {"spec.dkekShares", "(not set up)", std::to_string(*spec.dkek_shares), false});
     in_place.insert(in_place.begin(), std::move(set));
   }
   for (auto& a : in_place) {
     if (!user_pin_known) {
-      plan.actions.push_back(blocked(a.summary, "needs the user PIN, which is not known to hsmctl",
-                                     a.changes));
+      plan.actions.push_back(
+          blocked(a.summary, "needs the user PIN, which is not known to hsmctl", a.changes));
     } else {
       plan.actions.push_back(std::move(a));
     }

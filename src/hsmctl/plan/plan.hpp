@@ -4,14 +4,14 @@
 // device's credentials -> an ordered list of actions. Pure: no I/O, no secrets (only whether a
 // credential is known, never its value), so plans can be rendered, saved and tested freely.
 
+#include "hsmctl/model/observed.hpp"
+#include "hsmctl/model/pico_hsm.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/model/observed.hpp"
-#include "hsmctl/model/pico_hsm.hpp"
 
 namespace hsmctl::plan {
 
@@ -96,8 +96,8 @@ struct Action {
   std::vector<FieldChange> changes;
   /// kReinitialize: what would be lost ("2 private keys", "the PKI-issued device certificate").
   std::vector<std::string> would_lose;
-  int key_domain = -1;     ///< for key-domain actions
-  int dkek_shares = 0;     ///< for kSetupKeyDomain
+  int key_domain = -1;  ///< for key-domain actions
+  int dkek_shares = 0;  ///< for kSetupKeyDomain
   /// kInitialize: the whole options word tag 80 carries (INITIALIZE overwrites both bytes):
   /// the manifest's initialization bits and managed Pico bits, the device's secure-lock bit.
   std::uint16_t options = 0;
@@ -130,8 +130,8 @@ struct DevicePlan {
   std::vector<std::string> pending;
 
   DeviceStatus status() const;  ///< error > blocked > changes > ok
-  bool has_changes() const;   ///< any action except kBlocked
-  bool needs_reinit() const;  ///< a kReinitialize action is present
+  bool has_changes() const;     ///< any action except kBlocked
+  bool needs_reinit() const;    ///< a kReinitialize action is present
   bool has_blocked() const;
   int count(ActionClass c) const;
 };

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/plan/plan.hpp"
+
 #include <fmt/format.h>
-
-#include <algorithm>
-
 #include <nlohmann/json.hpp>
 
-#include "hsmctl/plan/plan.hpp"
+#include <algorithm>
 
 namespace hsmctl::plan {
 namespace {
@@ -39,8 +38,10 @@ std::string symbol(ActionClass c, const Style& s) {
 
 std::string device_label(const DevicePlan& p) {
   std::string label = "\"" + p.name + "\"";
-  if (!p.serial.empty()) label += " (serial " + p.serial + ")";
-  if (!p.transport.empty()) label += " via " + p.transport;
+  if (!p.serial.empty())
+    label += " (serial " + p.serial + ")";
+  if (!p.transport.empty())
+    label += " via " + p.transport;
   return label;
 }
 
@@ -61,7 +62,8 @@ std::string device_summary(const DevicePlan& p) {
   }
   std::string out;
   auto add = [&](int n, const char* what) {
-    if (n > 0) out += fmt::format("{}{} to {}", out.empty() ? "" : ", ", n, what);
+    if (n > 0)
+      out += fmt::format("{}{} to {}", out.empty() ? "" : ", ", n, what);
   };
   add(p.count(ActionClass::kCreate), "create");
   add(p.count(ActionClass::kUpdate), "change");
@@ -74,10 +76,18 @@ PlanTotals PlanTotals::of(const std::vector<DevicePlan>& plans) {
   PlanTotals t;
   for (const auto& p : plans) {
     switch (p.status()) {
-      case DeviceStatus::kOk: ++t.ok; break;
-      case DeviceStatus::kChanges: ++t.with_changes; break;
-      case DeviceStatus::kBlocked: ++t.devices_blocked; break;
-      case DeviceStatus::kError: ++t.errors; break;
+      case DeviceStatus::kOk:
+        ++t.ok;
+        break;
+      case DeviceStatus::kChanges:
+        ++t.with_changes;
+        break;
+      case DeviceStatus::kBlocked:
+        ++t.devices_blocked;
+        break;
+      case DeviceStatus::kError:
+        ++t.errors;
+        break;
     }
     t.pending += static_cast<int>(p.pending.size());
     t.creates += p.count(ActionClass::kCreate);
@@ -117,16 +127,18 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
                              c.forces_reinit ? s.red("   # forces re-initialization") : "");
         }
         if (!a.reason.empty()) {
-          out += fmt::format("      ({}: {})\n", a.action_class == ActionClass::kBlocked ? "blocked" : "why",
-                             a.reason);
+          out += fmt::format("      ({}: {})\n",
+                             a.action_class == ActionClass::kBlocked ? "blocked" : "why", a.reason);
         }
         for (const auto& l : a.would_lose) {
           out += fmt::format("      {} {}\n", s.red("would lose:"), l);
         }
       }
     }
-    for (const auto& n : p.pending) out += fmt::format("  {} {}\n", s.yellow("pending:"), n);
-    for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
+    for (const auto& n : p.pending)
+      out += fmt::format("  {} {}\n", s.yellow("pending:"), n);
+    for (const auto& n : p.notes)
+      out += fmt::format("  note: {}\n", n);
     out += "\n";
   }
   const int errors = totals.errors;
@@ -145,8 +157,8 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
                        destroys ? fmt::format(", {} to destroy", destroys) : std::string(),
                        blocked ? fmt::format(", {} blocked", blocked) : std::string());
     if (reinits > 0) {
-      out += s.red("Re-initialization wipes all keys; apply does it only with --allow-reinit.") +
-             "\n";
+      out +=
+          s.red("Re-initialization wipes all keys; apply does it only with --allow-reinit.") + "\n";
     }
   }
   if (errors > 0 || blocked > 0) {
@@ -154,8 +166,9 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
                        totals.with_changes, totals.devices_blocked, errors);
   }
   if (blocked > 0) {
-    out += s.red("Blocked actions need an operator (see each reason); apply changes nothing while "
-                 "any device is blocked.") +
+    out += s.red(
+               "Blocked actions need an operator (see each reason); apply changes nothing while "
+               "any device is blocked.") +
            "\n";
   }
   if (errors > 0) {
@@ -167,7 +180,8 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
   if (plans.size() > 1) {
     // One line per device or cluster, only what this run proved (docs/review.md).
     std::size_t width = 0;
-    for (const auto& p : plans) width = std::max(width, p.name.size());
+    for (const auto& p : plans)
+      width = std::max(width, p.name.size());
     out += "\nPer device:\n";
     for (const auto& p : plans) {
       const std::string result = device_summary(p);
@@ -192,7 +206,8 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
     nlohmann::ordered_json d;
     d["name"] = p.name;
     d["status"] = to_string(status);
-    if (p.error) d["error"] = {{"code", p.error->code}, {"message", p.error->message}};
+    if (p.error)
+      d["error"] = {{"code", p.error->code}, {"message", p.error->message}};
     d["serial"] = p.serial;
     d["transport"] = p.transport;
     d["initialized"] = p.initialized;
@@ -207,8 +222,10 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
       j["class"] = to_string(a.action_class);
       j["summary"] = a.summary;
       j["reason"] = a.reason;
-      if (a.key_domain >= 0) j["key_domain"] = a.key_domain;
-      if (a.kind == ActionKind::kInitialize) j["options"] = fmt::format("{:04X}", a.options);
+      if (a.key_domain >= 0)
+        j["key_domain"] = a.key_domain;
+      if (a.kind == ActionKind::kInitialize)
+        j["options"] = fmt::format("{:04X}", a.options);
       j["changes"] = nlohmann::ordered_json::array();
       for (const auto& c : a.changes) {
         j["changes"].push_back({{"path", c.path},

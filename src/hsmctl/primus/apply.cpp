@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // prepare / check_guards / execute for Primus clusters (see engine.hpp).
+#include "hsmctl/primus/engine.hpp"
+#include "hsmctl/secrets/resolve.hpp"
+#include "hsmctl/store/fingerprint.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/interrupt.hpp"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,12 +16,6 @@
 #include <cstring>
 #include <ctime>
 #include <sstream>
-
-#include "hsmctl/primus/engine.hpp"
-#include "hsmctl/secrets/resolve.hpp"
-#include "hsmctl/store/fingerprint.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::primus {
 
@@ -34,7 +34,8 @@ Result<void> set_line(store::CredentialKeeper& keeper, const store::CredentialKe
   HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
   std::vector<std::string> out;
   for (const auto& l : lines) {
-    if (l.substr(0, l.find(' ')) != fp) out.push_back(l);
+    if (l.substr(0, l.find(' ')) != fp)
+      out.push_back(l);
   }
   out.push_back(value.empty() ? fp : fp + " " + value);
   return save_lines(keeper, key, out);
@@ -46,9 +47,11 @@ Result<void> forget(store::CredentialKeeper& keeper, const store::CredentialKey&
   HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
   std::vector<std::string> out;
   for (const auto& l : lines) {
-    if (l.substr(0, l.find(' ')) != fp) out.push_back(l);
+    if (l.substr(0, l.find(' ')) != fp)
+      out.push_back(l);
   }
-  if (out.size() == lines.size()) return {};
+  if (out.size() == lines.size())
+    return {};
   return save_lines(keeper, key, out);
 }
 
@@ -64,9 +67,21 @@ const char kAmbiguous[] = "ambiguous-0x80005017";
 /// HSM answers that say nothing about the value: the value was not spent.
 bool is_definite_non_credential(std::uint32_t code) {
   switch (code) {
-    case 0x80005001: case 0x80005002: case 0x80005003: case 0x80005004: case 0x80005005:
-    case 0x80005006: case 0x80005007: case 0x80005009: case 0x80005011: case 0x80005012:
-    case 0x80005013: case 0x80005015: case 0x80005019: case 0x8000003B: case 0x80000018:
+    case 0x80005001:
+    case 0x80005002:
+    case 0x80005003:
+    case 0x80005004:
+    case 0x80005005:
+    case 0x80005006:
+    case 0x80005007:
+    case 0x80005009:
+    case 0x80005011:
+    case 0x80005012:
+    case 0x80005013:
+    case 0x80005015:
+    case 0x80005019:
+    case 0x8000003B:
+    case 0x80000018:
     case 0x80000069:
       return true;
     default:
@@ -80,7 +95,8 @@ long long now_of(const EngineOptions& o) {
 
 std::string dir_of(const std::string& path) {
   const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
+  if (slash == std::string::npos)
+    return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
@@ -89,7 +105,8 @@ class TempDir {
  public:
   static Result<TempDir> create() {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/hsmctl-primus-XXXXXX";
+    std::string tmpl =
+        std::string(base != nullptr && *base ? base : "/tmp") + "/hsmctl-primus-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return make_error(Errc::kIo, std::string("mkdtemp: ") + std::strerror(errno));
     }
@@ -102,8 +119,10 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
   TempDir& operator=(TempDir&&) = delete;
   ~TempDir() {
-    if (path_.empty()) return;
-    for (const auto& f : files_) ::unlink(f.c_str());
+    if (path_.empty())
+      return;
+    for (const auto& f : files_)
+      ::unlink(f.c_str());
     ::rmdir(path_.c_str());
   }
   std::string file(const std::string& name) {
@@ -124,7 +143,8 @@ struct Cleanup {
   Cleanup(const Cleanup&) = delete;
   Cleanup& operator=(const Cleanup&) = delete;
   ~Cleanup() {
-    for (const auto& f : files) ::unlink(f.c_str());
+    for (const auto& f : files)
+      ::unlink(f.c_str());
   }
 };
 
@@ -133,9 +153,11 @@ struct Cleanup {
 /// the operator with the bare code. Returns `e` unchanged in every other case.
 Error explain_missing_secrets(const PreparedCluster& pc, std::optional<std::uint32_t> code,
                               Error e) {
-  if (code != 0x80005004u) return e;
+  if (code != 0x80005004u)
+    return e;
   auto live = stat_file(pc.cluster.secrets_path);
-  if (!live || live->exists) return e;
+  if (!live || live->exists)
+    return e;
   e.code = Errc::kIo;
   e.message += "; this ppin needs " + pc.cluster.secrets_path +
                " to exist before it adds an entry, and it does not: set "
@@ -177,7 +199,8 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   PreparedCluster pc;
   pc.cluster = cluster;
   const std::vector<const PrimusPartition*> parts = partitions_of(cluster, all);
-  for (const PrimusPartition* p : parts) pc.partitions.push_back(*p);
+  for (const PrimusPartition* p : parts)
+    pc.partitions.push_back(*p);
   pc.options = options;
   pc.now = now_of(options);
   pc.desired_config = render_config(cluster, parts);
@@ -187,8 +210,9 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   HSMCTL_TRY_ASSIGN(o.secrets_file, stat_file(cluster.secrets_path));
   if (o.config_file.exists) {
     HSMCTL_TRY_ASSIGN(Bytes text, read_file(cluster.config_path));
-    auto parsed = parse_config(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
-                               cluster.config_path);
+    auto parsed =
+        parse_config(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                     cluster.config_path);
     if (parsed) {
       o.live_config = std::move(*parsed);
     } else {
@@ -199,7 +223,8 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
   const Ppin ppin(options.ppin_program, options.timeout_seconds);
   auto version = ppin.version();
   if (!version) {
-    if (version.error().code == Errc::kUnavailable) return tl::unexpected(version.error());
+    if (version.error().code == Errc::kUnavailable)
+      return tl::unexpected(version.error());
     o.version_error = version.error().message;
   } else {
     o.provider_version = *version;
@@ -235,14 +260,16 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
     }
     // Configured: resolved only when hsmctl set it before, to notice a rotation.
     if (!configured || !last_set.empty()) {
-      Resolution r = resolve_ref(cluster.service_proxy->password, "spec.serviceProxy.password", keeper);
+      Resolution r =
+          resolve_ref(cluster.service_proxy->password, "spec.serviceProxy.password", keeper);
       pc.proxy_facts.available = r.value.has_value();
       pc.proxy_facts.problem = r.problem;
       if (r.value && fp_key) {
         const std::string f = fp(*r.value);
-        if (configured) pc.proxy_facts.rotated = last_set.front() != f;
-        HSMCTL_TRY_ASSIGN(auto rej, load_lines(keeper, proxy_key(cluster.name, pu,
-                                                                 "proxy-password-rejected")));
+        if (configured)
+          pc.proxy_facts.rotated = last_set.front() != f;
+        HSMCTL_TRY_ASSIGN(
+            auto rej, load_lines(keeper, proxy_key(cluster.name, pu, "proxy-password-rejected")));
         const auto rec = lookup(rej, f);
         pc.proxy_facts.outcome_unknown = rec && *rec == kUnknown;
         pc.proxy_facts.rejected = rec && *rec != kUnknown;
@@ -252,7 +279,8 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
           o.notes.push_back("retrying the proxy password rejected before (operator override)");
         }
       }
-      if (configured && !pc.proxy_facts.rotated) r.value.reset();
+      if (configured && !pc.proxy_facts.rotated)
+        r.value.reset();
       pc.proxy_password = std::move(r.value);
     }
   }
@@ -305,9 +333,11 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
                 static_cast<std::uint32_t>(std::strtoul(code->c_str(), nullptr, 16));
           }
         }
-        HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper, partition_key(cluster.name, p->user_name,
-                                                                       "setup-password-first-use")));
-        if (auto t = lookup(first, s)) f.setup_first_use = std::atoll(t->c_str());
+        HSMCTL_TRY_ASSIGN(auto first,
+                          load_lines(keeper, partition_key(cluster.name, p->user_name,
+                                                           "setup-password-first-use")));
+        if (auto t = lookup(first, s))
+          f.setup_first_use = std::atoll(t->c_str());
         HSMCTL_TRY_ASSIGN(auto last, load_lines(keeper, partition_key(cluster.name, p->user_name,
                                                                       "fetched-with")));
         f.has_last_fetch = !last.empty();
@@ -334,7 +364,8 @@ Result<PreparedCluster> prepare_one(const PrimusCluster& cluster,
 
   if (options.probe) {
     for (const PrimusPartition* p : parts) {
-      if (!o.listing || o.listing->user_configured(p->user_name) != true) continue;
+      if (!o.listing || o.listing->user_configured(p->user_name) != true)
+        continue;
       auto t = ppin.test({tmp_cfg, cluster.secrets_path}, p->user_name);
       if (t) {
         o.probes[p->user_name] = std::move(*t);
@@ -385,7 +416,8 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m, bool*
   HSMCTL_TRY(write_file_atomically(stage_cfg, bytes_of(pc.desired_config), 0600));
   auto live = stat_file(c.secrets_path);
   HSMCTL_TRY(live);
-  if (live->exists) HSMCTL_TRY(copy_file(c.secrets_path, stage_secrets));
+  if (live->exists)
+    HSMCTL_TRY(copy_file(c.secrets_path, stage_secrets));
   // The stage file must be private BEFORE ppin writes a secret into it. A copy is created 0600;
   // a file ppin creates itself gets at most 0600 (ppin runs under umask 077, see Ppin::run).
   {
@@ -401,7 +433,8 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m, bool*
   }
   const PpinPaths paths{stage_cfg, stage_secrets};
   HSMCTL_TRY(m.run(paths));
-  if (command_ok != nullptr) *command_ok = true;
+  if (command_ok != nullptr)
+    *command_ok = true;
   HSMCTL_TRY_ASSIGN(Listing listing, ppin.list(paths));
   bool configured = false;
   if (auto v = m.proxy ? listing.proxy_configured(m.user) : listing.user_configured(m.user)) {
@@ -418,8 +451,8 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m, bool*
     HSMCTL_TRY(copy_file(c.secrets_path, bak));
   }
   if (::rename(stage_secrets.c_str(), c.secrets_path.c_str()) != 0) {
-    return make_error(Errc::kIo, "cannot rename staged secrets file over " + c.secrets_path +
-                                     ": " + std::strerror(errno));
+    return make_error(Errc::kIo, "cannot rename staged secrets file over " + c.secrets_path + ": " +
+                                     std::strerror(errno));
   }
   if (m.expect == Expect::kMissing && ::unlink(bak.c_str()) != 0 && errno != ENOENT) {
     return make_error(Errc::kIo, "removed, but cannot delete the backup " + bak +
@@ -436,7 +469,8 @@ Result<void> staged_mutation(const PreparedCluster& pc, const Mutation& m, bool*
 /// `ppin -l` of the desired users against the live .secrets.cfg, now (under the lock).
 Result<Listing> observe_listing(const PreparedCluster& pc) {
   HSMCTL_TRY_ASSIGN(FileFacts sf, stat_file(pc.cluster.secrets_path));
-  if (!sf.exists) return Listing{};
+  if (!sf.exists)
+    return Listing{};
   HSMCTL_TRY_ASSIGN(TempDir tmp, TempDir::create());
   const std::string cfg = tmp.file("primus.cfg");
   HSMCTL_TRY(write_file_atomically(cfg, bytes_of(pc.desired_config), 0600));
@@ -463,7 +497,8 @@ Result<std::vector<PreparedCluster>> prepare(const std::vector<PrimusCluster>& c
   auto problems = validate(clusters, partitions);
   if (!problems.empty()) {
     std::string msg;
-    for (const auto& e : problems) msg += (msg.empty() ? "" : "; ") + e.to_string();
+    for (const auto& e : problems)
+      msg += (msg.empty() ? "" : "; ") + e.to_string();
     return make_error(Errc::kManifest, msg);
   }
   std::vector<PreparedCluster> out;
@@ -475,7 +510,8 @@ Result<std::vector<PreparedCluster>> prepare(const std::vector<PrimusCluster>& c
 }
 
 Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& options) {
-  if (options.allow_destructive) return {};
+  if (options.allow_destructive)
+    return {};
   for (const auto& a : prepared.plan.plan.actions) {
     if (a.action_class == plan::ActionClass::kDestroy) {
       return make_error(Errc::kRefused, "refusing to " + a.summary +
@@ -492,14 +528,17 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
   const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
   ApplyReport report;
   auto say = [&](const std::string& s) {
-    if (progress) progress(s);
+    if (progress)
+      progress(s);
   };
   HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(c.secrets_path + ".lock"));
   Secret fp_key;
   {
     auto k = fingerprint_key(keeper, true);
-    if (!k) return tl::unexpected(k.error());
-    if (!k->has_value()) return make_error(Errc::kInternal, "no fingerprint key");
+    if (!k)
+      return tl::unexpected(k.error());
+    if (!k->has_value())
+      return make_error(Errc::kInternal, "no fingerprint key");
     fp_key = **k;
   }
   // Re-observe under the lock: another apply may have changed .secrets.cfg since prepare().
@@ -574,8 +613,10 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
                                    step.target == c.config_path ? c.config_mode : c.secrets_mode));
         break;
       case plan::ActionKind::kSetProxyPassword: {
-        if (!pc.proxy_password) return make_error(Errc::kInternal, "proxy password not resolved");
-        if (!keeper.durable()) return make_error(Errc::kRefused, kNoStoreRefusal);
+        if (!pc.proxy_password)
+          return make_error(Errc::kInternal, "proxy password not resolved");
+        if (!keeper.durable())
+          return make_error(Errc::kRefused, kNoStoreRefusal);
         const Secret& pw = *pc.proxy_password;
         const std::string pw_fp = fingerprint(fp_key, pw);
         const auto key = proxy_key(c.name, step.target, "proxy-password");
@@ -594,7 +635,8 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         bool sent_ok = false;
         auto r = staged_mutation(pc, m, &sent_ok);
         std::optional<std::uint32_t> code;
-        if (!r) code = r.error().vendor_code();
+        if (!r)
+          code = r.error().vendor_code();
         if (sent_ok) {
           HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
         } else if (code && is_credential_failure(*code)) {
@@ -603,7 +645,8 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
           HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
         }
         if (!r) {
-          if (code) HSMCTL_TRY(keeper.discard(key));
+          if (code)
+            HSMCTL_TRY(keeper.discard(key));
           Error e = explain_missing_secrets(pc, code, r.error());
           if (!sent_ok && !(code && is_definite_non_credential(*code))) {
             e.message += code ? "; stopped without retrying (lockout safety), recorded so the next "
@@ -614,15 +657,16 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
           return tl::unexpected(e);
         }
         HSMCTL_TRY(keeper.commit(key));
-        HSMCTL_TRY(save_lines(keeper, proxy_key(c.name, step.target, "proxy-password-set"),
-                              {pw_fp}));
+        HSMCTL_TRY(
+            save_lines(keeper, proxy_key(c.name, step.target, "proxy-password-set"), {pw_fp}));
         proxy_verified = true;
         break;
       }
       case plan::ActionKind::kFetchSecret:
       case plan::ActionKind::kRefreshSecret: {
         const bool refresh = step.kind == plan::ActionKind::kRefreshSecret;
-        if (!keeper.durable()) return make_error(Errc::kRefused, kNoStoreRefusal);
+        if (!keeper.durable())
+          return make_error(Errc::kRefused, kNoStoreRefusal);
         auto sit = pc.secrets.find(step.target);
         if (sit == pc.secrets.end() || !sit->second.setup || !sit->second.pkcs11) {
           return make_error(Errc::kInternal, "credentials of '" + step.target + "' not resolved");
@@ -630,16 +674,17 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         const Secret& setup = *sit->second.setup;
         const Secret& pin = *sit->second.pkcs11;
         if (!is_setup_password_format(setup.view())) {
-          return make_error(Errc::kSecret, "setup password for '" + step.target +
-                                               "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
+          return make_error(Errc::kSecret,
+                            "setup password for '" + step.target +
+                                "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
         }
         const std::string setup_fp = fingerprint(fp_key, setup);
         const std::string pin_fp = pin.empty() ? std::string() : fingerprint(fp_key, pin);
         const auto rej_key = partition_key(c.name, step.target, "setup-password-rejected");
         const auto pin_rej_key = partition_key(c.name, step.target, "pkcs11-password-rejected");
         HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
-        if (auto rec = lookup(rejected, setup_fp); rec && !pc.options.retry_rejected &&
-                                                   !(*rec == kAmbiguous && proxy_verified)) {
+        if (auto rec = lookup(rejected, setup_fp);
+            rec && !pc.options.retry_rejected && !(*rec == kAmbiguous && proxy_verified)) {
           // Plan said otherwise only if the store changed since prepare(): never send it.
           return make_error(Errc::kRefused, "the setup password for '" + step.target +
                                                 "' was rejected before or its outcome is "
@@ -661,11 +706,13 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         const auto setup_key = partition_key(c.name, step.target, "setup-password");
         const auto pin_key = partition_key(c.name, step.target, "pkcs11-password");
         HSMCTL_TRY(keeper.stage(setup_key, setup));
-        if (!pin.empty()) HSMCTL_TRY(keeper.stage(pin_key, pin));
+        if (!pin.empty())
+          HSMCTL_TRY(keeper.stage(pin_key, pin));
         // Phase one of the lockout record: both values count as possibly rejected until the
         // outcome is proven.
         HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kUnknown));
-        if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, kUnknown));
+        if (!pin.empty())
+          HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, kUnknown));
         Mutation m{refresh ? "ppin -u" : "ppin -a",
                    [&](const PpinPaths& p) {
                      return refresh ? ppin.update(p, step.target, setup, pin)
@@ -675,53 +722,66 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         bool sent_ok = false;
         auto r = staged_mutation(pc, m, &sent_ok);
         std::optional<std::uint32_t> code;
-        if (!r) code = r.error().vendor_code();
+        if (!r)
+          code = r.error().vendor_code();
         const bool behind_proxy = c.service_proxy && c.service_proxy->present;
         std::string outcome;  // what was recorded, for the message
         if (sent_ok) {
           HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          if (!pin.empty())
+            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
         } else if (code && *code == kSetupLoginFailed && behind_proxy && !proxy_verified) {
           HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kAmbiguous));
-          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          outcome = "; behind the service proxy, whose password was not verified in this run, "
-                    "0x80005017 may mean a refused proxy password as well as a wrong setup "
-                    "password: check the proxy password first; recorded so the next run does "
-                    "not send this setup password again";
+          if (!pin.empty())
+            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          outcome =
+              "; behind the service proxy, whose password was not verified in this run, "
+              "0x80005017 may mean a refused proxy password as well as a wrong setup "
+              "password: check the proxy password first; recorded so the next run does "
+              "not send this setup password again";
         } else if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
                             *code == kPasswordExpired || *code == kUserNotFound)) {
           HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, code_hex(*code)));
-          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          outcome = "; stopped without retrying (lockout safety), recorded so the next run "
-                    "does not send this value again";
+          if (!pin.empty())
+            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          outcome =
+              "; stopped without retrying (lockout safety), recorded so the next run "
+              "does not send this value again";
         } else if (code && *code == kWrongPkcs11Pin) {
           HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty()) HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, code_hex(*code)));
-          outcome = "; stopped without retrying (lockout safety), recorded so the next run "
-                    "does not send this value again";
+          if (!pin.empty())
+            HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, code_hex(*code)));
+          outcome =
+              "; stopped without retrying (lockout safety), recorded so the next run "
+              "does not send this value again";
         } else if (code && is_definite_non_credential(*code)) {
           // Nothing was spent: the values are not suspects, the window did not start.
           HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty()) HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          if (first_recorded_now) HSMCTL_TRY(forget(keeper, first_key, setup_fp));
+          if (!pin.empty())
+            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
+          if (first_recorded_now)
+            HSMCTL_TRY(forget(keeper, first_key, setup_fp));
         } else {
-          outcome = "; the outcome is unknown (no documented code): the values count as "
-                    "possibly rejected and are not sent again until --retry-rejected";
+          outcome =
+              "; the outcome is unknown (no documented code): the values count as "
+              "possibly rejected and are not sent again until --retry-rejected";
         }
         if (!r) {
           if (code) {
             // A definite answer: nothing was stored on the host.
             HSMCTL_TRY(keeper.discard(setup_key));
-            if (!pin.empty()) HSMCTL_TRY(keeper.discard(pin_key));
+            if (!pin.empty())
+              HSMCTL_TRY(keeper.discard(pin_key));
           }
           Error e = explain_missing_secrets(pc, code, r.error());
           e.message += outcome;
           return tl::unexpected(e);
         }
         HSMCTL_TRY(keeper.commit(setup_key));
-        if (!pin.empty()) HSMCTL_TRY(keeper.commit(pin_key));
-        HSMCTL_TRY(save_lines(keeper, partition_key(c.name, step.target, "fetched-with"),
-                              {setup_fp}));
+        if (!pin.empty())
+          HSMCTL_TRY(keeper.commit(pin_key));
+        HSMCTL_TRY(
+            save_lines(keeper, partition_key(c.name, step.target, "fetched-with"), {setup_fp}));
         break;
       }
       case plan::ActionKind::kRemoveSecret: {
@@ -735,8 +795,8 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
         break;
       }
       default:
-        return make_error(Errc::kInternal, std::string("unexpected action ") +
-                                               plan::to_string(step.kind));
+        return make_error(Errc::kInternal,
+                          std::string("unexpected action ") + plan::to_string(step.kind));
     }
     ++report.steps_done;
     say(action.summary + ": done");

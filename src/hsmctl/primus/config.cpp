@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/primus/config.hpp"
 
+#include "hsmctl/util/atomic_file.hpp"
+
+#include <libconfig.h++>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -9,10 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <libconfig.h++>
 #include <sstream>
-
-#include "hsmctl/util/atomic_file.hpp"
 
 namespace hsmctl::primus {
 
@@ -21,7 +22,9 @@ namespace {
 /// A libconfig string literal for `s`, escaped exactly as libconfig's scanner reads it back
 /// (the escapes libconfig's own writer emits: \\ \" \f \n \r \t, other control bytes as
 /// \xNN; bytes >= 0x80 verbatim).
-std::string quoted(const std::string& s) { return config_string_literal(s); }
+std::string quoted(const std::string& s) {
+  return config_string_literal(s);
+}
 
 bool is_sensitive_name(const std::string& name) {
   return name == "pin" || name == "proxy_password" || name == "password";
@@ -49,7 +52,8 @@ std::string render_value(const libconfig::Setting& s) {
 
 void flatten(const libconfig::Setting& s, const std::string& prefix, ParsedConfig& out) {
   if (s.isAggregate()) {
-    if (s.getLength() == 0) out.settings[prefix] = s.isGroup() ? "{}" : "[]";
+    if (s.getLength() == 0)
+      out.settings[prefix] = s.isGroup() ? "{}" : "[]";
     for (int i = 0; i < s.getLength(); ++i) {
       const libconfig::Setting& child = s[i];
       std::string name;
@@ -83,7 +87,8 @@ std::string name_of_uid(uid_t uid) {
   struct passwd pw {};
   struct passwd* res = nullptr;
   char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res != nullptr) return pw.pw_name;
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res != nullptr)
+    return pw.pw_name;
   return std::to_string(uid);
 }
 
@@ -91,7 +96,8 @@ std::string name_of_gid(gid_t gid) {
   struct group gr {};
   struct group* res = nullptr;
   char buf[4096];
-  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res != nullptr) return gr.gr_name;
+  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res != nullptr)
+    return gr.gr_name;
   return std::to_string(gid);
 }
 
@@ -108,12 +114,24 @@ std::string config_string_literal(std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\f': o += "\\f"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\f':
+        o += "\\f";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -163,7 +181,8 @@ std::string render_config(const PrimusCluster& cluster,
   }
   o << "  };\n";
   o << "  log:\n  {\n";
-  if (!cluster.log.file.empty()) o << "    file = " << quoted(cluster.log.file) << ";\n";
+  if (!cluster.log.file.empty())
+    o << "    file = " << quoted(cluster.log.file) << ";\n";
   o << "    write_log_file = " << (cluster.log.write_log_file ? "true" : "false") << ";\n";
   o << "    write_syslog = " << (cluster.log.write_syslog ? "true" : "false") << ";\n";
   o << "    trace_level = " << cluster.log.trace_level << ";\n";
@@ -180,8 +199,10 @@ Result<ParsedConfig> parse_config(std::string_view text, const std::string& file
     flatten(cfg.getRoot(), "", out);
     return out;
   } catch (const libconfig::ParseException& e) {
-    Error err{Errc::kIo, std::string("primus.cfg syntax error: ") + e.getError(),
-              SourcePos{file_name, e.getLine(), 1}, {}};
+    Error err{Errc::kIo,
+              std::string("primus.cfg syntax error: ") + e.getError(),
+              SourcePos{file_name, e.getLine(), 1},
+              {}};
     return tl::unexpected(err);
   } catch (const std::exception& e) {
     return make_error(Errc::kIo, "cannot parse " + file_name + ": " + e.what());
@@ -193,8 +214,8 @@ std::vector<plan::FieldChange> diff_config(const ParsedConfig& live, const Parse
   auto li = live.settings.begin();
   auto di = desired.settings.begin();
   auto push = [&](const std::string& path, std::string before, std::string after) {
-    out.push_back(plan::FieldChange{"primus.cfg: " + path, std::move(before), std::move(after),
-                                    false});
+    out.push_back(
+        plan::FieldChange{"primus.cfg: " + path, std::move(before), std::move(after), false});
   };
   while (li != live.settings.end() || di != desired.settings.end()) {
     if (di == desired.settings.end() || (li != live.settings.end() && li->first < di->first)) {
@@ -204,7 +225,8 @@ std::vector<plan::FieldChange> diff_config(const ParsedConfig& live, const Parse
       push(di->first, "(absent)", di->second);
       ++di;
     } else {
-      if (li->second != di->second) push(li->first, li->second, di->second);
+      if (li->second != di->second)
+        push(li->first, li->second, di->second);
       ++li;
       ++di;
     }
@@ -238,7 +260,8 @@ bool mode_matches(const FileFacts& facts, const FileMode& want) {
 }
 
 std::string describe(const FileFacts& facts) {
-  if (!facts.exists) return "(absent)";
+  if (!facts.exists)
+    return "(absent)";
   return facts.owner + ":" + facts.group + " " + octal(facts.mode);
 }
 
@@ -310,7 +333,8 @@ Result<CreateOutcome> create_empty_secrets_file(const std::string& path) {
                                          "never creates a secrets file through a link (remove "
                                          "the link, or set secretsPath to the real path)");
       }
-      if (S_ISREG(lst.st_mode)) return CreateOutcome::kAlreadyExists;
+      if (S_ISREG(lst.st_mode))
+        return CreateOutcome::kAlreadyExists;
       return make_error(Errc::kIo, "refusing to create " + path + ": not a regular file");
     }
     return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(err),
@@ -345,8 +369,7 @@ Result<CreateOutcome> create_empty_secrets_file(const std::string& path) {
   return CreateOutcome::kCreated;
 }
 
-Result<void> write_config(const std::string& path, std::string_view content,
-                          const FileMode& want) {
+Result<void> write_config(const std::string& path, std::string_view content, const FileMode& want) {
   auto old = read_file(path);
   if (old) {
     HSMCTL_TRY(write_file_atomically(path + ".bak", *old, 0600));

@@ -4,14 +4,14 @@
 // one, a field-level diff, and the file-system side (existence, owner, mode, atomic replacement
 // with a backup). libconfig++ is used only inside this module; nothing here throws.
 
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/primus/model.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/plan/plan.hpp"
-#include "hsmctl/primus/model.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::primus {
 

@@ -25,17 +25,17 @@
 //   fetched-with              fingerprint of the setup password of the last successful fetch
 // and the store's fingerprint key (store/fingerprint.hpp, created on the first execute()).
 
-#include <functional>
-#include <map>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/primus/model.hpp"
 #include "hsmctl/primus/plan.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::primus {
 
@@ -61,7 +61,7 @@ struct PartitionSecrets {
 struct PreparedCluster {
   PrimusCluster cluster;
   std::vector<PrimusPartition> partitions;  ///< sorted by slot id, then user name
-  std::string desired_config;  ///< rendered primus.cfg
+  std::string desired_config;               ///< rendered primus.cfg
   ObservedCluster observed;
   std::map<std::string, PartitionFacts> facts;
   ProxyFacts proxy_facts;

@@ -27,8 +27,12 @@ struct Located {
   const std::optional<SourcePos>& where;
   const std::map<std::string, SourcePos>& positions;
 };
-Located at(const PrimusCluster& c) { return {c.where, c.positions}; }
-Located at(const PrimusPartition& p) { return {p.where, p.positions}; }
+Located at(const PrimusCluster& c) {
+  return {c.where, c.positions};
+}
+Located at(const PrimusPartition& p) {
+  return {p.where, p.positions};
+}
 
 Error object_error(const Located& obj, const std::string& path, std::string message) {
   std::optional<SourcePos> where = obj.where;
@@ -56,10 +60,12 @@ int validity_hours(const PrimusPartition& partition, const PrimusCluster& cluste
 }
 
 bool is_setup_password_format(std::string_view value) {
-  if (value.size() != 29) return false;
+  if (value.size() != 29)
+    return false;
   for (std::size_t i = 0; i < value.size(); ++i) {
     if (i % 6 == 5) {
-      if (value[i] != '-') return false;
+      if (value[i] != '-')
+        return false;
     } else if (!is_alnum(value[i])) {
       return false;
     }
@@ -73,8 +79,8 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
   std::map<std::string, const PrimusCluster*> by_name;
   for (const auto& c : clusters) {
     if (!by_name.emplace(c.name, &c).second) {
-      errors.push_back(object_error(at(c), "metadata.name",
-                                    "duplicate PrimusCluster '" + c.name + "'"));
+      errors.push_back(
+          object_error(at(c), "metadata.name", "duplicate PrimusCluster '" + c.name + "'"));
     }
     if (c.members.empty()) {
       errors.push_back(object_error(at(c), "spec.members", "at least one member is required"));
@@ -92,10 +98,10 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
       if (m.priority < 0 || m.priority > 127) {
         errors.push_back(object_error(at(c), path + ".priority", "priority must be 0..127"));
       }
-      const bool ident =
-          !m.name.empty() && std::isalpha(static_cast<unsigned char>(m.name[0])) &&
-          std::all_of(m.name.begin(), m.name.end(),
-                      [](char ch) { return is_alnum(ch) || ch == '_' || ch == '-'; });
+      const bool ident = !m.name.empty() && std::isalpha(static_cast<unsigned char>(m.name[0])) &&
+                         std::all_of(m.name.begin(), m.name.end(), [](char ch) {
+                           return is_alnum(ch) || ch == '_' || ch == '-';
+                         });
       if (!ident) {
         errors.push_back(object_error(at(c), path + ".name",
                                       "member name must start with a letter and contain only "
@@ -105,7 +111,8 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
         errors.push_back(object_error(at(c), path + ".name", "duplicate member name"));
       }
     }
-    if (c.service_proxy && (c.service_proxy->user.empty() || !is_config_safe(c.service_proxy->user))) {
+    if (c.service_proxy &&
+        (c.service_proxy->user.empty() || !is_config_safe(c.service_proxy->user))) {
       errors.push_back(object_error(at(c), "spec.serviceProxy.user",
                                     "service proxy user is empty or not printable"));
     }
@@ -114,8 +121,7 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
       errors.push_back(object_error(at(c), "spec.client", "file paths must be absolute"));
     }
     if (!c.log.file.empty() &&
-        (c.log.file[0] != '/' ||
-         !std::all_of(c.log.file.begin(), c.log.file.end(), [](char ch) {
+        (c.log.file[0] != '/' || !std::all_of(c.log.file.begin(), c.log.file.end(), [](char ch) {
            return is_alnum(ch) || ch == '.' || ch == '_' || ch == '/' || ch == '@' || ch == '+' ||
                   ch == '-';
          }))) {
@@ -135,12 +141,12 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
   std::set<std::pair<std::string, std::string>> users;
   for (const auto& p : partitions) {
     if (!partition_names.insert(p.name).second) {
-      errors.push_back(object_error(at(p), "metadata.name",
-                                    "duplicate PrimusPartition '" + p.name + "'"));
+      errors.push_back(
+          object_error(at(p), "metadata.name", "duplicate PrimusPartition '" + p.name + "'"));
     }
     if (by_name.find(p.cluster) == by_name.end()) {
-      errors.push_back(object_error(at(p), "spec.cluster",
-                                    "PrimusCluster '" + p.cluster + "' is not defined"));
+      errors.push_back(
+          object_error(at(p), "spec.cluster", "PrimusCluster '" + p.cluster + "' is not defined"));
     }
     if (p.user_name.empty() || !is_config_safe(p.user_name)) {
       errors.push_back(object_error(at(p), "spec.userName", "user name is empty or not printable"));
@@ -158,18 +164,20 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
                                         " is already used by partition '" + it->second + "'"));
     }
     if (!users.emplace(p.cluster, p.user_name).second) {
-      errors.push_back(object_error(at(p), "spec.userName",
-          "user '" + p.user_name + "' appears twice in cluster '" + p.cluster +
-              "' (the provider treats one user name as one redundant partition)"));
+      errors.push_back(
+          object_error(at(p), "spec.userName",
+                       "user '" + p.user_name + "' appears twice in cluster '" + p.cluster +
+                           "' (the provider treats one user name as one redundant partition)"));
     }
     if (p.expect_token_label && *p.expect_token_label != p.user_name) {
       errors.push_back(object_error(at(p), "spec.expect.tokenLabel",
                                     "the token label of a Primus partition is always its user "
-                                    "name '" + p.user_name + "'"));
+                                    "name '" +
+                                        p.user_name + "'"));
     }
     if (p.setup_password_validity_hours && *p.setup_password_validity_hours < 0) {
-      errors.push_back(object_error(at(p), "spec.setupPassword.validityHours",
-                                    "validity must not be negative"));
+      errors.push_back(
+          object_error(at(p), "spec.setupPassword.validityHours", "validity must not be negative"));
     }
   }
   return errors;
@@ -179,7 +187,8 @@ std::vector<const PrimusPartition*> partitions_of(const PrimusCluster& cluster,
                                                   const std::vector<PrimusPartition>& partitions) {
   std::vector<const PrimusPartition*> out;
   for (const auto& p : partitions) {
-    if (p.cluster == cluster.name) out.push_back(&p);
+    if (p.cluster == cluster.name)
+      out.push_back(&p);
   }
   std::sort(out.begin(), out.end(), [](const PrimusPartition* a, const PrimusPartition* b) {
     return a->slot_id != b->slot_id ? a->slot_id < b->slot_id : a->user_name < b->user_name;

@@ -7,13 +7,13 @@
 //                     the references of the credentials needed to fetch its permanent secret.
 // Only secret *references* live here; values are resolved by the engine.
 
+#include "hsmctl/model/secret_ref.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/model/secret_ref.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::primus {
 
@@ -52,7 +52,7 @@ struct LogSettings {
 };
 
 struct PrimusCluster {
-  std::string name;  ///< metadata.name
+  std::string name;                           ///< metadata.name
   std::map<std::string, std::string> labels;  ///< metadata.labels (for --selector)
   Deployment deployment = Deployment::kOnPrem;
   std::vector<Member> members;
@@ -84,8 +84,8 @@ enum class RefreshPolicy {
 };
 
 struct PrimusPartition {
-  std::string name;     ///< metadata.name
-  std::string cluster;  ///< PrimusCluster metadata.name
+  std::string name;       ///< metadata.name
+  std::string cluster;    ///< PrimusCluster metadata.name
   std::string user_name;  ///< HSM user = partition = PKCS#11 token label
   int slot_id = 0;        ///< PKCS#11 slot id, the same on every member
   std::string client_id;  ///< shows up in the HSM log; defaults to "hsmctl"

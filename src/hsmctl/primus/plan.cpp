@@ -71,9 +71,12 @@ ClusterPlan make_plan(const PlanInput& in) {
   out.plan.initialized = o.config_file.exists;
   Builder b(out);
 
-  if (!o.provider_version.empty()) b.note("provider: Primus HSM PKCS#11 " + o.provider_version);
-  if (!o.version_error.empty()) b.note("ppin -v failed: " + o.version_error);
-  for (const auto& n : o.notes) b.note(n);
+  if (!o.provider_version.empty())
+    b.note("provider: Primus HSM PKCS#11 " + o.provider_version);
+  if (!o.version_error.empty())
+    b.note("ppin -v failed: " + o.version_error);
+  for (const auto& n : o.notes)
+    b.note(n);
 
   // 1. primus.cfg
   bool writing_config = false;
@@ -91,17 +94,16 @@ ClusterPlan make_plan(const PlanInput& in) {
   } else {
     auto changes = diff_config(*o.live_config, o.desired_config);
     if (!changes.empty()) {
-      Action& a = b.add(ActionKind::kWriteConfig, ActionClass::kUpdate, "update " + c.config_path,
-                        "the live file differs from the manifest (" +
-                            std::to_string(changes.size()) +
-                            " settings); written atomically, the old file kept as .bak",
-                        c.config_path);
+      Action& a =
+          b.add(ActionKind::kWriteConfig, ActionClass::kUpdate, "update " + c.config_path,
+                "the live file differs from the manifest (" + std::to_string(changes.size()) +
+                    " settings); written atomically, the old file kept as .bak",
+                c.config_path);
       a.changes = std::move(changes);
       writing_config = true;
     }
     if (o.live_config->has_inline_credentials) {
-      b.note(c.config_path +
-             " holds a credential (pin / proxy_password); hsmctl's file has none");
+      b.note(c.config_path + " holds a credential (pin / proxy_password); hsmctl's file has none");
     }
   }
   // 2. file modes
@@ -111,10 +113,9 @@ ClusterPlan make_plan(const PlanInput& in) {
     a.changes.push_back({"file mode", describe(o.config_file), describe(c.config_mode), false});
   }
   if (o.secrets_file.exists && !mode_matches(o.secrets_file, c.secrets_mode)) {
-    Action& a = b.add(ActionKind::kFixFileMode, ActionClass::kUpdate,
-                      "fix owner/mode of " + c.secrets_path,
-                      o.secrets_file.mode & 07 ? "the secrets file is readable by others" : "",
-                      c.secrets_path);
+    Action& a = b.add(
+        ActionKind::kFixFileMode, ActionClass::kUpdate, "fix owner/mode of " + c.secrets_path,
+        o.secrets_file.mode & 07 ? "the secrets file is readable by others" : "", c.secrets_path);
     a.changes.push_back({"file mode", describe(o.secrets_file), describe(c.secrets_mode), false});
   }
 
@@ -131,9 +132,10 @@ ClusterPlan make_plan(const PlanInput& in) {
     const std::string summary = "create empty template " + c.secrets_path + " (0600)";
     if (o.secrets_file.dangling_symlink) {
       b.blocked(summary,
-                c.secrets_path + " is a symbolic link to a missing file; hsmctl never creates a "
-                                 "secrets file through a link: remove the link, or set "
-                                 "spec.client.secretsPath to the real path",
+                c.secrets_path +
+                    " is a symbolic link to a missing file; hsmctl never creates a "
+                    "secrets file through a link: remove the link, or set "
+                    "spec.client.secretsPath to the real path",
                 c.secrets_path);
     } else {
       Action& a = b.add(ActionKind::kCreateSecretsFile, ActionClass::kCreate, summary,
@@ -162,7 +164,8 @@ ClusterPlan make_plan(const PlanInput& in) {
     b.note("credential state unknown: " + o.listing_error);
   }
   auto user_state = [&](const std::string& user) -> std::optional<bool> {
-    if (!o.listing) return std::nullopt;
+    if (!o.listing)
+      return std::nullopt;
     return o.listing->user_configured(user).value_or(false);
   };
 
@@ -172,7 +175,8 @@ ClusterPlan make_plan(const PlanInput& in) {
   if (c.service_proxy) {
     const ServiceProxy& sp = *c.service_proxy;
     std::optional<bool> st;
-    if (o.listing) st = o.listing->proxy_configured(sp.user).value_or(false);
+    if (o.listing)
+      st = o.listing->proxy_configured(sp.user).value_or(false);
     const std::string ref = sp.password.display();
     const std::string set_summary = "set proxy password for '" + sp.user + "'";
     if (sp.present && st != true) {
@@ -194,10 +198,10 @@ ClusterPlan make_plan(const PlanInput& in) {
       } else if (!in.records_durable) {
         b.blocked(set_summary, kNoStoreReason, sp.user);
       } else {
-        Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kCreate,
-                          "set proxy password for '" + sp.user + "' (ppin -p)",
-                          "service/proxy user MISSING; must precede any fetch" + missing_secrets,
-                          sp.user);
+        Action& a =
+            b.add(ActionKind::kSetProxyPassword, ActionClass::kCreate,
+                  "set proxy password for '" + sp.user + "' (ppin -p)",
+                  "service/proxy user MISSING; must precede any fetch" + missing_secrets, sp.user);
         a.changes.push_back({"proxy password", "MISSING", "<secret " + ref + ">", false});
         proxy_ready = true;
         proxy_set_in_plan = true;
@@ -215,11 +219,12 @@ ClusterPlan make_plan(const PlanInput& in) {
       } else if (!in.records_durable) {
         b.blocked(set_summary + " (rotated)", kNoStoreReason, sp.user);
       } else {
-        Action& a = b.add(ActionKind::kSetProxyPassword, ActionClass::kUpdate,
-                          set_summary + " (ppin -p)",
-                          "the value of " + ref + " differs from the one hsmctl last set "
-                          "(fingerprint); ppin -p validates it and runs on copies",
-                          sp.user);
+        Action& a =
+            b.add(ActionKind::kSetProxyPassword, ActionClass::kUpdate, set_summary + " (ppin -p)",
+                  "the value of " + ref +
+                      " differs from the one hsmctl last set "
+                      "(fingerprint); ppin -p validates it and runs on copies",
+                  sp.user);
         a.changes.push_back({"proxy password", "<previous value>", "<secret " + ref + ">", false});
         proxy_set_in_plan = true;
       }
@@ -260,7 +265,8 @@ ClusterPlan make_plan(const PlanInput& in) {
     }
 
     if (p->permanent_secret == SecretState::kAbsent) {
-      if (configured == true) removals.push_back(p);
+      if (configured == true)
+        removals.push_back(p);
       continue;
     }
     if (!configured) {
@@ -275,19 +281,22 @@ ClusterPlan make_plan(const PlanInput& in) {
       one_time_used = validity == 0;
       const long long age = in.now - *facts.setup_first_use;
       likely_expired = validity == 0 || age > static_cast<long long>(validity) * 3600;
-      expiry = "setup password " + ref + " was first used " + format_hours(age) + " ago (validity " +
+      expiry = "setup password " + ref + " was first used " + format_hours(age) +
+               " ago (validity " +
                (validity == 0 ? std::string("one-time") : std::to_string(validity) + " h") + ")";
     }
     const bool wants_refresh = *configured && p->refresh == RefreshPolicy::kOnNewSetupPassword &&
                                facts.setup_available && facts.has_last_fetch &&
                                !facts.setup_same_as_last_fetch;
-    if (*configured && !wants_refresh) continue;
+    if (*configured && !wants_refresh)
+      continue;
 
     const char* verb = *configured ? "refresh" : "fetch";
     const std::string summary = std::string(verb) + " permanent secret for '" + user + "'";
     if (!facts.setup_available) {
-      b.blocked(summary, "no usable setup password: " + facts.setup_problem + "; " +
-                             new_setup_password_hint(c, user),
+      b.blocked(summary,
+                "no usable setup password: " + facts.setup_problem + "; " +
+                    new_setup_password_hint(c, user),
                 user);
       continue;
     }
@@ -360,21 +369,25 @@ ClusterPlan make_plan(const PlanInput& in) {
       b.blocked(summary, "the service-proxy password must be configured first", user);
       continue;
     }
-    if (likely_expired) b.note("warning: " + expiry + "; it has likely expired");
+    if (likely_expired)
+      b.note("warning: " + expiry + "; it has likely expired");
     std::string reason;
     if (*configured) {
       reason = "a new setup password is at " + ref +
                "; ppin -u runs on copies and is swapped in only after ppin -l confirms it";
     } else {
-      reason = "permanent secret MISSING; uses the setup password at " + ref +
-               (facts.setup_first_use ? " (" + expiry + ")"
-                                      : " (its " +
-                                            (validity == 0 ? std::string("one-time use")
-                                                           : std::to_string(validity) + " h window") +
-                                            " starts with this fetch)");
+      reason =
+          "permanent secret MISSING; uses the setup password at " + ref +
+          (facts.setup_first_use ? " (" + expiry + ")"
+                                 : " (its " +
+                                       (validity == 0 ? std::string("one-time use")
+                                                      : std::to_string(validity) + " h window") +
+                                       " starts with this fetch)");
     }
-    if (likely_expired) reason += "; likely expired: the HSM may answer 0x80005018";
-    if (!*configured) reason += missing_secrets;
+    if (likely_expired)
+      reason += "; likely expired: the HSM may answer 0x80005018";
+    if (!*configured)
+      reason += missing_secrets;
     Action& a = b.add(*configured ? ActionKind::kRefreshSecret : ActionKind::kFetchSecret,
                       *configured ? ActionClass::kUpdate : ActionClass::kCreate,
                       summary + (*configured ? " (ppin -u)" : " (ppin -a)"), reason, user);

@@ -4,16 +4,16 @@
 // credential store remembers (as facts, never values) -> ordered actions with a risk class.
 // Pure: no I/O. Apply executes the actions in this order.
 
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/primus/config.hpp"
+#include "hsmctl/primus/model.hpp"
+#include "hsmctl/primus/ppin.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/plan/plan.hpp"
-#include "hsmctl/primus/config.hpp"
-#include "hsmctl/primus/model.hpp"
-#include "hsmctl/primus/ppin.hpp"
 
 namespace hsmctl::primus {
 
@@ -24,7 +24,7 @@ struct ObservedCluster {
   std::optional<ParsedConfig> live_config;  ///< unset when absent or unparsable
   std::string config_error;                 ///< why the live file could not be parsed
   ParsedConfig desired_config;
-  std::string provider_version;             ///< from `ppin -v`; empty when unknown
+  std::string provider_version;  ///< from `ppin -v`; empty when unknown
   std::string version_error;
   /// `ppin -l` run against the desired primus.cfg and the live .secrets.cfg (an empty listing
   /// when .secrets.cfg does not exist); unset when ppin failed (listing_error says why).
@@ -55,7 +55,7 @@ struct PartitionFacts {
   bool setup_same_as_last_fetch = false;     ///< ... with this same setup password
   bool pkcs11_available = false;
   std::string pkcs11_problem;
-  bool pkcs11_rejected = false;  ///< this PKCS#11 password was rejected (0x8000000B) before
+  bool pkcs11_rejected = false;         ///< this PKCS#11 password was rejected (0x8000000B) before
   bool pkcs11_outcome_unknown = false;  ///< ... or sent in an attempt with no proven outcome
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/primus/ppin.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -9,14 +10,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <cerrno>
 #include <charconv>
-#include <limits>
-#include <optional>
 #include <chrono>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -35,7 +34,8 @@ const char kProxyPrompt[] = "Provide proxy password for";
 std::optional<int> to_int(const std::string& digits) {
   int v = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (ec != std::errc() || end != digits.data() + digits.size())
+    return std::nullopt;
   return v;
 }
 
@@ -43,13 +43,15 @@ std::string strip_cr(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c != '\r') out += c;
+    if (c != '\r')
+      out += c;
   }
   return out;
 }
 
 void redact(std::string& text, const Secret& value) {
-  if (value.empty()) return;
+  if (value.empty())
+    return;
   const std::string v(value.view());
   std::size_t pos = 0;
   while ((pos = text.find(v, pos)) != std::string::npos) {
@@ -62,7 +64,8 @@ bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return false;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
@@ -77,35 +80,43 @@ std::vector<std::string> ppin_environment(const char* const* env) {
   // LD_LIBRARY_PATH) and the SECUROSYS_* file overrides; hsmctl always passes -c and -s, so those
   // two are not passed (explicit paths decide). Everything else (env: secrets, store keys,
   // passphrases) stays in hsmctl.
-  static const char* const kKeep[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ",
-                                      "USER", "LOGNAME", "TMPDIR", "LD_LIBRARY_PATH",
-                                      "PRIMUS_HOME"};
+  static const char* const kKeep[] = {
+      "PATH", "HOME",    "LANG",   "LANGUAGE",        "TERM",       "TZ",
+      "USER", "LOGNAME", "TMPDIR", "LD_LIBRARY_PATH", "PRIMUS_HOME"};
   std::vector<std::string> pass;
-  for (const char* k : kKeep) pass.emplace_back(k);
+  for (const char* k : kKeep)
+    pass.emplace_back(k);
   if (env != nullptr) {
     for (const char* const* e = env; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "HSMCTL_PPIN_PASS_ENV=", 21) != 0) continue;
+      if (std::strncmp(*e, "HSMCTL_PPIN_PASS_ENV=", 21) != 0)
+        continue;
       // Test-only: names of extra variables to pass (a double's control variables). Never a
       // secret's name; HSMCTL_* names are refused so the store key never reaches ppin.
       std::string list(*e + 21);
       for (char& c : list) {
-        if (c == ',' || c == ':') c = ' ';
+        if (c == ',' || c == ':')
+          c = ' ';
       }
       std::istringstream in(list);
       for (std::string name; in >> name;) {
-        if (name.rfind("HSMCTL_", 0) != 0) pass.push_back(name);
+        if (name.rfind("HSMCTL_", 0) != 0)
+          pass.push_back(name);
       }
     }
   }
   std::vector<std::string> out;
-  if (env == nullptr) return out;
+  if (env == nullptr)
+    return out;
   for (const char* const* e = env; *e != nullptr; ++e) {
     const char* eq = std::strchr(*e, '=');
-    if (eq == nullptr) continue;
+    if (eq == nullptr)
+      continue;
     const std::string name(*e, static_cast<std::size_t>(eq - *e));
     bool keep = name.rfind("LC_", 0) == 0;
-    for (const auto& p : pass) keep = keep || p == name;
-    if (keep) out.emplace_back(*e);
+    for (const auto& p : pass)
+      keep = keep || p == name;
+    if (keep)
+      out.emplace_back(*e);
   }
   return out;
 }
@@ -113,7 +124,8 @@ std::vector<std::string> ppin_environment(const char* const* env) {
 std::optional<bool> Listing::user_configured(const std::string& user) const {
   std::optional<bool> out;
   for (const auto& s : slots) {
-    if (s.user != user) continue;
+    if (s.user != user)
+      continue;
     out = out.value_or(true) && s.configured;
   }
   return out;
@@ -122,7 +134,8 @@ std::optional<bool> Listing::user_configured(const std::string& user) const {
 std::optional<bool> Listing::proxy_configured(const std::string& user) const {
   std::optional<bool> out;
   for (const auto& p : proxies) {
-    if (p.user != user) continue;
+    if (p.user != user)
+      continue;
     out = out.value_or(true) && p.configured;
   }
   return out;
@@ -138,7 +151,8 @@ Listing parse_listing(std::string_view output) {
   const std::string text = strip_cr(std::string(output));
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
+    if (end == std::string::npos)
+      end = text.size();
     const std::string line = text.substr(start, end - start);
     std::smatch m;
     if (std::regex_match(line, m, slot_re)) {
@@ -175,30 +189,54 @@ std::string code_hex(std::uint32_t code) {
 
 const char* describe_code(std::uint32_t code) {
   switch (code) {
-    case 0x80005001: return "no HSM/user configured";
-    case 0x80005002: return "HSM/user configuration already exists";
-    case 0x80005003: return "configuration file not found";
-    case 0x80005004: return "secrets file not found";
-    case 0x80005005: return "invalid configuration file";
-    case 0x80005006: return "invalid secrets file";
-    case 0x80005007: return "no write access to the secrets file";
-    case 0x80005008: return "adding the permanent secret failed";
-    case 0x80005009: return "invalid secrets-file element";
-    case 0x80005010: return "updating the secrets file failed";
-    case 0x80005011: return "removing the permanent secret failed";
-    case 0x80005012: return "user not found in the Primus configuration file";
-    case 0x80005013: return "unsupported secret type";
-    case 0x80005015: return "network connection failed";
-    case 0x80005017: return "login with the setup password failed";
-    case 0x80005018: return "setup password expired";
-    case 0x80005019: return "partition access disabled by HSM configuration";
-    case 0x8000000B: return "wrong PKCS#11 password";
-    case 0x8000000D: return "user not found on the HSM";
-    case 0x80000018: return "too many connections";
-    case 0x80000037: return "password expired";
-    case 0x8000003B: return "connect timeout";
-    case 0x80000069: return "partition disabled";
-    default: return (code & 0xF0000000u) == 0xC0000000u ? "HSM system error" : "undocumented error";
+    case 0x80005001:
+      return "no HSM/user configured";
+    case 0x80005002:
+      return "HSM/user configuration already exists";
+    case 0x80005003:
+      return "configuration file not found";
+    case 0x80005004:
+      return "secrets file not found";
+    case 0x80005005:
+      return "invalid configuration file";
+    case 0x80005006:
+      return "invalid secrets file";
+    case 0x80005007:
+      return "no write access to the secrets file";
+    case 0x80005008:
+      return "adding the permanent secret failed";
+    case 0x80005009:
+      return "invalid secrets-file element";
+    case 0x80005010:
+      return "updating the secrets file failed";
+    case 0x80005011:
+      return "removing the permanent secret failed";
+    case 0x80005012:
+      return "user not found in the Primus configuration file";
+    case 0x80005013:
+      return "unsupported secret type";
+    case 0x80005015:
+      return "network connection failed";
+    case 0x80005017:
+      return "login with the setup password failed";
+    case 0x80005018:
+      return "setup password expired";
+    case 0x80005019:
+      return "partition access disabled by HSM configuration";
+    case 0x8000000B:
+      return "wrong PKCS#11 password";
+    case 0x8000000D:
+      return "user not found on the HSM";
+    case 0x80000018:
+      return "too many connections";
+    case 0x80000037:
+      return "password expired";
+    case 0x8000003B:
+      return "connect timeout";
+    case 0x80000069:
+      return "partition disabled";
+    default:
+      return (code & 0xF0000000u) == 0xC0000000u ? "HSM system error" : "undocumented error";
   }
 }
 
@@ -211,14 +249,17 @@ Error error_for_code(std::uint32_t code, const std::string& what) {
   Errc errc = Errc::kDevice;
   if (is_credential_failure(code)) {
     errc = Errc::kAuth;
-  } else if (code == 0x80005015 || code == 0x8000003B || code == 0x80000018 ||
-             code == 0x80005003 || code == 0x80005004) {
+  } else if (code == 0x80005015 || code == 0x8000003B || code == 0x80000018 || code == 0x80005003 ||
+             code == 0x80005004) {
     errc = Errc::kUnavailable;
   } else if (code == 0x80005007) {
     errc = Errc::kIo;
   }
-  return Error{errc, what + ": ppin reported " + code_hex(code) + " (" + describe_code(code) + ")",
-               std::nullopt, {}, VendorCode{code}};
+  return Error{errc,
+               what + ": ppin reported " + code_hex(code) + " (" + describe_code(code) + ")",
+               std::nullopt,
+               {},
+               VendorCode{code}};
 }
 
 Result<std::string> parse_version(std::string_view output) {
@@ -233,8 +274,7 @@ Result<std::string> parse_version(std::string_view output) {
 
 TestResult parse_test(std::string_view output) {
   static const std::regex hsm_re(R"(^\s*(\S+): Connect to )");
-  static const std::regex slot_re(
-      R"(^\s*\S+\s*\(id=(\d+)\),\s*user=([^:]*):\s*(.*?)\s*$)");
+  static const std::regex slot_re(R"(^\s*\S+\s*\(id=(\d+)\),\s*user=([^:]*):\s*(.*?)\s*$)");
   static const std::regex fail_re(R"(Number of failures:\s*(\d+))");
   TestResult out;
   const std::string text = strip_cr(std::string(output));
@@ -242,7 +282,8 @@ TestResult parse_test(std::string_view output) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
+    if (end == std::string::npos)
+      end = text.size();
     const std::string line = text.substr(start, end - start);
     std::smatch m;
     if (std::regex_search(line, m, hsm_re)) {
@@ -281,13 +322,15 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   argv.reserve(argv_store.size() + 1);
-  for (auto& a : argv_store) argv.push_back(a.data());
+  for (auto& a : argv_store)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   // A minimal, explicit environment (see ppin_environment()); built before fork().
   std::vector<std::string> env_store = ppin_environment(environ);
   std::vector<char*> envp;
   envp.reserve(env_store.size() + 1);
-  for (auto& e : env_store) envp.push_back(e.data());
+  for (auto& e : env_store)
+    envp.push_back(e.data());
   envp.push_back(nullptr);
 
   int exec_pipe[2];
@@ -344,7 +387,9 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
       failure = "ppin did not finish within " + std::to_string(timeout_seconds_) + " s";
       break;
     }
-    struct pollfd pfd {master, POLLIN, 0};
+    struct pollfd pfd {
+      master, POLLIN, 0
+    };
     const int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 50)));
     if (pr < 0 && errno != EINTR) {
       failure = std::string("poll: ") + std::strerror(errno);
@@ -353,19 +398,24 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
     if (pr > 0) {
       char buf[4096];
       const ssize_t n = ::read(master, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // EIO: the child closed the terminal
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;  // EIO: the child closed the terminal
       out.append(buf, static_cast<std::size_t>(n));
       last_output = Clock::now();
     }
     // The next expected prompt that appeared since the last answer (each answered at most once).
     if (!pending) {
       for (std::size_t i = 0; i < answers.size(); ++i) {
-        if (answered[i]) continue;
+        if (answered[i])
+          continue;
         const std::size_t at = out.find(answers[i].prompt, scan_from);
-        if (at == std::string::npos) continue;
+        if (at == std::string::npos)
+          continue;
         const std::size_t colon = out.find(':', at);
-        if (colon == std::string::npos) continue;
+        if (colon == std::string::npos)
+          continue;
         pending = i;
         pending_since = Clock::now();
         scan_from = colon + 1;
@@ -385,8 +435,9 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
         answered[*pending] = true;
         pending.reset();
       } else if (Clock::now() - pending_since > kEchoWait) {
-        failure = "ppin asked for a secret without turning echo off; hsmctl does not type a "
-                  "secret that would be echoed";
+        failure =
+            "ppin asked for a secret without turning echo off; hsmctl does not type a "
+            "secret that would be echoed";
         break;
       }
       continue;
@@ -401,11 +452,13 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
       tail.pop_back();
     }
     std::size_t lead = 0;
-    while (lead < tail.size() && (tail[lead] == ' ' || tail[lead] == '\r')) ++lead;
+    while (lead < tail.size() && (tail[lead] == ' ' || tail[lead] == '\r'))
+      ++lead;
     tail.erase(0, lead);
     if (!tail.empty() && Clock::now() - last_output > kQuiet &&
         (tail.back() == ':' || tail.back() == '?' || echo_off())) {
-      for (const auto& a : answers) redact(tail, *a.value);
+      for (const auto& a : answers)
+        redact(tail, *a.value);
       failure = "ppin asked a question hsmctl has no answer for: \"" + tail + "\"";
       break;
     }
@@ -419,10 +472,12 @@ Result<RunOutput> Ppin::run(const std::vector<std::string>& args,
   }
   RunOutput r;
   r.output = strip_cr(out);
-  for (const auto& a : answers) redact(r.output, *a.value);
+  for (const auto& a : answers)
+    redact(r.output, *a.value);
   r.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.error_code = find_error_code(r.output);
-  if (!failure.empty()) return make_error(Errc::kDevice, failure);
+  if (!failure.empty())
+    return make_error(Errc::kDevice, failure);
   return r;
 }
 
@@ -433,10 +488,10 @@ Result<std::string> Ppin::version() const {
 
 Result<Listing> Ppin::list(const PpinPaths& paths) const {
   HSMCTL_TRY_ASSIGN(RunOutput r, run({"-c", paths.config, "-s", paths.secrets, "-l"}, {}));
-  if (r.error_code) return tl::unexpected(error_for_code(*r.error_code, "ppin -l"));
+  if (r.error_code)
+    return tl::unexpected(error_for_code(*r.error_code, "ppin -l"));
   if (r.exit_status != 0) {
-    return make_error(Errc::kDevice,
-                      "ppin -l exited with status " + std::to_string(r.exit_status));
+    return make_error(Errc::kDevice, "ppin -l exited with status " + std::to_string(r.exit_status));
   }
   return parse_listing(r.output);
 }
@@ -452,22 +507,20 @@ Result<RunOutput> Ppin::credential_command(const char* op, const PpinPaths& path
   }
   if (r.exit_status != 0) {
     return make_error(Errc::kDevice, std::string("ppin ") + op + " for '" + user +
-                                         "' exited with status " +
-                                         std::to_string(r.exit_status) + " without an error code");
+                                         "' exited with status " + std::to_string(r.exit_status) +
+                                         " without an error code");
   }
   return r;
 }
 
 Result<RunOutput> Ppin::add(const PpinPaths& paths, const std::string& user, const Secret& setup,
                             const Secret& pkcs11) const {
-  return credential_command("-a", paths, user,
-                            {{kSetupPrompt, &setup}, {kPkcs11Prompt, &pkcs11}});
+  return credential_command("-a", paths, user, {{kSetupPrompt, &setup}, {kPkcs11Prompt, &pkcs11}});
 }
 
-Result<RunOutput> Ppin::update(const PpinPaths& paths, const std::string& user,
-                               const Secret& setup, const Secret& pkcs11) const {
-  return credential_command("-u", paths, user,
-                            {{kSetupPrompt, &setup}, {kPkcs11Prompt, &pkcs11}});
+Result<RunOutput> Ppin::update(const PpinPaths& paths, const std::string& user, const Secret& setup,
+                               const Secret& pkcs11) const {
+  return credential_command("-u", paths, user, {{kSetupPrompt, &setup}, {kPkcs11Prompt, &pkcs11}});
 }
 
 Result<RunOutput> Ppin::remove(const PpinPaths& paths, const std::string& user) const {

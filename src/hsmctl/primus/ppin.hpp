@@ -6,14 +6,14 @@
 // ppin's exit codes are undocumented, so outcomes are decided from its output: the documented
 // 0x8000xxxx / 0xCxxxxxxx codes, and for credential commands a following `-l` by the caller.
 
+#include "hsmctl/util/error.hpp"
+#include "hsmctl/util/secret.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/util/error.hpp"
-#include "hsmctl/util/secret.hpp"
 
 namespace hsmctl::primus {
 
@@ -140,9 +140,10 @@ class Ppin {
     const Secret* value = nullptr;
   };
   /// Runs ppin with `args` on a pseudo-terminal under umask 077 with ppin_environment(),
-  /// answering prompts: an answer is typed only once the terminal shows echo off. Errc::kUnavailable
-  /// when the program cannot be started, kDevice on timeout, on a prompt that is not expected
-  /// (at once, never answered), or when ppin does not turn echo off for an expected prompt.
+  /// answering prompts: an answer is typed only once the terminal shows echo off.
+  /// Errc::kUnavailable when the program cannot be started, kDevice on timeout, on a prompt that is
+  /// not expected (at once, never answered), or when ppin does not turn echo off for an expected
+  /// prompt.
   Result<RunOutput> run(const std::vector<std::string>& args,
                         const std::vector<Answer>& answers) const;
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/reconcile/session.hpp"
 
+#include "hsmctl/reconcile/exit_code.hpp"
+#include "hsmctl/util/interrupt.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <ostream>
 #include <utility>
-
-#include "hsmctl/reconcile/exit_code.hpp"
-#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::reconcile {
 namespace {
@@ -33,8 +33,8 @@ class Interruption {
       return;
     const int sig = stop_signal();
     out_ << "[" << name << "] interrupted by " << signal_name(sig)
-         << (finished == 0 ? " before step 1" : " after step " + std::to_string(finished))
-         << " of " << total << "; " << range(finished, total) << " not started: ";
+         << (finished == 0 ? " before step 1" : " after step " + std::to_string(finished)) << " of "
+         << total << "; " << range(finished, total) << " not started: ";
     for (std::size_t i = 0; i < not_started.size(); ++i) {
       out_ << (i == 0 ? "" : "; ") << not_started[i];
     }
@@ -107,30 +107,37 @@ std::vector<Error> device_errors(const std::vector<std::unique_ptr<family::Unit>
   std::string kinds;
   for (const family::Family* f : table) {
     for (const auto& k : f->kinds()) {
-      if (k.device_uri) kinds += (kinds.empty() ? "" : " or ") + k.kind;
+      if (k.device_uri)
+        kinds += (kinds.empty() ? "" : " or ") + k.kind;
     }
   }
   std::string known;
   for (const auto& u : units) {
-    if (u->takes_device_uri()) known += (known.empty() ? "" : ", ") + u->name();
+    if (u->takes_device_uri())
+      known += (known.empty() ? "" : ", ") + u->name();
   }
   for (const auto& [name, uri] : devices.by_name) {
     bool found = false;
-    for (const auto& u : units) found = found || (u->takes_device_uri() && u->name() == name);
+    for (const auto& u : units)
+      found = found || (u->takes_device_uri() && u->name() == name);
     if (!found) {
       errors.push_back(usage_error("--device " + name + "=" + uri + ": no " + kinds +
                                    " manifest is named \"" + name + "\"" +
                                    (known.empty() ? "" : " (manifests: " + known + ")")));
     }
   }
-  if (!errors.empty()) return errors;
+  if (!errors.empty())
+    return errors;
   // Two units on one simulator file or reader would both describe the same device.
   std::map<std::string, std::string> seen;
   for (const auto& u : units) {
-    if (!u->takes_device_uri()) continue;
+    if (!u->takes_device_uri())
+      continue;
     const std::string uri = devices.for_unit(u->name());
-    if (uri.rfind("sim:", 0) != 0 && uri.rfind("pcsc:", 0) != 0) continue;
-    if (uri == "pcsc:") continue;  // each manifest selects its own reader by serial
+    if (uri.rfind("sim:", 0) != 0 && uri.rfind("pcsc:", 0) != 0)
+      continue;
+    if (uri == "pcsc:")
+      continue;  // each manifest selects its own reader by serial
     auto [it, inserted] = seen.emplace(uri, u->name());
     if (!inserted) {
       errors.push_back(usage_error("manifests \"" + it->second + "\" and \"" + u->name() +
@@ -149,7 +156,8 @@ bool label_key_ok(const std::string& key) {
   auto alnum = [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
   };
-  if (key.empty() || key.size() > 253 || !alnum(key.front()) || !alnum(key.back())) return false;
+  if (key.empty() || key.size() > 253 || !alnum(key.front()) || !alnum(key.back()))
+    return false;
   return std::all_of(key.begin(), key.end(), [&](char c) {
     return alnum(c) || c == '.' || c == '_' || c == '/' || c == '-';
   });
@@ -157,15 +165,15 @@ bool label_key_ok(const std::string& key) {
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
   return out;
 }
 
 }  // namespace
 
 bool Selection::matches(const family::Unit& unit) const {
-  if (!targets.empty() &&
-      std::find(targets.begin(), targets.end(), unit.name()) == targets.end()) {
+  if (!targets.empty() && std::find(targets.begin(), targets.end(), unit.name()) == targets.end()) {
     return false;
   }
   const auto& labels = unit.labels();
@@ -192,21 +200,24 @@ Result<Selection> parse_selection(const std::vector<std::string>& selectors,
         r.equal = eq == 0 || item[eq - 1] != '!';
         r.key = item.substr(0, r.equal ? eq : eq - 1);
         // "key==value" is accepted as "key=value" (as kubectl does).
-        r.value = item.substr(r.equal && eq + 1 < item.size() && item[eq + 1] == '=' ? eq + 2
-                                                                                     : eq + 1);
+        r.value =
+            item.substr(r.equal && eq + 1 < item.size() && item[eq + 1] == '=' ? eq + 2 : eq + 1);
       }
       if (eq == std::string::npos || !label_key_ok(r.key)) {
-        return make_error(Errc::kUsage, "--selector \"" + text + "\": \"" + item +
-                           "\" is not key=value or key!=value (a label key: letters, digits, "
-                           "'.', '_', '/', '-'; pairs separated by ',')");
+        return make_error(Errc::kUsage,
+                          "--selector \"" + text + "\": \"" + item +
+                              "\" is not key=value or key!=value (a label key: letters, digits, "
+                              "'.', '_', '/', '-'; pairs separated by ',')");
       }
       s.requirements.push_back(std::move(r));
-      if (comma == std::string::npos) break;
+      if (comma == std::string::npos)
+        break;
       start = comma + 1;
     }
   }
   for (const auto& t : targets) {
-    if (t.empty()) return make_error(Errc::kUsage, "--target needs a metadata.name");
+    if (t.empty())
+      return make_error(Errc::kUsage, "--target needs a metadata.name");
     s.targets.push_back(t);
   }
   return s;
@@ -221,11 +232,12 @@ Result<Selected> select_units(std::vector<std::unique_ptr<family::Unit>> units,
   }
   std::vector<std::string> all;
   all.reserve(units.size());
-  for (const auto& u : units) all.push_back(u->name());
+  for (const auto& u : units)
+    all.push_back(u->name());
   for (const auto& t : selection.targets) {
     if (std::find(all.begin(), all.end(), t) == all.end()) {
-      return make_error(Errc::kUsage, "--target " + t + ": no manifest is named \"" + t + "\" (manifests: " +
-                         join(all) + ")");
+      return make_error(Errc::kUsage, "--target " + t + ": no manifest is named \"" + t +
+                                          "\" (manifests: " + join(all) + ")");
     }
   }
   for (auto& u : units) {
@@ -237,12 +249,13 @@ Result<Selected> select_units(std::vector<std::unique_ptr<family::Unit>> units,
   }
   if (out.units.empty()) {
     std::string what;
-    if (!selection.selector_text.empty()) what = "selector " + selection.selector_text;
+    if (!selection.selector_text.empty())
+      what = "selector " + selection.selector_text;
     if (!selection.targets.empty()) {
       what += (what.empty() ? "" : " and ") + std::string("--target ") + join(selection.targets);
     }
-    return make_error(Errc::kManifest, "no manifests match " + what + " (manifests: " +
-                                           join(all) + "); nothing was sent to any device");
+    return make_error(Errc::kManifest, "no manifests match " + what + " (manifests: " + join(all) +
+                                           "); nothing was sent to any device");
   }
   return out;
 }
@@ -253,10 +266,11 @@ struct Session::Entry {
   std::unique_ptr<family::PreparedUnit> prepared;
 };
 
-Session::Session(std::vector<std::unique_ptr<family::Unit>> units,
-                 store::CredentialKeeper& keeper, family::Options options, Io io)
+Session::Session(std::vector<std::unique_ptr<family::Unit>> units, store::CredentialKeeper& keeper,
+                 family::Options options, Io io)
     : keeper_(keeper), options_(std::move(options)), io_(std::move(io)) {
-  for (auto& u : units) entries_.push_back(Entry{std::move(u), {}, nullptr});
+  for (auto& u : units)
+    entries_.push_back(Entry{std::move(u), {}, nullptr});
 }
 
 Session::~Session() = default;
@@ -353,9 +367,12 @@ int Session::finish_plan(bool detailed) const {
             << interrupted_observation() << "\n";
     return exit_code_for_signal(stop_signal());
   }
-  if (failures_ > 0) return worst_exit_;
-  if (!detailed) return kExitOk;
-  if (any_blocked()) return kExitBlocked;
+  if (failures_ > 0)
+    return worst_exit_;
+  if (!detailed)
+    return kExitOk;
+  if (any_blocked())
+    return kExitBlocked;
   return any_changes() ? kExitChanges : kExitOk;
 }
 
@@ -387,7 +404,8 @@ int Session::apply(const Confirm& confirm) {
   }
   if (changes && confirm) {
     const int answer = confirm();
-    if (answer != kExitOk) return answer;
+    if (answer != kExitOk)
+      return answer;
   }
 
   int exit = kExitOk;
@@ -446,9 +464,12 @@ int Session::apply(const Confirm& confirm) {
     io_.err << "; run 'hsmctl plan' to see the devices' state now\n";
     return exit;
   }
-  if (changes) io_.out << "\nApply complete: " << done << " step(s) done";
-  else io_.out << "\nNothing to apply";
-  if (blocked > 0) io_.out << ", " << blocked << " blocked (see the plan)";
+  if (changes)
+    io_.out << "\nApply complete: " << done << " step(s) done";
+  else
+    io_.out << "\nNothing to apply";
+  if (blocked > 0)
+    io_.out << ", " << blocked << " blocked (see the plan)";
   io_.out << ".\n";
   return blocked > 0 ? kExitBlocked : kExitOk;
 }

@@ -7,6 +7,11 @@
 // contract of docs/exit-codes.md; the CLI (cli/commands/reconcile.cpp) only parses options,
 // loads manifests, opens the store and renders the plans.
 
+#include "hsmctl/family/family.hpp"
+#include "hsmctl/plan/plan.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -14,11 +19,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include "hsmctl/family/family.hpp"
-#include "hsmctl/plan/plan.hpp"
-#include "hsmctl/store/credential_keeper.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::reconcile {
 

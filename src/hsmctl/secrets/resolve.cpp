@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/secrets/resolve.hpp"
 
+#include "hsmctl/model/limits.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/prompt.hpp"
+
 #include <openssl/rand.h>
+
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-
-#include "hsmctl/model/limits.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "hsmctl/util/prompt.hpp"
 
 namespace hsmctl::secrets {
 namespace {
@@ -28,7 +29,8 @@ Result<Secret> read_prompt(const std::string& field, const std::string& context)
   prompt.what = context.empty() ? field : field + " of " + context;
   prompt.confirm = true;
   auto value = read_hidden(prompt, Errc::kSecret);
-  if (!value) return secret_error(field, "prompt: " + value.error().message);
+  if (!value)
+    return secret_error(field, "prompt: " + value.error().message);
   return value;
 }
 
@@ -37,18 +39,22 @@ Result<Secret> read_prompt(const std::string& field, const std::string& context)
 // kMaxSecretFileBytes. A FIFO or a device is refused at once instead of hanging or reading forever.
 Result<Secret> read_secret_file(const std::string& path, const std::string& field) {
   auto file = read_regular_file(path, kMaxSecretFileBytes, /*no_follow=*/true);
-  if (!file) return secret_error(field, "file:" + file.error().to_string());
+  if (!file)
+    return secret_error(field, "file:" + file.error().to_string());
   Bytes& b = file->content;
   if ((file->mode & 077) != 0) {
     secure_wipe(b.data(), b.size());
-    return secret_error(field, "file:" + path +
-                                   " is readable or writable by group/others; chmod 600 it");
+    return secret_error(field,
+                        "file:" + path + " is readable or writable by group/others; chmod 600 it");
   }
-  if (!b.empty() && b.back() == '\n') b.pop_back();
-  if (!b.empty() && b.back() == '\r') b.pop_back();
+  if (!b.empty() && b.back() == '\n')
+    b.pop_back();
+  if (!b.empty() && b.back() == '\r')
+    b.pop_back();
   Secret s(b);
   secure_wipe(b.data(), b.size());
-  if (s.empty()) return secret_error(field, "file:" + path + " is empty");
+  if (s.empty())
+    return secret_error(field, "file:" + path + " is empty");
   return s;
 }
 
@@ -79,7 +85,8 @@ Result<Resolved> resolve_value(const model::SecretRef& ref, const std::string& f
     }
     case K::kStore: {
       HSMCTL_TRY_ASSIGN(auto v, keeper.current({"", ref.target}));
-      if (!v) return secret_error(field, "store:" + ref.target + " does not exist in the store");
+      if (!v)
+        return secret_error(field, "store:" + ref.target + " does not exist in the store");
       out.value = std::move(*v);
       return out;
     }
@@ -104,7 +111,8 @@ Result<void> check_printable(const Secret& value, const std::string& field) {
     const auto c = static_cast<unsigned char>(v[i]);
     if (c < 0x20 || c == 0x7f) {
       return secret_error(field, "the value contains a control character at position " +
-                                     std::to_string(i + 1) + " (refused: check for a pasted "
+                                     std::to_string(i + 1) +
+                                     " (refused: check for a pasted "
                                      "line break or escape sequence)");
     }
   }
@@ -112,14 +120,15 @@ Result<void> check_printable(const Secret& value, const std::string& field) {
 }
 
 Result<Resolved> resolve(const model::SecretRef& ref, const std::string& field,
-                         store::CredentialKeeper& keeper,
-                         const store::CredentialKey& generated_key, const std::string& context) {
+                         store::CredentialKeeper& keeper, const store::CredentialKey& generated_key,
+                         const std::string& context) {
   auto out = resolve_value(ref, field, keeper, generated_key, context);
   // Only values that come from outside are checked: hsmctl's own generated values are kept in
   // the store in the device's form (a generated SO PIN may be raw bytes until it is confirmed).
   if (out && ref.kind != model::SecretRef::Kind::kGenerate) {
     const std::optional<Secret>& value = out->value;
-    if (value) HSMCTL_TRY(check_printable(*value, field));
+    if (value)
+      HSMCTL_TRY(check_printable(*value, field));
   }
   return out;
 }
@@ -131,7 +140,7 @@ Result<Secret> generate(const model::GenerateSpec& spec) {
   static constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string_view alphabet = spec.charset == model::GenerateSpec::Charset::kDigits ? kDigits
                               : spec.charset == model::GenerateSpec::Charset::kHex  ? kHex
-                                                                                   : kAlnum;
+                                                                                    : kAlnum;
   if (spec.length <= 0 || spec.length > 64) {
     return make_error(Errc::kSecret, "generate: length must be 1..64");
   }
@@ -141,8 +150,10 @@ Result<Secret> generate(const model::GenerateSpec& spec) {
   const unsigned limit = 256 - (256 % alphabet.size());
   while (value.size() < static_cast<std::size_t>(spec.length)) {
     unsigned char b = 0;
-    if (RAND_bytes(&b, 1) != 1) return make_error(Errc::kSecret, "the CSPRNG failed");
-    if (b >= limit) continue;
+    if (RAND_bytes(&b, 1) != 1)
+      return make_error(Errc::kSecret, "the CSPRNG failed");
+    if (b >= limit)
+      continue;
     value.push_back(alphabet[b % alphabet.size()]);
   }
   Secret s(value);
@@ -162,9 +173,11 @@ Result<Secret> normalize_so_pin(const Secret& value, const std::string& field) {
     secure_wipe(raw->data(), raw->size());
     return s;
   }
-  if (value.size() == 8) return value;
-  return secret_error(field, "the SO PIN must be exactly 8 bytes: 16 hex digits or 8 characters (got " +
-                                 std::to_string(value.size()) + " characters)");
+  if (value.size() == 8)
+    return value;
+  return secret_error(field,
+                      "the SO PIN must be exactly 8 bytes: 16 hex digits or 8 characters (got " +
+                          std::to_string(value.size()) + " characters)");
 }
 
 Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field) {

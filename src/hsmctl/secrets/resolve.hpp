@@ -3,14 +3,14 @@
 // Turns manifest secret references into values, and checks PIN formats. Values never appear in
 // errors: messages name the reference ("env:ROOT_CA_PIN"), not what it holds.
 
-#include <cstddef>
-#include <optional>
-#include <string>
-
 #include "hsmctl/model/secret_ref.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
 
 namespace hsmctl::secrets {
 
@@ -27,7 +27,8 @@ struct Resolved {
 /// Resolves `ref` for the manifest field `field` ("spec.userPin").
 /// - env:NAME   the variable must be set and non-empty;
 /// - file:PATH  a regular file (not a symlink, FIFO or device; checked on the opened descriptor),
-///              mode 0600 or stricter, at most kMaxSecretFileBytes; one trailing newline is dropped;
+///              mode 0600 or stricter, at most kMaxSecretFileBytes; one trailing newline is
+///              dropped;
 /// - store:NAME the store entry NAME must exist;
 /// - prompt     asks twice on the controlling terminal (/dev/tty, not stdin) without echo,
 ///              naming `field` and `context` (`manifest "root-ca" (root-ca.yaml:7:13)`); an
@@ -49,8 +50,8 @@ Result<Secret> generate(const model::GenerateSpec& spec);
 /// control characters).
 Result<Secret> normalize_so_pin(const Secret& value, const std::string& field);
 
-/// User PIN rules: 6..15 characters, no control characters; a 6-character PIN allows at most 3 retries and a
-/// 7-character PIN at most 5 (SmartCard-HSM parity).
+/// User PIN rules: 6..15 characters, no control characters; a 6-character PIN allows at most 3
+/// retries and a 7-character PIN at most 5 (SmartCard-HSM parity).
 Result<void> check_user_pin(const Secret& value, int pin_retries, const std::string& field);
 
 }  // namespace hsmctl::secrets

@@ -12,13 +12,13 @@
 // Implemented by store::EncryptedStore (the real store) and store::EphemeralKeeper
 // (`--store none`: nothing survives the process; rotations then need the current value).
 
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/store/record_log.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::store {
 

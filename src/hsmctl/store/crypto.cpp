@@ -24,9 +24,11 @@ constexpr std::size_t kTagSize = 16;
 
 Result<Secret> derive(const char* name, OSSL_PARAM* params, std::size_t length) {
   std::unique_ptr<EVP_KDF, KdfDeleter> kdf(EVP_KDF_fetch(nullptr, name, nullptr));
-  if (!kdf) return make_error(Errc::kStore, std::string("OpenSSL has no ") + name + " KDF");
+  if (!kdf)
+    return make_error(Errc::kStore, std::string("OpenSSL has no ") + name + " KDF");
   std::unique_ptr<EVP_KDF_CTX, KdfDeleter> ctx(EVP_KDF_CTX_new(kdf.get()));
-  if (!ctx) return make_error(Errc::kInternal, "cannot allocate a KDF context");
+  if (!ctx)
+    return make_error(Errc::kInternal, "cannot allocate a KDF context");
   Bytes out(length);
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
     OPENSSL_cleanse(out.data(), out.size());
@@ -49,7 +51,8 @@ Result<Bytes> random_bytes(std::size_t size) {
 
 Result<Secret> scrypt(const Secret& password, ByteView salt, int log2_n, std::uint32_t r,
                       std::uint32_t p) {
-  if (log2_n < 1 || log2_n > 40) return make_error(Errc::kStore, "invalid scrypt work factor");
+  if (log2_n < 1 || log2_n > 40)
+    return make_error(Errc::kStore, "invalid scrypt work factor");
   std::uint64_t n = std::uint64_t{1} << log2_n;
   // Memory needed is about 128 * r * (N + p); give OpenSSL an explicit, generous ceiling so
   // its 32 MiB default does not refuse the production parameters.
@@ -58,8 +61,8 @@ Result<Secret> scrypt(const Secret& password, ByteView salt, int log2_n, std::ui
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
                                         const_cast<std::uint8_t*>(password.bytes().data()),
                                         password.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                        const_cast<std::uint8_t*>(salt.data()), salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<std::uint8_t*>(salt.data()),
+                                        salt.size()),
       OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
       OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
       OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
@@ -75,10 +78,9 @@ Result<Secret> hkdf_sha256(const Secret& ikm, ByteView salt, std::string_view in
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                        const_cast<std::uint8_t*>(ikm.bytes().data()),
-                                        ikm.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                        const_cast<std::uint8_t*>(salt.data()), salt.size()),
+                                        const_cast<std::uint8_t*>(ikm.bytes().data()), ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<std::uint8_t*>(salt.data()),
+                                        salt.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
                                         info.size()),
       OSSL_PARAM_construct_end(),
@@ -98,7 +100,8 @@ Result<Bytes> aes256gcm_seal(const Secret& key, ByteView iv, ByteView aad, ByteV
     return make_error(Errc::kInternal, "bad AES-GCM key or IV size");
   }
   std::unique_ptr<EVP_CIPHER_CTX, KdfDeleter> ctx(EVP_CIPHER_CTX_new());
-  if (!ctx) return make_error(Errc::kInternal, "cannot allocate a cipher context");
+  if (!ctx)
+    return make_error(Errc::kInternal, "cannot allocate a cipher context");
   Bytes out(plaintext.size() + kTagSize);
   int len = 0;
   if (EVP_EncryptInit_ex2(ctx.get(), EVP_aes_256_gcm(), key.bytes().data(), iv.data(), nullptr) !=
@@ -127,7 +130,8 @@ Result<Secret> aes256gcm_open(const Secret& key, ByteView iv, ByteView aad,
   }
   std::size_t ct_len = ciphertext_and_tag.size() - kTagSize;
   std::unique_ptr<EVP_CIPHER_CTX, KdfDeleter> ctx(EVP_CIPHER_CTX_new());
-  if (!ctx) return make_error(Errc::kInternal, "cannot allocate a cipher context");
+  if (!ctx)
+    return make_error(Errc::kInternal, "cannot allocate a cipher context");
   Bytes out(ct_len + kTagSize);
   int len = 0;
   Bytes tag(ciphertext_and_tag.end() - kTagSize, ciphertext_and_tag.end());
@@ -151,7 +155,8 @@ Result<Secret> aes256gcm_open(const Secret& key, ByteView iv, ByteView aad,
 }
 
 bool equal_ct(ByteView a, ByteView b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 

@@ -3,11 +3,11 @@
 // The few OpenSSL 3.0 primitives the credential store uses (internal to store/): CSPRNG, scrypt,
 // HKDF-SHA256, SHA-256 and AES-256-GCM. Key material is returned in Secret so it is wiped.
 
-#include <cstdint>
-
 #include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <cstdint>
 
 namespace hsmctl::store::crypto {
 

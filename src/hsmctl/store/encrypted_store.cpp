@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/encrypted_store.hpp"
 
+#include "hsmctl/store/crypto.hpp"
+#include "hsmctl/store/fingerprint.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,17 +18,15 @@
 #include <cstdio>
 #include <optional>
 
-#include "hsmctl/store/crypto.hpp"
-#include "hsmctl/store/fingerprint.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-
 namespace hsmctl::store {
 namespace {
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
+  if (slash == std::string::npos)
+    return ".";
+  if (slash == 0)
+    return "/";
   return path.substr(0, slash);
 }
 
@@ -35,12 +37,11 @@ bool file_exists(const std::string& path) {
 
 Result<void> check_scrypt_params(const ScryptParams& p, bool allow_weak) {
   if (!scrypt_within_caps(p.log2_n, p.r, p.p)) {
-    return make_error(Errc::kStore, "scrypt parameters out of range (log2 N " +
-                                        std::to_string(kMinLog2N) + ".." +
-                                        std::to_string(kMaxLog2N) + ", r 1.." +
-                                        std::to_string(kMaxScryptR) + ", p 1.." +
-                                        std::to_string(kMaxScryptP) +
-                                        ", 128 * N * r <= 1 GiB, N * r * p <= 2^23)");
+    return make_error(Errc::kStore,
+                      "scrypt parameters out of range (log2 N " + std::to_string(kMinLog2N) + ".." +
+                          std::to_string(kMaxLog2N) + ", r 1.." + std::to_string(kMaxScryptR) +
+                          ", p 1.." + std::to_string(kMaxScryptP) +
+                          ", 128 * N * r <= 1 GiB, N * r * p <= 2^23)");
   }
   if (p.log2_n < kMinProductionLog2N && !allow_weak) {
     return make_error(Errc::kStore, "scrypt work factor 2^" + std::to_string(p.log2_n) +
@@ -66,7 +67,8 @@ EntryInfo info_of(const Entry& e) {
 }
 
 bool same_value(const std::optional<Secret>& a, const std::optional<Secret>& b) {
-  if (a.has_value() != b.has_value()) return false;
+  if (a.has_value() != b.has_value())
+    return false;
   return !a || a->equals(*b);
 }
 
@@ -80,14 +82,17 @@ void remove_stale_snapshots(const std::string& store_path) {
   const std::string prefix =
       "." + store_path.substr(slash == std::string::npos ? 0 : slash + 1) + ".";
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return;
+  if (d == nullptr)
+    return;
   while (const dirent* e = readdir(d)) {
     const std::string name = e->d_name;
-    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
-    const bool suffix_ok = std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()),
-                                       name.end(), [](char c) { return std::isalnum(
-                                                                    static_cast<unsigned char>(c)); });
-    if (!suffix_ok) continue;
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    const bool suffix_ok =
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                    [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+    if (!suffix_ok)
+      continue;
     struct stat st {};
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
       continue;
@@ -102,12 +107,14 @@ void remove_stale_snapshots(const std::string& store_path) {
 // path, so the link keeps pointing at the live store. A dangling link is refused.
 Result<std::string> resolve_store_path(const std::string& path) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
+    return path;
   char* real = realpath(path.c_str(), nullptr);
   if (real == nullptr) {
     const int err = errno;
-    return make_error(Errc::kStore, path + " is a symbolic link whose target cannot be resolved (" +
-                                        strerror(err) + "); refusing to replace the link",
+    return make_error(Errc::kStore,
+                      path + " is a symbolic link whose target cannot be resolved (" +
+                          strerror(err) + "); refusing to replace the link",
                       SysErrno{err});
   }
   std::string out = real;
@@ -126,8 +133,12 @@ struct SeenRecord {
   std::uint64_t generation = 0;
 };
 
-std::string seen_path(const std::string& store_path) { return store_path + ".seen"; }
-std::string records_path(const std::string& store_path) { return store_path + ".records"; }
+std::string seen_path(const std::string& store_path) {
+  return store_path + ".seen";
+}
+std::string records_path(const std::string& store_path) {
+  return store_path + ".records";
+}
 
 std::string store_identity(const StoreHeader& header) {
   Bytes digest = crypto::sha256(ByteView(header.salt.data(), header.salt.size()));
@@ -136,13 +147,14 @@ std::string store_identity(const StoreHeader& header) {
 
 std::optional<SeenRecord> read_seen(const std::string& store_path) {
   auto file = read_regular_file(seen_path(store_path), 4096, /*no_follow=*/true);
-  if (!file) return std::nullopt;
+  if (!file)
+    return std::nullopt;
   const std::string text(file->content.begin(), file->content.end());
   SeenRecord r;
   char id[65] = {};
   unsigned long long generation = 0;
-  if (std::sscanf(text.c_str(), "hsmctl-store-seen 1 id %64s generation %llu", id,
-                  &generation) != 2) {
+  if (std::sscanf(text.c_str(), "hsmctl-store-seen 1 id %64s generation %llu", id, &generation) !=
+      2) {
     return std::nullopt;
   }
   r.id = id;
@@ -153,12 +165,14 @@ std::optional<SeenRecord> read_seen(const std::string& store_path) {
 Result<void> check_seen(const std::string& store_path, const StoreHeader& header,
                         std::uint64_t generation) {
   auto seen = read_seen(store_path);
-  if (!seen) return {};
+  if (!seen)
+    return {};
   if (seen->id != store_identity(header)) {
-    return make_error(Errc::kStore,
-                      store_path + ": this is not the store hsmctl last wrote here (another "
-                                   "store file was put in its place); if that is intended, "
-                                   "remove " + seen_path(store_path));
+    return make_error(Errc::kStore, store_path +
+                                        ": this is not the store hsmctl last wrote here (another "
+                                        "store file was put in its place); if that is intended, "
+                                        "remove " +
+                                        seen_path(store_path));
   }
   if (generation < seen->generation) {
     return make_error(Errc::kStore,
@@ -192,10 +206,12 @@ Result<void> check_private_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     int err = errno;
-    if (err == ENOENT) return make_error(Errc::kUnavailable, "no such file: " + path);
+    if (err == ENOENT)
+      return make_error(Errc::kUnavailable, "no such file: " + path);
     return make_error(Errc::kIo, "cannot stat " + path + ": " + strerror(err), SysErrno{err});
   }
-  if (!S_ISREG(st.st_mode)) return make_error(Errc::kStore, path + " is not a regular file");
+  if (!S_ISREG(st.st_mode))
+    return make_error(Errc::kStore, path + " is not a regular file");
   if (st.st_uid != geteuid()) {
     return make_error(Errc::kStore, path + " is owned by uid " + std::to_string(st.st_uid) +
                                         ", not by the user running hsmctl (uid " +
@@ -214,10 +230,12 @@ Result<void> check_private_file(const std::string& path) {
 }
 
 Result<void> make_private_dir(const std::string& dir) {
-  if (dir.empty() || dir == "." || dir == "/") return {};
+  if (dir.empty() || dir == "." || dir == "/")
+    return {};
   struct stat st {};
   if (stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return make_error(Errc::kIo, dir + " is not a directory");
+    if (!S_ISDIR(st.st_mode))
+      return make_error(Errc::kIo, dir + " is not a directory");
     return {};
   }
   std::string parent = dir_of(dir);
@@ -278,9 +296,11 @@ Result<EncryptedStore> EncryptedStore::open_or_create(const std::string& path,
                                                       std::shared_ptr<KeySource> keys,
                                                       KeyMode mode_if_new,
                                                       const StoreOptions& options) {
-  if (file_exists(path)) return open(path, std::move(keys), options);
+  if (file_exists(path))
+    return open(path, std::move(keys), options);
   auto created = create(path, keys, mode_if_new, options);
-  if (!created && file_exists(path)) return open(path, std::move(keys), options);  // lost race
+  if (!created && file_exists(path))
+    return open(path, std::move(keys), options);  // lost race
   return created;
 }
 
@@ -297,7 +317,8 @@ Result<Secret> EncryptedStore::kek_for(const StoreHeader& header, bool creating)
 namespace {
 std::optional<EncryptedStore::FileVersion> file_version(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
   EncryptedStore::FileVersion v;
   v.device = st.st_dev;
   v.inode = st.st_ino;
@@ -336,12 +357,15 @@ Result<const StoreData*> EncryptedStore::load_unlocked_file() {
   snapshot_.reset();
   ++decrypt_count_;
   auto header = parse_header(file);
-  if (!header) return tl::unexpected(format_error_to_error(header.error(), path_));
+  if (!header)
+    return tl::unexpected(format_error_to_error(header.error(), path_));
   HSMCTL_TRY_ASSIGN(Secret kek, kek_for(*header, false));
   auto plain = open_file(file, *header, kek);
-  if (!plain) return tl::unexpected(format_error_to_error(plain.error(), path_));
+  if (!plain)
+    return tl::unexpected(format_error_to_error(plain.error(), path_));
   auto data = parse_payload(*plain);
-  if (!data) return tl::unexpected(format_error_to_error(data.error(), path_));
+  if (!data)
+    return tl::unexpected(format_error_to_error(data.error(), path_));
   HSMCTL_TRY(check_seen(path_, *header, data->generation));
   header_ = *header;
   kek_ = std::move(kek);
@@ -350,7 +374,8 @@ Result<const StoreData*> EncryptedStore::load_unlocked_file() {
 }
 
 Result<void> EncryptedStore::save(StoreData& data) {
-  if (!kek_) return make_error(Errc::kInternal, "store saved without a key");
+  if (!kek_)
+    return make_error(Errc::kInternal, "store saved without a key");
   data.generation += 1;
   data.modified = now_rfc3339();
   HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
@@ -367,7 +392,8 @@ Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
   HSMCTL_TRY(RecordLog(records_path(path_)).refresh(records_view_));
   auto it = records_view_.streams.find(stream);
-  if (it == records_view_.streams.end()) return std::vector<LogRecord>{};
+  if (it == records_view_.streams.end())
+    return std::vector<LogRecord>{};
   return it->second;
 }
 
@@ -390,8 +416,10 @@ Result<void> EncryptedStore::mutate(F&& change) {
   StoreData data = *loaded;  // a failed change leaves the snapshot as the file is
   const std::string now = now_rfc3339();
   Result<bool> changed = change(data, now);
-  if (!changed) return tl::unexpected(changed.error());
-  if (!*changed) return {};
+  if (!changed)
+    return tl::unexpected(changed.error());
+  if (!*changed)
+    return {};
   return save(data);
 }
 
@@ -409,7 +437,8 @@ Result<std::uint64_t> EncryptedStore::generation() {
 Result<std::optional<Secret>> EncryptedStore::current(const CredentialKey& key) {
   return read([&](const StoreData& d) -> Result<std::optional<Secret>> {
     const Entry* e = d.find(key.id());
-    if (e == nullptr) return std::optional<Secret>{};
+    if (e == nullptr)
+      return std::optional<Secret>{};
     return e->current;
   });
 }
@@ -417,7 +446,8 @@ Result<std::optional<Secret>> EncryptedStore::current(const CredentialKey& key) 
 Result<std::optional<Secret>> EncryptedStore::pending(const CredentialKey& key) {
   return read([&](const StoreData& d) -> Result<std::optional<Secret>> {
     const Entry* e = d.find(key.id());
-    if (e == nullptr) return std::optional<Secret>{};
+    if (e == nullptr)
+      return std::optional<Secret>{};
     return e->pending;
   });
 }
@@ -426,10 +456,10 @@ Result<void> EncryptedStore::stage(const CredentialKey& key, const Secret& value
   return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* existing = d.find(key.id());
     if (existing != nullptr && existing->pending) {
-      if (existing->pending->equals(value)) return false;  // already staged, already durable
-      return make_error(Errc::kStore,
-                        "an unresolved pending value already exists for " + key.id() +
-                            "; resolve it (apply resumes it) before staging another");
+      if (existing->pending->equals(value))
+        return false;  // already staged, already durable
+      return make_error(Errc::kStore, "an unresolved pending value already exists for " + key.id() +
+                                          "; resolve it (apply resumes it) before staging another");
     }
     Entry& e = d.upsert(key.device, key.name, now);
     e.pending = value;
@@ -453,10 +483,12 @@ Result<void> EncryptedStore::commit(const CredentialKey& key) {
 Result<void> EncryptedStore::discard(const CredentialKey& key) {
   return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* e = d.find(key.id());
-    if (e == nullptr || !e->pending) return false;
+    if (e == nullptr || !e->pending)
+      return false;
     e->pending.reset();
     e->updated = now;
-    if (!e->current && e->metadata.empty()) d.erase(key.id());
+    if (!e->current && e->metadata.empty())
+      d.erase(key.id());
     return true;
   });
 }
@@ -474,7 +506,8 @@ Result<std::vector<EntryInfo>> EncryptedStore::list() {
   return read([](const StoreData& d) -> Result<std::vector<EntryInfo>> {
     std::vector<EntryInfo> out;
     out.reserve(d.entries.size());
-    for (const auto& e : d.entries) out.push_back(info_of(e));
+    for (const auto& e : d.entries)
+      out.push_back(info_of(e));
     std::sort(out.begin(), out.end(),
               [](const EntryInfo& a, const EntryInfo& b) { return a.id < b.id; });
     return out;
@@ -484,7 +517,8 @@ Result<std::vector<EntryInfo>> EncryptedStore::list() {
 Result<std::optional<Entry>> EncryptedStore::get(const CredentialKey& key) {
   return read([&](const StoreData& d) -> Result<std::optional<Entry>> {
     const Entry* e = d.find(key.id());
-    if (e == nullptr) return std::optional<Entry>{};
+    if (e == nullptr)
+      return std::optional<Entry>{};
     return std::optional<Entry>(*e);
   });
 }
@@ -500,7 +534,8 @@ Result<void> EncryptedStore::set(const CredentialKey& key, const Secret& value,
     }
     Entry& e = d.upsert(key.device, key.name, now);
     e.current = value;
-    for (const auto& [k, v] : metadata) e.metadata[k] = v;
+    for (const auto& [k, v] : metadata)
+      e.metadata[k] = v;
     return true;
   });
 }
@@ -509,7 +544,8 @@ Result<void> EncryptedStore::set_metadata(const CredentialKey& key, const std::s
                                           const std::string& value) {
   return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* e = d.find(key.id());
-    if (e == nullptr) return no_entry(key);
+    if (e == nullptr)
+      return no_entry(key);
     e->metadata[field] = value;
     e->updated = now;
     return true;
@@ -519,18 +555,22 @@ Result<void> EncryptedStore::set_metadata(const CredentialKey& key, const std::s
 Result<std::optional<std::string>> EncryptedStore::fact(const CredentialKey& key,
                                                         const std::string& field) {
   HSMCTL_TRY_ASSIGN(auto entry, get(key));
-  if (!entry) return std::nullopt;
+  if (!entry)
+    return std::nullopt;
   auto it = entry->metadata.find(field);
-  if (it == entry->metadata.end()) return std::nullopt;
+  if (it == entry->metadata.end())
+    return std::nullopt;
   return it->second;
 }
 
 Result<void> EncryptedStore::record_fact(const CredentialKey& key, const std::string& field,
                                          const std::string& value) {
   HSMCTL_TRY_ASSIGN(auto known, fact(key, field));
-  if (known && *known == value) return {};  // no write when nothing changes
+  if (known && *known == value)
+    return {};  // no write when nothing changes
   HSMCTL_TRY_ASSIGN(auto entry, get(key));
-  if (!entry) return {};
+  if (!entry)
+    return {};
   return set_metadata(key, field, value);
 }
 
@@ -550,7 +590,8 @@ Result<void> EncryptedStore::rm(const CredentialKey& key) {
   }
   return mutate([&](StoreData& d, const std::string&) -> Result<bool> {
     if (!d.erase(key.id())) {
-      if (had_records) return false;
+      if (had_records)
+        return false;
       return no_entry(key);
     }
     return true;
@@ -605,11 +646,12 @@ Result<void> EncryptedStore::export_to(const std::string& file, KeySource& backu
   return write_file_atomically(file, bytes, 0600);
 }
 
-Result<ImportSummary> EncryptedStore::import_from(const std::string& file,
-                                                  KeySource& backup_keys, bool overwrite) {
+Result<ImportSummary> EncryptedStore::import_from(const std::string& file, KeySource& backup_keys,
+                                                  bool overwrite) {
   HSMCTL_TRY_ASSIGN(Bytes bytes, read_file(file));
   auto backup = decrypt_store_bytes(bytes, backup_keys);
-  if (!backup) return tl::unexpected(format_error_to_error(backup.error(), file));
+  if (!backup)
+    return tl::unexpected(format_error_to_error(backup.error(), file));
   ImportSummary summary;
   HSMCTL_TRY(mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     summary = ImportSummary{};
@@ -623,7 +665,8 @@ Result<ImportSummary> EncryptedStore::import_from(const std::string& file,
     }
     if (!conflicts.empty() && !overwrite) {
       std::string names;
-      for (const auto& c : conflicts) names += (names.empty() ? "" : ", ") + c;
+      for (const auto& c : conflicts)
+        names += (names.empty() ? "" : ", ") + c;
       return make_error(Errc::kStore, "backup entries differ from the store: " + names +
                                           " (use --overwrite to replace them)");
     }
@@ -668,14 +711,17 @@ Result<void> EncryptedStore::journal_step(const std::string& journal_id, const s
                                           JournalState state, const std::string& credential) {
   return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     Journal* j = d.find_journal(journal_id);
-    if (j == nullptr) return make_error(Errc::kStore, "no apply journal " + journal_id);
-    if (!j->is_open()) return make_error(Errc::kStore, "apply journal " + journal_id + " is closed");
+    if (j == nullptr)
+      return make_error(Errc::kStore, "no apply journal " + journal_id);
+    if (!j->is_open())
+      return make_error(Errc::kStore, "apply journal " + journal_id + " is closed");
     auto it = std::find_if(j->steps.rbegin(), j->steps.rend(),
                            [&](const JournalStep& s) { return s.step == step; });
     if (it != j->steps.rend()) {
       it->state = state;
       it->updated = now;
-      if (!credential.empty()) it->credential = credential;
+      if (!credential.empty())
+        it->credential = credential;
     } else {
       j->steps.push_back(JournalStep{step, state, credential, now});
     }
@@ -688,14 +734,16 @@ Result<void> EncryptedStore::journal_end(const std::string& journal_id,
                                          const std::string& outcome) {
   return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
     Journal* j = d.find_journal(journal_id);
-    if (j == nullptr) return make_error(Errc::kStore, "no apply journal " + journal_id);
+    if (j == nullptr)
+      return make_error(Errc::kStore, "no apply journal " + journal_id);
     j->ended = now;
     j->updated = now;
     j->outcome = outcome;
     // Keep the newest closed journals for `store journal`-style explanations; drop older ones.
     std::size_t closed = 0;
     for (auto it = d.journals.rbegin(); it != d.journals.rend(); ++it) {
-      if (!it->is_open()) ++closed;
+      if (!it->is_open())
+        ++closed;
     }
     while (closed > kKeptClosedJournals) {
       auto oldest = std::find_if(d.journals.begin(), d.journals.end(),
@@ -711,7 +759,8 @@ Result<std::vector<Journal>> EncryptedStore::open_journals() {
   return read([](const StoreData& d) -> Result<std::vector<Journal>> {
     std::vector<Journal> out;
     for (const auto& j : d.journals) {
-      if (j.is_open()) out.push_back(j);
+      if (j.is_open())
+        out.push_back(j);
     }
     return out;
   });
@@ -723,13 +772,15 @@ Result<std::vector<Journal>> EncryptedStore::journals() {
 
 FormatResult<StoreData> decrypt_store_bytes(ByteView file, KeySource& keys) {
   auto header = parse_header(file);
-  if (!header) return tl::unexpected(header.error());
+  if (!header)
+    return tl::unexpected(header.error());
   auto material = keys.material(header->mode(), false);
   if (!material) {
     return tl::unexpected(FormatError{FailureKind::kWrongKey, material.error().message});
   }
   auto kek = derive_kek(*header, *material);
-  if (!kek) return tl::unexpected(FormatError{FailureKind::kWrongKey, kek.error().message});
+  if (!kek)
+    return tl::unexpected(FormatError{FailureKind::kWrongKey, kek.error().message});
   HSMCTL_TRY_ASSIGN(Secret plain, open_file(file, *header, *kek));
   return parse_payload(plain);
 }

@@ -5,18 +5,18 @@
 // (docs/store-format.md). Every mutation is a locked read-modify-write that is on stable storage
 // before the call returns; concurrent hsmctl processes never lose each other's updates.
 
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/store/format.hpp"
+#include "hsmctl/store/journal.hpp"
+#include "hsmctl/store/key_source.hpp"
+#include "hsmctl/store/payload.hpp"
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/store/credential_keeper.hpp"
-#include "hsmctl/store/format.hpp"
-#include "hsmctl/store/journal.hpp"
-#include "hsmctl/store/key_source.hpp"
-#include "hsmctl/store/payload.hpp"
 
 namespace hsmctl::store {
 
@@ -60,8 +60,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
                                      const StoreOptions& options = {});
   /// open(), or create() in `mode_if_new` when the file does not exist.
   static Result<EncryptedStore> open_or_create(const std::string& path,
-                                               std::shared_ptr<KeySource> keys,
-                                               KeyMode mode_if_new,
+                                               std::shared_ptr<KeySource> keys, KeyMode mode_if_new,
                                                const StoreOptions& options = {});
 
   const std::string& path() const { return path_; }
@@ -152,7 +151,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   /// The file's content, decrypted (or the snapshot, when the file is unchanged). The pointer
   /// is valid until the next load or save. Caller holds a lock.
   Result<const StoreData*> load_unlocked_file();
-  Result<void> save(StoreData& data);      // caller holds the exclusive lock
+  Result<void> save(StoreData& data);  // caller holds the exclusive lock
   template <class F>
   Result<void> mutate(F&& change);
   template <class F>
@@ -163,7 +162,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   std::string lock_path_;
   std::shared_ptr<KeySource> keys_;
   StoreOptions options_;
-  StoreHeader header_;  ///< KDF id, parameters and salt of the file as last read or written
+  StoreHeader header_;         ///< KDF id, parameters and salt of the file as last read or written
   std::optional<Secret> kek_;  ///< cached for header_'s KDF/salt (scrypt costs ~0.4 s)
   /// The file bytes this process last verified or wrote and their decoded content: one decrypt
   /// per process while nobody else writes the store (issue 13).

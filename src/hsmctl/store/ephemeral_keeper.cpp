@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/ephemeral_keeper.hpp"
 
-#include <algorithm>
-
 #include "hsmctl/store/payload.hpp"
+
+#include <algorithm>
 
 namespace hsmctl::store {
 
 Result<std::optional<Secret>> EphemeralKeeper::current(const CredentialKey& key) {
   auto it = values_.find(key.id());
-  if (it == values_.end()) return std::optional<Secret>{};
+  if (it == values_.end())
+    return std::optional<Secret>{};
   return it->second.current;
 }
 
 Result<std::optional<Secret>> EphemeralKeeper::pending(const CredentialKey& key) {
   auto it = values_.find(key.id());
-  if (it == values_.end()) return std::optional<Secret>{};
+  if (it == values_.end())
+    return std::optional<Secret>{};
   return it->second.pending;
 }
 
@@ -40,7 +42,8 @@ Result<void> EphemeralKeeper::commit(const CredentialKey& key) {
 
 Result<void> EphemeralKeeper::discard(const CredentialKey& key) {
   auto it = values_.find(key.id());
-  if (it != values_.end()) it->second.pending.reset();
+  if (it != values_.end())
+    it->second.pending.reset();
   return {};
 }
 
@@ -66,15 +69,18 @@ Result<void> EphemeralKeeper::journal_step(const std::string& journal_id, const 
                                            JournalState state, const std::string& credential) {
   auto j = std::find_if(journals_.begin(), journals_.end(),
                         [&](const Journal& x) { return x.id == journal_id; });
-  if (j == journals_.end()) return make_error(Errc::kStore, "no apply journal " + journal_id);
-  if (!j->is_open()) return make_error(Errc::kStore, "apply journal " + journal_id + " is closed");
+  if (j == journals_.end())
+    return make_error(Errc::kStore, "no apply journal " + journal_id);
+  if (!j->is_open())
+    return make_error(Errc::kStore, "apply journal " + journal_id + " is closed");
   auto s = std::find_if(j->steps.rbegin(), j->steps.rend(),
                         [&](const JournalStep& x) { return x.step == step; });
   const std::string now = now_rfc3339();
   if (s != j->steps.rend()) {
     s->state = state;
     s->updated = now;
-    if (!credential.empty()) s->credential = credential;
+    if (!credential.empty())
+      s->credential = credential;
   } else {
     j->steps.push_back(JournalStep{step, state, credential, now});
   }
@@ -86,7 +92,8 @@ Result<void> EphemeralKeeper::journal_end(const std::string& journal_id,
                                           const std::string& outcome) {
   auto j = std::find_if(journals_.begin(), journals_.end(),
                         [&](const Journal& x) { return x.id == journal_id; });
-  if (j == journals_.end()) return make_error(Errc::kStore, "no apply journal " + journal_id);
+  if (j == journals_.end())
+    return make_error(Errc::kStore, "no apply journal " + journal_id);
   j->ended = j->updated = now_rfc3339();
   j->outcome = outcome;
   return {};
@@ -95,7 +102,8 @@ Result<void> EphemeralKeeper::journal_end(const std::string& journal_id,
 Result<std::vector<Journal>> EphemeralKeeper::open_journals() {
   std::vector<Journal> out;
   for (const auto& j : journals_) {
-    if (j.is_open()) out.push_back(j);
+    if (j.is_open())
+      out.push_back(j);
   }
   return out;
 }
@@ -103,16 +111,19 @@ Result<std::vector<Journal>> EphemeralKeeper::open_journals() {
 Result<std::optional<std::string>> EphemeralKeeper::fact(const CredentialKey& key,
                                                          const std::string& field) {
   auto it = values_.find(key.id());
-  if (it == values_.end()) return std::nullopt;
+  if (it == values_.end())
+    return std::nullopt;
   auto f = it->second.facts.find(field);
-  if (f == it->second.facts.end()) return std::nullopt;
+  if (f == it->second.facts.end())
+    return std::nullopt;
   return f->second;
 }
 
 Result<void> EphemeralKeeper::record_fact(const CredentialKey& key, const std::string& field,
                                           const std::string& value) {
   auto it = values_.find(key.id());
-  if (it != values_.end()) it->second.facts[field] = value;
+  if (it != values_.end())
+    it->second.facts[field] = value;
   return {};
 }
 

@@ -6,12 +6,12 @@
 // crash between sending a change and the end of the run loses the new value. Use it only when
 // the operator keeps the credentials elsewhere.
 
+#include "hsmctl/store/credential_keeper.hpp"
+#include "hsmctl/store/journal.hpp"
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include "hsmctl/store/credential_keeper.hpp"
-#include "hsmctl/store/journal.hpp"
 
 namespace hsmctl::store {
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/fingerprint.hpp"
 
-#include <sstream>
-
 #include "hsmctl/store/crypto.hpp"
+
+#include <sstream>
 
 namespace hsmctl::store {
 
@@ -16,7 +16,8 @@ const CredentialKey kLegacyFingerprintKeyEntry{"primus", "fingerprint-key"};
 std::string fingerprint(const Secret& key, const Secret& value) {
   // HMAC (RFC 2104) over SHA-256.
   Bytes k(key.bytes().begin(), key.bytes().end());
-  if (k.size() > 64) k = crypto::sha256(k);
+  if (k.size() > 64)
+    k = crypto::sha256(k);
   k.resize(64, 0);
   Bytes inner(64), outer(64);
   for (int i = 0; i < 64; ++i) {
@@ -45,9 +46,11 @@ std::string record_stream(const Secret& fingerprint_key, const CredentialKey& ke
 
 Result<std::optional<Secret>> fingerprint_key(CredentialKeeper& keeper, bool create) {
   HSMCTL_TRY_ASSIGN(auto k, keeper.current(kFingerprintKeyEntry));
-  if (k) return k;
+  if (k)
+    return k;
   HSMCTL_TRY_ASSIGN(auto legacy, keeper.current(kLegacyFingerprintKeyEntry));
-  if (legacy || !create) return legacy;
+  if (legacy || !create)
+    return legacy;
   HSMCTL_TRY_ASSIGN(Bytes raw, crypto::random_bytes(32));
   std::string hex = to_hex(raw);
   Secret fresh{std::string_view(hex)};
@@ -60,10 +63,12 @@ Result<std::optional<Secret>> fingerprint_key(CredentialKeeper& keeper, bool cre
 Result<std::vector<std::string>> load_lines(CredentialKeeper& keeper, const CredentialKey& key) {
   HSMCTL_TRY_ASSIGN(auto v, keeper.current(key));
   std::vector<std::string> out;
-  if (!v) return out;
+  if (!v)
+    return out;
   std::istringstream in{std::string(v->view())};
   for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
+    if (!line.empty())
+      out.push_back(line);
   }
   return out;
 }
@@ -71,14 +76,16 @@ Result<std::vector<std::string>> load_lines(CredentialKeeper& keeper, const Cred
 Result<void> save_lines(CredentialKeeper& keeper, const CredentialKey& key,
                         const std::vector<std::string>& lines) {
   std::string text;
-  for (const auto& l : lines) text += l + "\n";
+  for (const auto& l : lines)
+    text += l + "\n";
   return keeper.record_current(key, Secret(std::string_view(text)));
 }
 
 std::optional<std::string> lookup(const std::vector<std::string>& lines, const std::string& fp) {
   for (const auto& l : lines) {
     const auto sp = l.find(' ');
-    if (l.substr(0, sp) == fp) return sp == std::string::npos ? "" : l.substr(sp + 1);
+    if (l.substr(0, sp) == fp)
+      return sp == std::string::npos ? "" : l.substr(sp + 1);
   }
   return std::nullopt;
 }
@@ -86,7 +93,8 @@ std::optional<std::string> lookup(const std::vector<std::string>& lines, const s
 Result<void> remember(CredentialKeeper& keeper, const CredentialKey& key, const std::string& fp,
                       const std::string& rest) {
   HSMCTL_TRY_ASSIGN(auto lines, load_lines(keeper, key));
-  if (lookup(lines, fp)) return {};
+  if (lookup(lines, fp))
+    return {};
   lines.push_back(rest.empty() ? fp : fp + " " + rest);
   return save_lines(keeper, key, lines);
 }

@@ -8,13 +8,13 @@
 //
 // A record is a store entry whose value is a list of lines "<fingerprint>[ <rest>]".
 
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::store {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/format.hpp"
 
+#include "hsmctl/store/crypto.hpp"
+
 #include <algorithm>
 #include <cstring>
-
-#include "hsmctl/store/crypto.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -68,10 +68,14 @@ Result<Secret> FixedKeySource::material(KeyMode mode, bool) {
 
 const char* failure_kind_name(FailureKind kind) {
   switch (kind) {
-    case FailureKind::kWrongKey: return "wrong key";
-    case FailureKind::kCorrupt: return "corrupt";
-    case FailureKind::kTruncated: return "truncated";
-    case FailureKind::kUnsupported: return "unsupported";
+    case FailureKind::kWrongKey:
+      return "wrong key";
+    case FailureKind::kCorrupt:
+      return "corrupt";
+    case FailureKind::kTruncated:
+      return "truncated";
+    case FailureKind::kUnsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -97,10 +101,12 @@ FormatResult<StoreHeader> parse_header(ByteView file) {
   if (std::memcmp(file.data(), kMagic, 8) != 0) {
     return fail(FailureKind::kCorrupt, "not an hsmctl store file (bad magic)");
   }
-  if (size < 10) return fail(FailureKind::kTruncated, "store file is truncated (no version)");
+  if (size < 10)
+    return fail(FailureKind::kTruncated, "store file is truncated (no version)");
   StoreHeader h;
   h.version = static_cast<std::uint16_t>((file[8] << 8) | file[9]);
-  if (h.version == 0) return fail(FailureKind::kCorrupt, "store file has invalid format version 0");
+  if (h.version == 0)
+    return fail(FailureKind::kCorrupt, "store file has invalid format version 0");
   if (h.version > kFormatVersion) {
     return fail(FailureKind::kUnsupported,
                 "store file has format version " + std::to_string(h.version) +
@@ -109,8 +115,8 @@ FormatResult<StoreHeader> parse_header(ByteView file) {
   }
   if (size < kHeaderSize) {
     return fail(FailureKind::kTruncated, "store file is truncated (" + std::to_string(size) +
-                                             " bytes, header needs " +
-                                             std::to_string(kHeaderSize) + ")");
+                                             " bytes, header needs " + std::to_string(kHeaderSize) +
+                                             ")");
   }
   Bytes digest = crypto::sha256(file.subspan(0, kChecksumOffset));
   if (!std::equal(digest.begin(), digest.end(), file.begin() + kChecksumOffset)) {
@@ -143,8 +149,9 @@ FormatResult<StoreHeader> parse_header(ByteView file) {
       break;
     case KdfId::kKeyFile:
       if (h.scrypt.log2_n != 0 || h.scrypt.r != 0 || h.scrypt.p != 0) {
-        return fail(FailureKind::kCorrupt, "store file header is inconsistent (KDF parameters "
-                                           "set in key-file mode)");
+        return fail(FailureKind::kCorrupt,
+                    "store file header is inconsistent (KDF parameters "
+                    "set in key-file mode)");
       }
       break;
     case KdfId::kArgon2id:
@@ -161,8 +168,8 @@ FormatResult<StoreHeader> parse_header(ByteView file) {
                                              " of " + std::to_string(expected) + " bytes)");
   }
   if (size > expected) {
-    return fail(FailureKind::kCorrupt, "store file has " + std::to_string(size - expected) +
-                                           " unexpected trailing bytes");
+    return fail(FailureKind::kCorrupt,
+                "store file has " + std::to_string(size - expected) + " unexpected trailing bytes");
   }
   return h;
 }
@@ -174,7 +181,8 @@ Result<Secret> derive_kek(const StoreHeader& header, const Secret& material) {
     }
     return material;
   }
-  if (header.kdf != KdfId::kScrypt) return make_error(Errc::kStore, "unsupported KDF");
+  if (header.kdf != KdfId::kScrypt)
+    return make_error(Errc::kStore, "unsupported KDF");
   Bytes salt(kScryptSaltLabel.begin(), kScryptSaltLabel.end());
   salt.insert(salt.end(), header.salt.begin(), header.salt.end());
   return crypto::scrypt(material, salt, header.scrypt.log2_n, header.scrypt.r, header.scrypt.p);
@@ -187,15 +195,16 @@ Result<bool> kek_matches(const StoreHeader& header, const Secret& kek) {
 
 FormatResult<Secret> open_file(ByteView file, const StoreHeader& header, const Secret& kek) {
   auto matches = kek_matches(header, kek);
-  if (!matches) return fail(FailureKind::kCorrupt, matches.error().message);
+  if (!matches)
+    return fail(FailureKind::kCorrupt, matches.error().message);
   if (!*matches) {
-    return fail(FailureKind::kWrongKey,
-                header.kdf == KdfId::kKeyFile
-                    ? "wrong key file: it does not unlock this store"
-                    : "wrong passphrase: it does not unlock this store");
+    return fail(FailureKind::kWrongKey, header.kdf == KdfId::kKeyFile
+                                            ? "wrong key file: it does not unlock this store"
+                                            : "wrong passphrase: it does not unlock this store");
   }
   auto key = crypto::hkdf_sha256(kek, header.nonce, kPayloadInfo, 32);
-  if (!key) return fail(FailureKind::kCorrupt, key.error().message);
+  if (!key)
+    return fail(FailureKind::kCorrupt, key.error().message);
   auto plain = crypto::aes256gcm_open(*key, header.iv, file.subspan(0, kHeaderSize),
                                       file.subspan(kHeaderSize));
   if (!plain) {
@@ -206,7 +215,8 @@ FormatResult<Secret> open_file(ByteView file, const StoreHeader& header, const S
 }
 
 Result<Bytes> seal_file(StoreHeader header, const Secret& kek, ByteView plaintext) {
-  if (plaintext.size() > 0xFFFFFFF0u) return make_error(Errc::kStore, "store payload too large");
+  if (plaintext.size() > 0xFFFFFFF0u)
+    return make_error(Errc::kStore, "store payload too large");
   HSMCTL_TRY_ASSIGN(Bytes nonce, crypto::random_bytes(header.nonce.size()));
   HSMCTL_TRY_ASSIGN(Bytes iv, crypto::random_bytes(header.iv.size()));
   std::copy(nonce.begin(), nonce.end(), header.nonce.begin());

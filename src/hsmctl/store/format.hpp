@@ -4,16 +4,16 @@
 // is entirely authenticated as AES-GCM additional data, then the ciphertext and the tag.
 // Parsing classifies every failure, so callers can tell a wrong passphrase from a damaged file.
 
-#include <array>
-#include <cstdint>
-#include <string>
-
-#include <tl/expected.hpp>
-
 #include "hsmctl/store/key_source.hpp"
 #include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <tl/expected.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
 
 namespace hsmctl::store {
 

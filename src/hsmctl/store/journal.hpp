@@ -4,11 +4,11 @@
 // credentials (in the same encrypted file for EncryptedStore) so an interrupted apply can be
 // explained and resumed. Journals never contain secret values.
 
+#include "hsmctl/util/error.hpp"
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::store {
 
@@ -25,7 +25,7 @@ const char* journal_state_name(JournalState state);
 std::optional<JournalState> parse_journal_state(std::string_view name);
 
 struct JournalStep {
-  std::string step;        ///< e.g. "change so-pin"
+  std::string step;  ///< e.g. "change so-pin"
   JournalState state = JournalState::kIntent;
   std::string credential;  ///< CredentialKey::id() the step changes, empty otherwise
   std::string updated;     ///< RFC 3339 UTC
@@ -37,8 +37,8 @@ struct Journal {
   std::string plan_summary;  ///< one line, no secrets
   std::string started;
   std::string updated;
-  std::string ended;         ///< empty while open
-  std::string outcome;       ///< set by journal_end ("applied", "failed: ...")
+  std::string ended;    ///< empty while open
+  std::string outcome;  ///< set by journal_end ("applied", "failed: ...")
   std::vector<JournalStep> steps;
   bool is_open() const { return ended.empty(); }
   /// The last recorded state of the last step naming `credential`, if any.

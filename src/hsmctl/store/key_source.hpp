@@ -3,10 +3,10 @@
 // Where the key material that unlocks an encrypted store comes from. The store file's header
 // says which mode protects it; the store asks its KeySource for material in that mode.
 
-#include <string>
-
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <string>
 
 namespace hsmctl::store {
 

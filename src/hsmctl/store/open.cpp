@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/open.hpp"
 
-#include <sys/stat.h>
-
 #include "hsmctl/store/ephemeral_keeper.hpp"
+
+#include <sys/stat.h>
 
 namespace hsmctl::store {
 
@@ -35,7 +35,8 @@ Result<OpenedKeeper> open_keeper(const std::string& store_path, const UnlockOpti
                                               " (create one with `hsmctl store init`, or use "
                                               "--store none)");
   }
-  if (!store) return tl::unexpected(store.error());
+  if (!store)
+    return tl::unexpected(store.error());
   auto owned = std::make_unique<EncryptedStore>(std::move(*store));
   out.encrypted = owned.get();
   out.journal = owned.get();

@@ -4,13 +4,13 @@
 // --store / HSMCTL_STORE, unlocks with the environment's sources, and returns the keeper with
 // its apply journal.
 
-#include <memory>
-#include <string>
-
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/journal.hpp"
 #include "hsmctl/store/unlock.hpp"
+
+#include <memory>
+#include <string>
 
 namespace hsmctl::store {
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/payload.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <time.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 namespace hsmctl::store {
 namespace {
@@ -18,7 +19,8 @@ void wipe_strings(json& j) {
     auto& s = j.get_ref<std::string&>();
     secure_wipe(s.data(), s.size());
   } else if (j.is_structured()) {
-    for (auto& child : j) wipe_strings(child);
+    for (auto& child : j)
+      wipe_strings(child);
   }
 }
 
@@ -31,11 +33,14 @@ struct JsonWiper {
   ~JsonWiper() { wipe_strings(j); }
 };
 
-std::string secret_hex(const Secret& s) { return to_hex(s.bytes()); }
+std::string secret_hex(const Secret& s) {
+  return to_hex(s.bytes());
+}
 
 std::optional<Secret> secret_from_hex(const std::string& hex) {
   auto bytes = from_hex(hex);
-  if (!bytes) return std::nullopt;
+  if (!bytes)
+    return std::nullopt;
   Secret out(*bytes);
   secure_wipe(bytes->data(), bytes->size());
   return out;
@@ -49,21 +54,25 @@ tl::unexpected<FormatError> corrupt(const std::string& what) {
 }  // namespace
 
 std::string Entry::state() const {
-  if (pending) return "pending";
-  if (current) return "current";
+  if (pending)
+    return "pending";
+  if (current)
+    return "current";
   return "empty";
 }
 
 Entry* StoreData::find(const std::string& id) {
   for (auto& e : entries) {
-    if (e.id() == id) return &e;
+    if (e.id() == id)
+      return &e;
   }
   return nullptr;
 }
 
 const Entry* StoreData::find(const std::string& id) const {
   for (const auto& e : entries) {
-    if (e.id() == id) return &e;
+    if (e.id() == id)
+      return &e;
   }
   return nullptr;
 }
@@ -84,16 +93,18 @@ Entry& StoreData::upsert(const std::string& device, const std::string& name,
 }
 
 bool StoreData::erase(const std::string& id) {
-  auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const Entry& e) { return e.id() == id; });
-  if (it == entries.end()) return false;
+  auto it =
+      std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.id() == id; });
+  if (it == entries.end())
+    return false;
   entries.erase(it);
   return true;
 }
 
 Journal* StoreData::find_journal(const std::string& id) {
   for (auto& j : journals) {
-    if (j.id == id) return &j;
+    if (j.id == id)
+      return &j;
   }
   return nullptr;
 }
@@ -110,8 +121,10 @@ Result<Secret> serialize_payload(const StoreData& data) {
     je["id"] = e.id();
     je["device"] = e.device;
     je["name"] = e.name;
-    if (e.current) je["current"] = secret_hex(*e.current);
-    if (e.pending) je["pending"] = secret_hex(*e.pending);
+    if (e.current)
+      je["current"] = secret_hex(*e.current);
+    if (e.pending)
+      je["pending"] = secret_hex(*e.pending);
     je["created"] = e.created;
     je["updated"] = e.updated;
     je["state"] = e.state();
@@ -149,7 +162,8 @@ Result<Secret> serialize_payload(const StoreData& data) {
 FormatResult<StoreData> parse_payload(const Secret& plaintext) {
   json doc = json::parse(plaintext.view(), nullptr, /*allow_exceptions=*/false);
   JsonWiper wiper{doc};
-  if (doc.is_discarded() || !doc.is_object()) return corrupt("not a JSON object");
+  if (doc.is_discarded() || !doc.is_object())
+    return corrupt("not a JSON object");
   try {
     // Integers only: nlohmann converts a float (1.5, 1e300) to an integer type with a plain
     // cast, which truncates or, out of range, is undefined behaviour.
@@ -162,34 +176,40 @@ FormatResult<StoreData> parse_payload(const Secret& plaintext) {
     const int version = jversion.get<int>();
     if (version > kPayloadVersion) {
       return tl::unexpected<FormatError>(FormatError{
-          FailureKind::kUnsupported, "store payload has version " + std::to_string(version) +
-                                         ", written by a newer hsmctl"});
+          FailureKind::kUnsupported,
+          "store payload has version " + std::to_string(version) + ", written by a newer hsmctl"});
     }
-    if (version < 1) return corrupt("version " + std::to_string(version));
+    if (version < 1)
+      return corrupt("version " + std::to_string(version));
     StoreData data;
     const json& jgeneration = doc.at("generation");
-    if (!jgeneration.is_number_unsigned()) return corrupt("generation is not a whole number");
+    if (!jgeneration.is_number_unsigned())
+      return corrupt("generation is not a whole number");
     data.generation = jgeneration.get<std::uint64_t>();
     data.modified = doc.value("modified", "");
     for (const auto& je : doc.at("entries")) {
       Entry e;
       e.device = je.at("device").get<std::string>();
       e.name = je.at("name").get<std::string>();
-      if (e.name.empty()) return corrupt("entry without a name");
+      if (e.name.empty())
+        return corrupt("entry without a name");
       if (je.contains("current")) {
         e.current = secret_from_hex(je.at("current").get_ref<const std::string&>());
-        if (!e.current) return corrupt("bad value encoding in " + e.id());
+        if (!e.current)
+          return corrupt("bad value encoding in " + e.id());
       }
       if (je.contains("pending")) {
         e.pending = secret_from_hex(je.at("pending").get_ref<const std::string&>());
-        if (!e.pending) return corrupt("bad value encoding in " + e.id());
+        if (!e.pending)
+          return corrupt("bad value encoding in " + e.id());
       }
       e.created = je.value("created", "");
       e.updated = je.value("updated", "");
       if (je.contains("metadata")) {
         e.metadata = je.at("metadata").get<std::map<std::string, std::string>>();
       }
-      if (data.find(e.id()) != nullptr) return corrupt("duplicate entry " + e.id());
+      if (data.find(e.id()) != nullptr)
+        return corrupt("duplicate entry " + e.id());
       data.entries.push_back(std::move(e));
     }
     if (doc.contains("journals")) {
@@ -206,7 +226,8 @@ FormatResult<StoreData> parse_payload(const Secret& plaintext) {
           JournalStep s;
           s.step = js.at("step").get<std::string>();
           auto state = parse_journal_state(js.at("state").get<std::string>());
-          if (!state) return corrupt("unknown journal state in journal " + j.id);
+          if (!state)
+            return corrupt("unknown journal state in journal " + j.id);
           s.state = *state;
           s.credential = js.value("credential", "");
           s.updated = js.value("updated", "");
@@ -233,11 +254,16 @@ std::string now_rfc3339() {
 
 const char* journal_state_name(JournalState state) {
   switch (state) {
-    case JournalState::kIntent: return "intent";
-    case JournalState::kSending: return "sending";
-    case JournalState::kSucceeded: return "succeeded";
-    case JournalState::kRefused: return "refused";
-    case JournalState::kSkipped: return "skipped";
+    case JournalState::kIntent:
+      return "intent";
+    case JournalState::kSending:
+      return "sending";
+    case JournalState::kSucceeded:
+      return "succeeded";
+    case JournalState::kRefused:
+      return "refused";
+    case JournalState::kSkipped:
+      return "skipped";
   }
   return "unknown";
 }
@@ -245,14 +271,16 @@ const char* journal_state_name(JournalState state) {
 std::optional<JournalState> parse_journal_state(std::string_view name) {
   for (auto s : {JournalState::kIntent, JournalState::kSending, JournalState::kSucceeded,
                  JournalState::kRefused, JournalState::kSkipped}) {
-    if (name == journal_state_name(s)) return s;
+    if (name == journal_state_name(s))
+      return s;
   }
   return std::nullopt;
 }
 
 std::optional<JournalState> Journal::last_state_for(const std::string& credential) const {
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-    if (it->credential == credential) return it->state;
+    if (it->credential == credential)
+      return it->state;
   }
   return std::nullopt;
 }

@@ -2,15 +2,15 @@
 #pragma once
 // The decrypted content of a store file: a JSON document (docs/store-format.md, "Payload").
 
+#include "hsmctl/store/format.hpp"
+#include "hsmctl/store/journal.hpp"
+#include "hsmctl/util/secret.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "hsmctl/store/format.hpp"
-#include "hsmctl/store/journal.hpp"
-#include "hsmctl/util/secret.hpp"
 
 namespace hsmctl::store {
 

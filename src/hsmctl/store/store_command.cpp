@@ -13,16 +13,18 @@ Result<EncryptedStore> open_store(const StoreCommand& c) {
   auto keys = std::make_shared<ConfiguredKeySource>(c.unlock);
   auto store = EncryptedStore::open(c.store_path, keys, c.options);
   if (!store && store.error().code == Errc::kUnavailable) {
-    return make_error(Errc::kUnavailable,
-                      "no credential store at " + c.store_path + " (create one with `hsmctl store init`)");
+    return make_error(Errc::kUnavailable, "no credential store at " + c.store_path +
+                                              " (create one with `hsmctl store init`)");
   }
   return store;
 }
 
 Result<CredentialKey> entry_key(const StoreCommand& c) {
-  if (c.name.empty()) return make_error(Errc::kUsage, "an entry name is required");
+  if (c.name.empty())
+    return make_error(Errc::kUsage, "an entry name is required");
   CredentialKey key = parse_entry_name(c.name);
-  if (key.name.empty()) return make_error(Errc::kUsage, "invalid entry name '" + c.name + "'");
+  if (key.name.empty())
+    return make_error(Errc::kUsage, "invalid entry name '" + c.name + "'");
   for (char ch : c.name) {
     if (static_cast<unsigned char>(ch) < 0x20) {
       return make_error(Errc::kUsage, "entry names cannot contain control characters");
@@ -33,13 +35,15 @@ Result<CredentialKey> entry_key(const StoreCommand& c) {
 
 std::string metadata_text(const std::map<std::string, std::string>& m) {
   std::string out;
-  for (const auto& [k, v] : m) out += (out.empty() ? "" : " ") + k + "=" + v;
+  for (const auto& [k, v] : m)
+    out += (out.empty() ? "" : " ") + k + "=" + v;
   return out.empty() ? "-" : out;
 }
 
 Result<Secret> read_value(const StoreCommand& c, StoreIo& io) {
   if (isatty(io.in_fd) != 0) {
-    if (io.in_fd != STDIN_FILENO) return make_error(Errc::kUsage, "cannot prompt on this input");
+    if (io.in_fd != STDIN_FILENO)
+      return make_error(Errc::kUsage, "cannot prompt on this input");
     return prompt_passphrase("value for " + c.name, /*confirm=*/true);
   }
   auto value = read_passphrase_fd(io.in_fd);
@@ -67,7 +71,8 @@ Result<void> do_list(const StoreCommand& c, StoreIo& io) {
     return {};
   }
   std::size_t width = 4;
-  for (const auto& e : entries) width = std::max(width, e.id.size());
+  for (const auto& e : entries)
+    width = std::max(width, e.id.size());
   auto pad = [](const std::string& s, std::size_t w) {
     return s + std::string(w > s.size() ? w - s.size() : 0, ' ');
   };
@@ -79,8 +84,8 @@ Result<void> do_list(const StoreCommand& c, StoreIo& io) {
   }
   HSMCTL_TRY_ASSIGN(auto open, store.open_journals());
   for (const auto& j : open) {
-    io.out << "interrupted apply " << j.id << " on " << j.device << " since " << j.started
-           << " (" << j.steps.size() << " step(s) recorded); the next apply resumes it\n";
+    io.out << "interrupted apply " << j.id << " on " << j.device << " since " << j.started << " ("
+           << j.steps.size() << " step(s) recorded); the next apply resumes it\n";
   }
   return {};
 }
@@ -89,7 +94,8 @@ Result<void> do_get(const StoreCommand& c, StoreIo& io) {
   HSMCTL_TRY_ASSIGN(CredentialKey key, entry_key(c));
   HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
   HSMCTL_TRY_ASSIGN(auto entry, store.get(key));
-  if (!entry) return make_error(Errc::kStore, "no store entry " + key.id());
+  if (!entry)
+    return make_error(Errc::kStore, "no store entry " + key.id());
   if (!c.reveal) {
     io.out << "name:     " << entry->id() << "\n"
            << "state:    " << entry->state() << "\n"
@@ -100,11 +106,11 @@ Result<void> do_get(const StoreCommand& c, StoreIo& io) {
     return {};
   }
   if (!entry->current) {
-    return make_error(Errc::kStore, key.id() + " has no current value" +
-                                        (entry->pending ? " (only an unresolved pending one)" : ""));
+    return make_error(Errc::kStore,
+                      key.id() + " has no current value" +
+                          (entry->pending ? " (only an unresolved pending one)" : ""));
   }
-  io.out.write(entry->current->view().data(),
-               static_cast<std::streamsize>(entry->current->size()));
+  io.out.write(entry->current->view().data(), static_cast<std::streamsize>(entry->current->size()));
   io.out << "\n";
   io.out.flush();
   if (entry->pending) {
@@ -142,7 +148,8 @@ Result<void> do_passwd(const StoreCommand& c, StoreIo& io) {
 }
 
 Result<void> do_export(const StoreCommand& c, StoreIo& io) {
-  if (c.file.empty()) return make_error(Errc::kUsage, "export needs a FILE");
+  if (c.file.empty())
+    return make_error(Errc::kUsage, "export needs a FILE");
   HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
   ConfiguredKeySource backup(c.other_unlock);
   HSMCTL_TRY(store.export_to(c.file, backup, KeyMode::kPassphrase, c.overwrite));
@@ -153,7 +160,8 @@ Result<void> do_export(const StoreCommand& c, StoreIo& io) {
 }
 
 Result<void> do_import(const StoreCommand& c, StoreIo& io) {
-  if (c.file.empty()) return make_error(Errc::kUsage, "import needs a FILE");
+  if (c.file.empty())
+    return make_error(Errc::kUsage, "import needs a FILE");
   HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
   ConfiguredKeySource backup(c.other_unlock);
   HSMCTL_TRY_ASSIGN(ImportSummary s, store.import_from(c.file, backup, c.overwrite));
@@ -166,7 +174,8 @@ Result<void> do_import(const StoreCommand& c, StoreIo& io) {
 
 CredentialKey parse_entry_name(const std::string& name) {
   auto slash = name.rfind('/');
-  if (slash == std::string::npos) return CredentialKey{"", name};
+  if (slash == std::string::npos)
+    return CredentialKey{"", name};
   return CredentialKey{name.substr(0, slash), name.substr(slash + 1)};
 }
 
@@ -176,14 +185,22 @@ Result<void> run_store_command(const StoreCommand& c, StoreIo& io) {
                       "`hsmctl store` needs a store file; --store none keeps nothing to manage");
   }
   switch (c.verb) {
-    case StoreCommand::Verb::kInit: return do_init(c, io);
-    case StoreCommand::Verb::kList: return do_list(c, io);
-    case StoreCommand::Verb::kGet: return do_get(c, io);
-    case StoreCommand::Verb::kSet: return do_set(c, io);
-    case StoreCommand::Verb::kRm: return do_rm(c, io);
-    case StoreCommand::Verb::kPasswd: return do_passwd(c, io);
-    case StoreCommand::Verb::kExport: return do_export(c, io);
-    case StoreCommand::Verb::kImport: return do_import(c, io);
+    case StoreCommand::Verb::kInit:
+      return do_init(c, io);
+    case StoreCommand::Verb::kList:
+      return do_list(c, io);
+    case StoreCommand::Verb::kGet:
+      return do_get(c, io);
+    case StoreCommand::Verb::kSet:
+      return do_set(c, io);
+    case StoreCommand::Verb::kRm:
+      return do_rm(c, io);
+    case StoreCommand::Verb::kPasswd:
+      return do_passwd(c, io);
+    case StoreCommand::Verb::kExport:
+      return do_export(c, io);
+    case StoreCommand::Verb::kImport:
+      return do_import(c, io);
   }
   return make_error(Errc::kInternal, "unknown store verb");
 }

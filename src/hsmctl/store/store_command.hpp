@@ -4,13 +4,13 @@
 // the operations, their output and their rules. Values are printed only by `get --reveal`, only
 // to `out`; everything else prints names, states and metadata.
 
+#include "hsmctl/store/encrypted_store.hpp"
+#include "hsmctl/store/unlock.hpp"
+
 #include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
-
-#include "hsmctl/store/encrypted_store.hpp"
-#include "hsmctl/store/unlock.hpp"
 
 namespace hsmctl::store {
 
@@ -23,8 +23,8 @@ struct StoreCommand {
   bool reveal = false;     ///< get
   bool overwrite = false;  ///< export/import
   std::map<std::string, std::string> metadata;  ///< set --meta k=v
-  UnlockOptions unlock;         ///< how to unlock the store (init: how to protect it)
-  UnlockOptions other_unlock;   ///< passwd: the new key; export/import: the backup passphrase
+  UnlockOptions unlock;              ///< how to unlock the store (init: how to protect it)
+  UnlockOptions other_unlock;        ///< passwd: the new key; export/import: the backup passphrase
   std::optional<KeyMode> init_mode;  ///< init: forced mode; default key file iff one was named
   std::optional<KeyMode> new_mode;   ///< passwd: target mode (default: the store's current one)
   StoreOptions options;

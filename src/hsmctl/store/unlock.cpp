@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/unlock.hpp"
 
+#include "hsmctl/store/crypto.hpp"
+#include "hsmctl/store/encrypted_store.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/prompt.hpp"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -12,11 +17,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-
-#include "hsmctl/store/crypto.hpp"
-#include "hsmctl/store/encrypted_store.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "hsmctl/util/prompt.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -30,23 +30,28 @@ std::string env(const char* name) {
 
 Result<std::string> home_dir() {
   std::string home = env("HOME");
-  if (!home.empty()) return home;
+  if (!home.empty())
+    return home;
   struct passwd* pw = getpwuid(getuid());
-  if (pw != nullptr && pw->pw_dir != nullptr) return std::string(pw->pw_dir);
+  if (pw != nullptr && pw->pw_dir != nullptr)
+    return std::string(pw->pw_dir);
   return make_error(Errc::kStore, "cannot find the home directory (set HOME or HSMCTL_STORE)");
 }
 
 Result<std::string> xdg_dir(const char* var, const char* fallback) {
   std::string dir = env(var);
-  if (!dir.empty() && dir[0] == '/') return dir;  // the spec says to ignore relative paths
+  if (!dir.empty() && dir[0] == '/')
+    return dir;  // the spec says to ignore relative paths
   HSMCTL_TRY_ASSIGN(std::string home, home_dir());
   return home + "/" + fallback;
 }
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
+  if (slash == std::string::npos)
+    return ".";
+  if (slash == 0)
+    return "/";
   return path.substr(0, slash);
 }
 
@@ -65,14 +70,16 @@ Result<void> check_strict_mode(const std::string& path, const char* what) {
 
 Result<std::string> default_store_path() {
   std::string explicit_path = env("HSMCTL_STORE");
-  if (!explicit_path.empty() && explicit_path != "none") return explicit_path;
+  if (!explicit_path.empty() && explicit_path != "none")
+    return explicit_path;
   HSMCTL_TRY_ASSIGN(std::string data, xdg_dir("XDG_DATA_HOME", ".local/share"));
   return data + "/hsmctl/store.hsmctl";
 }
 
 Result<std::string> default_key_file_path() {
   std::string explicit_path = env("HSMCTL_STORE_KEY_FILE");
-  if (!explicit_path.empty()) return explicit_path;
+  if (!explicit_path.empty())
+    return explicit_path;
   HSMCTL_TRY_ASSIGN(std::string config, xdg_dir("XDG_CONFIG_HOME", ".config"));
   return config + "/hsmctl/store.key";
 }
@@ -81,11 +88,14 @@ Result<Secret> read_passphrase_file(const std::string& path) {
   HSMCTL_TRY(check_strict_mode(path, "passphrase file"));
   HSMCTL_TRY_ASSIGN(Bytes content, read_file(path));
   std::size_t len = content.size();
-  if (len > 0 && content[len - 1] == '\n') --len;
-  if (len > 0 && content[len - 1] == '\r') --len;
+  if (len > 0 && content[len - 1] == '\n')
+    --len;
+  if (len > 0 && content[len - 1] == '\r')
+    --len;
   Secret out(ByteView(content.data(), len));
   secure_wipe(content.data(), content.size());
-  if (out.empty()) return make_error(Errc::kStore, "passphrase file " + path + " is empty");
+  if (out.empty())
+    return make_error(Errc::kStore, "passphrase file " + path + " is empty");
   return out;
 }
 
@@ -165,7 +175,8 @@ Result<Secret> create_key_file(const std::string& path) {
 Result<UnlockOptions> UnlockOptions::from_environment() {
   UnlockOptions o;
   std::string file = env("HSMCTL_STORE_PASSPHRASE_FILE");
-  if (!file.empty()) o.passphrase_file = file;
+  if (!file.empty())
+    o.passphrase_file = file;
   std::string fd = env("HSMCTL_STORE_PASSPHRASE_FD");
   if (!fd.empty()) {
     char* end = nullptr;
@@ -176,7 +187,8 @@ Result<UnlockOptions> UnlockOptions::from_environment() {
     o.passphrase_fd = static_cast<int>(v);
   }
   std::string key = env("HSMCTL_STORE_KEY_FILE");
-  if (!key.empty()) o.key_file = key;
+  if (!key.empty())
+    o.key_file = key;
   return o;
 }
 
@@ -186,7 +198,8 @@ KeyMode ConfiguredKeySource::preferred_mode() const {
 
 Result<Secret> ConfiguredKeySource::material(KeyMode mode, bool creating) {
   if (mode == KeyMode::kKeyFile) {
-    if (key_) return *key_;
+    if (key_)
+      return *key_;
     std::string path;
     if (options_.key_file) {
       path = *options_.key_file;
@@ -206,7 +219,8 @@ Result<Secret> ConfiguredKeySource::material(KeyMode mode, bool creating) {
     HSMCTL_TRY_ASSIGN(key_, read_key_file(path));
     return *key_;
   }
-  if (passphrase_) return *passphrase_;
+  if (passphrase_)
+    return *passphrase_;
   if (options_.passphrase_file) {
     HSMCTL_TRY_ASSIGN(passphrase_, read_passphrase_file(*options_.passphrase_file));
   } else if (options_.passphrase_fd) {

@@ -4,17 +4,18 @@
 //
 // Passphrase sources, first match wins: a passphrase file (HSMCTL_STORE_PASSPHRASE_FILE or
 // --passphrase-file; must be 0600 or stricter), a file descriptor (HSMCTL_STORE_PASSPHRASE_FD or
-// --passphrase-fd), a no-echo prompt on the controlling terminal (/dev/tty). Non-interactive runs without a
-// source get an error naming the options. Key-file mode: a random 32-byte key in a 0600 file
+// --passphrase-fd), a no-echo prompt on the controlling terminal (/dev/tty). Non-interactive runs
+// without a source get an error naming the options. Key-file mode: a random 32-byte key in a 0600
+// file
 // (--key-file / HSMCTL_STORE_KEY_FILE, default $XDG_CONFIG_HOME/hsmctl/store.key), created on
 // first use. Passphrases never come from argv.
-
-#include <optional>
-#include <string>
 
 #include "hsmctl/store/key_source.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <optional>
+#include <string>
 
 namespace hsmctl::store {
 

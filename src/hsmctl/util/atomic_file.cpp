@@ -31,8 +31,10 @@ tl::unexpected<Error> file_error(Errc code, const std::string& name, std::string
 
 std::string directory_of(const std::string& path) {
   auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
+  if (slash == std::string::npos)
+    return ".";
+  if (slash == 0)
+    return "/";
   return path.substr(0, slash);
 }
 
@@ -41,11 +43,14 @@ std::string directory_of(const std::string& path) {
 Result<void> write_file_atomically(const std::string& path, ByteView content, mode_t mode,
                                    Sync sync) {
   const std::string dir = directory_of(path);
-  std::string tmpl = dir + "/." + path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1) + ".XXXXXX";
+  std::string tmpl = dir + "/." +
+                     path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1) +
+                     ".XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
   int fd = mkstemp(name.data());
-  if (fd < 0) return io_error("cannot create temporary file for", path, errno);
+  if (fd < 0)
+    return io_error("cannot create temporary file for", path, errno);
   const std::string tmp(name.data());
   auto fail = [&](const char* what) {
     int err = errno;
@@ -53,17 +58,20 @@ Result<void> write_file_atomically(const std::string& path, ByteView content, mo
     unlink(tmp.c_str());
     return io_error(what, path, err);
   };
-  if (fchmod(fd, mode) != 0) return fail("cannot set mode of");
+  if (fchmod(fd, mode) != 0)
+    return fail("cannot set mode of");
   std::size_t written = 0;
   while (written < content.size()) {
     ssize_t n = write(fd, content.data() + written, content.size() - written);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return fail("cannot write");
     }
     written += static_cast<std::size_t>(n);
   }
-  if (sync == Sync::kDurable && fsync(fd) != 0) return fail("cannot fsync");
+  if (sync == Sync::kDurable && fsync(fd) != 0)
+    return fail("cannot fsync");
   if (close(fd) != 0) {
     int err = errno;
     unlink(tmp.c_str());
@@ -74,7 +82,8 @@ Result<void> write_file_atomically(const std::string& path, ByteView content, mo
     unlink(tmp.c_str());
     return io_error("cannot rename temporary file over", path, err);
   }
-  if (sync == Sync::kNone) return {};
+  if (sync == Sync::kNone)
+    return {};
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);
@@ -112,13 +121,15 @@ Result<Bytes> read_fd_limited(int fd, std::size_t max_bytes, const std::string& 
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       int err = errno;
       secure_wipe(out.data(), out.size());
       return file_error(Errc::kIo, name, std::string("cannot read: ") + strerror(err),
                         SysErrno{err});
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
       secure_wipe(out.data(), out.size());
       secure_wipe(buf, sizeof buf);
@@ -136,21 +147,20 @@ Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_b
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (no_follow ? O_NOFOLLOW : 0));
   if (fd < 0) {
     int err = errno;
-    if (err == ENOENT) return file_error(Errc::kUnavailable, path, "no such file", SysErrno{err});
+    if (err == ENOENT)
+      return file_error(Errc::kUnavailable, path, "no such file", SysErrno{err});
     if (err == ELOOP && no_follow) {
       return file_error(Errc::kIo, path,
                         "a symbolic link (refused: give the path of the file itself)",
                         SysErrno{err});
     }
-    return file_error(Errc::kIo, path, std::string("cannot open: ") + strerror(err),
-                      SysErrno{err});
+    return file_error(Errc::kIo, path, std::string("cannot open: ") + strerror(err), SysErrno{err});
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
-    return file_error(Errc::kIo, path, std::string("cannot stat: ") + strerror(err),
-                      SysErrno{err});
+    return file_error(Errc::kIo, path, std::string("cannot stat: ") + strerror(err), SysErrno{err});
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
@@ -170,7 +180,8 @@ Result<RegularFile> read_regular_file(const std::string& path, std::size_t max_b
   }
   auto content = read_fd_limited(fd, max_bytes, path, static_cast<std::size_t>(st.st_size));
   close(fd);
-  if (!content) return tl::unexpected(content.error());
+  if (!content)
+    return tl::unexpected(content.error());
   return RegularFile{std::move(*content), st.st_mode, st.st_uid};
 }
 
@@ -182,12 +193,16 @@ Result<FileLock> FileLock::acquire(const std::string& lock_path, bool exclusive)
     // write the store either, so there is nothing to exclude.
     const int create_err = errno;
     fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && create_err == EROFS) return FileLock(-1);
-    if (fd < 0) errno = create_err;
+    if (fd < 0 && errno == ENOENT && create_err == EROFS)
+      return FileLock(-1);
+    if (fd < 0)
+      errno = create_err;
   }
-  if (fd < 0) return io_error("cannot open lock file", lock_path, errno);
+  if (fd < 0)
+    return io_error("cannot open lock file", lock_path, errno);
   while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-    if (errno == EINTR) continue;
+    if (errno == EINTR)
+      continue;
     int err = errno;
     close(fd);
     return io_error("cannot lock", lock_path, err);
@@ -197,7 +212,8 @@ Result<FileLock> FileLock::acquire(const std::string& lock_path, bool exclusive)
 
 FileLock& FileLock::operator=(FileLock&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0)
+      close(fd_);
     fd_ = other.fd_;
     other.fd_ = -1;
   }
@@ -205,7 +221,8 @@ FileLock& FileLock::operator=(FileLock&& other) noexcept {
 }
 
 FileLock::~FileLock() {
-  if (fd_ >= 0) close(fd_);  // closing releases the flock
+  if (fd_ >= 0)
+    close(fd_);  // closing releases the flock
 }
 
 }  // namespace hsmctl

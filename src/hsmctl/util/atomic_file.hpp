@@ -2,11 +2,12 @@
 #pragma once
 // Crash-safe file replacement and advisory locks (ccache's AtomicFile idea).
 
-#include <string>
-#include <sys/types.h>
-
 #include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/error.hpp"
+
+#include <sys/types.h>
+
+#include <string>
 
 namespace hsmctl {
 

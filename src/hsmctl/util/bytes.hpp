@@ -21,6 +21,8 @@ std::string to_hex_spaced(ByteView bytes);
 /// Parses hex; accepts upper/lower case and ignores spaces and colons. nullopt on bad input.
 std::optional<Bytes> from_hex(std::string_view text);
 
-inline Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline Bytes bytes_of(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 }  // namespace hsmctl

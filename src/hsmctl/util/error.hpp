@@ -2,13 +2,13 @@
 #pragma once
 // The one error type of hsmctl: returned by value in Result<T>, never thrown across modules.
 
+#include <tl/expected.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
-
-#include <tl/expected.hpp>
 
 namespace hsmctl {
 
@@ -29,16 +29,26 @@ enum class Errc {
 /// Stable lower-case name of an error class, as in `plan -o json` ("unavailable", "secret", ...).
 inline const char* errc_name(Errc code) {
   switch (code) {
-    case Errc::kUsage: return "usage";
-    case Errc::kManifest: return "manifest";
-    case Errc::kSecret: return "secret";
-    case Errc::kUnavailable: return "unavailable";
-    case Errc::kDevice: return "device";
-    case Errc::kAuth: return "auth";
-    case Errc::kRefused: return "refused";
-    case Errc::kStore: return "store";
-    case Errc::kIo: return "io";
-    case Errc::kInternal: return "internal";
+    case Errc::kUsage:
+      return "usage";
+    case Errc::kManifest:
+      return "manifest";
+    case Errc::kSecret:
+      return "secret";
+    case Errc::kUnavailable:
+      return "unavailable";
+    case Errc::kDevice:
+      return "device";
+    case Errc::kAuth:
+      return "auth";
+    case Errc::kRefused:
+      return "refused";
+    case Errc::kStore:
+      return "store";
+    case Errc::kIo:
+      return "io";
+    case Errc::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -85,17 +95,20 @@ struct Error {
 
   /// The card's status word, when the error is an unexpected answer of a card.
   std::optional<std::uint16_t> status_word() const {
-    if (const auto* c = std::get_if<StatusWord>(&cause)) return c->value;
+    if (const auto* c = std::get_if<StatusWord>(&cause))
+      return c->value;
     return std::nullopt;
   }
   /// The vendor tool's error code, when the tool reported one.
   std::optional<std::uint32_t> vendor_code() const {
-    if (const auto* c = std::get_if<VendorCode>(&cause)) return c->value;
+    if (const auto* c = std::get_if<VendorCode>(&cause))
+      return c->value;
     return std::nullopt;
   }
   /// The errno of the failed system call, when one failed.
   std::optional<int> sys_errno() const {
-    if (const auto* c = std::get_if<SysErrno>(&cause)) return c->value;
+    if (const auto* c = std::get_if<SysErrno>(&cause))
+      return c->value;
     return std::nullopt;
   }
 };
@@ -131,12 +144,12 @@ inline std::string Error::to_string() const {
 }  // namespace hsmctl
 
 /// Early return of the error of a Result-returning expression (ccache's TRY).
-#define HSMCTL_TRY(expr)                                  \
-  do {                                                    \
-    auto hsmctl_try_result_ = (expr);                     \
-    if (!hsmctl_try_result_) {                            \
-      return tl::unexpected(hsmctl_try_result_.error());  \
-    }                                                     \
+#define HSMCTL_TRY(expr)                                 \
+  do {                                                   \
+    auto hsmctl_try_result_ = (expr);                    \
+    if (!hsmctl_try_result_) {                           \
+      return tl::unexpected(hsmctl_try_result_.error()); \
+    }                                                    \
   } while (false)
 
 #define HSMCTL_CONCAT_INNER_(a, b) a##b

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/util/prompt.hpp"
 
+#include "hsmctl/util/interrupt.hpp"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,8 +14,6 @@
 
 #include <array>
 #include <cstdint>
-
-#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl {
 namespace {
@@ -223,8 +223,9 @@ Result<Secret> read_hidden(const HiddenPrompt& prompt, Errc errc) {
   Fd tty(open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (tty.get() < 0) {
     const int err = errno;
-    return make_error(errc, "cannot ask for " + prompt.what +
-                                ": there is no terminal (/dev/tty: " + strerror(err) + ")",
+    return make_error(errc,
+                      "cannot ask for " + prompt.what +
+                          ": there is no terminal (/dev/tty: " + strerror(err) + ")",
                       SysErrno{err});
   }
   HSMCTL_TRY_ASSIGN(Secret first, ask_once(tty.get(), "Enter " + prompt.what + ": ", prompt, errc));

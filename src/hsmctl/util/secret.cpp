@@ -12,9 +12,11 @@ void secure_wipe(void* data, std::size_t size) {
 }
 
 bool Secret::equals(const Secret& other) const {
-  if (value_.size() != other.value_.size()) return false;
+  if (value_.size() != other.value_.size())
+    return false;
   std::uint8_t diff = 0;
-  for (std::size_t i = 0; i < value_.size(); ++i) diff |= value_[i] ^ other.value_[i];
+  for (std::size_t i = 0; i < value_.size(); ++i)
+    diff |= value_[i] ^ other.value_[i];
   return diff == 0;
 }
 

@@ -4,11 +4,11 @@
 // It has no stream operator and no implicit conversion, so a secret cannot be formatted into a
 // message by accident; code that must send it calls bytes() explicitly.
 
+#include "hsmctl/util/bytes.hpp"
+
 #include <cstdint>
 #include <string_view>
 #include <vector>
-
-#include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl {
 

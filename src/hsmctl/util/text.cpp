@@ -21,12 +21,15 @@ std::size_t utf8_decode(std::string_view text, std::size_t i, char32_t& cp) {
   } else {
     return 0;
   }
-  if (i + len > text.size()) return 0;
+  if (i + len > text.size())
+    return 0;
   for (std::size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    if ((byte(i + k) & 0xC0) != 0x80)
+      return 0;
     cp = (cp << 6) | (byte(i + k) & 0x3F);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
   return len;
 }
 

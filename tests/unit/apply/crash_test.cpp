@@ -4,13 +4,14 @@
 // lost, or the process killed there). After a "replug", the next apply must converge, the store
 // must hold the values the device accepts, and no pending value may be left behind.
 
+#include "support/temp_dir.hpp"
+
 #include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/sim/fault_injection.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
-#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -36,7 +37,8 @@ class FaultyCard final : public device::Transport {
   explicit FaultyCard(std::unique_ptr<SimCard> card) : card_(std::move(card)), faults_(*card_) {}
   Result<Bytes> transmit(ByteView command) override {
     if (kill_at_ > 0 && ++seen_ == kill_at_) {
-      if (kill_after_) (void)card_->transmit(command);
+      if (kill_after_)
+        (void)card_->transmit(command);
       raise(SIGKILL);  // the process dies mid-apply, as on a power loss of the host
     }
     auto r = faults_.transmit(command);
@@ -87,8 +89,8 @@ class CrashTest : public ::testing::Test {
   }
 
   store::EncryptedStore open_store(const std::string& tag) {
-    auto keys = std::make_shared<store::FixedKeySource>(store::KeyMode::kKeyFile,
-                                                        Secret(Bytes(32, 0x5A)));
+    auto keys =
+        std::make_shared<store::FixedKeySource>(store::KeyMode::kKeyFile, Secret(Bytes(32, 0x5A)));
     auto s = store::EncryptedStore::open_or_create(store_path(tag), keys, store::KeyMode::kKeyFile);
     EXPECT_TRUE(s) << s.error().to_string();
     return std::move(*s);
@@ -101,14 +103,16 @@ class CrashTest : public ::testing::Test {
                           std::pair<int, int>* tries = nullptr,
                           std::vector<std::string>* notes = nullptr) {
     auto card = SimCard::open_file(sim_path(tag), kSerial);
-    if (!card) return tl::unexpected(card.error());
+    if (!card)
+      return tl::unexpected(card.error());
     auto faulty = std::make_unique<FaultyCard>(std::move(*card));
     FaultyCard* raw = faulty.get();
     auto keeper = open_store(tag);
     HSMCTL_TRY_ASSIGN(PreparedDevice p, prepare(m, std::move(faulty), keeper));
     if (notes != nullptr)
       *notes = p.plan.notes;
-    if (arm) arm(*raw);
+    if (arm)
+      arm(*raw);
     ApplyOptions options;
     options.allow_reinit = allow_reinit;
     options.allow_key_loss = allow_reinit;
@@ -204,7 +208,8 @@ class CrashTest : public ::testing::Test {
                                  " apply APDU " + std::to_string(n);
         const std::string tag = "t" + std::to_string(n) + (after ? "a" : "b");
         fork_state(base, tag);
-        auto r = run(tag, m, [&](FaultyCard& c) { c.faults().fail_at(n, when); }, reinit);
+        auto r = run(
+            tag, m, [&](FaultyCard& c) { c.faults().fail_at(n, when); }, reinit);
         EXPECT_FALSE(r) << what << ": apply did not notice the removal";
         expect_converged(tag, m, user, so, what);
 
@@ -213,13 +218,14 @@ class CrashTest : public ::testing::Test {
         pid_t pid = fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {
-          (void)run(ktag, m,
-                    [&](FaultyCard& c) {
-                      c.kill_at_ = n;
-                      c.kill_after_ = after;
-                      c.seen_ = 0;
-                    },
-                    reinit);
+          (void)run(
+              ktag, m,
+              [&](FaultyCard& c) {
+                c.kill_at_ = n;
+                c.kill_after_ = after;
+                c.seen_ = 0;
+              },
+              reinit);
           _exit(0);  // only reached if the kill point was never hit
         }
         int status = 0;
@@ -340,8 +346,8 @@ TEST_F(CrashTest, InitializeWithGeneratedCredentials) {
   // Generated values exist nowhere but in the store: losing one loses the device.
   auto m = manifest("", "");
   m.spec.user_pin = model::SecretRef{model::SecretRef::Kind::kGenerate, "", {}};
-  m.spec.so_pin = model::SecretRef{model::SecretRef::Kind::kGenerate, "",
-                                   {model::GenerateSpec::Charset::kHex, 16}};
+  m.spec.so_pin = model::SecretRef{
+      model::SecretRef::Kind::kGenerate, "", {model::GenerateSpec::Charset::kHex, 16}};
   {
     auto card = SimCard::open_file(sim_path("base"), kSerial);
     ASSERT_TRUE(card);

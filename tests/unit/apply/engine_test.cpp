@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // The apply engine against the in-memory simulator: firmware defects and guards.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
-
 #include "hsmctl/apply/engine.hpp"
+
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
 
 namespace hsmctl::apply {
 namespace {
@@ -45,7 +47,8 @@ Result<ApplyReport> apply_once(device::sim::SimCard& card, store::CredentialKeep
                                std::vector<std::string>* lines = nullptr) {
   HSMCTL_TRY_ASSIGN(PreparedDevice p, prepare(m, std::make_unique<Borrowed>(card), keeper));
   return execute(p, options, keeper, [&](const std::string& l) {
-    if (lines != nullptr) lines->push_back(l);
+    if (lines != nullptr)
+      lines->push_back(l);
   });
 }
 
@@ -57,7 +60,8 @@ TEST(ApplyEngine, V66InitializeDefect6400IsRetriedAndConverges) {
   auto r = apply_once(*card, keeper, manifest(), {}, &lines);
   ASSERT_TRUE(r) << r.error().to_string();
   std::string all;
-  for (const auto& l : lines) all += l + "\n";
+  for (const auto& l : lines)
+    all += l + "\n";
   EXPECT_THAT(all, HasSubstr("6400"));
   auto again = prepare(manifest(), std::make_unique<Borrowed>(*card), keeper);
   ASSERT_TRUE(again) << again.error().to_string();
@@ -98,7 +102,8 @@ TEST(ApplyEngine, No6400RetryWhenOnlyTheMessageContains6400) {
   EXPECT_THAT(r.error().message, HasSubstr("6A80"));
   EXPECT_THAT(r.error().message, HasSubstr("run-6400"));  // premise: the text has "6400"
   EXPECT_EQ(refusing->initialize_count, 1);
-  for (const auto& l : lines) EXPECT_THAT(l, ::testing::Not(HasSubstr("initializing again")));
+  for (const auto& l : lines)
+    EXPECT_THAT(l, ::testing::Not(HasSubstr("initializing again")));
 }
 
 TEST(ApplyEngine, ReinitRefusedWithoutFlagsAndWithKeysWithoutKeyLossFlag) {
@@ -135,7 +140,7 @@ TEST(ApplyEngine, ReinitVerifiesCurrentPinFirstSoTheDeviceKeyIsKept) {
   const auto generation = card->state().persistent.device_key_generation;
   auto m = manifest();
   m.spec.pin_retries = 5;
-  setenv("ENGINE_TEST_PIN", "97531864", 1);  // a new PIN too: the firmware cannot recover the
+  setenv("ENGINE_TEST_PIN", "97531864", 1);     // a new PIN too: the firmware cannot recover the
   m.spec.user_pin->target = "ENGINE_TEST_PIN";  // old MKEK from the new credentials
   ApplyOptions reinit;
   reinit.allow_reinit = true;
@@ -211,7 +216,8 @@ TEST(ApplyEngineJournal, PendingValueJournaledAsNeverSentIsDroppedWithoutAVerify
   ASSERT_TRUE(hsm.select());
   EXPECT_EQ(hsm.pin_status(device::schsm::PinRef::kUser)->tries_left, 3);
   std::string all;
-  for (const auto& l : lines) all += l + "\n";
+  for (const auto& l : lines)
+    all += l + "\n";
   EXPECT_THAT(all, HasSubstr("the device kept the old value"));
 }
 

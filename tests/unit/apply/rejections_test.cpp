@@ -2,21 +2,23 @@
 // A value a device rejected is never sent to it again (issue 8 item 1), and a stale store value
 // neither blames the manifest nor blocks forever (issue 8 item 2). Tries are counted on the wire.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-
 #include "../store/store_test_support.hpp"
+
 #include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/store/fingerprint.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace hsmctl::apply {
 namespace {
@@ -47,7 +49,8 @@ class Counting final : public device::Transport {
  public:
   Counting(device::Transport& t, int& verifies) : t_(t), verifies_(verifies) {}
   Result<Bytes> transmit(ByteView c) override {
-    if (c.size() > 5 && c[1] == 0x20) ++verifies_;
+    if (c.size() > 5 && c[1] == 0x20)
+      ++verifies_;
     return t_.transmit(c);
   }
   std::string describe() const override { return t_.describe(); }
@@ -91,7 +94,9 @@ std::unique_ptr<store::EncryptedStore> open_store(const std::string& path) {
   return std::make_unique<store::EncryptedStore>(std::move(*s));
 }
 
-std::string text(const PreparedDevice& p) { return plan::render_text({p.plan}, false); }
+std::string text(const PreparedDevice& p) {
+  return plan::render_text({p.plan}, false);
+}
 
 TEST(ApplyEngineRejections, ARejectedValueIsNeverSentAgainWhenTheCounterIsFullAgain) {
   store::testing::TempDir dir;
@@ -104,7 +109,8 @@ TEST(ApplyEngineRejections, ARejectedValueIsNeverSentAgainWhenTheCounterIsFullAg
     auto h = card.other();
     ASSERT_TRUE(h.select());
     ASSERT_TRUE(h.change_reference_data(PinRef::kUser, Secret(kPin), Secret(kNewPin)));
-    ASSERT_TRUE(h.change_reference_data(PinRef::kSo, Secret(*from_hex(kSo)), Secret(*from_hex(kNewSo))));
+    ASSERT_TRUE(
+        h.change_reference_data(PinRef::kSo, Secret(*from_hex(kSo)), Secret(*from_hex(kNewSo))));
   }
   // The first plan tries the held values once: acceptable once.
   card.verifies = 0;
@@ -138,7 +144,8 @@ TEST(ApplyEngineRejections, ARejectedValueIsNeverSentAgainWhenTheCounterIsFullAg
     EXPECT_EQ(card.tries(PinRef::kSo), 15);
     EXPECT_TRUE(again->plan.has_blocked());
     EXPECT_THAT(text(*again), HasSubstr("(rejected in an earlier run); recorded"));
-    EXPECT_THAT(text(*again), HasSubstr("hsmctl store set pico:" + std::string(kSerial) + "/so-pin"));
+    EXPECT_THAT(text(*again),
+                HasSubstr("hsmctl store set pico:" + std::string(kSerial) + "/so-pin"));
   }
   // The rejection is recorded by a keyed fingerprint, never the value: in the record log beside
   // the store (until it is folded into the store entry).
@@ -152,7 +159,8 @@ TEST(ApplyEngineRejections, ARejectedValueIsNeverSentAgainWhenTheCounterIsFullAg
     std::ifstream in(dir.file("store.hsmctl") + ".records");
     const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_THAT(log, HasSubstr(" rejected "));
-    for (const char* v : {kPin, kSo, kNewPin, kNewSo}) EXPECT_THAT(log, Not(HasSubstr(v)));
+    for (const char* v : {kPin, kSo, kNewPin, kNewSo})
+      EXPECT_THAT(log, Not(HasSubstr(v)));
   }
 
   // Once the value hsmctl holds changes, it is tried (once) and the device converges.
@@ -235,7 +243,7 @@ TEST(ApplyEngineRejections, TwoStoresForOneDeviceConverge) {
   auto a = open_store(dir.file("a.hsmctl"));
   auto b = open_store(dir.file("b.hsmctl"));
   ASSERT_TRUE(card.apply(*a, manifest()));
-  ASSERT_TRUE(card.apply(*b, manifest()));        // host B learns the same values
+  ASSERT_TRUE(card.apply(*b, manifest()));                 // host B learns the same values
   ASSERT_TRUE(card.apply(*a, manifest(kNewPin, kNewSo)));  // host A rotates
 
   // Host B, still on the old manifest: its store's value and the manifest's are the same stale
@@ -246,8 +254,9 @@ TEST(ApplyEngineRejections, TwoStoresForOneDeviceConverge) {
     ASSERT_TRUE(p) << p.error().to_string();
     EXPECT_EQ(card.verifies, 2);
     EXPECT_TRUE(p->plan.has_blocked());
-    EXPECT_THAT(text(*p), HasSubstr("the device rejected the value in the store (pico:" +
-                                    std::string(kSerial) + "/so-pin) and the manifest (spec.soPin)"));
+    EXPECT_THAT(text(*p),
+                HasSubstr("the device rejected the value in the store (pico:" +
+                          std::string(kSerial) + "/so-pin) and the manifest (spec.soPin)"));
   }
   card.verifies = 0;
   {
@@ -274,7 +283,6 @@ TEST(ApplyEngineRejections, TwoStoresForOneDeviceConverge) {
   EXPECT_FALSE(host_a->plan.has_changes()) << text(*host_a);
 }
 
-
 // Issue 8 item 7 / issue 13: the record made before every VERIFY is an append to the record log
 // beside the store, not a rewrite of the encrypted store: a no-change plan leaves the store file
 // as it was (before, it was rewritten four times per plan: "sending" and the outcome per PIN).
@@ -300,8 +308,7 @@ TEST(ApplyEngineRejectionRecords, ANoChangePlanDoesNotRewriteTheStore) {
   }
   EXPECT_EQ(*keeper->generation(), generation) << "a no-change plan rewrote the store";
   EXPECT_TRUE(std::filesystem::exists(path + ".records"));
-  EXPECT_EQ(std::filesystem::status(path + ".records").permissions() &
-                std::filesystem::perms::all,
+  EXPECT_EQ(std::filesystem::status(path + ".records").permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 

@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/apdu.hpp"
 
-#include <gtest/gtest.h>
-
 #include "scripted_transport.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::device {
 namespace {
 
 using testing::H;
 
-std::string enc(const CommandApdu& c) { return to_hex_spaced(c.encode()); }
+std::string enc(const CommandApdu& c) {
+  return to_hex_spaced(c.encode());
+}
 
 Bytes filled(std::size_t n, std::uint8_t start = 0) {
   Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(start + i);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<std::uint8_t>(start + i);
   return b;
 }
 
@@ -53,8 +56,7 @@ TEST(ApduEncode, Lc256GoesExtended) {
 }
 
 TEST(ApduEncode, Case4ShortAndExtended) {
-  EXPECT_EQ(enc({0x00, 0xB1, 0x2F, 0x02, H("54 02 00 00"), 0}),
-            "00 B1 2F 02 04 54 02 00 00 00");
+  EXPECT_EQ(enc({0x00, 0xB1, 0x2F, 0x02, H("54 02 00 00"), 0}), "00 B1 2F 02 04 54 02 00 00 00");
   // Le above 256 forces the extended form even for short data: Lc 00 00 04, Le 01 01.
   EXPECT_EQ(enc({0x00, 0xB1, 0x2F, 0x02, H("54 02 00 00"), 257}),
             "00 B1 2F 02 00 00 04 54 02 00 00 01 01");
@@ -143,9 +145,9 @@ TEST(ApduDescribeSw, NamesCodeAndMeaning) {
 
 TEST(ApduDescribeSw, KnowsEveryStatusOfTheReference) {
   // pico-hsm.md Appendix A plus the SWs its sections name.
-  for (std::uint16_t sw : {0x6400, 0x6581, 0x6600, 0x6700, 0x6982, 0x6983, 0x6984, 0x6985, 0x6986,
-                           0x6A82, 0x6A84, 0x6A86, 0x6A88, 0x6A89, 0x6B00, 0x6D00, 0x6E00, 0x9000,
-                           0x9001, 0x63CF, 0x6110, 0x6C08}) {
+  for (std::uint16_t sw :
+       {0x6400, 0x6581, 0x6600, 0x6700, 0x6982, 0x6983, 0x6984, 0x6985, 0x6986, 0x6A82, 0x6A84,
+        0x6A86, 0x6A88, 0x6A89, 0x6B00, 0x6D00, 0x6E00, 0x9000, 0x9001, 0x63CF, 0x6110, 0x6C08}) {
     const std::string d = describe_sw(sw);
     SCOPED_TRACE(d);
     char code[5];

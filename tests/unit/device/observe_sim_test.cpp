@@ -25,8 +25,10 @@ constexpr std::string_view kSoPin = "57621880";
 
 ObserveRequest creds(std::string_view user, std::string_view so, int retries = 3) {
   ObserveRequest r;
-  if (!user.empty()) r.user_pin_candidates.emplace_back(user);
-  if (!so.empty()) r.so_pin_candidates.emplace_back(so);
+  if (!user.empty())
+    r.user_pin_candidates.emplace_back(user);
+  if (!so.empty())
+    r.so_pin_candidates.emplace_back(so);
   r.expected_pin_retries = retries;
   return r;
 }
@@ -44,7 +46,8 @@ class ObserveSimTest : public ::testing::Test {
  protected:
   Result<model::ObservedPico> look(const ObserveRequest& r) {
     auto o = observe(hsm, r);
-    if (!o) ADD_FAILURE() << o.error().message;
+    if (!o)
+      ADD_FAILURE() << o.error().message;
     return o;
   }
   void initialize(const InitializeParams& p) {
@@ -184,7 +187,8 @@ TEST_F(ObserveSimTest, KeyDomainsSetUpImportDeleteAndKcv) {
   auto fresh = look(ObserveRequest{});
   ASSERT_TRUE(fresh.has_value());
   ASSERT_EQ(fresh->key_domains.size(), 3u);
-  for (const auto& d : fresh->key_domains) EXPECT_FALSE(d.set_up);
+  for (const auto& d : fresh->key_domains)
+    EXPECT_FALSE(d.set_up);
 
   // Set up and fill domain 0 (one share) and set up domain 1 in one PIN session.
   ASSERT_TRUE(hsm.select().has_value());
@@ -193,7 +197,8 @@ TEST_F(ObserveSimTest, KeyDomainsSetUpImportDeleteAndKcv) {
   ASSERT_TRUE(s0.has_value()) << s0.error().message;
   ASSERT_TRUE(hsm.key_domain_setup(1, 2).has_value());
   Bytes share(32);
-  for (std::size_t i = 0; i < share.size(); ++i) share[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  for (std::size_t i = 0; i < share.size(); ++i)
+    share[i] = static_cast<std::uint8_t>(i * 7 + 1);
   auto imported = hsm.import_dkek_share(0, Secret(ByteView(share)));
   ASSERT_TRUE(imported.has_value()) << imported.error().message;
   EXPECT_EQ(imported->total_shares, 1);

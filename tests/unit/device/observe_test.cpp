@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/schsm/observe.hpp"
 
-#include <gtest/gtest.h>
-
 #include "pico_vectors.hpp"
 #include "scripted_transport.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::device::schsm {
 namespace {
@@ -13,8 +13,8 @@ using namespace hsmctl::device::testing;  // NOLINT(google-build-using-namespace
 using model::CredentialCheck;
 using State = model::PinStatus::State;
 
-constexpr std::string_view kVerifyUser = "00 20 00 81 06 36 34 38 32 31 39";  // "648219"
-constexpr std::string_view kVerifyUser2 = "00 20 00 81 06 31 31 32 32 33 33";  // "112233"
+constexpr std::string_view kVerifyUser = "00 20 00 81 06 36 34 38 32 31 39";      // "648219"
+constexpr std::string_view kVerifyUser2 = "00 20 00 81 06 31 31 32 32 33 33";     // "112233"
 constexpr std::string_view kVerifySo = "00 20 00 88 08 35 37 36 32 31 38 38 30";  // "57621880"
 constexpr std::string_view kDomainNoKcv = "01 00 00 00 00 00 00 00 00 00 90 00";
 constexpr std::string_view kDomainKcv = "01 00 DE AD BE EF 01 02 03 04 90 00";
@@ -25,11 +25,14 @@ ObserveRequest with_pins(bool user, bool so) {
     r.user_pin_candidates.emplace_back("648219");
     r.user_pin_candidates.emplace_back("112233");
   }
-  if (so) r.so_pin_candidates.emplace_back("57621880");
+  if (so)
+    r.so_pin_candidates.emplace_back("57621880");
   return r;
 }
 
-Bytes self_signed_cert() { return cv_certificate("ESPICOHSMTR00001", "ESPICOHSMTR00001"); }
+Bytes self_signed_cert() {
+  return cv_certificate("ESPICOHSMTR00001", "ESPICOHSMTR00001");
+}
 
 class ObserveTest : public ::testing::Test {
  protected:
@@ -207,9 +210,9 @@ TEST_F(ObserveTest, BlockedAndTransportPinsAreNotApplicable) {
 }
 
 TEST_F(ObserveTest, TransportPinIsNotApplicable) {
-  expect_initialized_start("69 84", "63 CF", std::string(kFcpInit).replace(
-                                                 std::string(kFcpInit).find("00 01 FF"), 8,
-                                                 "00 03 FF"));
+  expect_initialized_start(
+      "69 84", "63 CF",
+      std::string(kFcpInit).replace(std::string(kFcpInit).find("00 01 FF"), 8, "00 03 FF"));
   expect_single_domain();
   expect_objects();
   auto o = observe(hsm, with_pins(true, false));
@@ -345,8 +348,8 @@ TEST(ObserveCertificate, ClassifiesChains) {
   EXPECT_EQ(device_certificate_is_pki(cv_certificate("ESPICOHSMDV00001", "ESPICOHSMTREQOWL")),
             std::optional<bool>(true));
   // Self-signed name but a DV certificate follows: issued.
-  EXPECT_EQ(device_certificate_is_pki(
-                concat({self_signed_cert(), cv_certificate("ESPICOHSMCA00001", "ESPICOHSMDV00001")})),
+  EXPECT_EQ(device_certificate_is_pki(concat(
+                {self_signed_cert(), cv_certificate("ESPICOHSMCA00001", "ESPICOHSMDV00001")})),
             std::optional<bool>(true));
   // Padding after the certificate is ignored.
   EXPECT_EQ(device_certificate_is_pki(concat({self_signed_cert(), Bytes(16, 0x00)})),

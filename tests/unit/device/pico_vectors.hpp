@@ -3,11 +3,12 @@
 // Byte vectors from pico-hsm.md (section 13: what Pico HSM v6.6 answered) shared by the device
 // tests, and small builders for TokenInfo and CV certificates.
 
-#include <string>
-#include <string_view>
+#include "scripted_transport.hpp"
 
 #include "hsmctl/device/schsm/tlv.hpp"
-#include "scripted_transport.hpp"
+
+#include <string>
+#include <string_view>
 
 namespace hsmctl::device::testing {
 

@@ -4,16 +4,16 @@
 // command byte for byte; it answers with the canned response. An unexpected or surplus APDU
 // fails the current test (and returns a kUnavailable error so the code under test stops).
 
+#include "hsmctl/device/transport.hpp"
+#include "hsmctl/util/bytes.hpp"
+
+#include <gtest/gtest.h>
+
 #include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include "hsmctl/device/transport.hpp"
-#include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl::device::testing {
 
@@ -26,7 +26,8 @@ inline Bytes H(std::string_view hex) {
 
 inline Bytes concat(std::initializer_list<Bytes> parts) {
   Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  for (const Bytes& p : parts)
+    out.insert(out.end(), p.begin(), p.end());
   return out;
 }
 
@@ -57,8 +58,9 @@ class ScriptedTransport : public Transport {
     auto step = std::move(script_.front());
     script_.pop_front();
     if (step.first != cmd) {
-      ADD_FAILURE() << "APDU #" << sent_.size() << " differs from the script\n  expected: "
-                    << to_hex_spaced(step.first) << "\n  actual:   " << to_hex_spaced(cmd);
+      ADD_FAILURE() << "APDU #" << sent_.size()
+                    << " differs from the script\n  expected: " << to_hex_spaced(step.first)
+                    << "\n  actual:   " << to_hex_spaced(cmd);
       return make_error(Errc::kUnavailable, name_ + ": unexpected APDU");
     }
     return step.second;
@@ -75,7 +77,8 @@ class ScriptedTransport : public Transport {
   int verifies_with_data(std::uint8_t p2) const {
     int n = 0;
     for (const Bytes& c : sent_) {
-      if (c.size() > 4 && c[1] == 0x20 && c[3] == p2) ++n;
+      if (c.size() > 4 && c[1] == 0x20 && c[3] == p2)
+        ++n;
     }
     return n;
   }

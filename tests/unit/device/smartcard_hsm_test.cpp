@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
-#include <gtest/gtest.h>
-
 #include "pico_vectors.hpp"
 #include "scripted_transport.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::device::schsm {
 namespace {
@@ -279,7 +279,8 @@ TEST_F(SmartCardHsmTest, KeyDomainMutations) {
 
 TEST_F(SmartCardHsmTest, ImportDkekShareReturnsStatusAndHidesShare) {
   Bytes share(32, 0xA5);
-  card.expect(concat({H("80 52 00 00 20"), share, H("00")}), H("02 01 00 00 00 00 00 00 00 00 90 00"))
+  card.expect(concat({H("80 52 00 00 20"), share, H("00")}),
+              H("02 01 00 00 00 00 00 00 00 00 90 00"))
       .expect(concat({H("80 52 00 00 20"), share, H("00")}), H("69 86"));
   auto st = hsm.import_dkek_share(0, Secret(ByteView(share)));
   ASSERT_TRUE(st.has_value());
@@ -303,9 +304,9 @@ TEST_F(SmartCardHsmTest, PkaStatus) {
 }
 
 TEST_F(SmartCardHsmTest, DynamicOptionsReadModifyWrite) {
-  card.expect("80 64 06 00 00", "04 01 90 00")     // secure lock on, RRC
-      .expect("80 64 06 00 01 05", "90 00")        // keeps 0x04, adds 0x01
-      .expect("80 64 06 00 00", "05 01 90 00");    // nothing to change: no write
+  card.expect("80 64 06 00 00", "04 01 90 00")   // secure lock on, RRC
+      .expect("80 64 06 00 01 05", "90 00")      // keeps 0x04, adds 0x01
+      .expect("80 64 06 00 00", "05 01 90 00");  // nothing to change: no write
   auto v = hsm.update_dynamic_options(0x0100, 0);
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(*v, 0x0501);

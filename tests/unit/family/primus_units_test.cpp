@@ -4,15 +4,16 @@
 // planned (before, one failure turned every cluster into that error), and apply stays
 // all-or-nothing: nothing runs on any cluster.
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "../primus/primus_fixture.hpp"
+
 #include "hsmctl/families/primus/family.hpp"
 #include "hsmctl/families/registry.hpp"
 #include "hsmctl/reconcile/exit_code.hpp"
 #include "hsmctl/reconcile/session.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace hsmctl::primus::testing {
 namespace {
@@ -33,8 +34,8 @@ class PrimusUnits : public PrimusFixture {
     const family::Family* table[] = {&families::primus::family()};
     family::Options options;
     options.values["ppin"] = HSMCTL_PPIN_DOUBLE;
-    auto session = std::make_unique<reconcile::Session>(
-        families::units_of(table, loaded), keeper_, options, reconcile::Io{out_, err_, {}});
+    auto session = std::make_unique<reconcile::Session>(families::units_of(table, loaded), keeper_,
+                                                        options, reconcile::Io{out_, err_, {}});
     session->prepare(reconcile::device_map({}), 0);
     return session;
   }

@@ -5,15 +5,15 @@
 
 #include "hsmctl/families/registry.hpp"
 
-#include <algorithm>
-#include <set>
-#include <string>
-#include <vector>
+#include "hsmctl/manifest/load.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "hsmctl/manifest/load.hpp"
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace hsmctl::families {
 namespace {
@@ -21,20 +21,23 @@ namespace {
 std::vector<family::KindSpec> all_kinds() {
   std::vector<family::KindSpec> out;
   for (const family::Family* f : families()) {
-    for (auto& k : f->kinds()) out.push_back(std::move(k));
+    for (auto& k : f->kinds())
+      out.push_back(std::move(k));
   }
   return out;
 }
 
 TEST(FamilyRegistry, PicoComesBeforePrimus) {
   std::vector<std::string> ids;
-  for (const family::Family* f : families()) ids.emplace_back(f->id());
+  for (const family::Family* f : families())
+    ids.emplace_back(f->id());
   EXPECT_EQ(ids, (std::vector<std::string>{"pico", "primus"}));
 }
 
 TEST(FamilyRegistry, EveryKindIsListedOnce) {
   std::set<std::string> seen;
-  for (const auto& k : all_kinds()) EXPECT_TRUE(seen.insert(k.kind).second) << k.kind;
+  for (const auto& k : all_kinds())
+    EXPECT_TRUE(seen.insert(k.kind).second) << k.kind;
   EXPECT_EQ(seen, (std::set<std::string>{"PicoHSM", "PrimusCluster", "PrimusPartition"}));
 }
 
@@ -65,7 +68,8 @@ TEST(FamilyRegistry, ManifestKindTableEqualsTheRegistry) {
 
 TEST(FamilyRegistry, UnknownKindListsTheRegistryKindsInOrder) {
   std::string supported;
-  for (const auto& k : all_kinds()) supported += (supported.empty() ? "" : ", ") + k.kind;
+  for (const auto& k : all_kinds())
+    supported += (supported.empty() ? "" : ", ") + k.kind;
   auto r = manifest::load_manifest_text(
       "apiVersion: hsmctl.dev/v1alpha1\nkind: Nope\nmetadata: {name: x}\nspec: {}\n", "x.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
@@ -91,15 +95,17 @@ TEST(FamilyRegistry, SensitivePointersNameCredentialFieldsOfTheSchema) {
 }
 
 TEST(FamilyRegistry, OptionNamesAreUniqueAcrossFamilies) {
-  std::set<std::string> seen = {"file", "device", "output", "detailed-exitcode", "auto-approve",
-                                "help"};
+  std::set<std::string> seen = {"file",         "device", "output", "detailed-exitcode",
+                                "auto-approve", "help"};
   for (const family::Family* f : families()) {
-    for (const auto& o : f->options()) EXPECT_TRUE(seen.insert(o.name).second) << o.name;
+    for (const auto& o : f->options())
+      EXPECT_TRUE(seen.insert(o.name).second) << o.name;
   }
 }
 
 TEST(FamilyRegistry, OnlyPicoDocumentsTakeADeviceUri) {
-  for (const auto& k : all_kinds()) EXPECT_EQ(k.device_uri, k.kind == "PicoHSM") << k.kind;
+  for (const auto& k : all_kinds())
+    EXPECT_EQ(k.device_uri, k.kind == "PicoHSM") << k.kind;
 }
 
 constexpr const char* kMixed = R"(apiVersion: hsmctl.dev/v1alpha1
@@ -141,12 +147,11 @@ TEST(FamilyRegistry, UnitsFollowTheTableThenManifestOrder) {
   auto units = units_of(families(), loaded);
   std::vector<std::string> got;
   for (const auto& u : units) {
-    got.push_back(std::string(u->noun()) + ":" + u->name() +
-                  (u->takes_device_uri() ? ":uri" : ""));
+    got.push_back(std::string(u->noun()) + ":" + u->name() + (u->takes_device_uri() ? ":uri" : ""));
   }
   // One unit per PicoHSM document and one per PrimusCluster (its partitions belong to it).
-  EXPECT_EQ(got, (std::vector<std::string>{"device:pico-b:uri", "device:pico-a:uri",
-                                           "cluster:c1", "cluster:c2"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"device:pico-b:uri", "device:pico-a:uri", "cluster:c1",
+                                           "cluster:c2"}));
 }
 
 }  // namespace

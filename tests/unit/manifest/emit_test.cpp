@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <string>
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/model/options.hpp"
+#include "hsmctl/plan/plan.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/model/options.hpp"
-#include "hsmctl/plan/plan.hpp"
+#include <string>
 
 namespace hsmctl::manifest {
 namespace {
@@ -18,7 +18,8 @@ using ::testing::Not;
 
 std::string all_errors(const LoadResult& r) {
   std::string s;
-  for (const auto& e : r.errors) s += e.to_string() + "\n";
+  for (const auto& e : r.errors)
+    s += e.to_string() + "\n";
   return s;
 }
 
@@ -44,11 +45,13 @@ ObservedPico initialized_pico() {
 model::PicoHsmManifest round_trip(const ObservedPico& o, const std::string& name,
                                   std::string* text = nullptr) {
   std::string yaml = emit_pico_manifest(o, name);
-  if (text != nullptr) *text = yaml;
+  if (text != nullptr)
+    *text = yaml;
   LoadResult r = load_manifest_text(yaml, "emitted.yaml");
   EXPECT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
   EXPECT_EQ(r.pico_hsms.size(), 1u) << yaml;
-  if (r.pico_hsms.empty()) return {};
+  if (r.pico_hsms.empty())
+    return {};
   return r.pico_hsms[0];
 }
 
@@ -134,8 +137,9 @@ TEST(ManifestEmit, UnknownRetryMaximumNeverForcesAReinitialization) {
   auto m = round_trip(o, "unknown", &text);
   EXPECT_EQ(m.spec.pin_retries, 5) << text;
   EXPECT_THAT(text, HasSubstr("pinRetries: 5  # at least this"));
-  auto p = plan::make_plan(m, o, {plan::CredentialKnowledge::kMatchesDesired,
-                                  plan::CredentialKnowledge::kMatchesDesired});
+  auto p = plan::make_plan(
+      m, o,
+      {plan::CredentialKnowledge::kMatchesDesired, plan::CredentialKnowledge::kMatchesDesired});
   EXPECT_FALSE(p.needs_reinit()) << plan::render_text({p}, false);
 
   // The maximum the store recorded wins over the counter.

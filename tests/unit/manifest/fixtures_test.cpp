@@ -3,23 +3,26 @@
 // its sibling .expected file (one "line:column: path: message" per line, file name stripped),
 // in that order. "{kinds}" in an expected line stands for the supported kinds in table order
 // ("PicoHSM, PrimusCluster, PrimusPartition"), so a new family edits no fixture.
+#include "support/files.hpp"
+
+#include "hsmctl/manifest/load.hpp"
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "hsmctl/manifest/load.hpp"
-#include "support/files.hpp"
-
 namespace hsmctl::manifest {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture_dir() { return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests"; }
+fs::path fixture_dir() {
+  return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests";
+}
 
 using hsmctl::testing::read_text;
 
@@ -28,14 +31,16 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(line);
+    if (!line.empty())
+      out.push_back(line);
   }
   return out;
 }
 
 std::string expand_kinds(std::string line) {
   std::string kinds;
-  for (const auto& k : supported_kinds()) kinds += (kinds.empty() ? "" : ", ") + std::string(k.kind);
+  for (const auto& k : supported_kinds())
+    kinds += (kinds.empty() ? "" : ", ") + std::string(k.kind);
   const std::string placeholder = "{kinds}";
   for (auto at = line.find(placeholder); at != std::string::npos; at = line.find(placeholder)) {
     line.replace(at, placeholder.size(), kinds);
@@ -49,7 +54,8 @@ std::vector<std::string> render(const std::vector<Error>& errors, const fs::path
   const std::string prefix = file.string() + ":";
   for (const Error& e : errors) {
     std::string s = e.to_string();
-    if (s.rfind(prefix, 0) == 0) s = s.substr(prefix.size());
+    if (s.rfind(prefix, 0) == 0)
+      s = s.substr(prefix.size());
     out.push_back(s);
   }
   return out;
@@ -58,7 +64,8 @@ std::vector<std::string> render(const std::vector<Error>& errors, const fs::path
 std::vector<fs::path> invalid_fixtures() {
   std::vector<fs::path> out;
   for (const auto& entry : fs::directory_iterator(fixture_dir() / "invalid")) {
-    if (entry.path().extension() == ".yaml") out.push_back(entry.path());
+    if (entry.path().extension() == ".yaml")
+      out.push_back(entry.path());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -84,16 +91,20 @@ TEST_P(ManifestInvalidFixture, ReportsExpectedErrors) {
   EXPECT_TRUE(r.pico_hsms.empty());
   std::vector<std::string> actual = render(r.errors, file);
   std::vector<std::string> expected = lines_of(read_text(expected_file));
-  for (auto& line : expected) line = expand_kinds(line);
+  for (auto& line : expected)
+    line = expand_kinds(line);
   std::string actual_text;
-  for (const auto& a : actual) actual_text += a + "\n";
+  for (const auto& a : actual)
+    actual_text += a + "\n";
   EXPECT_EQ(actual, expected) << "actual output:\n" << actual_text;
-  for (const Error& e : r.errors) EXPECT_EQ(e.code, Errc::kManifest) << e.to_string();
+  for (const Error& e : r.errors)
+    EXPECT_EQ(e.code, Errc::kManifest) << e.to_string();
 }
 
 std::vector<std::string> fixture_names() {
   std::vector<std::string> names;
-  for (const auto& f : invalid_fixtures()) names.push_back(f.stem().string());
+  for (const auto& f : invalid_fixtures())
+    names.push_back(f.stem().string());
   return names;
 }
 

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/load.hpp"
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <string>
+#include "support/temp_dir.hpp"
 
+#include "hsmctl/model/options.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "hsmctl/model/options.hpp"
-#include "support/temp_dir.hpp"
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 namespace hsmctl::manifest {
 namespace {
@@ -20,11 +20,14 @@ namespace fs = std::filesystem;
 using model::SecretRef;
 using ::testing::HasSubstr;
 
-fs::path fixtures() { return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests"; }
+fs::path fixtures() {
+  return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests";
+}
 
 std::string all_errors(const LoadResult& r) {
   std::string s;
-  for (const auto& e : r.errors) s += e.to_string() + "\n";
+  for (const auto& e : r.errors)
+    s += e.to_string() + "\n";
   return s;
 }
 
@@ -172,8 +175,9 @@ TEST(ManifestLoad, DuplicatesAcrossFilesNameTheOtherFile) {
                                          "defined at " +
                                          a + ":3:18)");
   EXPECT_EQ(r.errors[1].to_string(),
-            copy.string() + ":5:20: spec.device.serial: serial 00000000000000A0 is already "
-                            "selected by another manifest (at " +
+            copy.string() +
+                ":5:20: spec.device.serial: serial 00000000000000A0 is already "
+                "selected by another manifest (at " +
                 a + ":5:20)");
 }
 
@@ -275,7 +279,8 @@ TEST(ManifestLoad, DamagedInputNeverCrashes) {
       EXPECT_TRUE(r.pico_hsms.empty());
     }
   };
-  for (std::size_t n = 0; n <= text.size(); ++n) check(text.substr(0, n));
+  for (std::size_t n = 0; n <= text.size(); ++n)
+    check(text.substr(0, n));
   const char replacements[] = {'\t', ':', '-', '{', ']', '&', '*', '"', '\'', '#', ' ', '\n', '0'};
   for (std::size_t i = 0; i < text.size(); i += 3) {
     std::string t = text;

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/yaml_loader.hpp"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <future>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace hsmctl::manifest {
 namespace {
@@ -16,7 +16,8 @@ using ::testing::HasSubstr;
 
 std::string errors_of(const YamlFile& f) {
   std::string s;
-  for (const auto& e : f.errors) s += e.to_string() + "\n";
+  for (const auto& e : f.errors)
+    s += e.to_string() + "\n";
   return s;
 }
 
@@ -24,7 +25,8 @@ std::string errors_of(const YamlFile& f) {
 nlohmann::json scalar(const std::string& text) {
   YamlFile f = parse_yaml("v: " + text + "\n", "t.yaml");
   EXPECT_TRUE(f.errors.empty()) << text << ": " << errors_of(f);
-  if (f.documents.size() != 1) return nullptr;
+  if (f.documents.size() != 1)
+    return nullptr;
   return f.documents[0].value["v"];
 }
 
@@ -110,11 +112,12 @@ TEST(ManifestYaml, AnchorsAliasesAndMergeKeysAreRefused) {
 }
 
 TEST(ManifestYaml, BillionLaughsIsNotExpanded) {
-  std::string text = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string text =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   for (char c = 'b'; c <= 'j'; ++c) {
     std::string prev(1, static_cast<char>(c - 1));
-    text += std::string(1, c) + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" +
-            prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
+    text += std::string(1, c) + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev +
+            ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
   }
   YamlFile f = parse_yaml(text, "lol.yaml");
   ASSERT_EQ(f.documents.size(), 1u);
@@ -132,7 +135,8 @@ TEST(ManifestYaml, DepthAndNodeLimits) {
   EXPECT_TRUE(f.documents.empty());
 
   std::string wide = "v: [";
-  for (int i = 0; i < kMaxNodes + 10; ++i) wide += "1,";
+  for (int i = 0; i < kMaxNodes + 10; ++i)
+    wide += "1,";
   wide += "1]\n";
   YamlFile g = parse_yaml(wide, "wide.yaml");
   ASSERT_EQ(g.errors.size(), 1u);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace hsmctl::plan {
 namespace {
@@ -53,11 +53,14 @@ ObservedPico matching() {
   return o;
 }
 
-CredentialFacts both_match() { return {K::kMatchesDesired, K::kMatchesDesired}; }
+CredentialFacts both_match() {
+  return {K::kMatchesDesired, K::kMatchesDesired};
+}
 
 const Action* find(const DevicePlan& p, ActionKind kind) {
   for (const auto& a : p.actions) {
-    if (a.kind == kind) return &a;
+    if (a.kind == kind)
+      return &a;
   }
   return nullptr;
 }
@@ -125,7 +128,9 @@ TEST(PlanDiff, EveryInitOnlyOptionForcesReinit) {
       {[](PicoHsmManifest& m) { m.spec.transport_pin = true; }, "spec.transportPin"},
       {[](PicoHsmManifest& m) { m.spec.dkek_shares = 2; }, "spec.dkekShares"},
       {[](PicoHsmManifest& m) { m.spec.key_domains.resize(2); }, "spec.keyDomains"},
-      {[](PicoHsmManifest& m) { m.spec.public_key_auth = model::PublicKeyAuth{2, 1, false, false}; },
+      {[](PicoHsmManifest& m) {
+         m.spec.public_key_auth = model::PublicKeyAuth{2, 1, false, false};
+       },
        "spec.publicKeyAuth"},
   };
   for (const auto& c : cases) {
@@ -147,14 +152,16 @@ TEST(PlanDiff, ReinitListsKeysThatWouldBeLost) {
   const Action* init = find(p, ActionKind::kInitialize);
   ASSERT_NE(init, nullptr);
   std::string lost;
-  for (const auto& l : init->would_lose) lost += l + ";";
+  for (const auto& l : init->would_lose)
+    lost += l + ";";
   EXPECT_THAT(lost, HasSubstr("2 private key(s)"));
   EXPECT_THAT(lost, HasSubstr("PKI-issued device certificate"));
 
   // With a verified current PIN, apply logs in first and the certificate survives.
   p = make_plan(m, o, both_match());
   lost.clear();
-  for (const auto& l : find(p, ActionKind::kInitialize)->would_lose) lost += l + ";";
+  for (const auto& l : find(p, ActionKind::kInitialize)->would_lose)
+    lost += l + ";";
   EXPECT_THAT(lost, ::testing::Not(HasSubstr("device certificate")));
 }
 
@@ -165,7 +172,8 @@ TEST(PlanDiff, KnownOldPinsAreChangedInPlace) {
   EXPECT_EQ(p.actions[1].kind, ActionKind::kChangeUserPin);
   for (const auto& a : p.actions) {
     EXPECT_EQ(a.action_class, ActionClass::kUpdate);
-    for (const auto& c : a.changes) EXPECT_THAT(c.after, HasSubstr("sensitive"));
+    for (const auto& c : a.changes)
+      EXPECT_THAT(c.after, HasSubstr("sensitive"));
   }
 }
 
@@ -197,7 +205,8 @@ TEST(PlanDiff, KeyDomainsAreSetUpInPlaceAfterTheCountMatches) {
   m.spec.key_domains = {model::KeyDomain{2}, model::KeyDomain{0}, model::KeyDomain{}};
   auto o = matching();
   o.key_domains.assign(3, KeyDomainStatus{});  // three domains, none set up
-  for (int i = 0; i < 3; ++i) o.key_domains[static_cast<std::size_t>(i)].index = i;
+  for (int i = 0; i < 3; ++i)
+    o.key_domains[static_cast<std::size_t>(i)].index = i;
   auto p = make_plan(m, o, both_match());
   ASSERT_EQ(p.actions.size(), 2u) << render_text({p}, false);
   EXPECT_EQ(p.actions[0].kind, ActionKind::kSetupKeyDomain);
@@ -229,7 +238,8 @@ TEST(PlanDiff, KeyDomainStepsNeedTheUserPin) {
   p = make_plan(m, o, {K::kUnchecked, K::kUnchecked});
   bool blocked_domain = false;
   for (const auto& a : p.actions) {
-    if (a.action_class == ActionClass::kBlocked && a.summary.find("key domain") != std::string::npos) {
+    if (a.action_class == ActionClass::kBlocked &&
+        a.summary.find("key domain") != std::string::npos) {
       blocked_domain = true;
     }
   }

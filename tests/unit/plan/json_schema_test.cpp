@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // `hsmctl plan -o json` output conforms to schemas/plan.v1alpha1.schema.json.
 
-#include <gtest/gtest.h>
-
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include "support/plan_schema.hpp"
+
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
 
 namespace hsmctl::plan {
 namespace {
@@ -35,11 +36,11 @@ TEST(PlanJson, ConformsToSchemaForEveryActionClass) {
   init.pin_retries_max = 3;
   init.key_domains.resize(2);
   init.key_count = 1;
-  auto reinit = make_plan(m, init, {CredentialKnowledge::kMatchesDesired,
-                                    CredentialKnowledge::kMismatchUnknown});
+  auto reinit = make_plan(
+      m, init, {CredentialKnowledge::kMatchesDesired, CredentialKnowledge::kMismatchUnknown});
   init.key_domains.resize(1);
-  auto blocked = make_plan(m, init, {CredentialKnowledge::kUnchecked,
-                                     CredentialKnowledge::kUnchecked});
+  auto blocked =
+      make_plan(m, init, {CredentialKnowledge::kUnchecked, CredentialKnowledge::kUnchecked});
   for (const auto& plans : {std::vector<DevicePlan>{create}, {reinit, blocked}, {}}) {
     std::string json = render_json(plans);
     EXPECT_EQ(validate(json), "") << json;

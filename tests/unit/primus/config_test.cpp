@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/primus/config.hpp"
 
+#include "hsmctl/primus/model.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "hsmctl/primus/model.hpp"
 
 namespace hsmctl::primus {
 namespace {
@@ -42,14 +42,14 @@ TEST(PrimusConfig, RenderIsDeterministicAndParsesBack) {
   EXPECT_EQ(parsed->settings.at("primus.hsms.hsm1.port"), "\"2411\"");  // a string, as documented
   EXPECT_EQ(parsed->settings.at("primus.hsms.hsm0.slots.slot0.id"), "1");
   EXPECT_EQ(parsed->settings.at("version"), "\"1.0\"");
-  EXPECT_EQ(parsed->users,
-            (std::vector<std::string>{"A_USER", "B_USER", "A_USER", "B_USER"}));
+  EXPECT_EQ(parsed->users, (std::vector<std::string>{"A_USER", "B_USER", "A_USER", "B_USER"}));
   EXPECT_FALSE(parsed->has_inline_credentials);
   EXPECT_TRUE(diff_config(*parsed, *parsed).empty());
 }
 
 TEST(PrimusConfig, SyntaxErrorsCarryTheLine) {
-  auto r = parse_config("version = \"1.0\";\nprimus:\n{\n  hsms = ;\n};\n", "/etc/primus/primus.cfg");
+  auto r =
+      parse_config("version = \"1.0\";\nprimus:\n{\n  hsms = ;\n};\n", "/etc/primus/primus.cfg");
   ASSERT_FALSE(r);
   ASSERT_TRUE(r.error().where.has_value());
   EXPECT_EQ(r.error().where->file, "/etc/primus/primus.cfg");
@@ -96,8 +96,8 @@ TEST(PrimusModel, SetupPasswordFormat) {
 TEST(PrimusModel, ValidateFindsCrossObjectProblems) {
   auto c = sample_cluster();
   auto a = sample_partition("A", 1);
-  auto b = sample_partition("B", 1);   // same slot id
-  auto d = sample_partition("A", 3);   // same user twice
+  auto b = sample_partition("B", 1);  // same slot id
+  auto d = sample_partition("A", 3);  // same user twice
   d.name = "d";
   auto e = sample_partition("E", 4);
   e.cluster = "missing";
@@ -149,20 +149,23 @@ TEST(PrimusConfigEscaping, RenderParseCompareOverRandomStrings) {
   auto random_string = [&] {
     std::string s;
     const int n = len(rng);
-    for (int i = 0; i < n; ++i) s += static_cast<char>(byte(rng));
+    for (int i = 0; i < n; ++i)
+      s += static_cast<char>(byte(rng));
     return s;
   };
   for (int iter = 0; iter < 2000; ++iter) {
     auto c = sample_cluster();
     c.members[0].host = random_string();
     c.log.file = random_string();
-    if (c.log.file.empty()) c.log.file = "x";
+    if (c.log.file.empty())
+      c.log.file = "x";
     ServiceProxy sp;
     sp.user = random_string();
     c.service_proxy = sp;
     auto p = sample_partition(random_string(), 1);
     p.client_id = random_string();
-    if (p.client_id.empty()) p.client_id = "y";
+    if (p.client_id.empty())
+      p.client_id = "y";
     const std::string text = render_config(c, {&p});
     auto parsed = parse_config(text, "primus.cfg");
     ASSERT_TRUE(parsed) << parsed.error().to_string();
@@ -172,7 +175,8 @@ TEST(PrimusConfigEscaping, RenderParseCompareOverRandomStrings) {
     EXPECT_EQ(parsed->strings["primus.hsms.hsm0.slots.slot0.client_id"], p.client_id);
     EXPECT_EQ(parsed->strings["primus.hsms.hsm0.slots.slot0.proxy_user"], sp.user);
     ASSERT_EQ(parsed->users.size(), 2u);
-    if (::testing::Test::HasFailure()) break;
+    if (::testing::Test::HasFailure())
+      break;
   }
 }
 

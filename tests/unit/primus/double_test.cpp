@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The ppin double itself behaves like the documented tool (so the engine tests mean something),
 // and the ppin client reads it through the pseudo-terminal.
-#include <filesystem>
-
 #include "primus_fixture.hpp"
+
+#include <filesystem>
 
 namespace hsmctl::primus::testing {
 namespace {
@@ -21,9 +21,7 @@ class PrimusDouble : public PrimusFixture {
     std::ofstream(etc_ + "/primus.cfg") << render_config(cluster(), parts);
     paths_ = {etc_ + "/primus.cfg", etc_ + "/.secrets.cfg"};
   }
-  Result<RunOutput> raw(const std::vector<std::string>& args) {
-    return ppin_.run(args, {});
-  }
+  Result<RunOutput> raw(const std::vector<std::string>& args) { return ppin_.run(args, {}); }
   Ppin ppin_{HSMCTL_PPIN_DOUBLE, 30};
   PpinPaths paths_;
 };
@@ -50,8 +48,8 @@ TEST_F(PrimusDouble, DocumentedErrors) {
   auto l = ppin_.list(paths_);
   ASSERT_FALSE(l);
   EXPECT_NE(l.error().message.find("0x80005004"), std::string::npos);
-  auto unknown = ppin_.add(paths_, "NOBODY", Secret(std::string_view(kSetup)),
-                           Secret(std::string_view(kPin)));
+  auto unknown =
+      ppin_.add(paths_, "NOBODY", Secret(std::string_view(kSetup)), Secret(std::string_view(kPin)));
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("0x80005012"), std::string::npos);
   auto missing_user = ppin_.add(paths_, "OTHER02", Secret(std::string_view(kSetup)),
@@ -76,7 +74,9 @@ TEST_F(PrimusDouble, ErrorsAreFoundEvenWhenTheExitCodeIsZero) {
 }
 
 TEST_F(PrimusDouble, LockoutAfterThresholdEvenForTheRightPassword) {
-  set_state([](nlohmann::json& s) { s["lockout"] = {{"threshold", 3}, {"window", 300}, {"duration", 300}}; });
+  set_state([](nlohmann::json& s) {
+    s["lockout"] = {{"threshold", 3}, {"window", 300}, {"duration", 300}};
+  });
   for (int i = 0; i < 3; ++i) {
     auto r = ppin_.add(paths_, "PAYMENTS01", Secret(std::string_view(kOtherSetup)),
                        Secret(std::string_view(kPin)));
@@ -108,11 +108,13 @@ TEST_F(PrimusDouble, SetupPasswordExpiresFromFirstUseOrIssuance) {
   EXPECT_NE(late.error().message.find("0x80005018"), std::string::npos);
 
   set_state([](nlohmann::json& s) {
-    s["users"]["OTHER02"] = {{"setupPassword", kSetup}, {"issuedAt", kT0 - 8 * 24 * 3600},
-                             {"lifespanHours", 168}, {"clockFrom", "Issuance"}};
+    s["users"]["OTHER02"] = {{"setupPassword", kSetup},
+                             {"issuedAt", kT0 - 8 * 24 * 3600},
+                             {"lifespanHours", 168},
+                             {"clockFrom", "Issuance"}};
   });
-  auto never_used = ppin_.add(paths_, "OTHER02", Secret(std::string_view(kSetup)),
-                              Secret(std::string_view("")));
+  auto never_used =
+      ppin_.add(paths_, "OTHER02", Secret(std::string_view(kSetup)), Secret(std::string_view("")));
   ASSERT_FALSE(never_used);
   EXPECT_NE(never_used.error().message.find("0x80005018"), std::string::npos);
 }

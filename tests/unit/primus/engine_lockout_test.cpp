@@ -2,9 +2,9 @@
 // Issue 10: lockout records that do not depend on luck, proxy rotation, removal scrubbing
 // backups, --store none, concurrent applies, one-time setup passwords, the proxy/0x80005017
 // ambiguity. Against ppin-double (tests/tools/ppin_double.cpp).
-#include <filesystem>
-
 #include "primus_fixture.hpp"
+
+#include <filesystem>
 
 namespace hsmctl::primus::testing {
 namespace {
@@ -19,7 +19,8 @@ class PrimusLockout : public PrimusFixture {
   }
   std::string reasons(const plan::DevicePlan& p) {
     std::string out;
-    for (const auto& a : p.actions) out += a.summary + ": " + a.reason + "\n";
+    for (const auto& a : p.actions)
+      out += a.summary + ": " + a.reason + "\n";
     return out;
   }
 };
@@ -60,7 +61,8 @@ TEST_F(PrimusLockout, CrashAfterLoginIsNotRetried) {
   });
   auto c = cluster();
   auto p = partition(c.name);
-  for (int i = 0; i < 3; ++i) (void)apply_once({c}, {p});
+  for (int i = 0; i < 3; ++i)
+    (void)apply_once({c}, {p});
   EXPECT_EQ(count_invocations_with("-a"), 1);
   EXPECT_EQ(load_state()["counters"]["api"]["failures"].size(), 1u);
 }
@@ -138,8 +140,8 @@ TEST_F(PrimusLockout, RemovalAlsoRemovesTheBackup) {
   q.user_name = "OTHER02";
   q.slot_id = 2;
   set_state([](nlohmann::json& s) {
-    s["users"]["OTHER02"] = {{"setupPassword", kSetup}, {"lifespanHours", 72},
-                             {"secret", "0ther5ecret0ther5ecret"}};
+    s["users"]["OTHER02"] = {
+        {"setupPassword", kSetup}, {"lifespanHours", 72}, {"secret", "0ther5ecret0ther5ecret"}};
   });
   ASSERT_TRUE(apply_once({c}, {p, q})) << output_;
   const std::string secret = load_state()["users"]["PAYMENTS01"]["secret"];

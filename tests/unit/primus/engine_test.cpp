@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Plan/apply of Primus partitions against ppin-double (tests/tools/ppin_double.cpp).
-#include <filesystem>
-
 #include "primus_fixture.hpp"
+
+#include <filesystem>
 
 namespace hsmctl::primus::testing {
 namespace {
@@ -38,11 +38,13 @@ TEST_F(PrimusEngine, OnPremFirstApplyFetchesThenSecondRunHasNoChanges) {
 
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again) << again.error().to_string();
-  EXPECT_FALSE((*again)[0].plan.plan.has_changes()) << plan::render_text({(*again)[0].plan.plan}, false);
+  EXPECT_FALSE((*again)[0].plan.plan.has_changes())
+      << plan::render_text({(*again)[0].plan.plan}, false);
   EXPECT_TRUE((*again)[0].plan.plan.actions.empty());
   // Committed credentials, no pending leftovers.
   EXPECT_TRUE(keeper_.pending_.empty());
-  EXPECT_EQ(keeper_.current_.count(partition_key(c.name, "PAYMENTS01", "pkcs11-password").id()), 1u);
+  EXPECT_EQ(keeper_.current_.count(partition_key(c.name, "PAYMENTS01", "pkcs11-password").id()),
+            1u);
 }
 
 TEST_F(PrimusEngine, CloudHsmSetsProxyPasswordBeforeFetchAndConverges) {
@@ -64,7 +66,8 @@ TEST_F(PrimusEngine, CloudHsmSetsProxyPasswordBeforeFetchAndConverges) {
 
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
-  EXPECT_FALSE((*again)[0].plan.plan.has_changes()) << plan::render_text({(*again)[0].plan.plan}, false);
+  EXPECT_FALSE((*again)[0].plan.plan.has_changes())
+      << plan::render_text({(*again)[0].plan.plan}, false);
   // Medium-term CloudHSM default: 168 h validity.
   EXPECT_EQ(validity_hours(p, c), 168);
 }
@@ -107,7 +110,6 @@ TEST_F(PrimusEngine, WrongSetupPasswordIsTriedAtMostOnceAcrossApplies) {
   EXPECT_EQ(count_invocations_with("-a"), 1);
   EXPECT_EQ(load_state()["counters"]["api"]["failures"].size(), 1u);
 
-
   // The operator override sends the recorded value once more (and it fails again, once).
   auto o = options();
   o.retry_rejected = true;
@@ -141,7 +143,10 @@ TEST_F(PrimusEngine, WrongPkcs11PasswordStopsAndIsNotRetried) {
   const auto& plan = (*prepared)[0].plan.plan;
   EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
   EXPECT_NE(plan.actions.back().reason.find("PKCS#11 password"), std::string::npos);
-  { auto ex = execute((*prepared)[0], {}, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   EXPECT_EQ(count_invocations_with("-a"), 1);
 }
 
@@ -154,7 +159,10 @@ TEST_F(PrimusEngine, MalformedSetupPasswordIsNeverSent) {
   const auto& plan = (*prepared)[0].plan.plan;
   EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
   EXPECT_NE(plan.actions.back().reason.find("XXXXX-XXXXX"), std::string::npos);
-  { auto ex = execute((*prepared)[0], {}, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   EXPECT_EQ(count_invocations_with("-a"), 0);
 }
 
@@ -170,7 +178,8 @@ TEST_F(PrimusEngine, ExpiredSetupPasswordWarnsThenBlocksWithOperatorHint) {
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_TRUE(has_kind(plan, ActionKind::kFetchSecret));
   bool warned = false;
-  for (const auto& n : plan.notes) warned = warned || n.find("likely expired") != std::string::npos;
+  for (const auto& n : plan.notes)
+    warned = warned || n.find("likely expired") != std::string::npos;
   EXPECT_TRUE(warned) << plan::render_text({plan}, false);
 
   auto r = execute((*prepared)[0], {}, keeper_, nullptr);
@@ -269,7 +278,10 @@ TEST_F(PrimusEngine, ConfigDriftIsDetectedAndRepaired) {
   ASSERT_EQ(plan.actions[0].changes.size(), 1u);
   EXPECT_EQ(plan.actions[0].changes[0].path, "primus.cfg: primus.hsms.hsm1.host");
   EXPECT_EQ(plan.actions[0].changes[0].before, "\"10.9.9.99\"");
-  { auto ex = execute((*prepared)[0], {}, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   EXPECT_NE(read_text(c.config_path + ".bak").find("10.9.9.99"), std::string::npos);
 
   auto again = prepare_all({c}, {p});
@@ -300,7 +312,10 @@ TEST_F(PrimusEngine, FileModeDriftIsFixed) {
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 1u);
   EXPECT_EQ(plan.actions[0].kind, ActionKind::kFixFileMode);
-  { auto ex = execute((*prepared)[0], {}, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   struct stat st {};
   ASSERT_EQ(::stat(c.secrets_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
@@ -327,7 +342,10 @@ TEST_F(PrimusEngine, RemovalIsDestructiveAndRefusedWithoutTheFlag) {
 
   ApplyOptions allow;
   allow.allow_destructive = true;
-  { auto ex = execute((*prepared)[0], allow, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], allow, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   EXPECT_EQ(count_invocations_with("-r"), 1);
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
@@ -344,14 +362,15 @@ TEST_F(PrimusEngine, ProxyRemovalIsDestructive) {
   ASSERT_FALSE(check_guards((*prepared)[0], {}));
   ApplyOptions allow;
   allow.allow_destructive = true;
-  { auto ex = execute((*prepared)[0], allow, keeper_, nullptr); ASSERT_TRUE(ex) << ex.error().to_string(); }
+  {
+    auto ex = execute((*prepared)[0], allow, keeper_, nullptr);
+    ASSERT_TRUE(ex) << ex.error().to_string();
+  }
   EXPECT_EQ(count_invocations_with("-x"), 1);
 }
 
 TEST_F(PrimusEngine, UnreachableMembersAreNotRecordedAsBadCredentials) {
-  set_state([](nlohmann::json& s) {
-    s["hosts"] = {{"10.0.0.10", "down"}, {"10.0.0.11", "down"}};
-  });
+  set_state([](nlohmann::json& s) { s["hosts"] = {{"10.0.0.10", "down"}, {"10.0.0.11", "down"}}; });
   auto c = cluster();
   auto p = partition(c.name);
   auto r = apply_once({c}, {p});
@@ -397,16 +416,21 @@ TEST_F(PrimusEngine, SecretsNeverInArgvOutputOrOtherFiles) {
   ASSERT_GE(invocations().size(), 5u);
   for (const auto& argv : invocations()) {
     for (const auto& a : argv) {
-      for (const auto& v : values) EXPECT_EQ(a.find(v), std::string::npos) << a;
+      for (const auto& v : values)
+        EXPECT_EQ(a.find(v), std::string::npos) << a;
     }
   }
-  for (const auto& v : values) EXPECT_EQ(output_.find(v), std::string::npos) << v;
+  for (const auto& v : values)
+    EXPECT_EQ(output_.find(v), std::string::npos) << v;
   for (const auto& e : std::filesystem::recursive_directory_iterator(etc_)) {
-    if (!e.is_regular_file()) continue;
+    if (!e.is_regular_file())
+      continue;
     const std::string name = e.path().filename().string();
-    if (name == ".secrets.cfg" || name == ".secrets.cfg.bak") continue;
+    if (name == ".secrets.cfg" || name == ".secrets.cfg.bak")
+      continue;
     const std::string content = read_text(e.path().string());
-    for (const auto& v : values) EXPECT_EQ(content.find(v), std::string::npos) << e.path();
+    for (const auto& v : values)
+      EXPECT_EQ(content.find(v), std::string::npos) << e.path();
   }
   // The store keeps fingerprints of rejected values, never the values themselves.
   const auto rejected =

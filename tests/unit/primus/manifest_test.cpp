@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The PrimusCluster / PrimusPartition kinds through the manifest loader (schema, model, errors).
-#include <gtest/gtest.h>
-
 #include "hsmctl/manifest/load.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::primus {
 namespace {
@@ -35,7 +35,8 @@ spec:
 
 TEST(PrimusManifest, LoadsBothKindsIntoTheModel) {
   auto r = manifest::load_manifest_text(kGood, "primus.yaml");
-  for (const auto& e : r.errors) ADD_FAILURE() << e.to_string();
+  for (const auto& e : r.errors)
+    ADD_FAILURE() << e.to_string();
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r.primus_clusters.size(), 1u);
   ASSERT_EQ(r.primus_partitions.size(), 1u);
@@ -86,7 +87,8 @@ TEST(PrimusManifest, CreateSecretsFileIsABoolean) {
   const std::string line = "    secretsFileMode: {owner: root, group: primus, mode: \"0600\"}\n";
   text.replace(text.find(line), line.size(), line + "    createSecretsFile: true\n");
   auto r = manifest::load_manifest_text(text, "primus.yaml");
-  for (const auto& e : r.errors) ADD_FAILURE() << e.to_string();
+  for (const auto& e : r.errors)
+    ADD_FAILURE() << e.to_string();
   ASSERT_EQ(r.primus_clusters.size(), 1u);
   EXPECT_TRUE(r.primus_clusters[0].create_secrets_file);
 
@@ -109,7 +111,8 @@ TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
 
 TEST(PrimusManifest, UnknownKindListsTheSupportedOnes) {
   auto r = manifest::load_manifest_text(
-      "apiVersion: hsmctl.dev/v1alpha1\nkind: PrimusHSM\nmetadata: {name: x}\nspec: {}\n", "k.yaml");
+      "apiVersion: hsmctl.dev/v1alpha1\nkind: PrimusHSM\nmetadata: {name: x}\nspec: {}\n",
+      "k.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].message.find("PrimusPartition"), std::string::npos);
   EXPECT_EQ(r.errors[0].where->line, 2);

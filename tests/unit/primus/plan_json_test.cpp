@@ -49,8 +49,8 @@ TEST_F(PrimusPlanJson, FetchlogShowsTheSetupPasswordUse) {
   auto p = partition(c.name);
   ASSERT_TRUE(apply_once({c}, {p})) << output_;
   Ppin ppin(HSMCTL_PPIN_DOUBLE, 30);
-  auto r = ppin.run({"-c", c.config_path, "--fetchlog", "--user", "PAYMENTS01", "--hsm", "hsm0"},
-                    {});
+  auto r =
+      ppin.run({"-c", c.config_path, "--fetchlog", "--user", "PAYMENTS01", "--hsm", "hsm0"}, {});
   ASSERT_TRUE(r);
   EXPECT_NE(r->output.find("Fetching log from HSM."), std::string::npos);
   EXPECT_NE(r->output.find("Login request: user PAYMENTS01 with setup password"),

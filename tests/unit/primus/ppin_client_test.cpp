@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The ppin client's process guarantees (issue 10): minimal environment, umask 077, answers
 // typed only once echo is off, unexpected prompts fail at once.
+#include "primus_fixture.hpp"
+
 #include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
 #include <set>
-
-#include "primus_fixture.hpp"
 
 namespace hsmctl::primus::testing {
 namespace {
@@ -43,9 +43,10 @@ TEST_F(PpinClient, ChildEnvironmentIsMinimalAndHoldsNoSecret) {
   unsetenv("LC_ALL");
   const auto envs = load_state()["environments"];
   ASSERT_EQ(envs.size(), 2u);  // -v and -a, each read from /proc/self/environ of the child
-  const std::set<std::string> allowed = {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ",
-                                         "USER", "LOGNAME", "TMPDIR", "LD_LIBRARY_PATH",
-                                         "PRIMUS_HOME", "PPIN_DOUBLE_STATE", "PPIN_DOUBLE_NOW"};
+  const std::set<std::string> allowed = {
+      "PATH",           "HOME",    "LANG",   "LANGUAGE",        "TERM",        "TZ",
+      "USER",           "LOGNAME", "TMPDIR", "LD_LIBRARY_PATH", "PRIMUS_HOME", "PPIN_DOUBLE_STATE",
+      "PPIN_DOUBLE_NOW"};
   for (const auto& env : envs) {
     bool saw_lc = false;
     for (const auto& e : env) {
@@ -63,8 +64,11 @@ TEST_F(PpinClient, ChildEnvironmentIsMinimalAndHoldsNoSecret) {
 
 TEST_F(PpinClient, PassEnvNeverPassesHsmctlNames) {
   setenv("HSMCTL_PPIN_PASS_ENV", "PPIN_DOUBLE_STATE,HSMCTL_STORE_KEY_FILE", 1);
-  const char* env[] = {"PATH=/bin", "HSMCTL_STORE_KEY_FILE=/k", "PPIN_DOUBLE_STATE=/s",
-                       "T_SECRET=x", "HSMCTL_PPIN_PASS_ENV=PPIN_DOUBLE_STATE,HSMCTL_STORE_KEY_FILE",
+  const char* env[] = {"PATH=/bin",
+                       "HSMCTL_STORE_KEY_FILE=/k",
+                       "PPIN_DOUBLE_STATE=/s",
+                       "T_SECRET=x",
+                       "HSMCTL_PPIN_PASS_ENV=PPIN_DOUBLE_STATE,HSMCTL_STORE_KEY_FILE",
                        nullptr};
   const auto out = ppin_environment(env);
   EXPECT_EQ(out, (std::vector<std::string>{"PATH=/bin", "PPIN_DOUBLE_STATE=/s"}));
@@ -77,7 +81,8 @@ TEST_F(PpinClient, SecretsFileCreatedByPpinIsPrivateFromItsFirstByte) {
   ASSERT_TRUE(r) << r.error().to_string();
   const auto writes = load_state()["secretsWrites"];
   ASSERT_FALSE(writes.empty());
-  for (const auto& w : writes) EXPECT_EQ(w["mode"].get<unsigned>() & 077, 0u) << w.dump();
+  for (const auto& w : writes)
+    EXPECT_EQ(w["mode"].get<unsigned>() & 077, 0u) << w.dump();
 }
 
 TEST_F(PpinClient, WaitsForEchoOffBeforeTyping) {
@@ -104,7 +109,8 @@ TEST_F(PpinClient, UnexpectedPromptFailsAtOnce) {
 }
 
 TEST_F(PpinClient, RepeatedPromptIsNotAnsweredTwice) {
-  set_state([](nlohmann::json& s) { s["extraPrompt"] = "Provide setup password for 'PAYMENTS01': "; });
+  set_state(
+      [](nlohmann::json& s) { s["extraPrompt"] = "Provide setup password for 'PAYMENTS01': "; });
   const auto t0 = std::chrono::steady_clock::now();
   auto r = add();
   ASSERT_FALSE(r);

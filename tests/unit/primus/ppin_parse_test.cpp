@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <gtest/gtest.h>
-
 #include "hsmctl/primus/ppin.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::primus {
 namespace {
@@ -29,8 +29,7 @@ TEST(PrimusPpinParse, ListingToleratesPaddingAndOtherLines) {
 }
 
 TEST(PrimusPpinParse, ErrorCodes) {
-  EXPECT_EQ(find_error_code("ERROR: login with setup password failed (0x80005017)"),
-            0x80005017u);
+  EXPECT_EQ(find_error_code("ERROR: login with setup password failed (0x80005017)"), 0x80005017u);
   EXPECT_EQ(find_error_code("failed: 0xC0000123 system"), 0xC0000123u);
   EXPECT_EQ(find_error_code("slot-id 0x2 fine"), std::nullopt);
   EXPECT_EQ(error_for_code(0x80005017, "x").code, Errc::kAuth);
@@ -46,8 +45,7 @@ TEST(PrimusPpinParse, ErrorCodes) {
 TEST(PrimusPpinParse, ErrorForCodeCarriesTheCodeAsItsCause) {
   EXPECT_EQ(error_for_code(0x80005017, "ppin -a for 'X'").vendor_code(), 0x80005017u);
   // The code is the one ppin reported, whatever text the caller's description holds.
-  EXPECT_EQ(error_for_code(0x80005015, "ppin -a for /tmp/0x80005017").vendor_code(),
-            0x80005015u);
+  EXPECT_EQ(error_for_code(0x80005015, "ppin -a for /tmp/0x80005017").vendor_code(), 0x80005015u);
   EXPECT_EQ(make_error(Errc::kIo, "cannot stat /tmp/d0x80005017/x").value().vendor_code(),
             std::nullopt);
 }

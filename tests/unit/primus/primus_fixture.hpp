@@ -2,6 +2,15 @@
 #pragma once
 // Shared fixture of the Primus tests: a temporary /etc/primus, a ppin-double "HSM" state file,
 // an in-memory credential store and helpers to read what the double recorded.
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
+
+#include "hsmctl/primus/engine.hpp"
+#include "hsmctl/store/credential_keeper.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -11,15 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
-
-#include <gtest/gtest.h>
-
-#include "hsmctl/primus/engine.hpp"
-#include "hsmctl/store/credential_keeper.hpp"
-#include "support/files.hpp"
-#include "support/temp_dir.hpp"
 
 #ifndef HSMCTL_PPIN_DOUBLE
 #error "HSMCTL_PPIN_DOUBLE (path of ppin-double) must be defined by tests/tools/CMakeLists.txt"
@@ -32,12 +33,14 @@ class MemoryKeeper : public store::CredentialKeeper {
  public:
   Result<std::optional<Secret>> current(const store::CredentialKey& key) override {
     auto it = current_.find(key.id());
-    if (it == current_.end()) return std::optional<Secret>();
+    if (it == current_.end())
+      return std::optional<Secret>();
     return std::optional<Secret>(Secret(std::string_view(it->second)));
   }
   Result<std::optional<Secret>> pending(const store::CredentialKey& key) override {
     auto it = pending_.find(key.id());
-    if (it == pending_.end()) return std::optional<Secret>();
+    if (it == pending_.end())
+      return std::optional<Secret>();
     return std::optional<Secret>(Secret(std::string_view(it->second)));
   }
   Result<void> stage(const store::CredentialKey& key, const Secret& value) override {
@@ -46,7 +49,8 @@ class MemoryKeeper : public store::CredentialKeeper {
   }
   Result<void> commit(const store::CredentialKey& key) override {
     auto it = pending_.find(key.id());
-    if (it == pending_.end()) return make_error(Errc::kStore, "nothing pending");
+    if (it == pending_.end())
+      return make_error(Errc::kStore, "nothing pending");
     current_[key.id()] = it->second;
     pending_.erase(it);
     return {};
@@ -132,7 +136,8 @@ class PrimusFixture : public ::testing::Test {
   std::vector<std::vector<std::string>> invocations() {
     std::vector<std::vector<std::string>> out;
     const nlohmann::json state = load_state();
-    if (!state.contains("invocations")) return out;
+    if (!state.contains("invocations"))
+      return out;
     for (const auto& inv : state["invocations"]) {
       out.push_back(inv["argv"].get<std::vector<std::string>>());
     }
@@ -191,16 +196,16 @@ class PrimusFixture : public ::testing::Test {
   }
 
   Result<std::vector<PreparedCluster>> prepare_all(const std::vector<PrimusCluster>& cs,
-                                                  const std::vector<PrimusPartition>& ps) {
+                                                   const std::vector<PrimusPartition>& ps) {
     return prepare(cs, ps, keeper_, options());
   }
 
   /// prepare + execute of one cluster; the progress lines are appended to output_.
   Result<ApplyReport> apply_once(const std::vector<PrimusCluster>& cs,
-                                 const std::vector<PrimusPartition>& ps,
-                                 ApplyOptions ao = {}) {
+                                 const std::vector<PrimusPartition>& ps, ApplyOptions ao = {}) {
     auto prepared = prepare_all(cs, ps);
-    if (!prepared) return tl::unexpected(prepared.error());
+    if (!prepared)
+      return tl::unexpected(prepared.error());
     ApplyReport total;
     for (auto& pc : *prepared) {
       std::vector<plan::DevicePlan> plans{pc.plan.plan};
@@ -227,7 +232,8 @@ class PrimusFixture : public ::testing::Test {
 
 inline bool has_kind(const plan::DevicePlan& p, plan::ActionKind k) {
   for (const auto& a : p.actions) {
-    if (a.kind == k) return true;
+    if (a.kind == k)
+      return true;
   }
   return false;
 }

@@ -6,6 +6,13 @@
 
 #include "hsmctl/reconcile/session.hpp"
 
+#include "hsmctl/families/registry.hpp"
+#include "hsmctl/reconcile/exit_code.hpp"
+#include "hsmctl/store/ephemeral_keeper.hpp"
+#include "hsmctl/util/interrupt.hpp"
+
+#include <gtest/gtest.h>
+
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -13,13 +20,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include "hsmctl/families/registry.hpp"
-#include "hsmctl/reconcile/exit_code.hpp"
-#include "hsmctl/store/ephemeral_keeper.hpp"
-#include "hsmctl/util/interrupt.hpp"
 
 namespace hsmctl::reconcile {
 namespace {
@@ -29,8 +29,8 @@ using Events = std::vector<std::string>;
 /// What a fake unit does.
 struct Script {
   std::string name{};
-  int changes = 1;         ///< actions that change something
-  bool blocked = false;    ///< plus one blocked action
+  int changes = 1;       ///< actions that change something
+  bool blocked = false;  ///< plus one blocked action
   std::optional<Errc> prepare_error{};
   bool guard_refuses = false;
   std::optional<Errc> execute_error{};
@@ -73,25 +73,28 @@ class FakePrepared final : public family::PreparedUnit {
   Result<void> check_guards(const family::Options& options) const override {
     events_.push_back("guard:" + script_.name);
     if (script_.guard_refuses && !options.flag("allow-it")) {
-      return tl::unexpected(error_of(Errc::kRefused, "refusing " + script_.name +
-                                                         " without --allow-it"));
+      return tl::unexpected(
+          error_of(Errc::kRefused, "refusing " + script_.name + " without --allow-it"));
     }
     return {};
   }
   Result<family::ExecReport> execute(family::RunContext& /*context*/,
                                      const family::Progress& progress) override {
     events_.push_back("execute:" + script_.name);
-    if (script_.execute_error) return tl::unexpected(error_of(*script_.execute_error, "failed"));
+    if (script_.execute_error)
+      return tl::unexpected(error_of(*script_.execute_error, "failed"));
     family::ExecReport r;
     r.steps_total = script_.changes;
     for (const auto& a : plan_.actions) {
-      if (a.action_class == plan::ActionClass::kBlocked) continue;
+      if (a.action_class == plan::ActionClass::kBlocked)
+        continue;
       if (stop_requested()) {
         r.not_started.push_back(a.summary);
         continue;
       }
       progress(a.summary);
-      if (script_.on_execute) script_.on_execute();
+      if (script_.on_execute)
+        script_.on_execute();
       ++r.steps_done;
     }
     return r;
@@ -111,12 +114,12 @@ class FakeUnit final : public family::Unit {
   bool takes_device_uri() const override { return script_.takes_uri; }
   Result<std::unique_ptr<family::PreparedUnit>> prepare(family::RunContext& context) override {
     events_.push_back("prepare:" + script_.name + "@" + context.device_uri);
-    if (script_.on_prepare) script_.on_prepare();
+    if (script_.on_prepare)
+      script_.on_prepare();
     if (script_.prepare_error) {
       return tl::unexpected(error_of(*script_.prepare_error, "cannot reach it"));
     }
-    return std::unique_ptr<family::PreparedUnit>(
-        std::make_unique<FakePrepared>(script_, events_));
+    return std::unique_ptr<family::PreparedUnit>(std::make_unique<FakePrepared>(script_, events_));
   }
 
  private:
@@ -135,7 +138,8 @@ class FakeFamily final : public family::Family {
   std::vector<std::unique_ptr<family::Unit>> units(
       const manifest::LoadResult& /*loaded*/) const override {
     std::vector<std::unique_ptr<family::Unit>> out;
-    for (const auto& s : scripts_) out.push_back(std::make_unique<FakeUnit>(s, events_));
+    for (const auto& s : scripts_)
+      out.push_back(std::make_unique<FakeUnit>(s, events_));
     return out;
   }
 
@@ -156,28 +160,31 @@ class SessionTest : public ::testing::Test {
   }
 
   /// Two fake families: "first" with `a`, "second" with `b`, in that table order.
-  void start(std::vector<Script> first, std::vector<Script> second,
-             family::Options options = {}, int verbosity = 0) {
+  void start(std::vector<Script> first, std::vector<Script> second, family::Options options = {},
+             int verbosity = 0) {
     families_.push_back(std::make_unique<FakeFamily>("first", std::move(first), events));
     families_.push_back(std::make_unique<FakeFamily>("second", std::move(second), events));
-    for (const auto& f : families_) table_.push_back(f.get());
+    for (const auto& f : families_)
+      table_.push_back(f.get());
     units_ = families::units_of(table_, manifest::LoadResult{});
-    session = std::make_unique<Session>(std::move(units_), keeper_, std::move(options),
-                                        Io{out, err, {}});
+    session =
+        std::make_unique<Session>(std::move(units_), keeper_, std::move(options), Io{out, err, {}});
     session->prepare(device_map({"sim:/tmp/x"}), verbosity);
   }
 
   Events executed() const {
     Events e;
     for (const auto& s : events) {
-      if (s.rfind("execute:", 0) == 0) e.push_back(s);
+      if (s.rfind("execute:", 0) == 0)
+        e.push_back(s);
     }
     return e;
   }
 
   std::vector<std::string> plan_names() const {
     std::vector<std::string> n;
-    for (const auto& p : session->plans()) n.push_back(p.name);
+    for (const auto& p : session->plans())
+      n.push_back(p.name);
     return n;
   }
 
@@ -213,8 +220,8 @@ TEST_F(SessionTest, GuardsOfAllUnitsRunBeforeAnyExecute) {
   start({{.name = "a"}, {.name = "b"}}, {{.name = "c", .takes_uri = false}});
   events.clear();
   EXPECT_EQ(session->apply({}), kExitOk);
-  EXPECT_EQ(events, (Events{"guard:a", "guard:b", "guard:c", "execute:a", "execute:b",
-                            "execute:c"}));
+  EXPECT_EQ(events,
+            (Events{"guard:a", "guard:b", "guard:c", "execute:a", "execute:b", "execute:c"}));
   EXPECT_EQ(out.str(), "[a] step 1\n[b] step 1\n[c] step 1\n\nApply complete: 3 step(s) done.\n");
 }
 
@@ -234,9 +241,8 @@ TEST_F(SessionTest, TheFamilysOptionLetsTheGuardPass) {
 }
 
 TEST_F(SessionTest, OneUnitFailingToPrepareShowsItsErrorAndRefusesApply) {
-  start({{.name = "a"}},
-        {{.name = "b", .prepare_error = Errc::kUnavailable, .takes_uri = false},
-         {.name = "c", .takes_uri = false}});
+  start({{.name = "a"}}, {{.name = "b", .prepare_error = Errc::kUnavailable, .takes_uri = false},
+                          {.name = "c", .takes_uri = false}});
   // The failing unit does not hide the others: each has its own plan, in order.
   ASSERT_EQ(plan_names(), (std::vector<std::string>{"a", "b", "c"}));
   ASSERT_TRUE(session->plans()[1].error);
@@ -261,7 +267,8 @@ TEST_F(SessionTest, ABlockedActionAnywhereExecutesNothing) {
   start({{.name = "a"}}, {{.name = "b", .blocked = true, .takes_uri = false}});
   EXPECT_EQ(session->apply({}), kExitBlocked);
   EXPECT_TRUE(executed().empty());
-  for (const auto& e : events) EXPECT_EQ(e.rfind("guard:", 0), std::string::npos) << e;
+  for (const auto& e : events)
+    EXPECT_EQ(e.rfind("guard:", 0), std::string::npos) << e;
 }
 
 TEST_F(SessionTest, PlanExitCodeInSync) {
@@ -338,8 +345,9 @@ TEST_F(SessionTest, AStopDuringExecuteLeavesTheNextUnitsUnstarted) {
         {{.name = "c", .takes_uri = false}});
   EXPECT_EQ(session->apply({}), kExitSigint);
   EXPECT_EQ(executed(), (Events{"execute:a"}));
-  EXPECT_EQ(out.str(),
-            "[a] step 1\n[a] interrupted by SIGINT after step 1 of 2; step 2 not started: step 2\n");
+  EXPECT_EQ(
+      out.str(),
+      "[a] step 1\n[a] interrupted by SIGINT after step 1 of 2; step 2 not started: step 2\n");
   EXPECT_EQ(err.str(),
             "hsmctl: apply interrupted by SIGINT after step 1 of 4; steps 2-4 not started "
             "(devices not started: b, c); run 'hsmctl apply' again to continue\n");

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/encrypted_store.hpp"
 
+#include "store_test_support.hpp"
+
+#include "hsmctl/store/unlock.hpp"
+#include "hsmctl/util/atomic_file.hpp"
+
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
-
-#include "hsmctl/store/unlock.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "store_test_support.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -20,7 +22,9 @@ using namespace hsmctl::store::testing;
 const CredentialKey kUser{"pico:E6614C311B4A2B21", "user-pin"};
 const CredentialKey kSo{"pico:E6614C311B4A2B21", "so-pin"};
 
-Secret S(const char* v) { return Secret(std::string_view(v)); }
+Secret S(const char* v) {
+  return Secret(std::string_view(v));
+}
 
 class StoreEncrypted : public ::testing::Test {
  protected:
@@ -295,10 +299,12 @@ TEST_F(StoreEncrypted, TwoProcessesNeverLoseAnUpdate) {
     if (pid == 0) {
       int failures = 0;
       auto store = reopen();
-      if (!store) _exit(100);
+      if (!store)
+        _exit(100);
       for (int i = 0; i < kPerProcess; ++i) {
         CredentialKey key{"", "p" + std::to_string(c) + "-" + std::to_string(i)};
-        if (!store->set(key, S(kPinA))) ++failures;
+        if (!store->set(key, S(kPinA)))
+          ++failures;
       }
       _exit(failures == 0 ? 0 : 101);
     }
@@ -315,7 +321,8 @@ TEST_F(StoreEncrypted, TwoProcessesNeverLoseAnUpdate) {
   auto list = store->list();
   ASSERT_TRUE(list);
   std::set<std::string> ids;
-  for (const auto& e : *list) ids.insert(e.id);
+  for (const auto& e : *list)
+    ids.insert(e.id);
   EXPECT_EQ(ids.size(), 2u * kPerProcess);
   for (int c = 0; c < 2; ++c) {
     for (int i = 0; i < kPerProcess; ++i) {

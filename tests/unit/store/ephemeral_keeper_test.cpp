@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/ephemeral_keeper.hpp"
 
-#include <gtest/gtest.h>
-
 #include "store_test_support.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::store {
 namespace {
@@ -41,7 +41,8 @@ TEST(StoreEphemeral, Journal) {
   EphemeralKeeper keeper;
   auto id = keeper.journal_begin("pico:1", "summary");
   ASSERT_TRUE(id);
-  ASSERT_TRUE(keeper.journal_step(*id, "change user-pin", JournalState::kSending, "pico:1/user-pin"));
+  ASSERT_TRUE(
+      keeper.journal_step(*id, "change user-pin", JournalState::kSending, "pico:1/user-pin"));
   ASSERT_EQ(keeper.open_journals()->size(), 1u);
   EXPECT_EQ((*keeper.open_journals())[0].last_state_for("pico:1/user-pin"), JournalState::kSending);
   ASSERT_TRUE(keeper.journal_end(*id));

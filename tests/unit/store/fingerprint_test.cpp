@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/fingerprint.hpp"
 
-#include <gtest/gtest.h>
-
 #include "hsmctl/store/ephemeral_keeper.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl::store {
 namespace {
@@ -15,9 +15,9 @@ TEST(Fingerprint, HmacSha256Vectors) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   // RFC 4231 test case 6: a key longer than the block is hashed first.
   const std::string long_key(131, '\xaa');
-  EXPECT_EQ(fingerprint(Secret(std::string_view(long_key)),
-                        Secret(std::string_view(
-                            "Test Using Larger Than Block-Size Key - Hash Key First"))),
+  EXPECT_EQ(fingerprint(
+                Secret(std::string_view(long_key)),
+                Secret(std::string_view("Test Using Larger Than Block-Size Key - Hash Key First"))),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 

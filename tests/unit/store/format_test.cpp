@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/format.hpp"
+
+#include "store_test_support.hpp"
+
+#include "hsmctl/store/crypto.hpp"
+#include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/payload.hpp"
+#include "hsmctl/util/atomic_file.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include "hsmctl/store/crypto.hpp"
-#include "hsmctl/store/encrypted_store.hpp"
-#include "hsmctl/util/atomic_file.hpp"
-#include "store_test_support.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -59,12 +60,12 @@ TEST_F(StoreFormat, HeaderLayoutMatchesTheDocumentation) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(file_.data()), 7), "HSMCTLS");
   EXPECT_EQ(file_[7], 0);
   EXPECT_EQ(file_[8], 0);
-  EXPECT_EQ(file_[9], 1);      // version 1
-  EXPECT_EQ(file_[10], 1);     // scrypt
-  EXPECT_EQ(file_[11], 1);     // AES-256-GCM
-  EXPECT_EQ(file_[12], 10);    // log2 N as requested by the test options
-  EXPECT_EQ(file_[16], 8);     // r = 8 (big-endian u32 at 13)
-  EXPECT_EQ(file_[20], 1);     // p = 1 (big-endian u32 at 17)
+  EXPECT_EQ(file_[9], 1);    // version 1
+  EXPECT_EQ(file_[10], 1);   // scrypt
+  EXPECT_EQ(file_[11], 1);   // AES-256-GCM
+  EXPECT_EQ(file_[12], 10);  // log2 N as requested by the test options
+  EXPECT_EQ(file_[16], 8);   // r = 8 (big-endian u32 at 13)
+  EXPECT_EQ(file_[20], 1);   // p = 1 (big-endian u32 at 17)
   const std::uint32_t ct_len = (std::uint32_t{file_[81]} << 24) | (std::uint32_t{file_[82]} << 16) |
                                (std::uint32_t{file_[83]} << 8) | file_[84];
   EXPECT_EQ(file_.size(), kHeaderSize + ct_len + kTagSize);
@@ -86,7 +87,8 @@ TEST_F(StoreFormat, EverySaveUsesAFreshNonceAndIv) {
 }
 
 FailureKind expected_kind_for_flip(std::size_t offset, const Bytes& flipped) {
-  if (offset < 8) return FailureKind::kCorrupt;  // bad magic
+  if (offset < 8)
+    return FailureKind::kCorrupt;  // bad magic
   if (offset < 10) {
     const int version = (flipped[8] << 8) | flipped[9];
     return version == 0 ? FailureKind::kCorrupt : FailureKind::kUnsupported;
@@ -109,10 +111,10 @@ TEST_F(StoreFormat, FlippedByteAtEveryOffsetIsRejectedWithTheRightKind) {
 
 TEST_F(StoreFormat, TruncationIsReportedAsTruncated) {
   const std::size_t n = file_.size();
-  for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
-                          std::size_t{9}, std::size_t{10}, std::size_t{50}, std::size_t{100},
-                          kHeaderSize - 1, kHeaderSize, kHeaderSize + 1, n - kTagSize - 1,
-                          n - kTagSize, n - 1}) {
+  for (std::size_t len :
+       {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
+        std::size_t{10}, std::size_t{50}, std::size_t{100}, kHeaderSize - 1, kHeaderSize,
+        kHeaderSize + 1, n - kTagSize - 1, n - kTagSize, n - 1}) {
     Bytes cut(file_.begin(), file_.begin() + static_cast<std::ptrdiff_t>(len));
     auto result = decrypt(cut);
     ASSERT_FALSE(result) << "length " << len;
@@ -237,7 +239,8 @@ TEST_F(StoreFormat, StoreLevelErrorsAreDistinctAndCarryNoValue) {
   auto open_message = [&](const char* pass) {
     auto s = EncryptedStore::open(path_, passphrase(pass), weak_options());
     EXPECT_FALSE(s);
-    if (s) return std::string();
+    if (s)
+      return std::string();
     EXPECT_EQ(s.error().code, Errc::kStore);
     return s.error().message;
   };

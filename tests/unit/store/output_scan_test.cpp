@@ -2,14 +2,16 @@
 // Runs every other Store* test in a child process, captures everything it prints (stdout and
 // stderr, including gtest's failure messages), and checks that no secret value used by the
 // tests appears in it, raw or hex-encoded.
+#include "store_test_support.hpp"
+#include "support/process.hpp"
+
+#include "hsmctl/util/bytes.hpp"
+
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
 #include <string>
-
-#include "hsmctl/util/bytes.hpp"
-#include "store_test_support.hpp"
-#include "support/process.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -17,15 +19,15 @@ namespace {
 using namespace hsmctl::store::testing;
 
 TEST(StoreOutputScan, NoSecretValueInAnyStoreTestOutput) {
-  if (getenv("HSMCTL_STORE_SCAN_CHILD") != nullptr) GTEST_SKIP() << "no recursion";
+  if (getenv("HSMCTL_STORE_SCAN_CHILD") != nullptr)
+    GTEST_SKIP() << "no recursion";
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   ASSERT_GT(n, 0);
   exe[n] = '\0';
-  const auto run =
-      hsmctl::testing::run_process({exe, "--gtest_filter=Store*:-StoreOutputScan.*",
-                                    "--gtest_color=no"},
-                                   {{"HSMCTL_STORE_SCAN_CHILD", "1"}}, "", 600);
+  const auto run = hsmctl::testing::run_process(
+      {exe, "--gtest_filter=Store*:-StoreOutputScan.*", "--gtest_color=no"},
+      {{"HSMCTL_STORE_SCAN_CHILD", "1"}}, "", 600);
   const std::string output = run.out + run.err;
   ASSERT_FALSE(run.timed_out) << "the scanned tests did not finish";
   ASSERT_EQ(run.term_signal, 0) << "the scanned tests were killed";

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/store_command.hpp"
 
+#include "store_test_support.hpp"
+
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
-
-#include "store_test_support.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -59,7 +60,8 @@ class StoreCommandTest : public ::testing::Test {
     close(fds[0]);
     last_out_ = out.str();
     all_output_ += out.str() + err.str();
-    if (!r) all_output_ += r.error().message + "\n";
+    if (!r)
+      all_output_ += r.error().message + "\n";
     return r;
   }
 

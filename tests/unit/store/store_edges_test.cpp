@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The encrypted store at its edges (issue 9, item 4): stale snapshots, symlinked stores, foreign
 // owners, read-only media.
-#include <fcntl.h>
+#include "store_test_support.hpp"
+
+#include "hsmctl/store/encrypted_store.hpp"
+
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -13,16 +18,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "hsmctl/store/encrypted_store.hpp"
-#include "store_test_support.hpp"
-
 namespace hsmctl::store {
 namespace {
 
 using namespace hsmctl::store::testing;
 namespace fs = std::filesystem;
 
-Secret S(const char* v) { return Secret(std::string_view(v)); }
+Secret S(const char* v) {
+  return Secret(std::string_view(v));
+}
 
 class StoreEdges : public ::testing::Test {
  protected:
@@ -84,7 +88,8 @@ TEST_F(StoreEdges, SymlinkedStoreIsWrittenThroughToItsTarget) {
 // A store owned by another user is refused (hsmctl running as root must not adopt it).
 TEST_F(StoreEdges, StoreOwnedByAnotherUserIsRefused) {
   ASSERT_TRUE(create(path_));
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file to another user";
+  if (geteuid() != 0)
+    GTEST_SKIP() << "needs root to give the file to another user";
   ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
   auto store = open(path_);
   ASSERT_FALSE(store);
@@ -111,27 +116,33 @@ TEST_F(StoreEdges, StoreOnAReadOnlyFilesystemCanBeRead) {
     const std::string store_path = mnt + "/store.hsmctl";
     {
       auto store = create(store_path);
-      if (!store || !store->set({"", "x"}, S(kPinA))) _exit(10);
+      if (!store || !store->set({"", "x"}, S(kPinA)))
+        _exit(10);
     }
     ::unlink((store_path + ".lock").c_str());  // as on media written elsewhere
-    if (::mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) _exit(77);
+    if (::mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+      _exit(77);
     auto store = open(store_path);
     if (!store) {
       std::fprintf(stderr, "open: %s\n", store.error().message.c_str());
       _exit(11);
     }
     auto value = store->current({"", "x"});
-    if (!value || !*value || (*value)->view() != kPinA) _exit(12);
+    if (!value || !*value || (*value)->view() != kPinA)
+      _exit(12);
     auto list = store->list();
-    if (!list) _exit(13);
+    if (!list)
+      _exit(13);
     // A write still fails, with an error, not a crash.
-    if (store->set({"", "y"}, S(kPinB))) _exit(14);
+    if (store->set({"", "y"}, S(kPinB)))
+      _exit(14);
     _exit(0);
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << status;
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no private mount namespace here";
+  if (WEXITSTATUS(status) == 77)
+    GTEST_SKIP() << "no private mount namespace here";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's stderr";
 }
 
@@ -161,13 +172,13 @@ TEST_F(StoreEdges, RollbackAndSwapAreDetected) {
   {
     auto store = create(other);
     ASSERT_TRUE(store) << store.error().message;
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->set({"", "z"}, S(kPinA)));
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(store->set({"", "z"}, S(kPinA)));
   }
   fs::copy_file(other, path_, fs::copy_options::overwrite_existing);
   auto swapped = open(path_);
   ASSERT_FALSE(swapped);
-  EXPECT_NE(swapped.error().message.find("not the store hsmctl last wrote here"),
-            std::string::npos)
+  EXPECT_NE(swapped.error().message.find("not the store hsmctl last wrote here"), std::string::npos)
       << swapped.error().message;
 
   ASSERT_TRUE(fs::remove(path_ + ".seen"));

@@ -3,13 +3,14 @@
 // Shared helpers for the Store* tests: key sources, the shared TempDir, and the
 // secret values the tests use (StoreOutputScan checks that none of them is ever printed).
 
-#include <memory>
-#include <string>
-#include <vector>
+#include "support/temp_dir.hpp"
 
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
-#include "support/temp_dir.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace hsmctl::store::testing {
 

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/unlock.hpp"
 
-#include <fcntl.h>
+#include "store_test_support.hpp"
+#include "support/files.hpp"
+
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -10,10 +14,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-
-#include "store_test_support.hpp"
-#include "support/files.hpp"
 
 namespace hsmctl::store {
 namespace {
@@ -27,12 +27,14 @@ class ScopedEnv {
  public:
   ScopedEnv(const char* name, const std::string& value) : name_(name) {
     const char* old = getenv(name);
-    if (old != nullptr) old_ = old;
+    if (old != nullptr)
+      old_ = old;
     setenv(name, value.c_str(), 1);
   }
   ScopedEnv(const char* name, std::nullptr_t) : name_(name) {
     const char* old = getenv(name);
-    if (old != nullptr) old_ = old;
+    if (old != nullptr)
+      old_ = old;
     unsetenv(name);
   }
   ~ScopedEnv() {
@@ -149,7 +151,9 @@ TEST(StoreUnlock, KilledWhileCreatingTheKeyFileLeavesNoPartialKey) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     signal(SIGXFSZ, SIG_DFL);
-    struct rlimit none {0, 0};
+    struct rlimit none {
+      0, 0
+    };
     setrlimit(RLIMIT_FSIZE, &none);
     (void)create_key_file(key);
     _exit(0);
@@ -190,9 +194,11 @@ TEST(StoreUnlock, DisableCoreDumps) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    if (!disable_core_dumps()) _exit(1);
+    if (!disable_core_dumps())
+      _exit(1);
     struct rlimit rl {};
-    if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 || rl.rlim_max != 0) _exit(2);
+    if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 || rl.rlim_max != 0)
+      _exit(2);
     _exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 3);
   }
   int status = 0;

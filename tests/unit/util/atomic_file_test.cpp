@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/util/atomic_file.hpp"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <string>
@@ -13,10 +14,12 @@ namespace {
 int entries_in(const std::string& dir) {
   int n = 0;
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return -1;
+  if (d == nullptr)
+    return -1;
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
-    if (name != "." && name != "..") ++n;
+    if (name != "." && name != "..")
+      ++n;
   }
   closedir(d);
   return n;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/util/bytes.hpp"
 
-#include <gtest/gtest.h>
-
 #include "hsmctl/util/secret.hpp"
+
+#include <gtest/gtest.h>
 
 namespace hsmctl {
 namespace {

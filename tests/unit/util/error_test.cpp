@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Error carries a typed cause (status word, vendor code, errno) that callers decide by; the
 // message is for humans only.
-#include <errno.h>
+#include "hsmctl/util/error.hpp"
 
 #include <gtest/gtest.h>
 
-#include "hsmctl/util/error.hpp"
+#include <errno.h>
 
 namespace hsmctl {
 namespace {
@@ -36,7 +36,10 @@ TEST(Error, EachAccessorAnswersOnlyItsOwnCause) {
 }
 
 TEST(Error, TheCauseSurvivesCopiesAndDoesNotChangeTheText) {
-  Error e{Errc::kDevice, "sim:/tmp/x: INITIALIZE DEVICE failed: SW 6A80", std::nullopt, {},
+  Error e{Errc::kDevice,
+          "sim:/tmp/x: INITIALIZE DEVICE failed: SW 6A80",
+          std::nullopt,
+          {},
           StatusWord{0x6A80}};
   Error copy = e;
   copy.message = "step: " + copy.message;

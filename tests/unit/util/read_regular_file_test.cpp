@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/util/atomic_file.hpp"
+#include "hsmctl/util/text.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <string>
-
-#include "hsmctl/util/atomic_file.hpp"
-#include "hsmctl/util/text.hpp"
 
 namespace hsmctl {
 namespace {
@@ -24,15 +25,14 @@ long long bytes_read_so_far() {
   std::string key;
   long long value = 0;
   while (io >> key >> value) {
-    if (key == "rchar:") return value;
+    if (key == "rchar:")
+      return value;
   }
   return -1;
 }
 
 TEST(ReadRegularFile, ReadsARegularFileAndReportsItsMode) {
-  {
-    std::ofstream("f") << "hello";
-  }
+  { std::ofstream("f") << "hello"; }
   ASSERT_EQ(::chmod("f", 0640), 0);
   auto r = read_regular_file("f", 100);
   ASSERT_TRUE(r) << r.error().message;
@@ -72,9 +72,7 @@ TEST(ReadRegularFile, ChecksTheSizeBeforeReading) {
 }
 
 TEST(ReadRegularFile, NoFollowRefusesASymlink) {
-  {
-    std::ofstream("target") << "x";
-  }
+  { std::ofstream("target") << "x"; }
   ASSERT_EQ(::symlink("target", "link"), 0);
   EXPECT_TRUE(read_regular_file("link", 10));
   auto r = read_regular_file("link", 10, /*no_follow=*/true);

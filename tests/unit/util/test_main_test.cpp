@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "support/test_main.hpp"
+
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
 #include <filesystem>
-
-#include "support/test_main.hpp"
 
 namespace {
 

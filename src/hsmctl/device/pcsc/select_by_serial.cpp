@@ -94,11 +94,13 @@ Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_
   const ReaderInfo* only = nullptr;
   int with_card = 0;
   for (const auto& r : readers) {
-    if (!r.card_present) continue;
+    if (!r.card_present)
+      continue;
     ++with_card;
     only = &r;
   }
-  if (with_card == 1) return connect_reader(only->name);
+  if (with_card == 1)
+    return connect_reader(only->name);
   return connect_by_serial(serial_hex);
 }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/schsm/observe.hpp"
 
-#include <algorithm>
-
-#include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/device/schsm/protocol.hpp"
+#include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
+
+#include <algorithm>
 
 namespace hsmctl::device::schsm {
 namespace {
@@ -23,18 +23,23 @@ struct CvNames {
 };
 
 std::optional<CvNames> cv_names(const Tlv& cert) {
-  if (cert.tag != cvc::kCertificate) return std::nullopt;
+  if (cert.tag != cvc::kCertificate)
+    return std::nullopt;
   auto body = find_tlv(cert.value, cvc::kBody);
-  if (!body) return std::nullopt;
+  if (!body)
+    return std::nullopt;
   auto car = find_tlv(*body, cvc::kCar);
   auto chr = find_tlv(*body, cvc::kChr);
-  if (!car || !chr) return std::nullopt;
+  if (!car || !chr)
+    return std::nullopt;
   return CvNames{Bytes(car->begin(), car->end()), Bytes(chr->begin(), chr->end())};
 }
 
 // Only transport failures abort observation of optional facts; a device that answers oddly
 // for TokenInfo or the certificate file just leaves those facts unknown.
-bool is_fatal(const Error& e) { return e.code != Errc::kDevice; }
+bool is_fatal(const Error& e) {
+  return e.code != Errc::kDevice;
+}
 
 // Whether the user PIN may be tried, and if not, why (rules in observe.hpp).
 std::optional<CredentialCheck> user_pin_precheck(const model::PinStatus& st, bool has_candidate,
@@ -50,28 +55,37 @@ std::optional<CredentialCheck> user_pin_precheck(const model::PinStatus& st, boo
     case PinState::kTriesLeft:
       break;
   }
-  if (!has_candidate) return CredentialCheck::kNotChecked;
+  if (!has_candidate)
+    return CredentialCheck::kNotChecked;
   // Never the last try: a miss must leave at least one.
-  if (st.tries_left < 2) return CredentialCheck::kSkippedUnsafe;
+  if (st.tries_left < 2)
+    return CredentialCheck::kSkippedUnsafe;
   // A full counter (no failure since the last success), or one short by exactly hsmctl's own
   // recorded failures (each of a different value): no one else's failure is being added to.
-  if (st.tries_left >= expected_retries) return std::nullopt;
-  if (own_failures > 0 && st.tries_left == expected_retries - own_failures) return std::nullopt;
+  if (st.tries_left >= expected_retries)
+    return std::nullopt;
+  if (own_failures > 0 && st.tries_left == expected_retries - own_failures)
+    return std::nullopt;
   return CredentialCheck::kSkippedUnsafe;
 }
 
 std::optional<CredentialCheck> so_pin_precheck(const model::PinStatus& st, bool is_pico,
                                                bool has_candidate, int own_failures) {
   // SC-HSM cannot log in with the SO PIN; its tries can never be restored.
-  if (!is_pico) return CredentialCheck::kNotApplicable;
+  if (!is_pico)
+    return CredentialCheck::kNotApplicable;
   if (st.state == PinState::kNotInitialized || st.state == PinState::kBlocked) {
     return CredentialCheck::kNotApplicable;
   }
-  if (!has_candidate) return CredentialCheck::kNotChecked;
-  if (st.state != PinState::kTriesLeft) return CredentialCheck::kSkippedUnsafe;
-  if (st.tries_left == model::kSoPinRetries) return std::nullopt;
+  if (!has_candidate)
+    return CredentialCheck::kNotChecked;
+  if (st.state != PinState::kTriesLeft)
+    return CredentialCheck::kSkippedUnsafe;
+  if (st.tries_left == model::kSoPinRetries)
+    return std::nullopt;
   // The floor: one recorded failure of hsmctl's own, never more (15 -> 14 -> at worst 13).
-  if (own_failures == 1 && st.tries_left == kSoPinFloor) return std::nullopt;
+  if (own_failures == 1 && st.tries_left == kSoPinFloor)
+    return std::nullopt;
   return CredentialCheck::kSkippedUnsafe;
 }
 
@@ -114,17 +128,20 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   while (!rest.empty() &&
          (rest[0] == (cvc::kCertificate >> 8) || rest[0] == cvc::kAuthenticatedRequest)) {
     auto t = parse_tlv(rest);
-    if (!t) break;
+    if (!t)
+      break;
     if (t->tag == cvc::kAuthenticatedRequest) {
       rest = rest.subspan(t->whole.size());
       continue;
     }
     auto names = cv_names(*t);
-    if (!names) break;
+    if (!names)
+      break;
     certs.push_back(std::move(*names));
     rest = rest.subspan(t->whole.size());
   }
-  if (certs.empty()) return std::nullopt;
+  if (certs.empty())
+    return std::nullopt;
   const CvNames& device = certs.front();
   return device.car != device.chr || certs.size() > 1;
 }
@@ -134,7 +151,8 @@ Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& o) {
   HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
   o.key_count = objects.private_keys();
   if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
-    if (is_fatal(ef.error())) return tl::unexpected(ef.error());
+    if (is_fatal(ef.error()))
+      return tl::unexpected(ef.error());
   } else if (*ef) {
     o.device_certificate_pki = device_certificate_is_pki(**ef);
   }
@@ -160,22 +178,24 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   //    after SELECT, as the by-serial probe reads it: a card chosen by that probe answers both
   //    from its record (device/probed_transport.hpp) instead of on the wire.
   if (auto ef = hsm.read_ef(kEfTokenInfo); !ef) {
-    if (is_fatal(ef.error())) return tl::unexpected(ef.error());
+    if (is_fatal(ef.error()))
+      return tl::unexpected(ef.error());
   } else if (*ef) {
     o.serial = parse_token_info_serial(**ef).value_or("");
   }
   if (!request.expected_serial.empty() && o.serial != request.expected_serial) {
     // Checked before any VERIFY with data: a PIN is never sent to the wrong device.
-    return make_error(Errc::kRefused,
-                      o.transport + " holds device " + (o.serial.empty() ? "(serial unreadable)" : o.serial) +
-                          ", not " + request.expected_serial + " as the manifest names");
+    return make_error(Errc::kRefused, o.transport + " holds device " +
+                                          (o.serial.empty() ? "(serial unreadable)" : o.serial) +
+                                          ", not " + request.expected_serial +
+                                          " as the manifest names");
   }
 
   // 3. PIN status queries (free: no data, never cost a try).
   HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
   HSMCTL_TRY_ASSIGN(o.so_pin, hsm.pin_status(PinRef::kSo));
-  o.initialized = o.so_pin.state != PinState::kNotInitialized ||
-                  o.user_pin.state != PinState::kNotInitialized;
+  o.initialized =
+      o.so_pin.state != PinState::kNotInitialized || o.user_pin.state != PinState::kNotInitialized;
 
   if (!o.initialized) {
     // Nothing else exists on a never-initialized device: no domains, no PKA, no objects.
@@ -198,10 +218,12 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   for (std::size_t i = 0;; ++i) {
     const bool has = i < request.so_pin_candidates.size();
     if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has, so_own)) {
-      if (i == 0) o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
+      if (i == 0)
+        o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
       break;
     }
-    if (request.before_verify) HSMCTL_TRY(request.before_verify(PinRef::kSo, i));
+    if (request.before_verify)
+      HSMCTL_TRY(request.before_verify(PinRef::kSo, i));
     HSMCTL_TRY_ASSIGN(VerifyOutcome out,
                       hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates[i]));
     session_open = record_verify(out, o.so_pin, o.so_pin_check);
@@ -209,7 +231,8 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
       o.so_pin_check.matched_candidate = static_cast<int>(i);
       break;
     }
-    if (o.so_pin_check.check != CredentialCheck::kMismatch) break;
+    if (o.so_pin_check.check != CredentialCheck::kMismatch)
+      break;
     o.so_pin_check.rejected_candidates.push_back(static_cast<int>(i));
     ++so_own;
   }
@@ -222,10 +245,12 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   for (std::size_t i = 0; !reset_instead; ++i) {
     const bool has = i < request.user_pin_candidates.size();
     if (auto why = user_pin_precheck(o.user_pin, has, request.expected_pin_retries, user_own)) {
-      if (i == 0) o.user_pin_check.check = *why;
+      if (i == 0)
+        o.user_pin_check.check = *why;
       break;
     }
-    if (request.before_verify) HSMCTL_TRY(request.before_verify(PinRef::kUser, i));
+    if (request.before_verify)
+      HSMCTL_TRY(request.before_verify(PinRef::kUser, i));
     tries_before_verify = o.user_pin.tries_left;
     HSMCTL_TRY_ASSIGN(VerifyOutcome out,
                       hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates[i]));
@@ -237,7 +262,8 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
       user_matched = i;
       break;
     }
-    if (o.user_pin_check.check != CredentialCheck::kMismatch) break;
+    if (o.user_pin_check.check != CredentialCheck::kMismatch)
+      break;
     o.user_pin_check.rejected_candidates.push_back(static_cast<int>(i));
     ++user_own;
   }
@@ -248,12 +274,14 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   // 6. Key domains until 6A86 (or 6B00: no table). In a PIN/SO session the KCVs are real.
   for (int i = 0; i < kMaxKeyDomainSlots; ++i) {
     HSMCTL_TRY_ASSIGN(auto st, hsm.key_domain_status(i));
-    if (!st) break;
+    if (!st)
+      break;
     o.key_domains.push_back(std::move(*st));
   }
 
   // 7. Objects and the device certificate.
-  if (request.read_objects) HSMCTL_TRY(observe_objects(hsm, o));
+  if (request.read_objects)
+    HSMCTL_TRY(observe_objects(hsm, o));
 
   // 8. Log out. After a successful user VERIFY the counter equals the configured maximum; the
   //    re-SELECT both ends the session and makes the status query answer 63Cx instead of 9000.
@@ -264,11 +292,13 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     // would read wrong here once; its next plan sees the full counter and reads it back.)
     o.pin_retries_max = *request.recorded_pin_retries;
     o.user_pin = {PinState::kTriesLeft, *request.recorded_pin_retries};
-    if (!request.keep_session) HSMCTL_TRY(hsm.select());
+    if (!request.keep_session)
+      HSMCTL_TRY(hsm.select());
   } else if (user_verified) {
     HSMCTL_TRY(hsm.select());
     HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
-    if (o.user_pin.state == PinState::kTriesLeft) o.pin_retries_max = o.user_pin.tries_left;
+    if (o.user_pin.state == PinState::kTriesLeft)
+      o.pin_retries_max = o.user_pin.tries_left;
     if (request.keep_session) {
       // The value matched a moment ago in this exclusive session, so this cannot cost a try.
       HSMCTL_TRY_ASSIGN(VerifyResult again,

@@ -13,15 +13,15 @@
 // - after a successful user-PIN VERIFY the retry maximum is read back by re-SELECT + status.
 // The session ends logged out (a final re-SELECT) unless keep_session is set.
 
-#include <functional>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::device::schsm {
 

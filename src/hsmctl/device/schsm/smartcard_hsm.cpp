@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
-#include <cstdio>
-#include <string>
-
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
+
+#include <cstdio>
+#include <string>
 
 namespace hsmctl::device::schsm {
 namespace {
@@ -21,7 +21,9 @@ constexpr std::size_t kMaxEfSize = 32768;
 constexpr int kMaxGetResponse = 256;
 constexpr int kMaxWrongLeRetries = 2;
 
-const char* pin_name(PinRef ref) { return ref == PinRef::kUser ? "user PIN" : "SO PIN"; }
+const char* pin_name(PinRef ref) {
+  return ref == PinRef::kUser ? "user PIN" : "SO PIN";
+}
 
 std::string hex_fid(std::uint16_t fid) {
   char buf[5];
@@ -49,16 +51,19 @@ void append_secret(Bytes& out, const Secret& s) {
 int ObjectList::private_keys() const {
   int n = 0;
   for (std::uint16_t fid : fids) {
-    if ((fid >> 8) == kPrivateKeyFidPrefix && fid != kDeviceKeyFid) ++n;
+    if ((fid >> 8) == kPrivateKeyFidPrefix && fid != kDeviceKeyFid)
+      ++n;
   }
   return n;
 }
 
 std::optional<SelectInfo> parse_select_fcp(ByteView fcp) {
   ByteView body = fcp;
-  if (auto outer = parse_tlv(fcp); outer && outer->tag == kFcpTag) body = outer->value;
+  if (auto outer = parse_tlv(fcp); outer && outer->tag == kFcpTag)
+    body = outer->value;
   auto tag85 = find_tlv(body, kDeviceOptionsTag);
-  if (!tag85 || tag85->size() < 2) return std::nullopt;
+  if (!tag85 || tag85->size() < 2)
+    return std::nullopt;
   const ByteView v = *tag85;
   SelectInfo info;
   const std::size_t n = v.size();
@@ -78,21 +83,27 @@ std::optional<SelectInfo> parse_select_fcp(ByteView fcp) {
 
 std::optional<std::string> parse_token_info_serial(ByteView token_info) {
   auto outer = parse_tlv(token_info);
-  if (!outer || outer->tag != der::kSequence) return std::nullopt;
+  if (!outer || outer->tag != der::kSequence)
+    return std::nullopt;
   auto fields = parse_tlvs(outer->value);
-  if (!fields || fields->size() < 2) return std::nullopt;
+  if (!fields || fields->size() < 2)
+    return std::nullopt;
   // TokenInfo ::= SEQUENCE { version INTEGER, serialNumber OCTET STRING, ... }
   if ((*fields)[0].tag != der::kInteger || (*fields)[1].tag != der::kOctetString) {
     return std::nullopt;
   }
   const ByteView serial = (*fields)[1].value;
-  if (serial.empty()) return std::nullopt;
+  if (serial.empty())
+    return std::nullopt;
   return to_hex(serial);
 }
 
 Error SmartCardHsm::sw_error(const std::string& what, std::uint16_t sw, Errc code) const {
-  return Error{code, transport_.describe() + ": " + what + " failed: SW " + describe_sw(sw),
-               std::nullopt, {}, StatusWord{sw}};
+  return Error{code,
+               transport_.describe() + ": " + what + " failed: SW " + describe_sw(sw),
+               std::nullopt,
+               {},
+               StatusWord{sw}};
 }
 
 Result<ResponseApdu> SmartCardHsm::transmit_once(const CommandApdu& command) {
@@ -100,7 +111,8 @@ Result<ResponseApdu> SmartCardHsm::transmit_once(const CommandApdu& command) {
   ++apdu_count_;
   auto answer = transport_.transmit(raw);
   secure_wipe(raw.data(), raw.size());
-  if (!answer) return tl::unexpected(answer.error());
+  if (!answer)
+    return tl::unexpected(answer.error());
   auto parsed = parse_response(*answer);
   if (!parsed) {
     char ins[3];
@@ -139,10 +151,11 @@ Result<ResponseApdu> SmartCardHsm::exchange(const CommandApdu& command) {
 
 Result<SelectInfo> SmartCardHsm::select() {
   // P1=04 (by DF name), P2=00 (first/only, return FCI) and Le=00: Pico rejects P2=0C with 6A86.
-  CommandApdu cmd{
-      kClaIso, ins::kSelect, kSelectByName, 0x00, Bytes(kHsmAid.begin(), kHsmAid.end()), 0};
+  CommandApdu cmd{kClaIso, ins::kSelect, kSelectByName, 0x00, Bytes(kHsmAid.begin(), kHsmAid.end()),
+                  0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("SELECT of the SmartCard-HSM applet", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("SELECT of the SmartCard-HSM applet", r.sw));
   auto info = parse_select_fcp(r.data);
   if (!info) {
     return make_error(Errc::kDevice, transport_.describe() +
@@ -177,8 +190,8 @@ Result<model::PinStatus> SmartCardHsm::pin_status(PinRef ref) {
 
 Result<VerifyOutcome> SmartCardHsm::verify_detailed(PinRef ref, const Secret& value) {
   if (value.empty()) {
-    return make_error(Errc::kRefused, std::string("refusing to VERIFY an empty ") +
-                                          pin_name(ref) + " (that would be a status query)");
+    return make_error(Errc::kRefused, std::string("refusing to VERIFY an empty ") + pin_name(ref) +
+                                          " (that would be a status query)");
   }
   SensitiveCommand cmd;
   cmd.apdu =
@@ -222,7 +235,8 @@ Result<void> SmartCardHsm::change_reference_data(PinRef ref, const Secret& old_v
   append_secret(cmd.apdu.data, old_value);
   append_secret(cmd.apdu.data, new_value);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
-  if (r.sw == kSwOk) return {};
+  if (r.sw == kSwOk)
+    return {};
   if (is_63cx(r.sw) || r.sw == kSwBlocked) {
     return tl::unexpected(sw_error(what, r.sw, Errc::kAuth));
   }
@@ -244,7 +258,8 @@ Result<void> SmartCardHsm::reset_retry_counter(const Secret& so_pin, const Secre
   append_secret(cmd.apdu.data, so_pin);
   append_secret(cmd.apdu.data, new_pin);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
-  if (r.sw == kSwOk) return {};
+  if (r.sw == kSwOk)
+    return {};
   if (is_63cx(r.sw) || r.sw == kSwBlocked) {
     return tl::unexpected(sw_error(what, r.sw, Errc::kAuth));
   }
@@ -265,7 +280,8 @@ Result<void> SmartCardHsm::reset_retry_counter_only(const Secret& so_pin) {
                          std::nullopt};
   append_secret(cmd.apdu.data, so_pin);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
-  if (r.sw == kSwOk) return {};
+  if (r.sw == kSwOk)
+    return {};
   if (is_63cx(r.sw) || r.sw == kSwBlocked) {
     return tl::unexpected(sw_error(what, r.sw, Errc::kAuth));
   }
@@ -300,8 +316,8 @@ Result<void> SmartCardHsm::initialize(const InitializeParams& p) {
                                           " keys and 1..keys required");
   }
   if (p.key_domains && (*p.key_domains < 1 || *p.key_domains > kMaxKeyDomainSlots)) {
-    return make_error(Errc::kRefused, "INITIALIZE: key domains must be 1.." +
-                                          std::to_string(kMaxKeyDomainSlots));
+    return make_error(Errc::kRefused,
+                      "INITIALIZE: key domains must be 1.." + std::to_string(kMaxKeyDomainSlots));
   }
 
   SensitiveCommand cmd;
@@ -318,32 +334,34 @@ Result<void> SmartCardHsm::initialize(const InitializeParams& p) {
     append_tlv(d, init_tag::kDkekShares, Bytes{static_cast<std::uint8_t>(*p.dkek_shares)});
   }
   if (p.pka) {
-    append_tlv(d, init_tag::kPublicKeyAuth, Bytes{static_cast<std::uint8_t>(p.pka->first),
-                                                  static_cast<std::uint8_t>(p.pka->second)});
+    append_tlv(
+        d, init_tag::kPublicKeyAuth,
+        Bytes{static_cast<std::uint8_t>(p.pka->first), static_cast<std::uint8_t>(p.pka->second)});
   }
   if (p.key_domains) {
     append_tlv(d, init_tag::kKeyDomains, Bytes{static_cast<std::uint8_t>(*p.key_domains)});
   }
 
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("INITIALIZE DEVICE", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("INITIALIZE DEVICE", r.sw));
   return {};
 }
 
 Result<std::pair<std::uint32_t, std::pair<int, int>>> SmartCardHsm::memory_and_version() {
   CommandApdu cmd{kClaProprietary, ins::kInitialize, 0x00, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("INITIALIZE (memory/version query)", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("INITIALIZE (memory/version query)", r.sw));
   if (r.data.size() < 7) {
-    return make_error(Errc::kDevice, transport_.describe() +
-                                         ": memory/version answer too short (" +
+    return make_error(Errc::kDevice, transport_.describe() + ": memory/version answer too short (" +
                                          std::to_string(r.data.size()) + " bytes)");
   }
   const std::uint32_t heap = (static_cast<std::uint32_t>(r.data[0]) << 24) |
                              (static_cast<std::uint32_t>(r.data[1]) << 16) |
                              (static_cast<std::uint32_t>(r.data[2]) << 8) | r.data[3];
-  return std::make_pair(heap, std::make_pair(static_cast<int>(r.data[5]),
-                                             static_cast<int>(r.data[6])));
+  return std::make_pair(heap,
+                        std::make_pair(static_cast<int>(r.data[5]), static_cast<int>(r.data[6])));
 }
 
 namespace {
@@ -367,8 +385,8 @@ Result<model::KeyDomainStatus> parse_domain_status(int index, const Bytes& data,
 
 Result<void> check_domain_index(int index) {
   if (index < 0 || index >= kMaxKeyDomainSlots) {
-    return make_error(Errc::kInternal, "key domain index out of range 0.." +
-                                           std::to_string(kMaxKeyDomainSlots - 1));
+    return make_error(Errc::kInternal,
+                      "key domain index out of range 0.." + std::to_string(kMaxKeyDomainSlots - 1));
   }
   return {};
 }
@@ -377,8 +395,12 @@ Result<void> check_domain_index(int index) {
 
 Result<std::optional<model::KeyDomainStatus>> SmartCardHsm::key_domain_status(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kStatusOrImport,
-                  static_cast<std::uint8_t>(index), {}, 0};
+  CommandApdu cmd{kClaProprietary,
+                  ins::kManageKeyDomain,
+                  key_domain_op::kStatusOrImport,
+                  static_cast<std::uint8_t>(index),
+                  {},
+                  0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw == kSwWrongP1P2 || r.sw == kSwWrongParams) {
     return std::optional<model::KeyDomainStatus>{};
@@ -404,9 +426,12 @@ Result<void> SmartCardHsm::key_domain_setup(int index, int shares) {
     return make_error(Errc::kRefused, "key domain DKEK shares must be 0.." +
                                           std::to_string(kMaxProtocolDkekShares));
   }
-  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kSetup,
+  CommandApdu cmd{kClaProprietary,
+                  ins::kManageKeyDomain,
+                  key_domain_op::kSetup,
                   static_cast<std::uint8_t>(index),
-                  Bytes{static_cast<std::uint8_t>(shares)}, std::nullopt};
+                  Bytes{static_cast<std::uint8_t>(shares)},
+                  std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) {
     return tl::unexpected(
@@ -417,12 +442,16 @@ Result<void> SmartCardHsm::key_domain_setup(int index, int shares) {
 
 Result<void> SmartCardHsm::key_domain_delete(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kDelete,
-                  static_cast<std::uint8_t>(index), {},
+  CommandApdu cmd{kClaProprietary,
+                  ins::kManageKeyDomain,
+                  key_domain_op::kDelete,
+                  static_cast<std::uint8_t>(index),
+                  {},
                   std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   // Pico answers a successful delete with 6A88 by design (pypicohsm expects it); accept 9000 too.
-  if (r.sw == kSwRefNotFound || r.sw == kSwOk) return {};
+  if (r.sw == kSwRefNotFound || r.sw == kSwOk)
+    return {};
   const std::string what = "MANAGE KEY DOMAIN (delete domain " + std::to_string(index) + ")";
   if (r.sw == kSwExists) {
     Error e = sw_error(what, r.sw, Errc::kRefused);
@@ -434,8 +463,11 @@ Result<void> SmartCardHsm::key_domain_delete(int index) {
 
 Result<void> SmartCardHsm::key_domain_clear(int index) {
   HSMCTL_TRY(check_domain_index(index));
-  CommandApdu cmd{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kClearDkek,
-                  static_cast<std::uint8_t>(index), {},
+  CommandApdu cmd{kClaProprietary,
+                  ins::kManageKeyDomain,
+                  key_domain_op::kClearDkek,
+                  static_cast<std::uint8_t>(index),
+                  {},
                   std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
   if (r.sw != kSwOk) {
@@ -448,12 +480,16 @@ Result<void> SmartCardHsm::key_domain_clear(int index) {
 Result<model::KeyDomainStatus> SmartCardHsm::import_dkek_share(int index, const Secret& share) {
   HSMCTL_TRY(check_domain_index(index));
   if (share.size() != kDkekShareBytes) {
-    return make_error(Errc::kRefused, "a DKEK share must be exactly " +
-                                          std::to_string(kDkekShareBytes) + " bytes");
+    return make_error(Errc::kRefused,
+                      "a DKEK share must be exactly " + std::to_string(kDkekShareBytes) + " bytes");
   }
   SensitiveCommand cmd;
-  cmd.apdu = CommandApdu{kClaProprietary, ins::kManageKeyDomain, key_domain_op::kStatusOrImport,
-                         static_cast<std::uint8_t>(index), {}, 0};
+  cmd.apdu = CommandApdu{kClaProprietary,
+                         ins::kManageKeyDomain,
+                         key_domain_op::kStatusOrImport,
+                         static_cast<std::uint8_t>(index),
+                         {},
+                         0};
   append_secret(cmd.apdu.data, share);
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd.apdu));
   if (r.sw != kSwOk) {
@@ -475,8 +511,10 @@ Result<model::KeyDomainStatus> SmartCardHsm::import_dkek_share(int index, const 
 Result<std::optional<model::PkaStatus>> SmartCardHsm::pka_status() {
   CommandApdu cmd{kClaProprietary, ins::kPublicKeyAuth, 0x00, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw == kSwWrongP1P2) return std::optional<model::PkaStatus>{};
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("PUBLIC KEY AUTHENTICATION status", r.sw));
+  if (r.sw == kSwWrongP1P2)
+    return std::optional<model::PkaStatus>{};
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("PUBLIC KEY AUTHENTICATION status", r.sw));
   if (r.data.size() < 4) {
     return make_error(Errc::kDevice, transport_.describe() +
                                          ": public key authentication status too short (" +
@@ -493,7 +531,8 @@ Result<std::optional<model::PkaStatus>> SmartCardHsm::pka_status() {
 Result<std::uint16_t> SmartCardHsm::dynamic_options() {
   CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("EXTRAS DYNOPS (read)", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("EXTRAS DYNOPS (read)", r.sw));
   if (r.data.size() < 2) {
     return make_error(Errc::kDevice, transport_.describe() + ": DYNOPS answer too short (" +
                                          std::to_string(r.data.size()) + " bytes)");
@@ -502,10 +541,11 @@ Result<std::uint16_t> SmartCardHsm::dynamic_options() {
 }
 
 Result<void> SmartCardHsm::set_dynamic_options_high_byte(std::uint8_t high) {
-  CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00, Bytes{high},
-                  std::nullopt};
+  CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00,
+                  Bytes{high},     std::nullopt};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("EXTRAS DYNOPS (write)", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("EXTRAS DYNOPS (write)", r.sw));
   return {};
 }
 
@@ -522,7 +562,8 @@ Result<std::uint16_t> SmartCardHsm::update_dynamic_options(std::uint16_t set_bit
   }
   HSMCTL_TRY_ASSIGN(std::uint16_t current, dynamic_options());
   const std::uint16_t wanted = static_cast<std::uint16_t>((current | set_bits) & ~clear_bits);
-  if (wanted == current) return current;
+  if (wanted == current)
+    return current;
   // The write replaces the whole high byte, so everything else in it (secure lock) is carried
   // over from the value just read.
   HSMCTL_TRY(set_dynamic_options_high_byte(static_cast<std::uint8_t>(wanted >> 8)));
@@ -542,13 +583,15 @@ Result<std::optional<Bytes>> SmartCardHsm::read_ef(std::uint16_t fid) {
                           static_cast<std::uint8_t>(offset & 0xFF)},
                     0};
     HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-    if (r.sw == kSwFileNotFound && offset == 0) return std::optional<Bytes>{};
+    if (r.sw == kSwFileNotFound && offset == 0)
+      return std::optional<Bytes>{};
     if (offset > 0 && (r.sw == kSwWrongParams || r.sw == kSwEndOfFile || r.sw == kSwWrongP1P2) &&
         r.data.empty()) {
       // The previous chunk ended exactly at the end of the file.
       break;
     }
-    if (r.sw != kSwOk && r.sw != kSwEndOfFile) return tl::unexpected(sw_error(what, r.sw));
+    if (r.sw != kSwOk && r.sw != kSwEndOfFile)
+      return tl::unexpected(sw_error(what, r.sw));
     content.insert(content.end(), r.data.begin(), r.data.end());
     // Shorter than a chunk: the end of the file. Longer (the card chained the answer with 61xx
     // and GET RESPONSE, as Pico HSM does for a file longer than Le): the card sent everything
@@ -581,7 +624,8 @@ Result<ObjectList> SmartCardHsm::enumerate_objects() {
   // Extended Le 0000 (65536): the list may exceed 256 bytes; OpenSC does the same.
   CommandApdu cmd{kClaProprietary, ins::kEnumerateObjects, 0x00, 0x00, {}, 65536};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
-  if (r.sw != kSwOk) return tl::unexpected(sw_error("ENUMERATE OBJECTS", r.sw));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("ENUMERATE OBJECTS", r.sw));
   if (r.data.size() % 2 != 0) {
     return make_error(Errc::kDevice, transport_.describe() +
                                          ": ENUMERATE OBJECTS answer has an odd length (" +

@@ -5,12 +5,6 @@
 // Facts: ../shared/reference/pico-hsm.md. Every method sends exactly the APDUs its comment says
 // and maps unexpected status words to Errc::kDevice errors naming the transport and the SW.
 
-#include <array>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "hsmctl/device/apdu.hpp"
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/transport.hpp"
@@ -18,6 +12,12 @@
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/util/secret.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace hsmctl::device::schsm {
 
@@ -40,12 +40,12 @@ struct VerifyOutcome {
 /// Everything INITIALIZE DEVICE (80 50 00 00) can carry. Unset optionals leave the tag out.
 struct InitializeParams {
   std::uint16_t options = model::kOptResetRetryCounter;  ///< tag 80 (always sent; both bytes)
-  Secret user_pin;                    ///< tag 81
-  Secret so_pin;                      ///< tag 82, 8 bytes
-  int pin_retries = model::kDefaultPinRetries;  ///< tag 91
-  std::optional<int> dkek_shares;     ///< tag 92
-  std::optional<std::pair<int, int>> pka;  ///< tag 93 (keys, required)
-  std::optional<int> key_domains;     ///< tag 97
+  Secret user_pin;                                       ///< tag 81
+  Secret so_pin;                                         ///< tag 82, 8 bytes
+  int pin_retries = model::kDefaultPinRetries;           ///< tag 91
+  std::optional<int> dkek_shares;                        ///< tag 92
+  std::optional<std::pair<int, int>> pka;                ///< tag 93 (keys, required)
+  std::optional<int> key_domains;                        ///< tag 97
 };
 
 struct ObjectList {

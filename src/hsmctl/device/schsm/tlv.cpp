@@ -5,27 +5,35 @@ namespace hsmctl::device::schsm {
 
 std::optional<Tlv> parse_tlv(ByteView data) {
   std::size_t pos = 0;
-  if (data.empty()) return std::nullopt;
+  if (data.empty())
+    return std::nullopt;
   std::uint32_t tag = data[pos++];
   if ((tag & 0x1F) == 0x1F) {
     // Multi-byte tag: continuation bytes have bit 8 set; at most 3 more bytes.
     for (int i = 0; i < 3; ++i) {
-      if (pos >= data.size()) return std::nullopt;
+      if (pos >= data.size())
+        return std::nullopt;
       const std::uint8_t b = data[pos++];
       tag = (tag << 8) | b;
-      if ((b & 0x80) == 0) break;
-      if (i == 2) return std::nullopt;
+      if ((b & 0x80) == 0)
+        break;
+      if (i == 2)
+        return std::nullopt;
     }
   }
-  if (pos >= data.size()) return std::nullopt;
+  if (pos >= data.size())
+    return std::nullopt;
   std::size_t len = data[pos++];
   if (len & 0x80) {
     const std::size_t count = len & 0x7F;
-    if (count == 0 || count > 3 || pos + count > data.size()) return std::nullopt;
+    if (count == 0 || count > 3 || pos + count > data.size())
+      return std::nullopt;
     len = 0;
-    for (std::size_t i = 0; i < count; ++i) len = (len << 8) | data[pos++];
+    for (std::size_t i = 0; i < count; ++i)
+      len = (len << 8) | data[pos++];
   }
-  if (len > data.size() - pos) return std::nullopt;
+  if (len > data.size() - pos)
+    return std::nullopt;
   Tlv t;
   t.tag = tag;
   t.value = data.subspan(pos, len);
@@ -37,7 +45,8 @@ std::optional<std::vector<Tlv>> parse_tlvs(ByteView data) {
   std::vector<Tlv> out;
   while (!data.empty()) {
     auto t = parse_tlv(data);
-    if (!t) return std::nullopt;
+    if (!t)
+      return std::nullopt;
     data = data.subspan(t->whole.size());
     out.push_back(*t);
   }
@@ -48,17 +57,22 @@ std::optional<ByteView> find_tlv(ByteView data, std::uint32_t tag) {
   // Walk until the first malformed element: a stray byte after the wanted tag must not hide it.
   while (!data.empty()) {
     auto t = parse_tlv(data);
-    if (!t) return std::nullopt;
-    if (t->tag == tag) return t->value;
+    if (!t)
+      return std::nullopt;
+    if (t->tag == tag)
+      return t->value;
     data = data.subspan(t->whole.size());
   }
   return std::nullopt;
 }
 
 void append_tlv(Bytes& out, std::uint32_t tag, ByteView value) {
-  if (tag > 0xFFFFFF) out.push_back(static_cast<std::uint8_t>(tag >> 24));
-  if (tag > 0xFFFF) out.push_back(static_cast<std::uint8_t>(tag >> 16));
-  if (tag > 0xFF) out.push_back(static_cast<std::uint8_t>(tag >> 8));
+  if (tag > 0xFFFFFF)
+    out.push_back(static_cast<std::uint8_t>(tag >> 24));
+  if (tag > 0xFFFF)
+    out.push_back(static_cast<std::uint8_t>(tag >> 16));
+  if (tag > 0xFF)
+    out.push_back(static_cast<std::uint8_t>(tag >> 8));
   out.push_back(static_cast<std::uint8_t>(tag));
   const std::size_t len = value.size();
   if (len < 0x80) {

@@ -2,11 +2,11 @@
 #pragma once
 // Minimal BER-TLV reader for FCPs, PKCS#15 TokenInfo and CV certificates (schsm-internal).
 
+#include "hsmctl/util/bytes.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <vector>
-
-#include "hsmctl/util/bytes.hpp"
 
 namespace hsmctl::device::schsm {
 

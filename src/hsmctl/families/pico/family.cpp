@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/pico/family.hpp"
 
-#include <utility>
-
 #include "hsmctl/apply/engine.hpp"
 #include "hsmctl/manifest/embedded_schemas.hpp"
+
+#include <utility>
 
 namespace hsmctl::families::pico {
 namespace {
@@ -33,9 +33,8 @@ class PreparedPico final : public family::PreparedUnit {
 
   Result<family::ExecReport> execute(family::RunContext& context,
                                      const family::Progress& progress) override {
-    HSMCTL_TRY_ASSIGN(apply::ApplyReport r,
-                      apply::execute(device_, apply_options(context.options), context.keeper,
-                                     progress));
+    HSMCTL_TRY_ASSIGN(apply::ApplyReport r, apply::execute(device_, apply_options(context.options),
+                                                           context.keeper, progress));
     family::ExecReport out;
     out.steps_done = r.steps_done;
     out.steps_blocked = r.steps_blocked;
@@ -75,24 +74,27 @@ class PicoFamily final : public family::Family {
   std::string_view id() const override { return "pico"; }
 
   std::vector<family::KindSpec> kinds() const override {
-    return {{"PicoHSM", manifest::embedded::picohsm_v1alpha1_schema_json(),
-             {"/spec/userPin", "/spec/soPin"}, true}};
+    return {{"PicoHSM",
+             manifest::embedded::picohsm_v1alpha1_schema_json(),
+             {"/spec/userPin", "/spec/soPin"},
+             true}};
   }
 
   std::vector<family::OptionSpec> options() const override {
     using Scope = family::OptionSpec::Scope;
-    return {{"allow-reinit", "allow re-initialization (wipes all keys) where the plan needs it",
-             true, Scope::kApply},
-            {"allow-key-loss",
-             "with --allow-reinit: also re-initialize devices that hold private keys", true,
-             Scope::kApply}};
+    return {
+        {"allow-reinit", "allow re-initialization (wipes all keys) where the plan needs it", true,
+         Scope::kApply},
+        {"allow-key-loss", "with --allow-reinit: also re-initialize devices that hold private keys",
+         true, Scope::kApply}};
   }
 
   std::vector<std::unique_ptr<family::Unit>> units(
       const manifest::LoadResult& loaded) const override {
     std::vector<std::unique_ptr<family::Unit>> out;
     out.reserve(loaded.pico_hsms.size());
-    for (const auto& m : loaded.pico_hsms) out.push_back(std::make_unique<PicoUnit>(m));
+    for (const auto& m : loaded.pico_hsms)
+      out.push_back(std::make_unique<PicoUnit>(m));
     return out;
   }
 };

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/primus/family.hpp"
 
-#include <cstdlib>
-#include <utility>
-
 #include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/primus/engine.hpp"
+
+#include <cstdlib>
+#include <utility>
 
 namespace hsmctl::families::primus {
 namespace {
@@ -15,8 +15,10 @@ namespace engine = hsmctl::primus;
 /// --ppin, else $HSMCTL_PPIN, else `ppin` on PATH; --probe; --retry-rejected.
 engine::EngineOptions engine_options(const family::Options& options) {
   engine::EngineOptions o;
-  if (const char* p = std::getenv("HSMCTL_PPIN"); p != nullptr && *p != '\0') o.ppin_program = p;
-  if (auto v = options.value("ppin")) o.ppin_program = *v;
+  if (const char* p = std::getenv("HSMCTL_PPIN"); p != nullptr && *p != '\0')
+    o.ppin_program = p;
+  if (auto v = options.value("ppin"))
+    o.ppin_program = *v;
   o.probe = options.flag("probe");
   o.retry_rejected = options.flag("retry-rejected");
   return o;
@@ -40,9 +42,9 @@ class PreparedCluster final : public family::PreparedUnit {
 
   Result<family::ExecReport> execute(family::RunContext& context,
                                      const family::Progress& progress) override {
-    HSMCTL_TRY_ASSIGN(engine::ApplyReport r,
-                      engine::execute(cluster_, apply_options(context.options), context.keeper,
-                                      progress));
+    HSMCTL_TRY_ASSIGN(
+        engine::ApplyReport r,
+        engine::execute(cluster_, apply_options(context.options), context.keeper, progress));
     family::ExecReport out;
     out.steps_done = r.steps_done;
     out.steps_blocked = r.steps_blocked;
@@ -67,13 +69,12 @@ class ClusterUnit final : public family::Unit {
   bool takes_device_uri() const override { return false; }
 
   Result<std::unique_ptr<family::PreparedUnit>> prepare(family::RunContext& context) override {
-    HSMCTL_TRY_ASSIGN(std::vector<engine::PreparedCluster> prepared,
-                      engine::prepare({cluster_}, partitions_, context.keeper,
-                                      engine_options(context.options)));
+    HSMCTL_TRY_ASSIGN(
+        std::vector<engine::PreparedCluster> prepared,
+        engine::prepare({cluster_}, partitions_, context.keeper, engine_options(context.options)));
     if (prepared.size() != 1) {
       return make_error(Errc::kInternal, "primus::prepare returned " +
-                                             std::to_string(prepared.size()) +
-                                             " clusters for one");
+                                             std::to_string(prepared.size()) + " clusters for one");
     }
     return std::unique_ptr<family::PreparedUnit>(
         std::make_unique<PreparedCluster>(std::move(prepared.front())));
@@ -89,10 +90,14 @@ class PrimusFamily final : public family::Family {
   std::string_view id() const override { return "primus"; }
 
   std::vector<family::KindSpec> kinds() const override {
-    return {{"PrimusCluster", manifest::embedded::primuscluster_v1alpha1_schema_json(),
-             {"/spec/serviceProxy/password"}, false},
-            {"PrimusPartition", manifest::embedded::primuspartition_v1alpha1_schema_json(),
-             {"/spec/setupPassword", "/spec/pkcs11Password"}, false}};
+    return {{"PrimusCluster",
+             manifest::embedded::primuscluster_v1alpha1_schema_json(),
+             {"/spec/serviceProxy/password"},
+             false},
+            {"PrimusPartition",
+             manifest::embedded::primuspartition_v1alpha1_schema_json(),
+             {"/spec/setupPassword", "/spec/pkcs11Password"},
+             false}};
   }
 
   std::vector<family::OptionSpec> options() const override {
@@ -117,7 +122,8 @@ class PrimusFamily final : public family::Family {
     for (const auto& c : loaded.primus_clusters) {
       std::vector<engine::PrimusPartition> partitions;
       for (const auto& p : loaded.primus_partitions) {
-        if (p.cluster == c.name) partitions.push_back(p);
+        if (p.cluster == c.name)
+          partitions.push_back(p);
       }
       out.push_back(std::make_unique<ClusterUnit>(c, std::move(partitions)));
     }
