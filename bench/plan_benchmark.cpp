@@ -6,6 +6,7 @@
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
 
@@ -50,9 +51,10 @@ void observe_and_plan(benchmark::State& state, bool with_credentials) {
       state.SkipWithError(observed.error().message.c_str());
       break;
     }
-    plan::CredentialFacts facts{plan::CredentialKnowledge::kMatchesDesired,
-                                plan::CredentialKnowledge::kMatchesDesired};
-    auto p = plan::make_plan(m, *observed, facts);
+    families::schsm_engine::CredentialFacts facts{
+        families::schsm_engine::CredentialKnowledge::kMatchesDesired,
+        families::schsm_engine::CredentialKnowledge::kMatchesDesired};
+    auto p = families::schsm_engine::make_plan(m, *observed, facts);
     benchmark::DoNotOptimize(p);
     apdus = observed->apdu_count;
   }

@@ -3,6 +3,7 @@
 
 #include "pcsc_fixture.hpp"
 
+#include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/util/bytes.hpp"
@@ -138,7 +139,7 @@ TEST_F(PcscTransportE2e, ConnectBySerialFindsTheCardAndNamesWhatItChecked) {
   {
     // The chosen card stays held (SCardBeginTransaction) until the transport lets it go: a
     // second probe in this process would wait for it, so each connection is closed first.
-    auto t = pcsc::connect_by_serial(kVcardSerial);
+    auto t = device::connect::connect_by_serial(kVcardSerial);
     ASSERT_TRUE(t) << t.error().message;
     EXPECT_EQ((*t)->describe(), std::string("pcsc:") + kReader0);
     // The probe's SELECT and TokenInfo are answered again without the wire.
@@ -154,11 +155,11 @@ TEST_F(PcscTransportE2e, ConnectBySerialFindsTheCardAndNamesWhatItChecked) {
     EXPECT_EQ((*t)->wire_apdus(), probed + 1);
   }
   {
-    auto lower = pcsc::connect_by_serial("e2e0c0ffee000001");
+    auto lower = device::connect::connect_by_serial("e2e0c0ffee000001");
     ASSERT_TRUE(lower) << lower.error().message;
   }
 
-  auto missing = pcsc::connect_by_serial("0000000000000000");
+  auto missing = device::connect::connect_by_serial("0000000000000000");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::kUnavailable);
   EXPECT_THAT(missing.error().message, HasSubstr("0000000000000000"));
@@ -182,11 +183,11 @@ class PcscTwoCardsE2e : public PcscE2eTest {
 
 TEST_F(PcscTwoCardsE2e, ConnectBySerialChoosesTheCardNotTheReaderOrder) {
   {
-    auto second = pcsc::connect_by_serial(kSecondSerial);
+    auto second = device::connect::connect_by_serial(kSecondSerial);
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_EQ((*second)->describe(), std::string("pcsc:") + kReader1);
   }  // let the card go: the next probe asks it too
-  auto first = pcsc::connect_by_serial(kVcardSerial);
+  auto first = device::connect::connect_by_serial(kVcardSerial);
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ((*first)->describe(), std::string("pcsc:") + kReader0);
 }

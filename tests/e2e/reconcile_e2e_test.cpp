@@ -6,8 +6,9 @@
 #include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
-#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/util/bytes.hpp"
@@ -191,11 +192,12 @@ TEST_F(PcscdStopsE2e, PcscdKilledMidRunIsAClearErrorAndThePlanAfterwardsIsRight)
   ASSERT_TRUE(loaded.ok());
   for (const auto& [k, v] : env_)
     setenv(k.c_str(), v.c_str(), 1);
-  auto transport = device::pcsc::connect_by_serial(kVcardSerial);
+  auto transport = device::connect::connect_by_serial(kVcardSerial);
   ASSERT_TRUE(transport) << transport.error().to_string();
   ASSERT_EQ(kill(sandbox().pcscd_pid(), SIGKILL), 0);
   store::EphemeralKeeper keeper;
-  auto prepared = apply::prepare(loaded.pico_hsms.at(0), std::move(*transport), keeper);
+  auto prepared =
+      families::schsm_engine::prepare(loaded.pico_hsms.at(0), std::move(*transport), keeper);
   ASSERT_FALSE(prepared);
   EXPECT_EQ(prepared.error().code, Errc::kUnavailable) << prepared.error().to_string();
 

@@ -4,13 +4,13 @@
 // test (`ppin -t`). ppin's output is not under hsmctl's control.
 #include "fuzz_input.hpp"
 
-#include "hsmctl/primus/ppin.hpp"
+#include "hsmctl/families/primus/ppin.hpp"
 
 #include <string>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace hsmctl::primus;
+  using namespace hsmctl::families::primus;
   const std::string_view out(reinterpret_cast<const char*>(data), size);
 
   const Listing listing = parse_listing(out);

@@ -6,11 +6,11 @@
 #include "cli/parse.hpp"
 #include "cli/store_access.hpp"
 
-#include "hsmctl/apply/engine.hpp"
-#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/families/registry.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
 #include "hsmctl/reconcile/session.hpp"
@@ -331,8 +331,8 @@ manifest::EmitContext get_context(const model::ObservedPico& o, const GlobalOpti
               << keeper.error().message << "); PINs are emitted as placeholders\n";
     return ctx;
   }
-  const auto user_key = apply::credential_key(o.serial, "user-pin");
-  const auto so_key = apply::credential_key(o.serial, "so-pin");
+  const auto user_key = families::schsm_engine::credential_key(o.serial, "user-pin");
+  const auto so_key = families::schsm_engine::credential_key(o.serial, "so-pin");
   if (auto v = (*keeper)->current(user_key); v && *v)
     ctx.user_pin_ref = "store:" + user_key.id();
   if (auto v = (*keeper)->current(so_key); v && *v)
@@ -362,7 +362,7 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& global) 
     const char* env = std::getenv("HSMCTL_DEVICE");
     uri = env != nullptr && *env != '\0' ? env : "pcsc:";
   }
-  auto transport = device::open_device(uri, {});
+  auto transport = device::connect::open_device(uri, {});
   if (!transport) {
     print_error(transport.error());
     return exit_code_for(transport.error());

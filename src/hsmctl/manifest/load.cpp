@@ -29,8 +29,8 @@ constexpr const char* kStdinName = "<stdin>";
 // Everything learned from one file, kept apart so errors can be ordered per file.
 struct FileOutcome {
   std::vector<model::PicoHsmManifest> manifests;
-  std::vector<primus::PrimusCluster> primus_clusters;
-  std::vector<primus::PrimusPartition> primus_partitions;
+  std::vector<model::primus::PrimusCluster> primus_clusters;
+  std::vector<model::primus::PrimusPartition> primus_partitions;
   std::vector<Error> errors;
   std::vector<Error> warnings;
 };
@@ -189,7 +189,7 @@ LoadResult combine(std::vector<FileOutcome> files) {
       result.warnings.push_back(std::move(w));
   }
   // Primus objects refer to each other (partition -> cluster): checked over all files.
-  for (auto& e : primus::validate(result.primus_clusters, result.primus_partitions)) {
+  for (auto& e : model::primus::validate(result.primus_clusters, result.primus_partitions)) {
     result.errors.push_back(std::move(e));
   }
   // Manifests must not be used when anything is wrong; keep them only for a clean load.

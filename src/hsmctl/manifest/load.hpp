@@ -6,7 +6,7 @@
 
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
-#include "hsmctl/primus/model.hpp"
+#include "hsmctl/model/primus.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <map>
@@ -19,9 +19,9 @@ namespace hsmctl::manifest {
 
 struct LoadResult {
   std::vector<model::PicoHsmManifest> pico_hsms;
-  /// Securosys Primus kinds (docs/primus.md), checked together by primus::validate().
-  std::vector<primus::PrimusCluster> primus_clusters;
-  std::vector<primus::PrimusPartition> primus_partitions;
+  /// Securosys Primus kinds (docs/primus.md), checked together by model::primus::validate().
+  std::vector<model::primus::PrimusCluster> primus_clusters;
+  std::vector<model::primus::PrimusPartition> primus_partitions;
   /// Every problem found, in file order. Non-empty means the manifests must not be used.
   std::vector<Error> errors;
   /// Non-fatal findings (dangerous but acknowledged options, ...), same format as errors.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Schema-valid PrimusCluster / PrimusPartition documents -> primus:: model objects. Cross-object
-// rules live in primus::validate() (run by the loader over everything loaded).
+// rules live in model::primus::validate() (run by the loader over everything loaded).
 #include "hsmctl/manifest/semantic.hpp"
 
 namespace hsmctl::manifest {
@@ -33,8 +33,8 @@ class PrimusBuilder {
     return r;
   }
 
-  primus::FileMode file_mode(const json& spec, const char* key, const std::string& pointer) {
-    primus::FileMode m;
+  model::primus::FileMode file_mode(const json& spec, const char* key, const std::string& pointer) {
+    model::primus::FileMode m;
     if (!spec.contains(key))
       return m;
     const json& f = spec[key];
@@ -53,9 +53,9 @@ class PrimusBuilder {
     return m;
   }
 
-  std::optional<primus::PrimusCluster> cluster() {
+  std::optional<model::primus::PrimusCluster> cluster() {
     const json& root = doc_.value;
-    primus::PrimusCluster c;
+    model::primus::PrimusCluster c;
     locate(c);
     c.name = root["metadata"]["name"].get<std::string>();
     if (root["metadata"].contains("labels")) {
@@ -64,11 +64,11 @@ class PrimusBuilder {
     }
     const json& spec = root["spec"];
     c.deployment = spec.value("deployment", std::string("OnPrem")) == "CloudHSM"
-                       ? primus::Deployment::kCloudHsm
-                       : primus::Deployment::kOnPrem;
+                       ? model::primus::Deployment::kCloudHsm
+                       : model::primus::Deployment::kOnPrem;
     int i = 0;
     for (const json& m : spec["members"]) {
-      primus::Member member;
+      model::primus::Member member;
       member.name = m.value("name", "hsm" + std::to_string(i));
       member.host = m["host"].get<std::string>();
       member.port = m.value("port", 2310);
@@ -78,7 +78,7 @@ class PrimusBuilder {
     }
     if (spec.contains("serviceProxy")) {
       const json& sp = spec["serviceProxy"];
-      primus::ServiceProxy proxy;
+      model::primus::ServiceProxy proxy;
       proxy.user = sp["user"].get<std::string>();
       auto r = ref(sp["password"]["secret"], "/spec/serviceProxy/password/secret");
       if (r)
@@ -110,9 +110,9 @@ class PrimusBuilder {
     return c;
   }
 
-  std::optional<primus::PrimusPartition> partition() {
+  std::optional<model::primus::PrimusPartition> partition() {
     const json& root = doc_.value;
-    primus::PrimusPartition p;
+    model::primus::PrimusPartition p;
     locate(p);
     p.name = root["metadata"]["name"].get<std::string>();
     const json& spec = root["spec"];
@@ -123,11 +123,11 @@ class PrimusBuilder {
     if (spec.contains("permanentSecret")) {
       const json& ps = spec["permanentSecret"];
       p.permanent_secret = ps.value("state", std::string("Present")) == "Absent"
-                               ? primus::SecretState::kAbsent
-                               : primus::SecretState::kPresent;
+                               ? model::primus::SecretState::kAbsent
+                               : model::primus::SecretState::kPresent;
       p.refresh = ps.value("refresh", std::string("Never")) == "OnNewSetupPassword"
-                      ? primus::RefreshPolicy::kOnNewSetupPassword
-                      : primus::RefreshPolicy::kNever;
+                      ? model::primus::RefreshPolicy::kOnNewSetupPassword
+                      : model::primus::RefreshPolicy::kNever;
     }
     if (spec.contains("setupPassword")) {
       p.setup_password = ref(spec["setupPassword"]["secret"], "/spec/setupPassword/secret");

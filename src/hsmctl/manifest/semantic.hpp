@@ -5,7 +5,7 @@
 
 #include "hsmctl/manifest/yaml_loader.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
-#include "hsmctl/primus/model.hpp"
+#include "hsmctl/model/primus.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <optional>
@@ -25,13 +25,13 @@ struct DocumentOutcome {
 DocumentOutcome build_pico_manifest(const YamlDocument& doc, const std::string& file_name);
 
 struct PrimusOutcome {
-  std::optional<primus::PrimusCluster> cluster;      ///< kind PrimusCluster without errors
-  std::optional<primus::PrimusPartition> partition;  ///< kind PrimusPartition without errors
+  std::optional<model::primus::PrimusCluster> cluster;      ///< kind PrimusCluster without errors
+  std::optional<model::primus::PrimusPartition> partition;  ///< kind PrimusPartition without errors
   std::vector<Error> errors;
 };
 
 /// Builds a Primus model object from a document of kind PrimusCluster or PrimusPartition that
-/// passed validate_document(). Cross-object rules: primus::validate().
+/// passed validate_document(). Cross-object rules: model::primus::validate().
 PrimusOutcome build_primus(const YamlDocument& doc, const std::string& file_name);
 
 /// Parses "env:NAME", "file:/abs", "store:NAME" or "prompt"; nullopt for anything else.

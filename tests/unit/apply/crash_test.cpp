@@ -6,10 +6,10 @@
 
 #include "support/temp_dir.hpp"
 
-#include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/sim/fault_injection.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
 
@@ -22,7 +22,7 @@
 #include <filesystem>
 #include <functional>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -148,8 +148,10 @@ class CrashTest : public ::testing::Test {
     auto p = prepare(m, std::move(*card), keeper);
     ASSERT_TRUE(p) << what << ": " << p.error().to_string();
     EXPECT_FALSE(p->plan.has_changes()) << what << ": " << plan::render_text({p->plan}, false);
-    EXPECT_EQ(p->facts.user_pin, plan::CredentialKnowledge::kMatchesDesired) << what;
-    EXPECT_EQ(p->facts.so_pin, plan::CredentialKnowledge::kMatchesDesired) << what;
+    EXPECT_EQ(p->facts.user_pin, families::schsm_engine::CredentialKnowledge::kMatchesDesired)
+        << what;
+    EXPECT_EQ(p->facts.so_pin, families::schsm_engine::CredentialKnowledge::kMatchesDesired)
+        << what;
     auto key = [](const char* name) { return credential_key(kSerial, name); };
     auto cur_user = keeper.current(key("user-pin"));
     auto cur_so = keeper.current(key("so-pin"));
@@ -370,4 +372,4 @@ TEST_F(CrashTest, ReinitializationForKeyDomains) {
 }
 
 }  // namespace
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

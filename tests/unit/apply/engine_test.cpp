@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The apply engine against the in-memory simulator: firmware defects and guards.
 
-#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -189,9 +189,9 @@ TEST(ApplyEngine, ObserveNeverVerifiesAgainstADifferentDevice) {
 }
 
 }  // namespace
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 TEST(ApplyEngineJournal, PendingValueJournaledAsNeverSentIsDroppedWithoutAVerify) {
@@ -231,4 +231,4 @@ TEST(ApplyEngineJournal, AppliedStepsAreJournaledAndTheJournalIsClosed) {
 }
 
 }  // namespace
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

@@ -6,8 +6,8 @@
 
 #include "hsmctl/util/interrupt.hpp"
 
-#include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/key_source.hpp"
 
@@ -20,7 +20,7 @@
 #include <filesystem>
 #include <optional>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -85,7 +85,7 @@ class InterruptTest : public ::testing::Test {
     auto keeper = open_store();
     auto p = prepare(m, std::move(*card), keeper);
     EXPECT_TRUE(p) << p.error().to_string();
-    EXPECT_NE(p->facts.user_pin, plan::CredentialKnowledge::kMismatchUnknown);
+    EXPECT_NE(p->facts.user_pin, families::schsm_engine::CredentialKnowledge::kMismatchUnknown);
     return p->plan;
   }
 
@@ -192,4 +192,4 @@ TEST_F(InterruptTest, SecondSignalKillsAndTheJournalLetsTheNextRunConverge) {
 }
 
 }  // namespace
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

@@ -4,9 +4,9 @@
 
 #include "../store/store_test_support.hpp"
 
-#include "hsmctl/apply/engine.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/store/encrypted_store.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/store/fingerprint.hpp"
@@ -20,7 +20,7 @@
 #include <fstream>
 #include <iterator>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 using device::schsm::PinRef;
@@ -372,4 +372,4 @@ TEST(ApplyEngineRejectionRecords, RemovingTheRecordAllowsTheValueAgain) {
 }
 
 }  // namespace
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

@@ -15,7 +15,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 class PrimusUnits : public PrimusFixture {
@@ -81,4 +81,4 @@ TEST_F(PrimusUnits, AFailingClusterDoesNotTurnTheOthersIntoErrors) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
@@ -137,9 +138,10 @@ TEST(ManifestEmit, UnknownRetryMaximumNeverForcesAReinitialization) {
   auto m = round_trip(o, "unknown", &text);
   EXPECT_EQ(m.spec.pin_retries, 5) << text;
   EXPECT_THAT(text, HasSubstr("pinRetries: 5  # at least this"));
-  auto p = plan::make_plan(
+  auto p = families::schsm_engine::make_plan(
       m, o,
-      {plan::CredentialKnowledge::kMatchesDesired, plan::CredentialKnowledge::kMatchesDesired});
+      {families::schsm_engine::CredentialKnowledge::kMatchesDesired,
+       families::schsm_engine::CredentialKnowledge::kMatchesDesired});
   EXPECT_FALSE(p.needs_reinit()) << plan::render_text({p}, false);
 
   // The maximum the store recorded wins over the counter.

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/families/schsm_engine/diff.hpp"
+
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
 
@@ -8,6 +10,9 @@
 namespace hsmctl::plan {
 namespace {
 
+using families::schsm_engine::CredentialFacts;
+using families::schsm_engine::CredentialKnowledge;
+using families::schsm_engine::make_plan;
 using model::KeyDomainStatus;
 using model::ObservedPico;
 using model::PicoHsmManifest;

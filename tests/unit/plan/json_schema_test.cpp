@@ -3,6 +3,7 @@
 
 #include "support/plan_schema.hpp"
 
+#include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/plan/plan.hpp"
 
@@ -14,6 +15,9 @@
 
 namespace hsmctl::plan {
 namespace {
+
+using families::schsm_engine::CredentialKnowledge;
+using families::schsm_engine::make_plan;
 
 std::string validate(const std::string& json_text) {
   return hsmctl::testing::plan_schema_errors(json_text);

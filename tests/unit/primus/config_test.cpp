@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/primus/config.hpp"
+#include "hsmctl/families/primus/config.hpp"
 
-#include "hsmctl/primus/model.hpp"
+#include "hsmctl/model/primus.hpp"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 namespace {
 
 PrimusCluster sample_cluster() {
@@ -116,9 +116,9 @@ TEST(PrimusModel, ValidateFindsCrossObjectProblems) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 namespace {
 
 // Issue 10 item 4: every string is rendered so that libconfig reads back exactly that string.
@@ -181,4 +181,4 @@ TEST(PrimusConfigEscaping, RenderParseCompareOverRandomStrings) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 class PrimusDouble : public PrimusFixture {
@@ -140,4 +140,4 @@ TEST_F(PrimusDouble, PromptsFromStdinWhenAsked) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

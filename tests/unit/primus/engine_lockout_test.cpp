@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
@@ -237,4 +237,4 @@ TEST_F(PrimusLockout, ProxyRefusalLookingLikeWrongSetupPasswordIsAmbiguous) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
@@ -440,4 +440,4 @@ TEST_F(PrimusEngine, SecretsNeverInArgvOutputOrOtherFiles) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

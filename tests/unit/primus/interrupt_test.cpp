@@ -10,7 +10,7 @@
 
 #include <optional>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionKind;
@@ -58,4 +58,4 @@ TEST_F(PrimusInterrupt, StopsAfterTheStepInProgressAndTheNextApplyConverges) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace hsmctl::primus {
+namespace hsmctl::model::primus {
 namespace {
 
 const char* kGood = R"(apiVersion: hsmctl.dev/v1alpha1
@@ -126,4 +126,4 @@ TEST(PrimusManifest, ExamplesLoad) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::model::primus

@@ -5,7 +5,7 @@
 #include "primus_fixture.hpp"
 #include "support/plan_schema.hpp"
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 std::string schema_errors(const std::string& json_text) {
@@ -59,4 +59,4 @@ TEST_F(PrimusPlanJson, FetchlogShowsTheSetupPasswordUse) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

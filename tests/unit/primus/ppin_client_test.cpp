@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <set>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 class PpinClient : public PrimusFixture {
@@ -118,4 +118,4 @@ TEST_F(PpinClient, RepeatedPromptIsNotAnsweredTwice) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

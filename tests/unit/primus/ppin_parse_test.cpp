@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/primus/ppin.hpp"
+#include "hsmctl/families/primus/ppin.hpp"
 
 #include <gtest/gtest.h>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 namespace {
 
 TEST(PrimusPpinParse, ListingToleratesPaddingAndOtherLines) {
@@ -91,4 +91,4 @@ TEST(PrimusPpinParse, NumbersTooLargeForAnIntDoNotThrow) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

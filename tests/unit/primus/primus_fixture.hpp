@@ -5,7 +5,7 @@
 #include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
-#include "hsmctl/primus/engine.hpp"
+#include "hsmctl/families/primus/engine.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 
 #include <gtest/gtest.h>
@@ -26,7 +26,7 @@
 #error "HSMCTL_PPIN_DOUBLE (path of ppin-double) must be defined by tests/tools/CMakeLists.txt"
 #endif
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 
 /// The two-phase contract in memory (what EphemeralKeeper does), plus inspection for tests.
 class MemoryKeeper : public store::CredentialKeeper {
@@ -238,4 +238,4 @@ inline bool has_kind(const plan::DevicePlan& p, plan::ActionKind k) {
   return false;
 }
 
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

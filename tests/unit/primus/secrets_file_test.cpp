@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace hsmctl::primus::testing {
+namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
@@ -328,4 +328,4 @@ TEST_F(SecretsFileEngine, ApplyRefusesASymlinkThatAppearedSinceThePlan) {
 }
 
 }  // namespace
-}  // namespace hsmctl::primus::testing
+}  // namespace hsmctl::families::primus::testing

@@ -38,8 +38,8 @@ Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring);
 /// T=1). Errc::kUnavailable when the reader does not exist or holds no card.
 Result<std::unique_ptr<Transport>> connect_reader(const std::string& reader_name);
 
-/// Reads the chip serial of the card behind a transport (16 upper-case hex digits). The default
-/// (`nullptr`) SELECTs the HSM applet and reads EF 2F03 through schsm::SmartCardHsm.
+/// Reads the chip serial of the card behind a transport (16 upper-case hex digits);
+/// device/connect passes one that SELECTs the HSM applet and reads EF 2F03 (schsm::SmartCardHsm).
 using SerialReader = std::function<Result<std::string>(Transport&)>;
 
 /// Connects to the Pico HSM whose chip serial equals `serial_hex` (case-insensitive): connects
@@ -51,12 +51,13 @@ using SerialReader = std::function<Result<std::string>(Transport&)>;
 /// (device::ProbedTransport): the caller's first begin_exclusive() adopts that hold, and the
 /// probe's SELECT and TokenInfo read are answered from its record instead of being sent again.
 Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
-                                                     const SerialReader& read_serial = nullptr);
+                                                     const SerialReader& read_serial);
 
 /// As connect_by_serial, except that when exactly one reader holds a card that card is returned
 /// without asking it: for callers that check the serial themselves before sending anything that
-/// matters (apply::prepare through observe's expected_serial).
-Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex);
+/// matters (schsm_engine::prepare through observe's expected_serial).
+Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex,
+                                                      const SerialReader& read_serial);
 
 /// The Error for a PC/SC return code (a SCARD_E_* / SCARD_W_* value) on `reader` while doing
 /// `action` ("connecting to", "sending an APDU to", ...): always Errc::kUnavailable, the message

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Choosing a reader by the chip serial the card reports. Reader names are only hints: libccid
 // puts the USB serial into them, but other drivers (and vpcd) do not, and names can collide.
-// Kept apart from pcsc_transport.cpp so the transport links without the protocol layer.
+// The caller passes how to read a serial (device/connect: the SmartCard-HSM protocol layer), so
+// device/pcsc never depends on a protocol layer.
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 #include "hsmctl/device/probed_transport.hpp"
-#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
 #include <fmt/format.h>
 
@@ -22,18 +22,12 @@ std::string upper(std::string s) {
   return s;
 }
 
-Result<std::string> read_serial_schsm(Transport& transport) {
-  schsm::SmartCardHsm hsm(transport);
-  HSMCTL_TRY(hsm.select());
-  return hsm.chip_serial();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
                                                      const SerialReader& read_serial) {
   const std::string wanted = upper(serial_hex);
-  const SerialReader reader_fn = read_serial ? read_serial : SerialReader(read_serial_schsm);
+  const SerialReader& reader_fn = read_serial;
   HSMCTL_TRY_ASSIGN(auto readers, list_readers());
   std::unique_ptr<Transport> found;
   int probe_apdus = 0;  // sent to the other readers' cards
@@ -89,7 +83,8 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
                     fmt::format("no Pico HSM with chip serial {} (checked {})", wanted, checked));
 }
 
-Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex) {
+Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex,
+                                                      const SerialReader& read_serial) {
   HSMCTL_TRY_ASSIGN(auto readers, list_readers());
   const ReaderInfo* only = nullptr;
   int with_card = 0;
@@ -101,7 +96,7 @@ Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_
   }
   if (with_card == 1)
     return connect_reader(only->name);
-  return connect_by_serial(serial_hex);
+  return connect_by_serial(serial_hex, read_serial);
 }
 
 }  // namespace hsmctl::device::pcsc

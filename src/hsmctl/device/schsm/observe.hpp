@@ -48,7 +48,8 @@ struct ObserveRequest {
   /// risking a try on a value in doubt. user_pin_check is then kNotChecked.
   bool user_pin_reset_preferred = false;
   /// Read EF 2F02 / ENUMERATE OBJECTS. A plan needs them only when it re-initializes (what
-  /// would be lost): apply::prepare reads them later with observe_objects() in that case.
+  /// would be lost): families::schsm_engine::prepare reads them later with observe_objects() in
+  /// that case.
   bool read_objects = true;
   /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
   /// device's chip serial differs: a PIN must never be sent to the wrong device.

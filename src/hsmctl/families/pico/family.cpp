@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/pico/family.hpp"
 
-#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/embedded_schemas.hpp"
 
 #include <utility>
@@ -9,8 +9,8 @@
 namespace hsmctl::families::pico {
 namespace {
 
-apply::ApplyOptions apply_options(const family::Options& options) {
-  apply::ApplyOptions o;
+families::schsm_engine::ApplyOptions apply_options(const family::Options& options) {
+  families::schsm_engine::ApplyOptions o;
   o.allow_reinit = options.flag("allow-reinit");
   o.allow_key_loss = options.flag("allow-key-loss");
   return o;
@@ -18,7 +18,8 @@ apply::ApplyOptions apply_options(const family::Options& options) {
 
 class PreparedPico final : public family::PreparedUnit {
  public:
-  explicit PreparedPico(apply::PreparedDevice device) : device_(std::move(device)) {}
+  explicit PreparedPico(families::schsm_engine::PreparedDevice device)
+      : device_(std::move(device)) {}
 
   const plan::DevicePlan& plan() const override { return device_.plan; }
 
@@ -28,13 +29,14 @@ class PreparedPico final : public family::PreparedUnit {
   }
 
   Result<void> check_guards(const family::Options& options) const override {
-    return apply::check_guards(device_, apply_options(options));
+    return families::schsm_engine::check_guards(device_, apply_options(options));
   }
 
   Result<family::ExecReport> execute(family::RunContext& context,
                                      const family::Progress& progress) override {
-    HSMCTL_TRY_ASSIGN(apply::ApplyReport r, apply::execute(device_, apply_options(context.options),
-                                                           context.keeper, progress));
+    HSMCTL_TRY_ASSIGN(families::schsm_engine::ApplyReport r,
+                      families::schsm_engine::execute(device_, apply_options(context.options),
+                                                      context.keeper, progress));
     family::ExecReport out;
     out.steps_done = r.steps_done;
     out.steps_blocked = r.steps_blocked;
@@ -45,7 +47,7 @@ class PreparedPico final : public family::PreparedUnit {
   }
 
  private:
-  apply::PreparedDevice device_;
+  families::schsm_engine::PreparedDevice device_;
 };
 
 class PicoUnit final : public family::Unit {
@@ -60,8 +62,9 @@ class PicoUnit final : public family::Unit {
   bool takes_device_uri() const override { return true; }
 
   Result<std::unique_ptr<family::PreparedUnit>> prepare(family::RunContext& context) override {
-    HSMCTL_TRY_ASSIGN(apply::PreparedDevice d,
-                      apply::prepare(manifest_, context.device_uri, context.keeper));
+    HSMCTL_TRY_ASSIGN(
+        families::schsm_engine::PreparedDevice d,
+        families::schsm_engine::prepare(manifest_, context.device_uri, context.keeper));
     return std::unique_ptr<family::PreparedUnit>(std::make_unique<PreparedPico>(std::move(d)));
   }
 

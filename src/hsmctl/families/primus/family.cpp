@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/primus/family.hpp"
 
+#include "hsmctl/families/primus/engine.hpp"
 #include "hsmctl/manifest/embedded_schemas.hpp"
-#include "hsmctl/primus/engine.hpp"
 
 #include <cstdlib>
 #include <utility>
@@ -10,7 +10,7 @@
 namespace hsmctl::families::primus {
 namespace {
 
-namespace engine = hsmctl::primus;
+namespace engine = hsmctl::families::primus;
 
 /// --ppin, else $HSMCTL_PPIN, else `ppin` on PATH; --probe; --retry-rejected.
 engine::EngineOptions engine_options(const family::Options& options) {

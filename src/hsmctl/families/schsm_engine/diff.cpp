@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "hsmctl/families/schsm_engine/diff.hpp"
+
 #include "hsmctl/model/options.hpp"
-#include "hsmctl/plan/plan.hpp"
 
 #include <string>
 
-namespace hsmctl::plan {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 using model::KeyDomainStatus;
@@ -12,6 +13,11 @@ using model::ObservedPico;
 using model::PicoHsmManifest;
 using model::PicoHsmSpec;
 using model::PinStatus;
+using plan::Action;
+using plan::ActionClass;
+using plan::ActionKind;
+using plan::DevicePlan;
+using plan::FieldChange;
 
 std::string yes_no(bool b) {
   return b ? "true" : "false";
@@ -504,54 +510,6 @@ void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
 
 }  // namespace
 
-bool DevicePlan::has_changes() const {
-  for (const auto& a : actions) {
-    if (a.action_class != ActionClass::kBlocked)
-      return true;
-  }
-  return false;
-}
-
-DeviceStatus DevicePlan::status() const {
-  if (error)
-    return DeviceStatus::kError;
-  if (has_blocked())
-    return DeviceStatus::kBlocked;
-  if (has_changes())
-    return DeviceStatus::kChanges;
-  return DeviceStatus::kOk;
-}
-
-const char* to_string(DeviceStatus status) {
-  switch (status) {
-    case DeviceStatus::kOk:
-      return "ok";
-    case DeviceStatus::kChanges:
-      return "changes";
-    case DeviceStatus::kBlocked:
-      return "blocked";
-    case DeviceStatus::kError:
-      return "error";
-  }
-  return "error";
-}
-
-bool DevicePlan::needs_reinit() const {
-  return count(ActionClass::kReinitialize) > 0;
-}
-bool DevicePlan::has_blocked() const {
-  return count(ActionClass::kBlocked) > 0;
-}
-
-int DevicePlan::count(ActionClass c) const {
-  int n = 0;
-  for (const auto& a : actions) {
-    if (a.action_class == c)
-      ++n;
-  }
-  return n;
-}
-
 DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observed,
                      const CredentialFacts& creds) {
   const PicoHsmSpec& spec = desired.spec;
@@ -632,56 +590,4 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   return plan;
 }
 
-const char* to_string(ActionKind kind) {
-  switch (kind) {
-    case ActionKind::kInitialize:
-      return "initialize";
-    case ActionKind::kChangeSoPin:
-      return "change-so-pin";
-    case ActionKind::kChangeUserPin:
-      return "change-user-pin";
-    case ActionKind::kResetUserPin:
-      return "reset-user-pin";
-    case ActionKind::kSetupKeyDomain:
-      return "setup-key-domain";
-    case ActionKind::kDeleteKeyDomain:
-      return "delete-key-domain";
-    case ActionKind::kSetDynamicOptions:
-      return "set-options";
-    case ActionKind::kWriteConfig:
-      return "write-config";
-    case ActionKind::kFixFileMode:
-      return "fix-file-mode";
-    case ActionKind::kCreateSecretsFile:
-      return "create-secrets-file";
-    case ActionKind::kSetProxyPassword:
-      return "set-proxy-password";
-    case ActionKind::kFetchSecret:
-      return "fetch-secret";
-    case ActionKind::kRefreshSecret:
-      return "refresh-secret";
-    case ActionKind::kRemoveSecret:
-      return "remove-secret";
-    case ActionKind::kBlocked:
-      return "blocked";
-  }
-  return "?";
-}
-
-const char* to_string(ActionClass action_class) {
-  switch (action_class) {
-    case ActionClass::kCreate:
-      return "create";
-    case ActionClass::kUpdate:
-      return "update";
-    case ActionClass::kReinitialize:
-      return "reinitialize";
-    case ActionClass::kDestroy:
-      return "destroy";
-    case ActionClass::kBlocked:
-      return "blocked";
-  }
-  return "?";
-}
-
-}  // namespace hsmctl::plan
+}  // namespace hsmctl::families::schsm_engine

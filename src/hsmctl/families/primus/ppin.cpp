@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/primus/ppin.hpp"
+#include "hsmctl/families/primus/ppin.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +21,7 @@
 
 extern char** environ;
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 namespace {
 
@@ -546,4 +546,4 @@ Result<TestResult> Ppin::test(const PpinPaths& paths, const std::string& user) c
   return t;
 }
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -25,8 +25,8 @@
 //   fetched-with              fingerprint of the setup password of the last successful fetch
 // and the store's fingerprint key (store/fingerprint.hpp, created on the first execute()).
 
-#include "hsmctl/primus/model.hpp"
-#include "hsmctl/primus/plan.hpp"
+#include "hsmctl/families/primus/plan.hpp"
+#include "hsmctl/model/primus.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
@@ -37,7 +37,7 @@
 #include <string>
 #include <vector>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 struct EngineOptions {
   std::string ppin_program = "ppin";  ///< path, or a name looked up in PATH
@@ -114,4 +114,4 @@ store::CredentialKey partition_key(const std::string& cluster, const std::string
 store::CredentialKey proxy_key(const std::string& cluster, const std::string& proxy_user,
                                const char* name);
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

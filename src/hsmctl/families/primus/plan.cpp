@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Pure planning for Primus clusters (see plan.hpp). No I/O here.
-#include "hsmctl/primus/plan.hpp"
+#include "hsmctl/families/primus/plan.hpp"
 
 #include <algorithm>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 namespace {
 
@@ -405,4 +405,4 @@ ClusterPlan make_plan(const PlanInput& in) {
   return out;
 }
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // prepare / check_guards / execute for Primus clusters (see engine.hpp).
-#include "hsmctl/primus/engine.hpp"
+#include "hsmctl/families/primus/engine.hpp"
 #include "hsmctl/secrets/resolve.hpp"
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/util/atomic_file.hpp"
@@ -17,7 +17,7 @@
 #include <ctime>
 #include <sstream>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 namespace {
 
@@ -804,4 +804,4 @@ Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
   return report;
 }
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/apply/engine.hpp"
+#include "hsmctl/families/schsm_engine/engine.hpp"
 
-#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
@@ -16,14 +16,13 @@
 #include <stdexcept>
 #include <string>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 using device::schsm::PinRef;
 using device::schsm::SmartCardHsm;
 using plan::ActionClass;
 using plan::ActionKind;
-using plan::CredentialKnowledge;
 
 constexpr const char* kUserPin = "user-pin";
 constexpr const char* kSoPin = "so-pin";
@@ -386,8 +385,9 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
 
   if (device_uri != nullptr) {
     // observe() checks the serial before any VERIFY, so a single card needs no probe.
-    HSMCTL_TRY_ASSIGN(prepared.transport,
-                      device::open_device(*device_uri, spec.device, !spec.device.serial.empty()));
+    HSMCTL_TRY_ASSIGN(
+        prepared.transport,
+        device::connect::open_device(*device_uri, spec.device, !spec.device.serial.empty()));
   } else {
     prepared.transport = std::move(transport);
   }
@@ -594,12 +594,12 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                 : CredentialKnowledge::kKnownOther;
   }
 
-  prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+  prepared.plan = make_plan(manifest, prepared.observed, prepared.facts);
   if (prepared.plan.needs_reinit()) {
     // What a re-initialization would lose (keys, the PKI certificate) and the guards need.
     HSMCTL_TRY(device::schsm::observe_objects(hsm, prepared.observed));
     prepared.observed.apdu_count = prepared.transport->wire_apdus();
-    prepared.plan = plan::make_plan(manifest, prepared.observed, prepared.facts);
+    prepared.plan = make_plan(manifest, prepared.observed, prepared.facts);
   }
   for (auto& n : journal_notes)
     prepared.plan.notes.push_back(std::move(n));
@@ -1066,4 +1066,4 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   return report;
 }
 
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace hsmctl::primus {
+namespace hsmctl::model::primus {
 
 /// One HSM (or CloudHSM API endpoint / service proxy) of the cluster; order = hsm0..hsmN.
 struct Member {
@@ -123,4 +123,4 @@ std::vector<Error> validate(const std::vector<PrimusCluster>& clusters,
 std::vector<const PrimusPartition*> partitions_of(const PrimusCluster& cluster,
                                                   const std::vector<PrimusPartition>& partitions);
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::model::primus

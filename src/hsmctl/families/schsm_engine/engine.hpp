@@ -5,9 +5,9 @@
 // with every credential change staged in the credential store before it is sent.
 
 #include "hsmctl/device/transport.hpp"
+#include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
-#include "hsmctl/plan/plan.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 #include "hsmctl/util/secret.hpp"
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace hsmctl::apply {
+namespace hsmctl::families::schsm_engine {
 
 /// Credential values for one device; never rendered.
 struct DeviceCredentials {
@@ -43,7 +43,7 @@ struct PreparedDevice {
   std::shared_ptr<const model::PicoHsmManifest> manifest;
   std::unique_ptr<device::Transport> transport;
   model::ObservedPico observed;
-  plan::CredentialFacts facts;
+  CredentialFacts facts;
   plan::DevicePlan plan;
   DeviceCredentials credentials;
   /// Journals of interrupted applies to this device; apply closes them once it resolved them.
@@ -60,7 +60,7 @@ struct PreparedDevice {
 /// The store key of a device credential: {"pico:<serial>", "user-pin" | "so-pin"}.
 store::CredentialKey credential_key(const std::string& serial, const char* name);
 
-/// Opens `device_uri` (see device/open.hpp), takes the card exclusively, observes with the
+/// Opens `device_uri` (see device/connect/open.hpp), takes the card exclusively, observes with the
 /// safest credential candidates (store first, then the manifest; each value at most once, never
 /// one the device rejected before: see docs/observation.md)
 /// and plans. Fails before any device access when a secret cannot be resolved or is malformed,
@@ -103,4 +103,4 @@ Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& op
 Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress);
 
-}  // namespace hsmctl::apply
+}  // namespace hsmctl::families::schsm_engine

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/primus/model.hpp"
+#include "hsmctl/model/primus.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
 
-namespace hsmctl::primus {
+namespace hsmctl::model::primus {
 
 namespace {
 
@@ -196,4 +196,4 @@ std::vector<const PrimusPartition*> partitions_of(const PrimusCluster& cluster,
   return out;
 }
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::model::primus

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/primus/config.hpp"
+#include "hsmctl/families/primus/config.hpp"
 
 #include "hsmctl/util/atomic_file.hpp"
 
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <sstream>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 namespace {
 
@@ -382,4 +382,4 @@ Result<void> write_config(const std::string& path, std::string_view content, con
   return apply_file_mode(path, want);
 }
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -4,8 +4,8 @@
 // one, a field-level diff, and the file-system side (existence, owner, mode, atomic replacement
 // with a backup). libconfig++ is used only inside this module; nothing here throws.
 
+#include "hsmctl/model/primus.hpp"
 #include "hsmctl/plan/plan.hpp"
-#include "hsmctl/primus/model.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <map>
@@ -13,7 +13,10 @@
 #include <string_view>
 #include <vector>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
+
+// The Primus model types (model/primus.hpp) are this family's vocabulary.
+using namespace hsmctl::model::primus;  // NOLINT(google-build-using-namespace)
 
 /// A parsed primus.cfg flattened to "primus.hsms.hsm0.host" -> "\"a.example\"" (values rendered
 /// in libconfig syntax). Values of `pin` and `proxy_password` settings are replaced by
@@ -93,4 +96,4 @@ enum class CreateOutcome {
 /// for a symlink to a missing target, a non-regular file, or any system error.
 Result<CreateOutcome> create_empty_secrets_file(const std::string& path);
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -4,10 +4,10 @@
 // credential store remembers (as facts, never values) -> ordered actions with a risk class.
 // Pure: no I/O. Apply executes the actions in this order.
 
+#include "hsmctl/families/primus/config.hpp"
+#include "hsmctl/families/primus/ppin.hpp"
+#include "hsmctl/model/primus.hpp"
 #include "hsmctl/plan/plan.hpp"
-#include "hsmctl/primus/config.hpp"
-#include "hsmctl/primus/model.hpp"
-#include "hsmctl/primus/ppin.hpp"
 
 #include <cstdint>
 #include <map>
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 /// What prepare() saw on this host.
 struct ObservedCluster {
@@ -98,4 +98,4 @@ struct PlanInput {
 /// credentials known to be bad are kBlocked with the operator's next step as the reason.
 ClusterPlan make_plan(const PlanInput& input);
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

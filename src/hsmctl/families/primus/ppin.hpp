@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hsmctl::primus {
+namespace hsmctl::families::primus {
 
 /// One `[NN] slot-id <id>: user '<name>' permanent secret: Configured|MISSING` line.
 struct SlotStatus {
@@ -155,4 +155,4 @@ class Ppin {
   int timeout_seconds_;
 };
 
-}  // namespace hsmctl::primus
+}  // namespace hsmctl::families::primus

@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/device/open.hpp"
+#include "hsmctl/device/connect/open.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 
-namespace hsmctl::device {
+namespace hsmctl::device::connect {
+
+Result<std::string> read_chip_serial(Transport& transport) {
+  schsm::SmartCardHsm hsm(transport);
+  HSMCTL_TRY(hsm.select());
+  return hsm.chip_serial();
+}
+
+Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex) {
+  return pcsc::connect_by_serial(serial_hex, read_chip_serial);
+}
 
 Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
                                                const model::DeviceSelector& selector,
@@ -24,8 +35,8 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
   if (uri == "pcsc:" || uri == "pcsc") {
     if (!selector.serial.empty()) {
       if (caller_checks_serial)
-        return pcsc::connect_for_serial(selector.serial);
-      return pcsc::connect_by_serial(selector.serial);
+        return pcsc::connect_for_serial(selector.serial, read_chip_serial);
+      return connect_by_serial(selector.serial);
     }
     return pcsc::connect(selector.reader);
   }
@@ -35,4 +46,4 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
                                       "' (expected sim:PATH, pcsc: or pcsc:<reader substring>)");
 }
 
-}  // namespace hsmctl::device
+}  // namespace hsmctl::device::connect
