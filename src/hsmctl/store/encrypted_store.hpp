@@ -224,6 +224,9 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
       live = std::exchange(o.live, false);
       return *this;
     }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+    ~Live() = default;
   } live_;
   std::uint64_t decrypt_count_ = 0;
 };
