@@ -128,10 +128,13 @@ TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
   second.replace(second.find(kSerial), 16, "1112131415161718");
   const std::string a = manifest_file(pico_manifest());
   const std::string b = manifest_file(second);
-  const std::vector<std::string> common = {"-f",       a,
-                                           "-f",       b,
-                                           "--device", "hsm-a=" + device(),
-                                           "--device", "hsm-b=sim:" + dir_.file("pico-b.json")};
+  // One device at a time (the default prepares named devices in parallel: then both are in
+  // progress when the signal comes and both complete; see PlanInterruptedInParallel...).
+  const std::vector<std::string> common = {"-f",         a,
+                                           "-f",         b,
+                                           "--device",   "hsm-a=" + device(),
+                                           "--device",   "hsm-b=sim:" + dir_.file("pico-b.json"),
+                                           "--parallel", "1"};
   auto with = [&](std::vector<std::string> head) {
     head.insert(head.end(), common.begin(), common.end());
     return head;
@@ -174,6 +177,53 @@ TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
     EXPECT_EQ(plan.exit_code, 0) << plan.all();
     EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
   }
+}
+
+// With devices prepared in parallel (the default for named devices), every device in progress
+// when the signal comes completes its observation; the run still stops there, and says so
+// without calling the plan incomplete.
+TEST_F(Interrupt, PlanInterruptedInParallelFinishesTheObservationsInProgress) {
+  std::string second = pico_manifest("", "hsm-b");
+  second.replace(second.find(kSerial), 16, "1112131415161718");
+  const std::string a = manifest_file(pico_manifest());
+  const std::string b = manifest_file(second);
+  const std::vector<std::string> common = {"-f",         a,
+                                           "-f",         b,
+                                           "--device",   "hsm-a=" + device(),
+                                           "--device",   "hsm-b=sim:" + dir_.file("pico-b.json"),
+                                           "--parallel", "2"};
+  auto with = [&](std::vector<std::string> head) {
+    head.insert(head.end(), common.begin(), common.end());
+    return head;
+  };
+  auto applied = hsmctl(with({"apply", "--auto-approve"}));
+  ASSERT_EQ(applied.exit_code, 0) << applied.all();
+  // One Ctrl-C, at hsm-a's first VERIFY (hsm-b's simulator has its own file: no hook there).
+  env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20 in:" + device().substr(4);
+  auto r = hsmctl(with({"plan", "-o", "json", "--detailed-exitcode"}));
+  env_.erase("HSMCTL_SIM_TEST_SIGNAL");
+  EXPECT_EQ(r.exit_code, 130) << r.all();
+  EXPECT_EQ(r.term_signal, 0) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("hsmctl: plan interrupted by SIGINT while observing the devices"))
+      << r.all();
+  EXPECT_THAT(r.err, HasSubstr("nothing was changed on any device")) << r.all();
+  EXPECT_EQ(plan_schema_errors(r.out), "") << r.out;
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["devices"].size(), 2u) << r.out;
+  EXPECT_EQ(doc["devices"][0]["name"], "hsm-a") << "manifest order, whatever finished first";
+  EXPECT_EQ(doc["devices"][0]["status"], "ok") << r.out;
+  // hsm-b was either in progress (observed, ok) or not started (error "interrupted"): never
+  // cut in half.
+  const auto& b_plan = doc["devices"][1];
+  EXPECT_EQ(b_plan["name"], "hsm-b");
+  if (b_plan["status"] == "ok") {
+    EXPECT_THAT(r.err, HasSubstr("every device was observed")) << r.all();
+  } else {
+    EXPECT_EQ(b_plan["error"]["code"], "interrupted") << r.out;
+  }
+  auto plan = hsmctl(with({"plan", "--detailed-exitcode"}));
+  EXPECT_EQ(plan.exit_code, 0) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
 }
 
 TEST_F(Interrupt, SecondSignalAbortsAtOnceAndTheNextApplyConverges) {

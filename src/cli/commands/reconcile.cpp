@@ -46,6 +46,7 @@ void add_device_options(po::options_description& o, std::vector<std::string>* de
 struct SelectionArgs {
   std::vector<std::string> selectors;
   std::vector<std::string> targets;
+  int parallel = 4;  ///< --parallel: units prepared at once (reconcile::Session)
 };
 
 void add_selection_options(po::options_description& o, SelectionArgs* args) {
@@ -54,7 +55,9 @@ void add_selection_options(po::options_description& o, SelectionArgs* args) {
                   "(all must hold; repeatable)")(
       "target", po::value(&args->targets)->composing(),
       "only the manifest with this metadata.name (repeatable); for exceptional situations, "
-      "not routine use");
+      "not routine use")("parallel", po::value(&args->parallel)->default_value(4),
+                         "observe up to N devices at once when every device is named (sim:PATH, "
+                         "pcsc:<reader>); output stays in manifest order");
 }
 
 /// The families' options (family::OptionSpec) for `plan` (apply == false) or `apply`. The
@@ -156,6 +159,10 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
                                          const SelectionArgs& selection_args,
                                          const GlobalOptions& global, bool will_write,
                                          family::Options options) {
+  if (selection_args.parallel < 1 || selection_args.parallel > 64) {
+    print_error(make_error(Errc::kUsage, "--parallel must be between 1 and 64").value());
+    return kExitUsage;
+  }
   auto selection = reconcile::parse_selection(selection_args.selectors, selection_args.targets);
   if (!selection) {
     print_error(selection.error());
@@ -204,6 +211,7 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
   started.session =
       std::make_unique<reconcile::Session>(std::move(units), *started.keeper, std::move(options),
                                            reconcile::Io{std::cout, std::cerr, print_error});
+  started.session->set_parallelism(selection_args.parallel);
   started.session->prepare(devices, global.verbosity);
   return started;
 }

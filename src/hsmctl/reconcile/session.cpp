@@ -2,11 +2,15 @@
 #include "hsmctl/reconcile/session.hpp"
 
 #include "hsmctl/reconcile/exit_code.hpp"
+#include "hsmctl/store/serialized_keeper.hpp"
 #include "hsmctl/util/interrupt.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <optional>
 #include <ostream>
+#include <thread>
 #include <utility>
 
 namespace hsmctl::reconcile {
@@ -306,34 +310,99 @@ void Session::add_failure(const Entry& entry, const Error& error) {
   worst_exit_ = std::max(worst_exit_, exit_code_for(error));
 }
 
+std::size_t Session::workers_for(const DeviceMap& devices) const {
+  if (max_parallel_ <= 1 || entries_.size() <= 1)
+    return 1;
+  // Plain `pcsc:` finds its card by asking every reader (the by-serial probe): two such probes,
+  // or a probe and another unit's session, would compete for the same cards. Parallel only when
+  // every device is named: a simulator file or a reader (device_errors() made them distinct).
+  for (const Entry& entry : entries_) {
+    if (!entry.unit->takes_device_uri())
+      continue;
+    const std::string uri = devices.for_unit(entry.unit->name());
+    if (uri.rfind("sim:", 0) == 0)
+      continue;
+    if (uri.rfind("pcsc:", 0) == 0 && uri.size() > 5)
+      continue;
+    return 1;
+  }
+  return std::min<std::size_t>(static_cast<std::size_t>(max_parallel_), entries_.size());
+}
+
 void Session::prepare(const DeviceMap& devices, int verbosity) {
   for (Entry& entry : entries_) {
-    family::Unit& unit = *entry.unit;
-    entry.uri = unit.takes_device_uri() ? devices.for_unit(unit.name()) : std::string();
+    entry.uri =
+        entry.unit->takes_device_uri() ? devices.for_unit(entry.unit->name()) : std::string();
+  }
+  // What became of each unit; reported below in unit order, whatever order the workers ran in.
+  struct Outcome {
+    bool observed = false;
+    std::optional<Error> error;
+  };
+  std::vector<Outcome> outcomes(entries_.size());
+  auto prepare_one = [&](std::size_t i, store::CredentialKeeper& keeper) {
+    Entry& entry = entries_[i];
     // A stop request is honoured between units: one unit's observation (each VERIFY with its
-    // two-phase record in the store) always completes, so no accepted value is left recorded as
-    // "sending" (which would withhold it from every later run).
-    if (stop_requested()) {
-      add_not_observed(entry);
-      continue;
-    }
-    family::RunContext context{keeper_, options_, entry.uri};
-    auto p = unit.prepare(context);
+    // two-phase record in the store) always completes, so no accepted value is left recorded
+    // as "sending" (which would withhold it from every later run).
+    if (stop_requested())
+      return;
+    family::RunContext context{keeper, options_, entry.uri};
+    auto p = entry.unit->prepare(context);
     if (!p && stop_requested() && p.error().code == Errc::kSecret) {
       // Interrupted at a prompt for one of its secrets: nothing was sent to it. Any other
       // failure (the device's, during an observation the stop let finish) is reported as is.
+      return;
+    }
+    outcomes[i].observed = true;
+    if (!p) {
+      outcomes[i].error = p.error();
+      return;
+    }
+    entry.prepared = std::move(*p);
+  };
+  const std::size_t workers = workers_for(devices);
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      prepare_one(i, keeper_);
+  } else {
+    // A bounded pool; each unit's card session stays its own (one worker prepares it), the
+    // store is shared through one serialized keeper.
+    store::SerializedKeeper shared(keeper_);
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+      pool.emplace_back([&] {
+        for (std::size_t i = next++; i < entries_.size(); i = next++) {
+          try {
+            prepare_one(i, shared);
+          } catch (const std::exception& e) {  // never std::terminate from a worker
+            outcomes[i].observed = true;
+            outcomes[i].error =
+                make_error(Errc::kInternal, std::string("internal error: ") + e.what()).value();
+          }
+        }
+      });
+    }
+    for (auto& t : pool)
+      t.join();
+  }
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    Entry& entry = entries_[i];
+    if (!outcomes[i].observed) {
       add_not_observed(entry);
       continue;
     }
-    if (!p) {
-      add_failure(entry, p.error());
+    if (outcomes[i].error) {
+      add_failure(entry, *outcomes[i].error);
       continue;
     }
-    entry.prepared = std::move(*p);
     if (verbosity > 0) {
       const std::string line = entry.prepared->observation_line();
       if (!line.empty()) {
-        io_.err << "hsmctl: " << unit.noun() << " \"" << unit.name() << "\": " << line << "\n";
+        io_.err << "hsmctl: " << entry.unit->noun() << " \"" << entry.unit->name() << "\": " << line
+                << "\n";
       }
     }
     plans_.push_back(entry.prepared->plan());
@@ -356,9 +425,13 @@ std::string Session::interrupted_observation() const {
   std::string which;
   for (const auto& n : not_observed_)
     which += (which.empty() ? "" : ", ") + n;
-  return " while observing the devices" +
-         (which.empty() ? std::string() : " (not observed: " + which + ")") +
-         "; the plan above is incomplete; nothing was changed on any device";
+  if (which.empty()) {
+    // Every unit was in progress when the stop came (parallel preparation) and completed.
+    return " while observing the devices; every device was observed, but the run stops here; "
+           "nothing was changed on any device";
+  }
+  return " while observing the devices (not observed: " + which +
+         "); the plan above is incomplete; nothing was changed on any device";
 }
 
 int Session::finish_plan(bool detailed) const {

@@ -100,6 +100,10 @@ class Session {
   /// observation line.
   void prepare(const DeviceMap& devices, int verbosity);
 
+  /// Up to `n` units are prepared at once (default 1) when every device is named (`sim:PATH`,
+  /// `pcsc:<reader>`); with plain `pcsc:` (the by-serial probe asks every reader) units are
+  /// prepared one after the other. Output and plans stay in unit order either way.
+  void set_parallelism(int n) { max_parallel_ = n; }
   /// One plan per unit, in unit order (after prepare()).
   const std::vector<plan::DevicePlan>& plans() const { return plans_; }
 
@@ -115,6 +119,7 @@ class Session {
 
  private:
   struct Entry;
+  std::size_t workers_for(const DeviceMap& devices) const;
   void add_not_observed(const Entry& entry);
   void add_failure(const Entry& entry, const Error& error);
   void print_error(const Error& error) const;
@@ -127,6 +132,7 @@ class Session {
   family::Options options_;
   Io io_;
   std::vector<plan::DevicePlan> plans_;
+  int max_parallel_ = 1;
   int failures_ = 0;
   int worst_exit_ = 0;
   std::vector<std::string> not_observed_;

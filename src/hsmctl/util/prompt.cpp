@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
 
 namespace hsmctl {
 namespace {
@@ -220,6 +221,9 @@ bool terminal_available() {
 }
 
 Result<Secret> read_hidden(const HiddenPrompt& prompt, Errc errc) {
+  // Devices may be prepared in parallel (reconcile::Session): one prompt at a time.
+  static std::mutex prompt_mutex;
+  std::lock_guard<std::mutex> one_at_a_time(prompt_mutex);
   Fd tty(open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (tty.get() < 0) {
     const int err = errno;

@@ -108,7 +108,7 @@ TEST_F(InterruptTest, StopsAfterTheStepInProgressAndTheNextRunConverges) {
   std::optional<StopOnSignal> guard(std::in_place);
   std::vector<std::string> progress;
   // SIGINT arrives while CHANGE REFERENCE DATA for the SO PIN (step 1 of 2) is on the wire.
-  auto r = run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGINT, 1, false}, &progress);
+  auto r = run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGINT, 1, false, {}}, &progress);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(stop_signal(), SIGINT);
   EXPECT_EQ(r->interrupted_by, SIGINT);
@@ -143,7 +143,7 @@ TEST_F(InterruptTest, SignalAfterTheCardAnsweredStillCommitsThatStep) {
   ASSERT_TRUE(run(manifest("INT_PIN_A", "INT_SO_A")));
   const auto b = manifest("INT_PIN_B", "INT_SO_B");
   StopOnSignal guard;
-  auto r = run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGTERM, 1, true});
+  auto r = run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGTERM, 1, true, {}});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->interrupted_by, SIGTERM);
   EXPECT_EQ(r->steps_done, 1);
@@ -173,7 +173,7 @@ TEST_F(InterruptTest, SecondSignalKillsAndTheJournalLetsTheNextRunConverge) {
       StopOnSignal guard;
       // Two SIGINTs while the SO PIN change is on the wire: the second one ends the process
       // with the new value staged and the journal at "sending".
-      (void)run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGINT, 2, after});
+      (void)run(b, SimCard::TestSignal{kInsChangeReferenceData, SIGINT, 2, after, {}});
       _exit(0);
     }
     int status = 0;

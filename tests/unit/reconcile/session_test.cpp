@@ -13,12 +13,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hsmctl::reconcile {
@@ -113,7 +117,11 @@ class FakeUnit final : public family::Unit {
   const char* noun() const override { return script_.takes_uri ? "device" : "cluster"; }
   bool takes_device_uri() const override { return script_.takes_uri; }
   Result<std::unique_ptr<family::PreparedUnit>> prepare(family::RunContext& context) override {
-    events_.push_back("prepare:" + script_.name + "@" + context.device_uri);
+    {
+      static std::mutex events_mutex;  // units may be prepared in parallel
+      std::lock_guard<std::mutex> lock(events_mutex);
+      events_.push_back("prepare:" + script_.name + "@" + context.device_uri);
+    }
     if (script_.on_prepare)
       script_.on_prepare();
     if (script_.prepare_error) {
@@ -161,7 +169,7 @@ class SessionTest : public ::testing::Test {
 
   /// Two fake families: "first" with `a`, "second" with `b`, in that table order.
   void start(std::vector<Script> first, std::vector<Script> second, family::Options options = {},
-             int verbosity = 0) {
+             int verbosity = 0, int parallel = 1, const std::string& device = "sim:/tmp/x") {
     families_.push_back(std::make_unique<FakeFamily>("first", std::move(first), events));
     families_.push_back(std::make_unique<FakeFamily>("second", std::move(second), events));
     for (const auto& f : families_)
@@ -169,7 +177,8 @@ class SessionTest : public ::testing::Test {
     units_ = families::units_of(table_, manifest::LoadResult{});
     session =
         std::make_unique<Session>(std::move(units_), keeper_, std::move(options), Io{out, err, {}});
-    session->prepare(device_map({"sim:/tmp/x"}), verbosity);
+    session->set_parallelism(parallel);
+    session->prepare(device_map({device}), verbosity);
   }
 
   Events executed() const {
@@ -407,6 +416,53 @@ TEST(DeviceErrors, TwoUnitsOnOneSimulatorFile) {
             "manifests \"a\" and \"b\" would both use device sim:/x; give NAME=URI per manifest");
   EXPECT_TRUE(device_errors(units, device_map({"pcsc:"}), table).empty());
   EXPECT_TRUE(device_errors(units, device_map({"sim:/x", "b=sim:/y"}), table).empty());
+}
+
+/// Counts how many fake units are inside prepare() at once.
+struct Concurrency {
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  std::function<void()> hook() {
+    return [this] {
+      const int now = ++running;
+      int seen = most.load();
+      while (now > seen && !most.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      --running;
+    };
+  }
+};
+
+TEST_F(SessionTest, NamedDevicesArePreparedInParallelAndReportedInUnitOrder) {
+  Concurrency c;
+  std::vector<Script> units;
+  for (const char* n : {"d1", "d2", "d3", "d4", "d5"})
+    units.push_back({.name = n,
+                     .prepare_error = std::string(n) == "d2"
+                                          ? std::optional<Errc>(Errc::kUnavailable)
+                                          : std::nullopt,
+                     .on_prepare = c.hook()});
+  start(units, {}, {}, 1, /*parallel=*/4);
+  EXPECT_GE(c.most.load(), 2) << "no two units were prepared at the same time";
+  EXPECT_LE(c.most.load(), 4) << "the pool is bounded";
+  EXPECT_EQ(plan_names(), (std::vector<std::string>{"d1", "d2", "d3", "d4", "d5"}));
+  // Diagnostics in unit order too: d2's error line sits between d1's and d3's lines.
+  const std::string e = err.str();
+  ASSERT_NE(e.find("\"d1\""), std::string::npos) << e;
+  EXPECT_LT(e.find("\"d1\""), e.find("\"d2\"")) << e;
+  EXPECT_LT(e.find("\"d2\""), e.find("\"d3\"")) << e;
+  EXPECT_EQ(session->finish_plan(false), kExitUnavailable);
+}
+
+TEST_F(SessionTest, DevicesFoundByProbingEveryReaderArePreparedOneAtATime) {
+  Concurrency c;
+  std::vector<Script> units;
+  for (const char* n : {"d1", "d2", "d3"})
+    units.push_back({.name = n, .on_prepare = c.hook()});
+  start(units, {}, {}, 0, /*parallel=*/4, "pcsc:");
+  EXPECT_EQ(c.most.load(), 1);
+  EXPECT_EQ(plan_names(), (std::vector<std::string>{"d1", "d2", "d3"}));
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ Result<std::unique_ptr<Transport>> open_device(const std::string& uri,
     // same manifests as real hardware.
     HSMCTL_TRY_ASSIGN(auto hook, sim::test_signal_from_env());
     HSMCTL_TRY_ASSIGN(auto card, sim::SimCard::open_file(path, selector.serial));
-    if (hook)
+    if (hook && (hook->only_path.empty() || path.find(hook->only_path) != std::string::npos))
       card->set_test_signal(*hook);
     return std::unique_ptr<Transport>(std::move(card));
   }

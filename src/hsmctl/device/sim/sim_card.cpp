@@ -328,8 +328,9 @@ Result<std::optional<SimCard::TestSignal>> test_signal_from_env() {
     return std::optional<SimCard::TestSignal>();
   const std::string text = env;
   auto bad = [&] {
-    return make_error(Errc::kUsage, "HSMCTL_SIM_TEST_SIGNAL=\"" + text +
-                                        "\": expected \"SIG INS [after] [xN]\", e.g. \"INT 24\"");
+    return make_error(Errc::kUsage,
+                      "HSMCTL_SIM_TEST_SIGNAL=\"" + text +
+                          "\": expected \"SIG INS [after] [xN] [in:NAME]\", e.g. \"INT 24\"");
   };
   std::istringstream in(text);
   std::string sig, ins, word;
@@ -352,6 +353,8 @@ Result<std::optional<SimCard::TestSignal>> test_signal_from_env() {
       hook.after = true;
     } else if (word.size() == 2 && word[0] == 'x' && word[1] >= '1' && word[1] <= '9') {
       hook.count = word[1] - '0';
+    } else if (word.rfind("in:", 0) == 0 && word.size() > 3) {
+      hook.only_path = word.substr(3);
     } else {
       return bad();
     }

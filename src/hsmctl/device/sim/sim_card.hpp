@@ -71,6 +71,9 @@ class SimCard final : public Transport {
     int sig = 0;
     int count = 1;
     bool after = false;
+    /// `in:NAME`: only simulators whose state file path contains NAME (several devices in one
+    /// run, observed in parallel); empty: every simulator.
+    std::string only_path;
   };
   void set_test_signal(const TestSignal& hook) { test_signal_ = hook; }
 
