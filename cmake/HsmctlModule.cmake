@@ -10,9 +10,8 @@
 #
 #   hsmctl_program(<target> DIR <dir> [SOURCES <file>...] PRIVATE <dep>...)
 #
-# makes the executable <target> from src/<dir>/**.cpp; its headers are staged like a module's,
-# and the INTERFACE target hsmctl_<dir>_headers exports them (the e2e and fuzz tests compile
-# some of the program's sources).
+# makes the executable <target> from src/<dir>/**.cpp; its headers (src/<dir>/**.hpp, included
+# as "<dir>/...") are staged like a module's, in the INTERFACE target hsmctl_<dir>_headers.
 #
 # hsmctl_modules_finish() links what the calls declared and makes hsmctl_core, the white-box view
 # the tests, bench and fuzz targets link: every module's library (link only), src/ as include
