@@ -3,7 +3,7 @@
 // Schema-valid JSON document -> typed model::PicoHsmManifest, plus the checks JSON Schema cannot
 // express (cross-field rules, Pico-specific hazards). Internal to manifest/.
 
-#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/manifest/detail/yaml_loader.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/model/primus.hpp"
 #include "hsmctl/util/error.hpp"
