@@ -21,6 +21,13 @@
 namespace hsmctl::store {
 namespace {
 
+// The store's log: a stream of the record log (`<store>.records`) whose records are encrypted
+// deltas (docs/store-format.md "Log").
+constexpr const char* kLogStream = "store-log";
+constexpr std::string_view kLogRecordPrefix = "w1.";
+constexpr std::string_view kLogAad = "hsmctl-store-log-1";
+constexpr std::size_t kLogIvSize = 12;
+
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
   if (slash == std::string::npos)
@@ -288,7 +295,7 @@ Result<EncryptedStore> EncryptedStore::open(const std::string& path,
   EncryptedStore store(real, std::move(keys), options);
   HSMCTL_TRY(check_private_file(real));
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(store.lock_path_, false));
-  HSMCTL_TRY(store.load_unlocked_file());
+  HSMCTL_TRY(store.load_unlocked());
   return store;
 }
 
@@ -381,11 +388,128 @@ Result<void> EncryptedStore::save(StoreData& data) {
   HSMCTL_TRY_ASSIGN(Secret plain, serialize_payload(data));
   HSMCTL_TRY_ASSIGN(Bytes file, seal_file(header_, *kek_, plain.bytes()));
   snapshot_.reset();  // the file changes now, whatever the outcome
+  merged_.reset();
   HSMCTL_TRY(write_file_atomically(path_, file, 0600));
+  ++save_count_;
   snapshot_ = Snapshot{std::move(file), data, file_version(path_)};
   record_seen(path_, header_, data.generation);
   remove_stale_snapshots(path_);
+  // The file now holds every record of the log (they name an older generation, so a reader
+  // would skip them anyway): dropped, best effort.
+  if (auto it = log_view_.streams.find(kLogStream);
+      it != log_view_.streams.end() && !it->second.empty()) {
+    (void)RecordLog(records_path(path_)).drop(kLogStream, "");
+  }
   return {};
+}
+
+EncryptedStore::~EncryptedStore() {
+  if (live_.live && merged_ && merged_->log_records > 0)
+    (void)fold_log();
+}
+
+Result<Secret> EncryptedStore::log_key() {
+  if (!kek_)
+    return make_error(Errc::kInternal, "store log used without a key");
+  if (!log_key_ || log_key_->first != header_.salt) {
+    HSMCTL_TRY_ASSIGN(Secret key,
+                      crypto::hkdf_sha256(*kek_, ByteView(header_.salt.data(), header_.salt.size()),
+                                          "hsmctl store log v1", 32));
+    log_key_.emplace(header_.salt, std::move(key));
+  }
+  return log_key_->second;
+}
+
+Result<const StoreData*> EncryptedStore::load_unlocked() {
+  HSMCTL_TRY_ASSIGN(const StoreData* file, load_unlocked_file());
+  if (!merged_ || merged_->decrypts != decrypt_count_ || merged_->saves != save_count_ ||
+      merged_->generation != file->generation) {
+    merged_ = Merged{*file, 0, 0, decrypt_count_, save_count_, file->generation};
+  }
+  HSMCTL_TRY(RecordLog(records_path(path_)).refresh(log_view_));
+  auto it = log_view_.streams.find(kLogStream);
+  if (it == log_view_.streams.end())
+    return &merged_->data;
+  const auto& records = it->second;
+  if (records.size() < merged_->log_applied)  // the log was rewritten: apply it afresh
+    merged_ = Merged{*file, 0, 0, decrypt_count_, save_count_, file->generation};
+  for (std::size_t i = merged_->log_applied; i < records.size(); ++i) {
+    const std::string& text = records[i].text;
+    auto damaged = [&](const std::string& why) {
+      return make_error(Errc::kStore, records_path(path_) + ": record " + std::to_string(i + 1) +
+                                          " of the store's log " + why +
+                                          "; the store file itself is intact (hsmctl store "
+                                          "export still reads it without the log's changes)");
+    };
+    if (text.rfind(kLogRecordPrefix, 0) != 0)
+      return damaged("has an unknown format");
+    auto raw = from_hex(text.substr(kLogRecordPrefix.size()));
+    if (!raw || raw->size() <= kLogIvSize)
+      return damaged("is not valid hex");
+    HSMCTL_TRY_ASSIGN(Secret key, log_key());
+    const ByteView iv(raw->data(), kLogIvSize);
+    const ByteView sealed(raw->data() + kLogIvSize, raw->size() - kLogIvSize);
+    auto plain = crypto::aes256gcm_open(key, iv, bytes_of(std::string(kLogAad)), sealed);
+    if (!plain)
+      return damaged("does not authenticate under this store's key");
+    auto delta = parse_delta(*plain);
+    if (!delta)
+      return damaged("is malformed (" + delta.error().message + ")");
+    if (delta->base < file->generation)
+      continue;  // folded into the file already (a fold was cut short before the log was emptied)
+    if (delta->base > file->generation) {
+      return make_error(Errc::kStore,
+                        path_ + " is generation " + std::to_string(file->generation) +
+                            " but its log (" + records_path(path_) + ") holds changes to " +
+                            "generation " + std::to_string(delta->base) +
+                            ": an older copy of the store file was put back; put the newer one "
+                            "back (or restore a backup with hsmctl store import)");
+    }
+    if (delta->index != merged_->log_records) {
+      return damaged("is change " + std::to_string(delta->index) + " where change " +
+                     std::to_string(merged_->log_records) + " was due (a record is missing)");
+    }
+    apply_delta(merged_->data, *delta);
+    ++merged_->log_records;
+  }
+  merged_->log_applied = records.size();
+  return &merged_->data;
+}
+
+Result<void> EncryptedStore::append_delta(StoreDelta delta) {
+  if (!snapshot_ || !merged_)
+    return make_error(Errc::kInternal, "store log appended without a load");
+  delta.base = snapshot_->data.generation;
+  delta.index = merged_->log_records;
+  if (merged_->log_records >= kFoldAfter) {  // fold instead: one rewrite, an empty log
+    StoreData data = merged_->data;
+    apply_delta(data, delta);
+    return save(data);
+  }
+  HSMCTL_TRY_ASSIGN(Secret plain, serialize_delta(delta));
+  HSMCTL_TRY_ASSIGN(Secret key, log_key());
+  HSMCTL_TRY_ASSIGN(Bytes iv, crypto::random_bytes(kLogIvSize));
+  HSMCTL_TRY_ASSIGN(Bytes sealed,
+                    crypto::aes256gcm_seal(key, iv, bytes_of(std::string(kLogAad)), plain.bytes()));
+  Bytes raw = iv;
+  raw.insert(raw.end(), sealed.begin(), sealed.end());
+  HSMCTL_TRY(RecordLog(records_path(path_))
+                 .append(kLogStream, std::string(kLogRecordPrefix) + to_hex(raw), true));
+  // Ours is the only new record (the exclusive lock is held): applied here, not read back.
+  apply_delta(merged_->data, delta);
+  ++merged_->log_records;
+  HSMCTL_TRY(RecordLog(records_path(path_)).refresh(log_view_));
+  merged_->log_applied = log_view_.streams[kLogStream].size();
+  return {};
+}
+
+Result<void> EncryptedStore::fold_log() {
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
+  if (merged_->log_records == 0)
+    return {};
+  StoreData data = *loaded;
+  return save(data);
 }
 
 Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream) {
@@ -412,21 +536,24 @@ Result<void> EncryptedStore::drop_records(const std::string& stream,
 template <class F>
 Result<void> EncryptedStore::mutate(F&& change) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked_file());
-  StoreData data = *loaded;  // a failed change leaves the snapshot as the file is
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
+  StoreData data = *loaded;  // a failed change leaves the merged view as it is
   const std::string now = now_rfc3339();
   Result<bool> changed = change(data, now);
   if (!changed)
     return tl::unexpected(changed.error());
   if (!*changed)
     return {};
-  return save(data);
+  StoreDelta delta = diff_store(*loaded, data);
+  if (delta.empty())
+    return {};
+  return append_delta(std::move(delta));
 }
 
 template <class F>
 auto EncryptedStore::read(F&& reader) -> decltype(reader(std::declval<const StoreData&>())) {
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
-  HSMCTL_TRY_ASSIGN(const StoreData* data, load_unlocked_file());
+  HSMCTL_TRY_ASSIGN(const StoreData* data, load_unlocked());
   return reader(*data);
 }
 
@@ -603,8 +730,8 @@ Result<void> EncryptedStore::change_key(std::shared_ptr<KeySource> new_keys, Key
     HSMCTL_TRY(check_scrypt_params(options_.scrypt, options_.allow_weak_kdf_for_tests));
   }
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked_file());
-  StoreData data = *loaded;
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
+  StoreData data = *loaded;  // the log's changes included: the new file holds them all
   HSMCTL_TRY_ASSIGN(StoreHeader header, new_header(new_mode, options_.scrypt));
   HSMCTL_TRY_ASSIGN(Secret material, new_keys->material(new_mode, /*creating=*/true));
   HSMCTL_TRY_ASSIGN(Secret kek, derive_kek(header, material));

@@ -3,7 +3,10 @@
 // The credential store: one file, whole-payload AES-256-GCM under a key derived with scrypt
 // (passphrase) or taken from a 0600 key file, behind a fully authenticated header
 // (docs/store-format.md). Every mutation is a locked read-modify-write that is on stable storage
-// before the call returns; concurrent hsmctl processes never lose each other's updates.
+// before the call returns; concurrent hsmctl processes never lose each other's updates. A
+// mutation is one encrypted record appended to the store's log (`<store>.records`, stream
+// "store-log"); the log is folded into the file (one rewrite) at kFoldAfter records and when the
+// object is destroyed.
 
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/store/format.hpp"
@@ -11,11 +14,13 @@
 #include "hsmctl/store/key_source.hpp"
 #include "hsmctl/store/payload.hpp"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hsmctl::store {
@@ -63,6 +68,14 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
                                                std::shared_ptr<KeySource> keys, KeyMode mode_if_new,
                                                const StoreOptions& options = {});
 
+  /// Folds the log into the store file (fold_log()), best effort: a failure leaves the log,
+  /// which the next open replays.
+  ~EncryptedStore() override;
+  EncryptedStore(EncryptedStore&&) noexcept = default;
+  EncryptedStore& operator=(EncryptedStore&&) noexcept = default;
+  EncryptedStore(const EncryptedStore&) = delete;
+  EncryptedStore& operator=(const EncryptedStore&) = delete;
+
   const std::string& path() const { return path_; }
   /// How the file is protected (as of the last read).
   KeyMode mode() const { return header_.mode(); }
@@ -70,11 +83,21 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   /// and tests): a file that still holds the bytes this object last verified or wrote is not
   /// decrypted again.
   std::uint64_t decrypt_count() const { return decrypt_count_; }
-  /// The generation counter of the file on disk (incremented by every save).
+  /// The generation counter of the file on disk (incremented by every save: a fold of the log,
+  /// a key change, the creation).
   Result<std::uint64_t> generation();
+  /// How many times this object rewrote the store file (statistics for benchmarks and tests).
+  std::uint64_t save_count() const { return save_count_; }
+  /// Rewrites the store file with the log's changes and empties the log (one atomic rewrite).
+  /// A no-op when the log holds nothing for the current file. Runs by itself when the log
+  /// reaches kFoldAfter records, and when the object is destroyed.
+  Result<void> fold_log();
+  /// Log records after which a mutation folds the log into the file.
+  static constexpr std::size_t kFoldAfter = 128;
 
-  // CredentialKeeper. Each call re-reads the file under the lock; mutations are durable on
-  // return.
+  // CredentialKeeper. Each call sees the file and its log under the lock; mutations are
+  // durable on return: one encrypted record appended to the log and synced (docs/store-format.md
+  // "Log"), not a rewrite of the file.
   Result<std::optional<Secret>> current(const CredentialKey& key) override;
   Result<std::optional<Secret>> pending(const CredentialKey& key) override;
   /// Errc::kStore if a different pending value already waits for resolution: overwriting it
@@ -151,7 +174,14 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   /// The file's content, decrypted (or the snapshot, when the file is unchanged). The pointer
   /// is valid until the next load or save. Caller holds a lock.
   Result<const StoreData*> load_unlocked_file();
-  Result<void> save(StoreData& data);  // caller holds the exclusive lock
+  Result<void> save(StoreData& data);  // caller holds the exclusive lock; empties the log
+  /// The file's content with the log's records applied (caller holds a lock). Valid until the
+  /// next load or save.
+  Result<const StoreData*> load_unlocked();
+  /// Appends `delta` (against the current file) to the log, synced. Caller holds the exclusive
+  /// lock and has just called load_unlocked().
+  Result<void> append_delta(StoreDelta delta);
+  Result<Secret> log_key();
   template <class F>
   Result<void> mutate(F&& change);
   template <class F>
@@ -173,6 +203,31 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   };
   RecordLogView records_view_;  // the record log as last read (appends are read incrementally)
   std::optional<Snapshot> snapshot_;
+  /// The file's content with the log applied; `log_applied` records of the log's stream are in
+  /// it (the rest are read and applied by the next load).
+  struct Merged {
+    StoreData data;
+    std::size_t log_applied = 0;
+    std::size_t log_records = 0;  ///< of them, records against the current file
+    std::uint64_t decrypts = 0, saves = 0, generation = 0;  ///< which file content it extends
+  };
+  std::optional<Merged> merged_;
+  RecordLogView log_view_;
+  std::optional<std::pair<std::array<std::uint8_t, 16>, Secret>> log_key_;  ///< salt, key
+  std::uint64_t save_count_ = 0;
+  /// False in a moved-from object (its destructor folds nothing).
+  struct Live {
+    bool live = true;
+    Live() = default;
+    Live(Live&& o) noexcept : live(std::exchange(o.live, false)) {}
+    Live& operator=(Live&& o) noexcept {
+      live = std::exchange(o.live, false);
+      return *this;
+    }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+    ~Live() = default;
+  } live_;
   std::uint64_t decrypt_count_ = 0;
 };
 

@@ -51,6 +51,96 @@ tl::unexpected<FormatError> corrupt(const std::string& what) {
       FormatError{FailureKind::kCorrupt, "store payload is corrupt (" + what + ")"});
 }
 
+json entry_json(const Entry& e) {
+  json je;
+  je["id"] = e.id();
+  je["device"] = e.device;
+  je["name"] = e.name;
+  if (e.current)
+    je["current"] = secret_hex(*e.current);
+  if (e.pending)
+    je["pending"] = secret_hex(*e.pending);
+  je["created"] = e.created;
+  je["updated"] = e.updated;
+  je["state"] = e.state();
+  je["metadata"] = e.metadata;
+  return je;
+}
+
+json journal_json(const Journal& j) {
+  json jj;
+  jj["id"] = j.id;
+  jj["device"] = j.device;
+  jj["plan_summary"] = j.plan_summary;
+  jj["started"] = j.started;
+  jj["updated"] = j.updated;
+  jj["ended"] = j.ended;
+  jj["outcome"] = j.outcome;
+  json steps = json::array();
+  for (const auto& st : j.steps) {
+    steps.push_back({{"step", st.step},
+                     {"state", journal_state_name(st.state)},
+                     {"credential", st.credential},
+                     {"updated", st.updated}});
+  }
+  jj["steps"] = std::move(steps);
+  return jj;
+}
+
+// Throws json::exception on a structural error (the callers catch it).
+FormatResult<Entry> parse_entry(const json& je) {
+  Entry e;
+  e.device = je.at("device").get<std::string>();
+  e.name = je.at("name").get<std::string>();
+  if (e.name.empty())
+    return corrupt("entry without a name");
+  if (je.contains("current")) {
+    e.current = secret_from_hex(je.at("current").get_ref<const std::string&>());
+    if (!e.current)
+      return corrupt("bad value encoding in " + e.id());
+  }
+  if (je.contains("pending")) {
+    e.pending = secret_from_hex(je.at("pending").get_ref<const std::string&>());
+    if (!e.pending)
+      return corrupt("bad value encoding in " + e.id());
+  }
+  e.created = je.value("created", "");
+  e.updated = je.value("updated", "");
+  if (je.contains("metadata"))
+    e.metadata = je.at("metadata").get<std::map<std::string, std::string>>();
+  return e;
+}
+
+FormatResult<Journal> parse_journal(const json& jj) {
+  Journal j;
+  j.id = jj.at("id").get<std::string>();
+  j.device = jj.value("device", "");
+  j.plan_summary = jj.value("plan_summary", "");
+  j.started = jj.value("started", "");
+  j.updated = jj.value("updated", "");
+  j.ended = jj.value("ended", "");
+  j.outcome = jj.value("outcome", "");
+  for (const auto& js : jj.at("steps")) {
+    JournalStep st;
+    st.step = js.at("step").get<std::string>();
+    auto state = parse_journal_state(js.at("state").get<std::string>());
+    if (!state)
+      return corrupt("unknown journal state in journal " + j.id);
+    st.state = *state;
+    st.credential = js.value("credential", "");
+    st.updated = js.value("updated", "");
+    j.steps.push_back(std::move(st));
+  }
+  return j;
+}
+
+Secret dump_wiped(const json& doc) {
+  std::string text = doc.dump();
+  Secret out(text);
+  secure_wipe(text.data(), text.size());
+  return out;
+}
+
 }  // namespace
 
 std::string Entry::state() const {
@@ -116,47 +206,14 @@ Result<Secret> serialize_payload(const StoreData& data) {
   doc["generation"] = data.generation;
   doc["modified"] = data.modified;
   json entries = json::array();
-  for (const auto& e : data.entries) {
-    json je;
-    je["id"] = e.id();
-    je["device"] = e.device;
-    je["name"] = e.name;
-    if (e.current)
-      je["current"] = secret_hex(*e.current);
-    if (e.pending)
-      je["pending"] = secret_hex(*e.pending);
-    je["created"] = e.created;
-    je["updated"] = e.updated;
-    je["state"] = e.state();
-    je["metadata"] = e.metadata;
-    entries.push_back(std::move(je));
-  }
+  for (const auto& e : data.entries)
+    entries.push_back(entry_json(e));
   doc["entries"] = std::move(entries);
   json journals = json::array();
-  for (const auto& j : data.journals) {
-    json jj;
-    jj["id"] = j.id;
-    jj["device"] = j.device;
-    jj["plan_summary"] = j.plan_summary;
-    jj["started"] = j.started;
-    jj["updated"] = j.updated;
-    jj["ended"] = j.ended;
-    jj["outcome"] = j.outcome;
-    json steps = json::array();
-    for (const auto& s : j.steps) {
-      steps.push_back({{"step", s.step},
-                       {"state", journal_state_name(s.state)},
-                       {"credential", s.credential},
-                       {"updated", s.updated}});
-    }
-    jj["steps"] = std::move(steps);
-    journals.push_back(std::move(jj));
-  }
+  for (const auto& j : data.journals)
+    journals.push_back(journal_json(j));
   doc["journals"] = std::move(journals);
-  std::string text = doc.dump();
-  Secret out(text);
-  secure_wipe(text.data(), text.size());
-  return out;
+  return dump_wiped(doc);
 }
 
 FormatResult<StoreData> parse_payload(const Secret& plaintext) {
@@ -188,58 +245,159 @@ FormatResult<StoreData> parse_payload(const Secret& plaintext) {
     data.generation = jgeneration.get<std::uint64_t>();
     data.modified = doc.value("modified", "");
     for (const auto& je : doc.at("entries")) {
-      Entry e;
-      e.device = je.at("device").get<std::string>();
-      e.name = je.at("name").get<std::string>();
-      if (e.name.empty())
-        return corrupt("entry without a name");
-      if (je.contains("current")) {
-        e.current = secret_from_hex(je.at("current").get_ref<const std::string&>());
-        if (!e.current)
-          return corrupt("bad value encoding in " + e.id());
-      }
-      if (je.contains("pending")) {
-        e.pending = secret_from_hex(je.at("pending").get_ref<const std::string&>());
-        if (!e.pending)
-          return corrupt("bad value encoding in " + e.id());
-      }
-      e.created = je.value("created", "");
-      e.updated = je.value("updated", "");
-      if (je.contains("metadata")) {
-        e.metadata = je.at("metadata").get<std::map<std::string, std::string>>();
-      }
-      if (data.find(e.id()) != nullptr)
-        return corrupt("duplicate entry " + e.id());
-      data.entries.push_back(std::move(e));
+      auto e = parse_entry(je);
+      if (!e)
+        return tl::unexpected(e.error());
+      if (data.find(e->id()) != nullptr)
+        return corrupt("duplicate entry " + e->id());
+      data.entries.push_back(std::move(*e));
     }
     if (doc.contains("journals")) {
       for (const auto& jj : doc.at("journals")) {
-        Journal j;
-        j.id = jj.at("id").get<std::string>();
-        j.device = jj.value("device", "");
-        j.plan_summary = jj.value("plan_summary", "");
-        j.started = jj.value("started", "");
-        j.updated = jj.value("updated", "");
-        j.ended = jj.value("ended", "");
-        j.outcome = jj.value("outcome", "");
-        for (const auto& js : jj.at("steps")) {
-          JournalStep s;
-          s.step = js.at("step").get<std::string>();
-          auto state = parse_journal_state(js.at("state").get<std::string>());
-          if (!state)
-            return corrupt("unknown journal state in journal " + j.id);
-          s.state = *state;
-          s.credential = js.value("credential", "");
-          s.updated = js.value("updated", "");
-          j.steps.push_back(std::move(s));
-        }
-        data.journals.push_back(std::move(j));
+        auto j = parse_journal(jj);
+        if (!j)
+          return tl::unexpected(j.error());
+        data.journals.push_back(std::move(*j));
       }
     }
     return data;
   } catch (const json::exception& e) {
     // The message names a JSON field or type, never a value.
     return corrupt(std::string("bad structure: ") + e.what());
+  }
+}
+
+namespace {
+
+bool same_secret(const std::optional<Secret>& a, const std::optional<Secret>& b) {
+  if (a.has_value() != b.has_value())
+    return false;
+  return !a || a->view() == b->view();
+}
+
+bool same_entry(const Entry& a, const Entry& b) {
+  return a.device == b.device && a.name == b.name && same_secret(a.current, b.current) &&
+         same_secret(a.pending, b.pending) && a.created == b.created && a.updated == b.updated &&
+         a.metadata == b.metadata;
+}
+
+bool same_journal(const Journal& a, const Journal& b) {
+  if (a.id != b.id || a.device != b.device || a.plan_summary != b.plan_summary ||
+      a.started != b.started || a.updated != b.updated || a.ended != b.ended ||
+      a.outcome != b.outcome || a.steps.size() != b.steps.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.steps.size(); ++i) {
+    const auto& x = a.steps[i];
+    const auto& y = b.steps[i];
+    if (x.step != y.step || x.state != y.state || x.credential != y.credential ||
+        x.updated != y.updated) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+StoreDelta diff_store(const StoreData& before, const StoreData& after) {
+  StoreDelta d;
+  std::map<std::string, const Entry*> old_entries;
+  for (const auto& e : before.entries)
+    old_entries.emplace(e.id(), &e);
+  for (const auto& e : after.entries) {
+    auto it = old_entries.find(e.id());
+    if (it == old_entries.end() || !same_entry(*it->second, e))
+      d.entries.push_back(e);
+    if (it != old_entries.end())
+      old_entries.erase(it);
+  }
+  for (const auto& [id, e] : old_entries)
+    d.removed_entries.push_back(id);
+  std::map<std::string, const Journal*> old_journals;
+  for (const auto& j : before.journals)
+    old_journals.emplace(j.id, &j);
+  for (const auto& j : after.journals) {
+    auto it = old_journals.find(j.id);
+    if (it == old_journals.end() || !same_journal(*it->second, j))
+      d.journals.push_back(j);
+    if (it != old_journals.end())
+      old_journals.erase(it);
+  }
+  for (const auto& [id, j] : old_journals)
+    d.removed_journals.push_back(id);
+  return d;
+}
+
+void apply_delta(StoreData& data, const StoreDelta& delta) {
+  for (const auto& e : delta.entries) {
+    if (Entry* existing = data.find(e.id()))
+      *existing = e;
+    else
+      data.entries.push_back(e);
+  }
+  for (const auto& j : delta.journals) {
+    if (Journal* existing = data.find_journal(j.id))
+      *existing = j;
+    else
+      data.journals.push_back(j);
+  }
+  for (const auto& id : delta.removed_entries)
+    data.erase(id);
+  for (const auto& id : delta.removed_journals) {
+    std::erase_if(data.journals, [&](const Journal& j) { return j.id == id; });
+  }
+}
+
+Result<Secret> serialize_delta(const StoreDelta& delta) {
+  json doc;
+  JsonWiper wiper{doc};
+  doc["version"] = kPayloadVersion;
+  doc["base"] = delta.base;
+  doc["index"] = delta.index;
+  json entries = json::array();
+  for (const auto& e : delta.entries)
+    entries.push_back(entry_json(e));
+  doc["entries"] = std::move(entries);
+  json journals = json::array();
+  for (const auto& j : delta.journals)
+    journals.push_back(journal_json(j));
+  doc["journals"] = std::move(journals);
+  doc["removed_entries"] = delta.removed_entries;
+  doc["removed_journals"] = delta.removed_journals;
+  return dump_wiped(doc);
+}
+
+FormatResult<StoreDelta> parse_delta(const Secret& plaintext) {
+  json doc = json::parse(plaintext.view(), nullptr, /*allow_exceptions=*/false);
+  JsonWiper wiper{doc};
+  if (doc.is_discarded() || !doc.is_object())
+    return corrupt("log record is not a JSON object");
+  try {
+    if (!doc.at("version").is_number_integer() || doc.at("version").get<std::int64_t>() != 1)
+      return corrupt("log record of an unknown version");
+    if (!doc.at("base").is_number_unsigned() || !doc.at("index").is_number_unsigned())
+      return corrupt("log record without a whole base and index");
+    StoreDelta d;
+    d.base = doc.at("base").get<std::uint64_t>();
+    d.index = doc.at("index").get<std::uint64_t>();
+    for (const auto& je : doc.at("entries")) {
+      auto e = parse_entry(je);
+      if (!e)
+        return tl::unexpected(e.error());
+      d.entries.push_back(std::move(*e));
+    }
+    for (const auto& jj : doc.at("journals")) {
+      auto j = parse_journal(jj);
+      if (!j)
+        return tl::unexpected(j.error());
+      d.journals.push_back(std::move(*j));
+    }
+    d.removed_entries = doc.at("removed_entries").get<std::vector<std::string>>();
+    d.removed_journals = doc.at("removed_journals").get<std::vector<std::string>>();
+    return d;
+  } catch (const json::exception& e) {
+    return corrupt(std::string("bad log record structure: ") + e.what());
   }
 }
 

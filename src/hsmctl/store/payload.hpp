@@ -44,6 +44,31 @@ struct StoreData {
   Journal* find_journal(const std::string& id);
 };
 
+/// One logged mutation of the store (the store's log, docs/store-format.md "Log"): the entries
+/// and journals it added or changed (whole objects, so replaying it twice is harmless) and the
+/// ids it removed, against the store file of generation `base`.
+struct StoreDelta {
+  std::uint64_t base = 0;   ///< the generation of the store file it applies to
+  std::uint64_t index = 0;  ///< its position among the deltas on `base`: 0, 1, ...
+  std::vector<Entry> entries;
+  std::vector<Journal> journals;
+  std::vector<std::string> removed_entries;
+  std::vector<std::string> removed_journals;
+  bool empty() const {
+    return entries.empty() && journals.empty() && removed_entries.empty() &&
+           removed_journals.empty();
+  }
+};
+
+/// What turns `before` into `after` (base and index left 0). apply_delta(before, d) == after,
+/// up to the order of entries and journals that were added (appended) .
+StoreDelta diff_store(const StoreData& before, const StoreData& after);
+/// Replaces or appends each entry and journal of `delta`, then removes its removed ids.
+void apply_delta(StoreData& data, const StoreDelta& delta);
+/// JSON text of a delta (holds credential values, hence a Secret) and its parser (kCorrupt).
+Result<Secret> serialize_delta(const StoreDelta& delta);
+FormatResult<StoreDelta> parse_delta(const Secret& plaintext);
+
 /// JSON text of `data`. Returned in a Secret because it holds credential values.
 Result<Secret> serialize_payload(const StoreData& data);
 /// Parses a decrypted payload. kCorrupt for malformed JSON or fields, kUnsupported for a newer

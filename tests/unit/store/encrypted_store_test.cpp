@@ -65,9 +65,11 @@ TEST_F(StoreEncrypted, RoundTripSurvivesReopening) {
   auto missing = store->current(kSo);
   ASSERT_TRUE(missing);
   EXPECT_FALSE(missing->has_value());
+  // Two rewrites of the file: its creation, and the fold of the log when the first object
+  // was destroyed (the updates themselves were appended to the log).
   auto gen = store->generation();
   ASSERT_TRUE(gen);
-  EXPECT_EQ(*gen, 3u);
+  EXPECT_EQ(*gen, 2u);
 }
 
 TEST_F(StoreEncrypted, CreateRefusesAnExistingStoreAndAWeakWorkFactor) {
@@ -234,7 +236,7 @@ TEST_F(StoreEncrypted, PassphraseChangeReencrypts) {
     (void)e;
     ++files;
   }
-  EXPECT_EQ(files, 3);  // store + lock + rollback record (.seen)
+  EXPECT_EQ(files, 4);  // store + lock + rollback record (.seen) + record log (.records)
 }
 
 TEST_F(StoreEncrypted, KeyFileMode) {
@@ -329,7 +331,9 @@ TEST_F(StoreEncrypted, TwoProcessesNeverLoseAnUpdate) {
       EXPECT_TRUE(ids.count("p" + std::to_string(c) + "-" + std::to_string(i)));
     }
   }
-  EXPECT_EQ(*store->generation(), 1u + 2u * kPerProcess);
+  // Every update went to the log (the children _exit without folding it): the file was
+  // written once, by create().
+  EXPECT_EQ(*store->generation(), 1u);
 }
 
 TEST_F(StoreEncrypted, ExportImportRoundTrip) {

@@ -24,6 +24,7 @@ class StoreFormat : public ::testing::Test {
                                         weak_options());
     ASSERT_TRUE(store) << store.error().message;
     ASSERT_TRUE(store->set({"", "small"}, Secret(std::string_view(kPinA))));
+    ASSERT_TRUE(store->fold_log());  // the update into the file itself
     auto bytes = read_file(path_);
     ASSERT_TRUE(bytes);
     file_ = *bytes;
@@ -78,6 +79,7 @@ TEST_F(StoreFormat, EverySaveUsesAFreshNonceAndIv) {
   auto store = EncryptedStore::open(path_, passphrase(kPassphrase), weak_options());
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->set({"", "other"}, Secret(std::string_view(kPinB))));
+  ASSERT_TRUE(store->fold_log());  // a save of the file
   auto second = read_file(path_);
   ASSERT_TRUE(second);
   EXPECT_TRUE(std::equal(file_.begin() + 21, file_.begin() + 37, second->begin() + 21))
