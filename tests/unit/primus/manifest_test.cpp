@@ -111,6 +111,16 @@ TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
   EXPECT_NE(r.errors[0].message.find("nowhere"), std::string::npos);
 }
 
+// Cross-object errors echo input like every other manifest error: escaped for display (they
+// were printed raw before the families converted their documents, issue 14 WP-E3b).
+TEST(PrimusManifest, CrossObjectErrorsEscapeEchoedInput) {
+  std::string text = kGood;
+  text.replace(text.find("cluster: prod-ch"), 16, "cluster: \"no\\e[2Jwhere\"");
+  auto r = hsmctl::testing::load_typed_text(text, "primus.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].message, "PrimusCluster 'no\\e[2Jwhere' is not defined");
+}
+
 TEST(PrimusManifest, UnknownKindListsTheSupportedOnes) {
   auto r = hsmctl::testing::load_typed_text(
       "apiVersion: hsmctl.dev/v1alpha1\nkind: PrimusHSM\nmetadata: {name: x}\nspec: {}\n",
