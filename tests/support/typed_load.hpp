@@ -4,14 +4,14 @@
 // units' typed objects, per family, as manifest::load_manifests returned them before the
 // families converted their documents themselves (issue 14, WP-E3b).
 
-#include <string>
-#include <vector>
-
 #include "hsmctl/families/load.hpp"
 #include "hsmctl/families/pico/family.hpp"
 #include "hsmctl/families/primus/family.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/model/primus.hpp"
+
+#include <string>
+#include <vector>
 
 namespace hsmctl::testing {
 
@@ -29,8 +29,10 @@ struct TypedLoad {
 inline TypedLoad typed(families::Loaded loaded) {
   TypedLoad out;
   for (const auto& u : loaded.units) {
-    if (const auto* m = families::pico::manifest_of(*u)) out.pico_hsms.push_back(*m);
-    if (const auto* c = families::primus::cluster_of(*u)) out.primus_clusters.push_back(*c);
+    if (const auto* m = families::pico::manifest_of(*u))
+      out.pico_hsms.push_back(*m);
+    if (const auto* c = families::primus::cluster_of(*u))
+      out.primus_clusters.push_back(*c);
     if (const auto* ps = families::primus::partitions_of(*u)) {
       out.primus_partitions.insert(out.primus_partitions.end(), ps->begin(), ps->end());
     }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/load.hpp"
 
+#include "hsmctl/families/registry.hpp"
+
 #include <functional>
 #include <utility>
-
-#include "hsmctl/families/registry.hpp"
 
 namespace hsmctl::families {
 namespace {
@@ -22,19 +22,21 @@ Loaded load_with(std::span<const family::Family* const> table, const Read& read)
   }
   manifest::Diagnostics diagnostics;
   Loaded out;
-  out.documents = read(kinds, diagnostics,
-                       [&](std::size_t kind, const manifest::DocView& doc,
-                           manifest::Diagnostics& diag) {
-                         loaders[loader_of_kind[kind]]->accept(doc, diag);
-                       });
+  out.documents =
+      read(kinds, diagnostics,
+           [&](std::size_t kind, const manifest::DocView& doc, manifest::Diagnostics& diag) {
+             loaders[loader_of_kind[kind]]->accept(doc, diag);
+           });
   diagnostics.end_files();
   for (auto& loader : loaders) {
-    for (auto& u : loader->finish(diagnostics)) out.units.push_back(std::move(u));
+    for (auto& u : loader->finish(diagnostics))
+      out.units.push_back(std::move(u));
   }
   out.errors = diagnostics.errors();
   out.warnings = diagnostics.warnings();
   // Manifests must not be used when anything is wrong; keep the units only for a clean load.
-  if (!out.errors.empty()) out.units.clear();
+  if (!out.errors.empty())
+    out.units.clear();
   return out;
 }
 
@@ -50,7 +52,9 @@ std::vector<manifest::KindSchema> kind_table(std::span<const family::Family* con
   return kinds;
 }
 
-Loaded load(const std::vector<std::string>& paths) { return load(paths, families()); }
+Loaded load(const std::vector<std::string>& paths) {
+  return load(paths, families());
+}
 
 Loaded load(const std::vector<std::string>& paths, std::span<const family::Family* const> table) {
   return load_with(table, [&](const auto& kinds, auto& diagnostics, const auto& handler) {

@@ -5,15 +5,15 @@
 // owns its kind, and each loader's finish() gives that family's units (table order, then
 // manifest order). This is what `validate`, `plan` and `apply` call.
 
+#include "hsmctl/family/family.hpp"
+#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/util/error.hpp"
+
 #include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
-
-#include "hsmctl/family/family.hpp"
-#include "hsmctl/manifest/load.hpp"
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::families {
 

@@ -1,30 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/doc_view.hpp"
 
-#include <algorithm>
-
 #include "hsmctl/manifest/yaml_loader.hpp"
 #include "hsmctl/util/text.hpp"
+
+#include <algorithm>
 
 namespace hsmctl::manifest {
 namespace {
 
 using nlohmann::json;
 
-const json* as_json(const void* value) { return static_cast<const json*>(value); }
+const json* as_json(const void* value) {
+  return static_cast<const json*>(value);
+}
 
 // Errors echo keys, names and paths from the input: escaped so that a key holding "\n\r" cannot
 // split the error line and an escape sequence never reaches the terminal.
 void escape_echoed(Error& e) {
   e.message = escape_for_display(e.message);
   e.path = escape_for_display(e.path);
-  if (e.where) e.where->file = escape_for_display(e.where->file);
+  if (e.where)
+    e.where->file = escape_for_display(e.where->file);
 }
 
 bool position_less(const Error& a, const Error& b) {
   int la = a.where ? a.where->line : 0;
   int lb = b.where ? b.where->line : 0;
-  if (la != lb) return la < lb;
+  if (la != lb)
+    return la < lb;
   int ca = a.where ? a.where->column : 0;
   int cb = b.where ? b.where->column : 0;
   return ca < cb;
@@ -32,9 +36,15 @@ bool position_less(const Error& a, const Error& b) {
 
 }  // namespace
 
-bool DocNode::is_null() const { return value_ == nullptr || as_json(value_)->is_null(); }
-bool DocNode::is_mapping() const { return value_ != nullptr && as_json(value_)->is_object(); }
-bool DocNode::is_list() const { return value_ != nullptr && as_json(value_)->is_array(); }
+bool DocNode::is_null() const {
+  return value_ == nullptr || as_json(value_)->is_null();
+}
+bool DocNode::is_mapping() const {
+  return value_ != nullptr && as_json(value_)->is_object();
+}
+bool DocNode::is_list() const {
+  return value_ != nullptr && as_json(value_)->is_array();
+}
 
 bool DocNode::contains(std::string_view key) const {
   return is_mapping() && as_json(value_)->contains(key);
@@ -42,14 +52,16 @@ bool DocNode::contains(std::string_view key) const {
 
 DocNode DocNode::operator[](std::string_view key) const {
   const std::string child = pointer_ + "/" + escape_pointer_token(key);
-  if (!contains(key)) return DocNode(nullptr, child);
+  if (!contains(key))
+    return DocNode(nullptr, child);
   const json& v = *as_json(value_);
   return DocNode(&v.find(key).value(), child);
 }
 
 std::vector<DocNode> DocNode::elements() const {
   std::vector<DocNode> out;
-  if (!is_list()) return out;
+  if (!is_list())
+    return out;
   const json& v = *as_json(value_);
   out.reserve(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -60,7 +72,8 @@ std::vector<DocNode> DocNode::elements() const {
 
 std::vector<std::pair<std::string, DocNode>> DocNode::members() const {
   std::vector<std::pair<std::string, DocNode>> out;
-  if (!is_mapping()) return out;
+  if (!is_mapping())
+    return out;
   for (const auto& [key, value] : as_json(value_)->items()) {
     out.emplace_back(key, DocNode(&value, pointer_ + "/" + escape_pointer_token(key)));
   }
@@ -92,9 +105,13 @@ bool DocNode::boolean_or(std::string_view key, bool fallback) const {
 DocView::DocView(const YamlDocument& doc, const std::string& file, std::string kind)
     : doc_(doc), file_(file), kind_(std::move(kind)) {}
 
-DocNode DocView::root() const { return DocNode(&doc_.value, ""); }
+DocNode DocView::root() const {
+  return DocNode(&doc_.value, "");
+}
 
-SourcePos DocView::start() const { return SourcePos{file_, doc_.start.line, doc_.start.column}; }
+SourcePos DocView::start() const {
+  return SourcePos{file_, doc_.start.line, doc_.start.column};
+}
 
 SourcePos DocView::position_of(const std::string& pointer) const {
   const Pos p = doc_.position_of(pointer);
@@ -118,7 +135,8 @@ Error DocView::error_at(const std::string& pointer, std::string message) const {
 }
 
 Diagnostics::File& Diagnostics::current() {
-  if (files_.empty()) files_.emplace_back();
+  if (files_.empty())
+    files_.emplace_back();
   return files_.back();
 }
 
@@ -147,12 +165,13 @@ void Diagnostics::warning(Error e) {
 }
 
 bool Diagnostics::has_errors() const {
-  return !trailing_errors_.empty() || std::any_of(files_.begin(), files_.end(), [](const File& f) {
-           return !f.errors.empty();
-         });
+  return !trailing_errors_.empty() ||
+         std::any_of(files_.begin(), files_.end(), [](const File& f) { return !f.errors.empty(); });
 }
 
-void Diagnostics::begin_file() { files_.emplace_back(); }
+void Diagnostics::begin_file() {
+  files_.emplace_back();
+}
 
 namespace {
 
@@ -161,10 +180,13 @@ std::vector<Error> in_print_order(std::vector<std::vector<Error>> per_file,
   std::vector<Error> out;
   for (auto& list : per_file) {
     std::stable_sort(list.begin(), list.end(), position_less);
-    for (auto& e : list) out.push_back(std::move(e));
+    for (auto& e : list)
+      out.push_back(std::move(e));
   }
-  for (auto& e : trailing) out.push_back(std::move(e));
-  for (auto& e : out) escape_echoed(e);
+  for (auto& e : trailing)
+    out.push_back(std::move(e));
+  for (auto& e : out)
+    escape_echoed(e);
   return out;
 }
 
@@ -172,13 +194,15 @@ std::vector<Error> in_print_order(std::vector<std::vector<Error>> per_file,
 
 std::vector<Error> Diagnostics::errors() const {
   std::vector<std::vector<Error>> per_file;
-  for (const File& f : files_) per_file.push_back(f.errors);
+  for (const File& f : files_)
+    per_file.push_back(f.errors);
   return in_print_order(std::move(per_file), trailing_errors_);
 }
 
 std::vector<Error> Diagnostics::warnings() const {
   std::vector<std::vector<Error>> per_file;
-  for (const File& f : files_) per_file.push_back(f.warnings);
+  for (const File& f : files_)
+    per_file.push_back(f.warnings);
   return in_print_order(std::move(per_file), trailing_warnings_);
 }
 

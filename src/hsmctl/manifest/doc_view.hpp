@@ -5,14 +5,14 @@
 // one Diagnostics per load that collects errors and warnings in the order `validate`, `plan` and
 // `apply` print them (file by file, by position within a file; cross-document findings last).
 
+#include "hsmctl/util/error.hpp"
+
 #include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include "hsmctl/util/error.hpp"
 
 namespace hsmctl::manifest {
 

@@ -4,14 +4,14 @@
 // family that owns its kind, and orders what the loaders report like the CLI always printed it:
 // file by file, by position within a file, cross-document findings last, echoed input escaped.
 
+#include "hsmctl/families/load.hpp"
+
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include "hsmctl/families/load.hpp"
 
 namespace hsmctl::families {
 namespace {
@@ -61,20 +61,24 @@ class WidgetLoader final : public family::Loader {
     seen_.documents.push_back(doc.file() + ":" + doc.kind() + ":" + name + ":" +
                               std::to_string(doc.start().line));
     const manifest::DocNode spec = root["spec"];
-    if (spec.contains("throw")) (void)spec["throw"].integer();  // a string: throws
-    if (spec.contains("bad")) diagnostics.error(doc.error_at("/spec/bad", "bad widget"));
+    if (spec.contains("throw"))
+      (void)spec["throw"].integer();  // a string: throws
+    if (spec.contains("bad"))
+      diagnostics.error(doc.error_at("/spec/bad", "bad widget"));
     if (spec.contains("late")) {
       late_.emplace_back(diagnostics.current_file(), doc.error_at("/spec/late", "late widget"));
     }
     names_.push_back(name);
   }
   std::vector<std::unique_ptr<family::Unit>> finish(manifest::Diagnostics& diagnostics) override {
-    for (auto& [file, e] : late_) diagnostics.error(file, std::move(e));
+    for (auto& [file, e] : late_)
+      diagnostics.error(file, std::move(e));
     if (seen_.cross_error) {
       diagnostics.error(Error{Errc::kManifest, "across \x1b[31mwidgets", std::nullopt, ""});
     }
     std::vector<std::unique_ptr<family::Unit>> units;
-    for (const auto& n : names_) units.push_back(std::make_unique<NamedUnit>(n));
+    for (const auto& n : names_)
+      units.push_back(std::make_unique<NamedUnit>(n));
     return units;
   }
 
@@ -104,11 +108,14 @@ std::string widget(const std::string& name, const std::string& spec = "{}") {
          "}\nspec: " + spec + "\n";
 }
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 std::vector<std::string> lines(const std::vector<Error>& errors) {
   std::vector<std::string> out;
-  for (const auto& e : errors) out.push_back(e.to_string());
+  for (const auto& e : errors)
+    out.push_back(e.to_string());
   return out;
 }
 
@@ -116,8 +123,9 @@ TEST(FamilyLoader, ValidatesWithTheTableItIsGivenAndListsItsKinds) {
   Seen seen;
   WidgetFamily widgets(seen);
   const family::Family* table[] = {&widgets};
-  auto r = load_text(widget("a") + "---\napiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\n"
-                                   "metadata: {name: b}\nspec: {}\n",
+  auto r = load_text(widget("a") +
+                         "---\napiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\n"
+                         "metadata: {name: b}\nspec: {}\n",
                      "w.yaml", table);
   EXPECT_EQ(lines(r.errors),
             (std::vector<std::string>{"w.yaml:7:7: kind: unknown kind \"PicoHSM\" (supported: "
@@ -133,7 +141,8 @@ TEST(FamilyLoader, DocumentsFailingTheirSchemaNeverReachTheLoader) {
   const family::Family* table[] = {&widgets};
   auto r = load_text(widget("a", "{}\nextra: 1") + "---\n" + widget("b"), "w.yaml", table);
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].to_string(), "w.yaml:5:1: extra: unknown field; expected one of: apiVersion, kind, metadata, spec");
+  EXPECT_EQ(r.errors[0].to_string(),
+            "w.yaml:5:1: extra: unknown field; expected one of: apiVersion, kind, metadata, spec");
   EXPECT_EQ(seen.documents, (std::vector<std::string>{"w.yaml:Widget:b:7"}));
 }
 
@@ -147,7 +156,8 @@ TEST(FamilyLoader, UnitsOfACleanLoadInManifestOrder) {
   ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
   EXPECT_EQ(r.documents, 3u);
   std::vector<std::string> names;
-  for (const auto& u : r.units) names.push_back(u->name());
+  for (const auto& u : r.units)
+    names.push_back(u->name());
   EXPECT_EQ(names, (std::vector<std::string>{"w3", "w2", "w1"}));
 }
 
@@ -195,7 +205,8 @@ TEST(DocView, ReadsValuesPositionsAndPaths) {
       EXPECT_TRUE(spec.boolean_or("flag", false));
       EXPECT_EQ(spec.string_or("s", "x"), "text");
       std::vector<std::string> keys;
-      for (const auto& [k, v] : spec["m"].members()) keys.push_back(k + "=" + v.string());
+      for (const auto& [k, v] : spec["m"].members())
+        keys.push_back(k + "=" + v.string());
       EXPECT_EQ(keys, (std::vector<std::string>{"a/b=1", "z=2"}));  // byte order
       const auto list = spec["l"].elements();
       ASSERT_EQ(list.size(), 2u);
