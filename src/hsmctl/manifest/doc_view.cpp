@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/doc_view.hpp"
 
-#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/manifest/detail/yaml_loader.hpp"
 #include "hsmctl/util/text.hpp"
 
 #include <algorithm>

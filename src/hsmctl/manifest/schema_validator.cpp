@@ -6,10 +6,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-#include "hsmctl/manifest/schema_validator.hpp"
+#include "hsmctl/manifest/detail/schema_validator.hpp"
 
 #include "hsmctl/manifest/load.hpp"
-#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/manifest/detail/yaml_loader.hpp"
 #include "hsmctl/util/suggest.hpp"
 
 #include <valijson/adapters/nlohmann_json_adapter.hpp>

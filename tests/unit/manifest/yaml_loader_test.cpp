@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/manifest/detail/yaml_loader.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -173,6 +173,8 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   o.firmware_major = sel.firmware_major;
   o.firmware_minor = sel.firmware_minor;
   o.is_pico = sel.device_type == kDeviceTypePico;
+  if (request.check_select)
+    HSMCTL_TRY(request.check_select(sel));
 
   // 2. Chip serial from TokenInfo: firmware-generated, readable on a fresh device too. Right
   //    after SELECT, as the by-serial probe reads it: a card chosen by that probe answers both
@@ -217,7 +219,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   int so_own = request.so_own_failures;
   for (std::size_t i = 0;; ++i) {
     const bool has = i < request.so_pin_candidates.size();
-    if (auto why = so_pin_precheck(o.so_pin, o.is_pico, has, so_own)) {
+    if (auto why = so_pin_precheck(o.so_pin, o.is_pico && request.so_verify, has, so_own)) {
       if (i == 0)
         o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
       break;

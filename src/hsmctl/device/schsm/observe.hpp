@@ -54,6 +54,14 @@ struct ObserveRequest {
   /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
   /// device's chip serial differs: a PIN must never be sent to the wrong device.
   std::string expected_serial;
+  /// Called with the SELECT answer before any VERIFY (a family refusing a device of another
+  /// family); an error stops observation.
+  std::function<Result<void>(const SelectInfo&)> check_select;
+  /// VERIFY of the SO PIN with data may be sent. False (SmartCard-HSM: the SO PIN cannot log
+  /// in, and its tries are never restored): never, so_pin_check is kNotApplicable. The free SO
+  /// status query is sent either way. (A device that does not report tag 85 type FF is never
+  /// sent one either.)
+  bool so_verify = true;
   /// Leave the session authenticated instead of logging out at the end, for an apply that
   /// continues in the same card session (call inside Transport::begin_exclusive()). If the user
   /// PIN matched, it is VERIFYed once more after the retry maximum was read (the value just

@@ -168,17 +168,23 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
 }
 
 Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bool reinit,
-                       std::vector<FieldChange> changes, const CredentialFacts& creds) {
+                       std::vector<FieldChange> changes, const CredentialFacts& creds,
+                       const Capabilities& caps) {
   Action a;
   a.kind = ActionKind::kInitialize;
   a.action_class = reinit ? ActionClass::kReinitialize : ActionClass::kCreate;
   a.summary = reinit ? "re-initialize the device (wipes all keys)" : "initialize the device";
   // Tag 80 overwrites both option bytes: it carries the manifest's options, never the current
   // ones, so no DYNOPS step has to follow (and none is left over for the next plan).
-  a.options = static_cast<std::uint16_t>(spec.init_options() |
-                                         (spec.dynamic_options() & kManagedDynamicOptions) |
-                                         (observed.options & model::kOptSecureLock));
+  // Without dynamic options (SC-HSM) the high byte is 00.
+  a.options = caps.dyn_options
+                  ? static_cast<std::uint16_t>(spec.init_options() |
+                                               (spec.dynamic_options() & kManagedDynamicOptions) |
+                                               (observed.options & model::kOptSecureLock))
+                  : spec.init_options();
   auto dynamic_change = [&](std::uint16_t bit, const char* path) {
+    if (!caps.dyn_options)
+      return;
     const bool have = reinit && (observed.options & bit) != 0;
     const bool want = (a.options & bit) != 0;
     if (have != want) {
@@ -231,7 +237,8 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
       a.would_lose.push_back(std::to_string(observed.key_count) + " private key(s) on the device");
     }
     a.would_lose.push_back("all certificates, data objects, DKEK shares and registered PKA keys");
-    bool keeps_device_key = creds.user_pin_usable() || creds.so_pin_usable();
+    bool keeps_device_key =
+        caps.reinit_keeps_device_key || creds.user_pin_usable() || creds.so_pin_usable();
     if (observed.device_certificate_pki.value_or(false) && !keeps_device_key) {
       a.would_lose.push_back(
           "the PKI-issued device certificate (no current PIN or SO PIN is known to verify first)");
@@ -252,7 +259,7 @@ Action blocked(std::string summary, std::string reason, std::vector<FieldChange>
 
 /// Steps that follow INITIALIZE in the same (authenticated) session, or run in place.
 void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico* observed,
-                                    std::vector<Action>& actions) {
+                                    const Capabilities& caps, std::vector<Action>& actions) {
   if (!spec.key_domains.empty()) {
     for (std::size_t i = 0; i < spec.key_domains.size(); ++i) {
       const auto& want = spec.key_domains[i];
@@ -267,6 +274,10 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
         continue;  // fresh table: not set up already
       if (have && !have->set_up && !want.dkek_shares)
         continue;
+      // A domain without DKEK answers its status with 6A88 like one not set up: 0 shares are
+      // never set up (the next plan could not tell it was done).
+      if (caps.no_dkek_is_6a88 && want.dkek_shares == 0 && (!have || !have->set_up))
+        continue;
       if (have && have->set_up) {
         Action del;
         del.kind = ActionKind::kDeleteKeyDomain;
@@ -280,7 +291,7 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
             {path, describe_observed_domain(*have), desired_domain_value(spec, index), false});
         actions.push_back(std::move(del));
       }
-      if (want.dkek_shares) {
+      if (want.dkek_shares && !(caps.no_dkek_is_6a88 && *want.dkek_shares == 0)) {
         Action set;
         set.kind = ActionKind::kSetupKeyDomain;
         set.action_class = ActionClass::kUpdate;
@@ -296,7 +307,7 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
     }
   }
   // After INITIALIZE (no observed state) the options are already the manifest's: tag 80.
-  if (observed == nullptr)
+  if (observed == nullptr || !caps.dyn_options)
     return;
   const std::uint16_t have_dyn =
       static_cast<std::uint16_t>(observed->options & model::kDynamicOptionsMask);
@@ -335,9 +346,42 @@ std::string rejected_text(const std::string& what, const char* fallback,
   return out;
 }
 
+/// "hsmctl store set pico:<serial>/so-pin" for the family's store prefix.
+std::string store_entry(const Capabilities& caps, const ObservedPico& observed, const char* name) {
+  return std::string(caps.store_prefix) + ":" + observed.serial + "/" + name;
+}
+
+/// Why an SO PIN is not known on a device that cannot verify it (Capabilities::so_verify false).
+std::string so_store_only_text(const Capabilities& caps, const ObservedPico& observed) {
+  return "this device cannot verify an SO PIN (VERIFY of the SO PIN is no login, and a wrong SO "
+         "PIN burns one of its 15 tries, which are never restored), so hsmctl uses only the SO "
+         "PIN in its store; put the current one there (hsmctl store set " +
+         store_entry(caps, observed, "so-pin") + ") once you are sure of it";
+}
+
+/// Why a device that re-initializes only with its current SO PIN cannot be re-initialized.
+std::string reinit_without_so_text(const ObservedPico& observed, const CredentialFacts& creds,
+                                   const Capabilities& caps) {
+  if (observed.so_pin.state == PinStatus::State::kBlocked) {
+    return "the SO PIN is blocked: this device can never be re-initialized again";
+  }
+  std::string out =
+      "this device re-initializes only with its current SO PIN, and a wrong one burns one of its "
+      "15 SO PIN tries, which are never restored; ";
+  if (creds.so_pin == CredentialKnowledge::kMismatchUnknown) {
+    return out + rejected_text(creds.so_pin_rejected, "the SO PIN value hsmctl holds", creds) +
+           "; put the current SO PIN in the store (hsmctl store set " +
+           store_entry(caps, observed, "so-pin") + ")";
+  }
+  return out +
+         "hsmctl uses only the SO PIN in its store, which holds none: put it there (hsmctl "
+         "store set " +
+         store_entry(caps, observed, "so-pin") + ") once you are sure of it";
+}
+
 void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds,
-                      std::vector<Action>& actions, std::vector<std::string>& notes,
-                      bool& user_pin_will_be_known) {
+                      const Capabilities& caps, std::vector<Action>& actions,
+                      std::vector<std::string>& notes, bool& user_pin_will_be_known) {
   using K = CredentialKnowledge;
   user_pin_will_be_known = creds.user_pin_usable();
 
@@ -354,6 +398,12 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
       a.reason = creds.so_pin_verified
                      ? "the device accepted the SO PIN hsmctl holds (VERIFY in this run), which "
                        "differs from the manifest"
+                 : !caps.so_verify
+                     ? "the SO PIN in the store (" + store_entry(caps, observed, "so-pin") +
+                           ") differs from the manifest; this device cannot verify it first, so "
+                           "CHANGE REFERENCE DATA sends it as the old value (if the device "
+                           "rejects it, that costs one SO PIN try, and hsmctl records the value "
+                           "and never sends it again)"
                      : "hsmctl holds the SO PIN the device kept when an earlier change was "
                        "refused (inferred, not verified in this run); it differs from the "
                        "manifest";
@@ -363,25 +413,31 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
     }
     case K::kMismatchUnknown:
       so_known_after = false;
-      actions.push_back(blocked(
-          "SO PIN differs from the manifest",
-          rejected_text(creds.so_pin_rejected, "the SO PIN value hsmctl holds", creds) +
-              "; put the current SO PIN in the store (hsmctl store set pico:" + observed.serial +
-              "/so-pin) or point spec.soPin at it, so it can be changed in place"));
+      actions.push_back(
+          blocked("SO PIN differs from the manifest",
+                  rejected_text(creds.so_pin_rejected, "the SO PIN value hsmctl holds", creds) +
+                      "; put the current SO PIN in the store (hsmctl store set " +
+                      store_entry(caps, observed, "so-pin") +
+                      ") or point spec.soPin at it, so it can be changed in place"));
       break;
     case K::kDesiredGenerated:
       so_known_after = false;
       actions.push_back(blocked(
           "SO PIN cannot be generated for an initialized device",
-          "generating a new SO PIN needs the current one; put it in the store (hsmctl store set "
-          "pico:" +
-              observed.serial + "/so-pin)"));
+          "generating a new SO PIN needs the current one; put it in the store (hsmctl store set " +
+              store_entry(caps, observed, "so-pin") + ")"));
       break;
     case K::kUnchecked:
       so_known_after = false;
       if (observed.so_pin.state == PinStatus::State::kBlocked) {
-        actions.push_back(blocked("SO PIN is blocked",
-                                  "a blocked SO PIN can only be replaced by re-initialization"));
+        actions.push_back(blocked(
+            "SO PIN is blocked",
+            caps.reinit_needs_current_so
+                ? "a blocked SO PIN can never be restored on this device, and re-initialization "
+                  "needs it"
+                : "a blocked SO PIN can only be replaced by re-initialization"));
+      } else if (!caps.so_verify) {
+        actions.push_back(blocked("SO PIN not known", so_store_only_text(caps, observed)));
       } else {
         actions.push_back(blocked(
             "SO PIN not verified",
@@ -436,7 +492,10 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
           creds.user_pin == K::kUnchecked &&
           observed.user_pin_check.check == model::CredentialCheck::kSkippedUnsafe &&
           observed.user_pin.state == PinStatus::State::kTriesLeft;
-      if (rrc && so_known_after && !transport) {
+      // SC-HSM: with option 0x0020 RESET RETRY COUNTER only resets the counter (4.5).
+      const bool rrc_sets_pin =
+          !(caps.rrc_reset_only_blocks_set && (observed.options & model::kOptRrcResetOnly) != 0);
+      if (rrc && rrc_sets_pin && so_known_after && !transport) {
         Action a;
         a.kind = ActionKind::kResetUserPin;
         a.action_class = ActionClass::kUpdate;
@@ -474,11 +533,15 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
           why +=
               "; reset-retry-counter is disabled on this device, so only the old PIN or a "
               "re-initialization can change it";
+        } else if (!rrc_sets_pin) {
+          why +=
+              "; RESET RETRY COUNTER only resets the error counter on this device (option "
+              "0x0020), so the SO PIN cannot set a new user PIN";
         } else if (!so_known_after) {
           why += "; the SO PIN is not known to hsmctl, so RESET RETRY COUNTER cannot be used";
         }
-        why += "; put the current user PIN in the store (hsmctl store set pico:" + observed.serial +
-               "/user-pin) or point spec.userPin at it";
+        why += "; put the current user PIN in the store (hsmctl store set " +
+               store_entry(caps, observed, "user-pin") + ") or point spec.userPin at it";
         actions.push_back(blocked("user PIN differs or is unknown", why));
       }
       break;
@@ -510,9 +573,20 @@ void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
 
 }  // namespace
 
-DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observed,
-                     const CredentialFacts& creds) {
+DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observed_in,
+                     const CredentialFacts& creds, const Capabilities& caps) {
   const PicoHsmSpec& spec = desired.spec;
+  // Where a domain without DKEK answers 6A88 (SC-HSM), a device without key domains whose one
+  // domain reads "not set up" has no DKEK: planned as such.
+  std::optional<ObservedPico> adjusted;
+  if (caps.no_dkek_is_6a88 && spec.key_domains.empty() && observed_in.key_domains.size() == 1 &&
+      !observed_in.key_domains[0].set_up) {
+    adjusted = observed_in;
+    adjusted->key_domains[0].set_up = true;
+    adjusted->key_domains[0].total_shares = 0;
+    adjusted->key_domains[0].outstanding_shares = 0;
+  }
+  const ObservedPico& observed = adjusted ? *adjusted : observed_in;
   DevicePlan plan;
   plan.name = desired.metadata.name;
   plan.serial = observed.serial;
@@ -524,15 +598,15 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
         "secure lock is enabled: INITIALIZE is refused (6982) until the device is unlocked; "
         "hsmctl does not manage secure lock");
   }
-  if (!observed.is_pico) {
+  if (caps.pico_device && !observed.is_pico) {
     plan.notes.push_back(
         "the device does not identify as a Pico HSM (tag 85 byte 2 is not FF); SmartCard-HSM "
         "re-initialization needs the current SO PIN and a wrong one burns an SO PIN try");
   }
 
   if (!observed.initialized) {
-    plan.actions.push_back(make_initialize(spec, observed, false, {}, creds));
-    append_domain_and_option_steps(spec, nullptr, plan.actions);
+    plan.actions.push_back(make_initialize(spec, observed, false, {}, creds, caps));
+    append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
     return plan;
   }
 
@@ -546,16 +620,34 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
                                      reinit.changes));
       return plan;
     }
-    plan.actions.push_back(make_initialize(spec, observed, true, reinit.changes, creds));
-    append_domain_and_option_steps(spec, nullptr, plan.actions);
+    if (caps.reinit_needs_current_so && !creds.so_pin_usable()) {
+      plan.actions.push_back(blocked("re-initialization needs the current SO PIN",
+                                     reinit_without_so_text(observed, creds, caps),
+                                     reinit.changes));
+      return plan;
+    }
+    plan.actions.push_back(make_initialize(spec, observed, true, reinit.changes, creds, caps));
+    if (caps.reinit_needs_current_so && creds.so_pin == CredentialKnowledge::kKnownOther) {
+      // INITIALIZE carried the current SO PIN: the manifest's follows in the same session.
+      Action a;
+      a.kind = ActionKind::kChangeSoPin;
+      a.action_class = ActionClass::kUpdate;
+      a.summary = "change SO PIN";
+      a.reason =
+          "this device re-initializes only with its current SO PIN, which INITIALIZE carries; "
+          "the manifest's value follows by CHANGE REFERENCE DATA";
+      a.changes.push_back({"spec.soPin", "(sensitive)", "(sensitive, will change)", false});
+      plan.actions.push_back(std::move(a));
+    }
+    append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
     return plan;
   }
 
   bool user_pin_known = false;
-  plan_credentials(observed, creds, plan.actions, plan.notes, user_pin_known);
+  plan_credentials(observed, creds, caps, plan.actions, plan.notes, user_pin_known);
 
   std::vector<Action> in_place;
-  append_domain_and_option_steps(spec, &observed, in_place);
+  append_domain_and_option_steps(spec, &observed, caps, in_place);
   // Without key domains a "not set up" domain 0 only arises from tag 97 = 1; setting it up in
   // place gives the same table as tag 92 would.
   if (spec.key_domains.empty() && observed.key_domains.size() == 1 &&

@@ -4,6 +4,7 @@
 // knows about the device's credentials -> an ordered list of plan actions. Pure: no I/O, no
 // secrets (only whether a credential is known, never its value).
 
+#include "hsmctl/families/schsm_engine/capabilities.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/plan/plan.hpp"
@@ -51,8 +52,10 @@ struct CredentialFacts {
 };
 
 /// Computes the plan for one device. Deterministic; the order of actions is the order apply
-/// executes them.
+/// executes them. `caps`: what the device family allows (capabilities.hpp); the default is the
+/// Pico HSM.
 plan::DevicePlan make_plan(const model::PicoHsmManifest& desired,
-                           const model::ObservedPico& observed, const CredentialFacts& creds);
+                           const model::ObservedPico& observed, const CredentialFacts& creds,
+                           const Capabilities& caps = kPicoCapabilities);
 
 }  // namespace hsmctl::families::schsm_engine

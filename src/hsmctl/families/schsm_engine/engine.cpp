@@ -309,14 +309,19 @@ PreparedDevice::~PreparedDevice() {
 }
 
 store::CredentialKey credential_key(const std::string& serial, const char* name) {
-  return {"pico:" + serial, name};
+  return credential_key(kPicoCapabilities.store_prefix, serial, name);
+}
+
+store::CredentialKey credential_key(std::string_view prefix, const std::string& serial,
+                                    const char* name) {
+  return {std::string(prefix) + ":" + serial, name};
 }
 
 namespace {
 Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                     const std::string* device_uri,
                                     std::unique_ptr<device::Transport> transport,
-                                    store::CredentialKeeper& keeper);
+                                    store::CredentialKeeper& keeper, const Capabilities& caps);
 
 // A secret that cannot be resolved or breaks a PIN rule is a problem of a manifest field: the
 // error gets that field's file:line:column, like every other manifest error.
@@ -331,49 +336,44 @@ Result<PreparedDevice> with_position(Result<PreparedDevice> r,
 }  // namespace
 
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
-                               const std::string& device_uri, store::CredentialKeeper& keeper) {
-  return with_position(prepare_impl(manifest, &device_uri, nullptr, keeper), manifest);
+                               const std::string& device_uri, store::CredentialKeeper& keeper,
+                               const Capabilities& caps) {
+  return with_position(prepare_impl(manifest, &device_uri, nullptr, keeper, caps), manifest);
 }
 
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                std::unique_ptr<device::Transport> transport,
-                               store::CredentialKeeper& keeper) {
-  return with_position(prepare_impl(manifest, nullptr, std::move(transport), keeper), manifest);
+                               store::CredentialKeeper& keeper, const Capabilities& caps) {
+  return with_position(prepare_impl(manifest, nullptr, std::move(transport), keeper, caps),
+                       manifest);
 }
 
 namespace {
-Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
-                                    const std::string* device_uri,
-                                    std::unique_ptr<device::Transport> transport,
-                                    store::CredentialKeeper& keeper) {
-  const auto& spec = manifest.spec;
-  PreparedDevice prepared;
-  prepared.manifest = std::make_shared<const model::PicoHsmManifest>(manifest);
 
-  if (!spec.user_pin || !spec.so_pin) {
-    return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
-  }
-  DeviceCredentials& creds = prepared.credentials;
-  // A prompt names the manifest and where the field is: `manifest "root-ca" (root-ca.yaml:7:13)`.
-  auto prompt_context = [&](const char* field) {
-    SourcePos pos = manifest.position_of(field);
-    std::string where = pos.file;
-    if (pos.line > 0)
-      where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
-    return "manifest \"" + manifest.metadata.name + "\"" +
-           (where.empty() ? "" : " (" + where + ")");
-  };
-  // Secrets that do not depend on the device are resolved and checked before the device is
-  // even opened: a missing or malformed secret never costs an APDU.
-  auto resolve_early = [&](const model::SecretRef& ref,
-                           const char* field) -> Result<std::optional<secrets::Resolved>> {
+// A prompt names the manifest and where the field is: `manifest "root-ca" (root-ca.yaml:7:13)`.
+std::string prompt_context(const model::PicoHsmManifest& manifest, const char* field) {
+  SourcePos pos = manifest.position_of(field);
+  std::string where = pos.file;
+  if (pos.line > 0)
+    where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+  return "manifest \"" + manifest.metadata.name + "\"" + (where.empty() ? "" : " (" + where + ")");
+}
+
+// Secrets that do not depend on the device are resolved and checked before the device is even
+// opened: a missing or malformed secret never costs an APDU.
+Result<void> resolve_early(const model::PicoHsmManifest& manifest, store::CredentialKeeper& keeper,
+                           DeviceCredentials& creds) {
+  const auto& spec = manifest.spec;
+  auto resolve = [&](const model::SecretRef& ref,
+                     const char* field) -> Result<std::optional<secrets::Resolved>> {
     if (ref.kind == model::SecretRef::Kind::kGenerate)
       return std::nullopt;
-    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, {}, prompt_context(field)));
+    HSMCTL_TRY_ASSIGN(auto r,
+                      secrets::resolve(ref, field, keeper, {}, prompt_context(manifest, field)));
     return std::optional<secrets::Resolved>(std::move(r));
   };
-  HSMCTL_TRY_ASSIGN(auto user_early, resolve_early(*spec.user_pin, "spec.userPin"));
-  HSMCTL_TRY_ASSIGN(auto so_early, resolve_early(*spec.so_pin, "spec.soPin"));
+  HSMCTL_TRY_ASSIGN(auto user_early, resolve(*spec.user_pin, "spec.userPin"));
+  HSMCTL_TRY_ASSIGN(auto so_early, resolve(*spec.so_pin, "spec.soPin"));
   if (user_early) {
     HSMCTL_TRY(secrets::check_user_pin(*user_early->value, spec.pin_retries, "spec.userPin"));
     creds.user_desired = std::move(user_early->value);
@@ -382,6 +382,300 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     HSMCTL_TRY_ASSIGN(Secret normalized, secrets::normalize_so_pin(*so_early->value, "spec.soPin"));
     creds.so_desired = std::move(normalized);
   }
+  return {};
+}
+
+// Generated credentials live in the store under the device's serial. A value generated by an
+// interrupted run is still pending: it is the one to use, since the device may already hold it.
+Result<void> resolve_generated(const model::PicoHsmManifest& manifest,
+                               store::CredentialKeeper& keeper, const model::SecretRef& ref,
+                               const char* field, const store::CredentialKey& key,
+                               bool& to_generate, std::optional<Secret>& desired) {
+  if (ref.kind != model::SecretRef::Kind::kGenerate)
+    return {};
+  HSMCTL_TRY_ASSIGN(auto r,
+                    secrets::resolve(ref, field, keeper, key, prompt_context(manifest, field)));
+  if (r.to_generate) {
+    HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
+    if (pending) {
+      r.value = std::move(pending);
+      r.to_generate = false;
+    }
+  }
+  to_generate = r.to_generate;
+  desired = std::move(r.value);
+  if (desired && is_so_pin(key)) {
+    HSMCTL_TRY_ASSIGN(Secret raw, secrets::normalize_so_pin(*desired, field));
+    desired = std::move(raw);
+  }
+  return {};
+}
+
+/// What the store holds for one device before it is observed.
+struct Held {
+  store::CredentialKey user_key, so_key;
+  std::optional<Secret> user_stored, user_pending, so_stored, so_pending;
+  /// "an apply begun ... did not finish": for the plan's notes.
+  std::vector<std::string> journal_notes;
+};
+
+Result<void> read_held(store::CredentialKeeper& keeper, PreparedDevice& prepared, Held& h) {
+  DeviceCredentials& creds = prepared.credentials;
+  HSMCTL_TRY_ASSIGN(h.user_stored, keeper.current(h.user_key));
+  HSMCTL_TRY_ASSIGN(h.user_pending, keeper.pending(h.user_key));
+  HSMCTL_TRY_ASSIGN(h.so_stored, read_stored(keeper, h.so_key, false));
+  HSMCTL_TRY_ASSIGN(h.so_pending, read_stored(keeper, h.so_key, true));
+  // An apply that was interrupted left its journal open. A credential step it recorded as
+  // never sent (intent) or refused cannot have changed the device: its pending value is dropped
+  // without a VERIFY, and the stored value is the candidate.
+  auto* journal = keeper.journal();
+  if (journal == nullptr)
+    return {};
+  HSMCTL_TRY_ASSIGN(auto open, journal->open_journals());
+  for (const auto& j : open) {
+    if (j.device != h.user_key.device)
+      continue;
+    prepared.stale_journals.push_back(j.id);
+    std::string last = j.steps.empty() ? "no step recorded"
+                                       : "last step '" + j.steps.back().step + "' was " +
+                                             store::journal_state_name(j.steps.back().state);
+    h.journal_notes.push_back("an apply begun " + j.started + " did not finish (" + last + ")");
+    auto unsent = [&](const store::CredentialKey& key) {
+      auto st = j.last_state_for(key.id());
+      return st && (*st == store::JournalState::kIntent || *st == store::JournalState::kRefused);
+    };
+    if (h.user_pending && unsent(h.user_key)) {
+      h.user_pending.reset();
+      creds.user_pending_unsent = true;
+    }
+    if (h.so_pending && unsent(h.so_key)) {
+      h.so_pending.reset();
+      creds.so_pending_unsent = true;
+    }
+  }
+  return {};
+}
+
+// A device that cannot verify its SO PIN (Capabilities::so_verify false): the store's value is
+// the only one hsmctl uses, never the manifest's, and it is never sent to VERIFY. A pending value
+// of an interrupted change leaves it in doubt (nothing can tell the two apart without a try).
+PinCandidates store_only_candidates(const Held& h, const std::optional<Secret>& desired,
+                                    const Rejections& rejections) {
+  PinCandidates c =
+      pick_candidates(h.so_pending, h.so_stored, std::nullopt, h.so_key, "spec.soPin", rejections);
+  for (auto& cand : c.list) {
+    cand.is_desired = desired && cand.value.equals(*desired);
+    if (cand.is_desired && !c.from_pending)
+      cand.source = "the value in the store (" + h.so_key.id() + ") and the manifest (spec.soPin)";
+  }
+  return c;
+}
+
+/// The request observe() gets: candidates in order, the retry maximum hsmctl knows, the
+/// two-phase record before each VERIFY, what the family allows.
+Result<device::schsm::ObserveRequest> observe_request(
+    const model::PicoHsmSpec& spec, store::CredentialKeeper& keeper, const Held& h,
+    const Capabilities& caps, const PinCandidates& user_c, const PinCandidates& so_c,
+    Rejections& user_rejections, Rejections& so_rejections, const std::string& transport) {
+  device::schsm::ObserveRequest request;
+  // "No failed attempt since the last success" means tries_left == the configured maximum. The
+  // maximum hsmctl last saw (or set) is better evidence than the manifest, which may be asking
+  // to change it.
+  request.expected_pin_retries = spec.pin_retries;
+  HSMCTL_TRY_ASSIGN(auto known_max, keeper.fact(h.user_key, kRetriesMax));
+  if (known_max) {
+    try {
+      request.expected_pin_retries = std::stoi(*known_max);
+      request.recorded_pin_retries = request.expected_pin_retries;
+    } catch (const std::exception&) {
+      // an unreadable fact is no evidence: keep the manifest's value
+    }
+  }
+  // No VERIFY may reach a device other than the one the manifest names, nor a device of
+  // another family.
+  request.expected_serial = spec.device.serial;
+  if (!caps.pico_device) {
+    request.check_select = [&caps,
+                            transport](const device::schsm::SelectInfo& sel) -> Result<void> {
+      if (sel.device_type != device::schsm::kDeviceTypePico)
+        return {};
+      return make_error(Errc::kRefused,
+                        transport +
+                            ": the device reports type FF in its SELECT answer (tag 85): "
+                            "it is a Pico HSM, not a device of kind " +
+                            std::string(caps.kind) + "; use kind: PicoHSM");
+    };
+  }
+  request.so_verify = caps.so_verify;
+  for (const auto& c : user_c.list)
+    request.user_pin_candidates.push_back(c.value);
+  if (caps.so_verify) {
+    for (const auto& c : so_c.list)
+      request.so_pin_candidates.push_back(c.value);
+  }
+  request.user_own_failures = user_rejections.own_failures();
+  request.so_own_failures = so_rejections.own_failures();
+  // An interrupted change of the user PIN (or one whose write the device may have lost: see
+  // two_phase()) leaves two possible values, and trying the wrong one costs a try. When the SO
+  // PIN is not in doubt, observation verifies it and, if the device allows RESET RETRY COUNTER,
+  // skips the user PIN: the plan then sets it with the SO PIN, which costs no try at all.
+  request.user_pin_reset_preferred =
+      caps.so_verify && user_c.from_pending && !so_c.list.empty() && !so_c.from_pending;
+  // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
+  // could record the answer never tries that value again.
+  request.before_verify = [&user_rejections, &so_rejections, &user_c, &so_c](
+                              PinRef ref, std::size_t i) -> Result<void> {
+    return ref == PinRef::kUser ? user_rejections.mark(user_c.list[i].value, "sending")
+                                : so_rejections.mark(so_c.list[i].value, "sending");
+  };
+  // Objects and the device certificate only matter to a re-initialization: read later if
+  // planned.
+  request.read_objects = false;
+  return request;
+}
+
+/// What observation proved about one PIN.
+struct Settled {
+  std::optional<Candidate> match;
+  std::vector<std::string> rejected;  ///< sources the device rejected (now or before)
+};
+
+// Records what the device answered: rejected values are never sent again; a match resets the
+// counter, so earlier failures no longer count.
+Result<Settled> settle(const model::CredentialObservation& seen, PinCandidates& c,
+                       Rejections& rejections) {
+  Settled out;
+  for (int i : seen.rejected_candidates) {
+    HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
+    out.rejected.push_back(c.list[i].source);
+  }
+  for (auto& w : c.withheld)
+    out.rejected.push_back(w);
+  if (seen.check != model::CredentialCheck::kMatches || !seen.matched_candidate)
+    return out;
+  Candidate& m = c.list[*seen.matched_candidate];
+  HSMCTL_TRY(rejections.accepted(m.value));
+  out.match = m;
+  return out;
+}
+
+CredentialKnowledge knowledge(const Settled& s, bool to_generate) {
+  if (s.match) {
+    return s.match->is_desired ? CredentialKnowledge::kMatchesDesired
+                               : CredentialKnowledge::kKnownOther;
+  }
+  if (!s.rejected.empty())
+    return CredentialKnowledge::kMismatchUnknown;
+  return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
+}
+
+/// From what observation proved to what the planner and execute() know (facts, current values).
+void derive_facts(PreparedDevice& prepared, const Held& h, const PinCandidates& user_c,
+                  const PinCandidates& so_c, Settled& user, Settled& so, bool durable) {
+  DeviceCredentials& creds = prepared.credentials;
+  CredentialFacts& facts = prepared.facts;
+  if (creds.user_generate && !creds.user_desired && user.match) {
+    // An interrupted first apply left a generated value pending, and the device has it.
+    creds.user_desired = user.match->value;
+    user.match->is_desired = true;
+  }
+  if (creds.so_generate && !creds.so_desired && so.match) {
+    creds.so_desired = so.match->value;
+    so.match->is_desired = true;
+  }
+  facts.user_pin_held_is_desired =
+      h.user_stored && creds.user_desired && h.user_stored->equals(*creds.user_desired);
+  // Said "verified" only when a VERIFY succeeded in this run (not inferred from a journal).
+  facts.user_pin_verified =
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches;
+  facts.so_pin_verified = prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches;
+  facts.user_pin = knowledge(user, !creds.user_desired);
+  facts.so_pin = knowledge(so, !creds.so_desired);
+  facts.user_pin_rejected = join(user.rejected, "; then ");
+  facts.so_pin_rejected = join(so.rejected, "; then ");
+  facts.rejections_recorded = durable;
+  if (user.match)
+    creds.user_current = user.match->value;
+  if (so.match)
+    creds.so_current = so.match->value;
+
+  creds.user_pending_rejected =
+      user_c.pending_withheld || (user_c.from_pending && prepared.observed.user_pin_check.check ==
+                                                             model::CredentialCheck::kMismatch);
+  creds.so_pending_rejected =
+      so_c.pending_withheld || (so_c.from_pending && prepared.observed.so_pin_check.check ==
+                                                         model::CredentialCheck::kMismatch);
+  // The device refused the value an interrupted change would have set, so it still holds the
+  // value that change started from: the stored current one. Inferred, not tried again (one
+  // VERIFY per run); a wrong inference is answered 63Cx by the next command, never blocks.
+  if (creds.user_pending_rejected && h.user_stored) {
+    creds.user_current = h.user_stored;
+    facts.user_pin = creds.user_desired && h.user_stored->equals(*creds.user_desired)
+                         ? CredentialKnowledge::kMatchesDesired
+                         : CredentialKnowledge::kKnownOther;
+  }
+  if (creds.so_pending_rejected && h.so_stored) {
+    creds.so_current = h.so_stored;
+    facts.so_pin = creds.so_desired && h.so_stored->equals(*creds.so_desired)
+                       ? CredentialKnowledge::kMatchesDesired
+                       : CredentialKnowledge::kKnownOther;
+  }
+}
+
+/// The pure plan, with what a re-initialization would lose read first when one is planned, and
+/// the notes about what observation found.
+Result<void> plan_device(PreparedDevice& prepared, SmartCardHsm& hsm, Held& h, const Settled& user,
+                         const Settled& so, bool reset_preferred) {
+  const auto& manifest = *prepared.manifest;
+  prepared.plan = make_plan(manifest, prepared.observed, prepared.facts, prepared.caps);
+  if (prepared.plan.needs_reinit()) {
+    // What a re-initialization would lose (keys, the PKI certificate) and the guards need.
+    HSMCTL_TRY(device::schsm::observe_objects(hsm, prepared.observed));
+    prepared.observed.apdu_count = prepared.transport->wire_apdus();
+    prepared.plan = make_plan(manifest, prepared.observed, prepared.facts, prepared.caps);
+  }
+  auto& notes = prepared.plan.notes;
+  for (auto& n : h.journal_notes)
+    notes.push_back(std::move(n));
+  if (reset_preferred &&
+      prepared.observed.user_pin_check.check == model::CredentialCheck::kNotChecked &&
+      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
+    notes.push_back("user PIN: an earlier change of " + h.user_key.id() +
+                    " did not finish (the device may hold the old or the new value); instead of "
+                    "trying one (a miss costs a try), hsmctl sets the manifest's value with the "
+                    "SO PIN");
+  }
+  // A value rejected before another matched: say which, so a stale store is visible.
+  if (user.match && !user.rejected.empty()) {
+    notes.push_back("user PIN: the device rejected " + join(user.rejected, "; then ") + "; " +
+                    user.match->source + " matched");
+  }
+  if (so.match && !so.rejected.empty()) {
+    notes.push_back("SO PIN: the device rejected " + join(so.rejected, "; then ") + "; " +
+                    so.match->source + " matched");
+  }
+  if (!prepared.caps.so_verify && h.so_pending && !prepared.credentials.so_pending_rejected) {
+    notes.push_back("SO PIN: an earlier change of " + h.so_key.id() +
+                    " did not finish; the device may hold the old or the new value, and this "
+                    "device cannot verify either without risking a try that is never restored");
+  }
+  return {};
+}
+
+Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
+                                    const std::string* device_uri,
+                                    std::unique_ptr<device::Transport> transport,
+                                    store::CredentialKeeper& keeper, const Capabilities& caps) {
+  const auto& spec = manifest.spec;
+  PreparedDevice prepared;
+  prepared.manifest = std::make_shared<const model::PicoHsmManifest>(manifest);
+  prepared.caps = caps;
+
+  if (!spec.user_pin || !spec.so_pin) {
+    return make_error(Errc::kManifest, "spec.userPin and spec.soPin are required");
+  }
+  DeviceCredentials& creds = prepared.credentials;
+  HSMCTL_TRY(resolve_early(manifest, keeper, creds));
 
   if (device_uri != nullptr) {
     // observe() checks the serial before any VERIFY, so a single card needs no probe.
@@ -400,227 +694,40 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     HSMCTL_TRY(hsm.select());
     HSMCTL_TRY_ASSIGN(serial, hsm.chip_serial());
   }
-  const auto user_key = credential_key(serial, kUserPin);
-  const auto so_key = credential_key(serial, kSoPin);
-  // Generated credentials live in the store under the device's serial.
-  // A value generated by an interrupted run is still pending: it is the one to use, since the
-  // device may already hold it.
-  auto resolve_generated = [&](const model::SecretRef& ref, const char* field,
-                               const store::CredentialKey& key, bool& to_generate,
-                               std::optional<Secret>& desired) -> Result<void> {
-    if (ref.kind != model::SecretRef::Kind::kGenerate)
-      return {};
-    HSMCTL_TRY_ASSIGN(auto r, secrets::resolve(ref, field, keeper, key, prompt_context(field)));
-    if (r.to_generate) {
-      HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
-      if (pending) {
-        r.value = std::move(pending);
-        r.to_generate = false;
-      }
-    }
-    to_generate = r.to_generate;
-    desired = std::move(r.value);
-    if (desired && is_so_pin(key)) {
-      HSMCTL_TRY_ASSIGN(Secret raw, secrets::normalize_so_pin(*desired, field));
-      desired = std::move(raw);
-    }
-    return {};
-  };
-  HSMCTL_TRY(resolve_generated(*spec.user_pin, "spec.userPin", user_key, creds.user_generate,
-                               creds.user_desired));
-  HSMCTL_TRY(
-      resolve_generated(*spec.so_pin, "spec.soPin", so_key, creds.so_generate, creds.so_desired));
+  Held h;
+  h.user_key = credential_key(caps.store_prefix, serial, kUserPin);
+  h.so_key = credential_key(caps.store_prefix, serial, kSoPin);
+  HSMCTL_TRY(resolve_generated(manifest, keeper, *spec.user_pin, "spec.userPin", h.user_key,
+                               creds.user_generate, creds.user_desired));
+  HSMCTL_TRY(resolve_generated(manifest, keeper, *spec.so_pin, "spec.soPin", h.so_key,
+                               creds.so_generate, creds.so_desired));
+  HSMCTL_TRY(read_held(keeper, prepared, h));
 
-  HSMCTL_TRY_ASSIGN(auto user_stored, keeper.current(user_key));
-  HSMCTL_TRY_ASSIGN(auto user_pending, keeper.pending(user_key));
-  HSMCTL_TRY_ASSIGN(auto so_stored, read_stored(keeper, so_key, false));
-  HSMCTL_TRY_ASSIGN(auto so_pending, read_stored(keeper, so_key, true));
-  // An apply that was interrupted left its journal open. A credential step it recorded as
-  // never sent (intent) or refused cannot have changed the device: its pending value is dropped
-  // without a VERIFY, and the stored value is the candidate.
-  std::vector<std::string> journal_notes;
-  if (auto* journal = keeper.journal()) {
-    HSMCTL_TRY_ASSIGN(auto open, journal->open_journals());
-    for (const auto& j : open) {
-      if (j.device != "pico:" + serial)
-        continue;
-      prepared.stale_journals.push_back(j.id);
-      std::string last = j.steps.empty() ? "no step recorded"
-                                         : "last step '" + j.steps.back().step + "' was " +
-                                               store::journal_state_name(j.steps.back().state);
-      journal_notes.push_back("an apply begun " + j.started + " did not finish (" + last + ")");
-      auto unsent = [&](const store::CredentialKey& key) {
-        auto st = j.last_state_for(key.id());
-        return st && (*st == store::JournalState::kIntent || *st == store::JournalState::kRefused);
-      };
-      if (user_pending && unsent(user_key)) {
-        user_pending.reset();
-        creds.user_pending_unsent = true;
-      }
-      if (so_pending && unsent(so_key)) {
-        so_pending.reset();
-        creds.so_pending_unsent = true;
-      }
-    }
-  }
-  HSMCTL_TRY_ASSIGN(auto user_rejections, Rejections::load(keeper, rejected_key(user_key)));
-  HSMCTL_TRY_ASSIGN(auto so_rejections, Rejections::load(keeper, rejected_key(so_key)));
-  PinCandidates user_c = pick_candidates(user_pending, user_stored, creds.user_desired, user_key,
-                                         "spec.userPin", user_rejections);
-  PinCandidates so_c =
-      pick_candidates(so_pending, so_stored, creds.so_desired, so_key, "spec.soPin", so_rejections);
+  HSMCTL_TRY_ASSIGN(auto user_rejections, Rejections::load(keeper, rejected_key(h.user_key)));
+  HSMCTL_TRY_ASSIGN(auto so_rejections, Rejections::load(keeper, rejected_key(h.so_key)));
+  PinCandidates user_c = pick_candidates(h.user_pending, h.user_stored, creds.user_desired,
+                                         h.user_key, "spec.userPin", user_rejections);
+  PinCandidates so_c = caps.so_verify ? pick_candidates(h.so_pending, h.so_stored, creds.so_desired,
+                                                        h.so_key, "spec.soPin", so_rejections)
+                                      : store_only_candidates(h, creds.so_desired, so_rejections);
 
-  device::schsm::ObserveRequest request;
-  // "No failed attempt since the last success" means tries_left == the configured maximum. The
-  // maximum hsmctl last saw (or set) is better evidence than the manifest, which may be asking
-  // to change it.
-  request.expected_pin_retries = spec.pin_retries;
-  HSMCTL_TRY_ASSIGN(auto known_max, keeper.fact(user_key, kRetriesMax));
-  if (known_max) {
-    try {
-      request.expected_pin_retries = std::stoi(*known_max);
-      request.recorded_pin_retries = request.expected_pin_retries;
-    } catch (const std::exception&) {
-      // an unreadable fact is no evidence: keep the manifest's value
-    }
-  }
-  // No VERIFY may reach a device other than the one the manifest names.
-  request.expected_serial = spec.device.serial;
-  for (const auto& c : user_c.list)
-    request.user_pin_candidates.push_back(c.value);
-  for (const auto& c : so_c.list)
-    request.so_pin_candidates.push_back(c.value);
-  request.user_own_failures = user_rejections.own_failures();
-  request.so_own_failures = so_rejections.own_failures();
-  // An interrupted change of the user PIN (or one whose write the device may have lost: see
-  // two_phase()) leaves two possible values, and trying the wrong one costs a try. When the SO
-  // PIN is not in doubt, observation verifies it and, if the device allows RESET RETRY COUNTER,
-  // skips the user PIN: the plan then sets it with the SO PIN, which costs no try at all.
-  request.user_pin_reset_preferred =
-      user_c.from_pending && !so_c.list.empty() && !so_c.from_pending;
-  // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
-  // could record the answer never tries that value again.
-  request.before_verify = [&](PinRef ref, std::size_t i) -> Result<void> {
-    return ref == PinRef::kUser ? user_rejections.mark(user_c.list[i].value, "sending")
-                                : so_rejections.mark(so_c.list[i].value, "sending");
-  };
-  // Objects and the device certificate only matter to a re-initialization: read below if planned.
-  request.read_objects = false;
+  HSMCTL_TRY_ASSIGN(auto request,
+                    observe_request(spec, keeper, h, caps, user_c, so_c, user_rejections,
+                                    so_rejections, prepared.transport->describe()));
   HSMCTL_TRY_ASSIGN(prepared.observed, device::schsm::observe(hsm, request));
   // Everything on the wire since the device was opened: the by-serial reader probe and the
   // serial read above included.
   prepared.observed.apdu_count = prepared.transport->wire_apdus();
 
-  // Record what the device answered: rejected values are never sent again; a match resets the
-  // counter, so earlier failures no longer count.
-  std::vector<std::string> user_rejected, so_rejected;
-  auto settle = [&](const model::CredentialObservation& seen, PinCandidates& c,
-                    Rejections& rejections,
-                    std::vector<std::string>& rejected) -> Result<std::optional<Candidate>> {
-    for (int i : seen.rejected_candidates) {
-      HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
-      rejected.push_back(c.list[i].source);
-    }
-    for (auto& w : c.withheld)
-      rejected.push_back(w);
-    if (seen.check != model::CredentialCheck::kMatches || !seen.matched_candidate) {
-      return std::optional<Candidate>();
-    }
-    Candidate& m = c.list[*seen.matched_candidate];
-    HSMCTL_TRY(rejections.accepted(m.value));
-    return std::optional<Candidate>(m);
-  };
-  HSMCTL_TRY_ASSIGN(auto user_match, settle(prepared.observed.user_pin_check, user_c,
-                                            user_rejections, user_rejected));
-  HSMCTL_TRY_ASSIGN(auto so_match,
-                    settle(prepared.observed.so_pin_check, so_c, so_rejections, so_rejected));
-
-  if (creds.user_generate && !creds.user_desired && user_match) {
-    // An interrupted first apply left a generated value pending, and the device has it.
-    creds.user_desired = user_match->value;
-    user_match->is_desired = true;
+  HSMCTL_TRY_ASSIGN(Settled user,
+                    settle(prepared.observed.user_pin_check, user_c, user_rejections));
+  HSMCTL_TRY_ASSIGN(Settled so, settle(prepared.observed.so_pin_check, so_c, so_rejections));
+  if (!caps.so_verify && !so_c.from_pending && !so_c.list.empty()) {
+    // Known from the store, never verified (nor recorded as accepted): the device cannot say.
+    so.match = so_c.list.front();
   }
-  if (creds.so_generate && !creds.so_desired && so_match) {
-    creds.so_desired = so_match->value;
-    so_match->is_desired = true;
-  }
-  prepared.facts.user_pin_held_is_desired =
-      user_stored && creds.user_desired && user_stored->equals(*creds.user_desired);
-  // Said "verified" only when a VERIFY succeeded in this run (not inferred from a journal).
-  prepared.facts.user_pin_verified =
-      prepared.observed.user_pin_check.check == model::CredentialCheck::kMatches;
-  prepared.facts.so_pin_verified =
-      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches;
-  auto knowledge = [](const std::optional<Candidate>& match,
-                      const std::vector<std::string>& rejected,
-                      bool to_generate) -> CredentialKnowledge {
-    if (match) {
-      return match->is_desired ? CredentialKnowledge::kMatchesDesired
-                               : CredentialKnowledge::kKnownOther;
-    }
-    if (!rejected.empty())
-      return CredentialKnowledge::kMismatchUnknown;
-    return to_generate ? CredentialKnowledge::kDesiredGenerated : CredentialKnowledge::kUnchecked;
-  };
-  prepared.facts.user_pin = knowledge(user_match, user_rejected, !creds.user_desired);
-  prepared.facts.so_pin = knowledge(so_match, so_rejected, !creds.so_desired);
-  prepared.facts.user_pin_rejected = join(user_rejected, "; then ");
-  prepared.facts.so_pin_rejected = join(so_rejected, "; then ");
-  prepared.facts.rejections_recorded = keeper.durable();
-  if (user_match)
-    creds.user_current = user_match->value;
-  if (so_match)
-    creds.so_current = so_match->value;
-
-  creds.user_pending_rejected =
-      user_c.pending_withheld || (user_c.from_pending && prepared.observed.user_pin_check.check ==
-                                                             model::CredentialCheck::kMismatch);
-  creds.so_pending_rejected =
-      so_c.pending_withheld || (so_c.from_pending && prepared.observed.so_pin_check.check ==
-                                                         model::CredentialCheck::kMismatch);
-  // The device refused the value an interrupted change would have set, so it still holds the
-  // value that change started from: the stored current one. Inferred, not tried again (one
-  // VERIFY per run); a wrong inference is answered 63Cx by the next command, never blocks.
-  if (creds.user_pending_rejected && user_stored) {
-    creds.user_current = user_stored;
-    prepared.facts.user_pin = creds.user_desired && user_stored->equals(*creds.user_desired)
-                                  ? CredentialKnowledge::kMatchesDesired
-                                  : CredentialKnowledge::kKnownOther;
-  }
-  if (creds.so_pending_rejected && so_stored) {
-    creds.so_current = so_stored;
-    prepared.facts.so_pin = creds.so_desired && so_stored->equals(*creds.so_desired)
-                                ? CredentialKnowledge::kMatchesDesired
-                                : CredentialKnowledge::kKnownOther;
-  }
-
-  prepared.plan = make_plan(manifest, prepared.observed, prepared.facts);
-  if (prepared.plan.needs_reinit()) {
-    // What a re-initialization would lose (keys, the PKI certificate) and the guards need.
-    HSMCTL_TRY(device::schsm::observe_objects(hsm, prepared.observed));
-    prepared.observed.apdu_count = prepared.transport->wire_apdus();
-    prepared.plan = make_plan(manifest, prepared.observed, prepared.facts);
-  }
-  for (auto& n : journal_notes)
-    prepared.plan.notes.push_back(std::move(n));
-  if (request.user_pin_reset_preferred &&
-      prepared.observed.user_pin_check.check == model::CredentialCheck::kNotChecked &&
-      prepared.observed.so_pin_check.check == model::CredentialCheck::kMatches) {
-    prepared.plan.notes.push_back(
-        "user PIN: an earlier change of " + user_key.id() +
-        " did not finish (the device may hold the old or the new value); instead of trying "
-        "one (a miss costs a try), hsmctl sets the manifest's value with the SO PIN");
-  }
-  // A value rejected before another matched: say which, so a stale store is visible.
-  if (user_match && !user_rejected.empty()) {
-    prepared.plan.notes.push_back("user PIN: the device rejected " +
-                                  join(user_rejected, "; then ") + "; " + user_match->source +
-                                  " matched");
-  }
-  if (so_match && !so_rejected.empty()) {
-    prepared.plan.notes.push_back("SO PIN: the device rejected " + join(so_rejected, "; then ") +
-                                  "; " + so_match->source + " matched");
-  }
+  derive_facts(prepared, h, user_c, so_c, user, so, keeper.durable());
+  HSMCTL_TRY(plan_device(prepared, hsm, h, user, so, request.user_pin_reset_preferred));
   return prepared;
 }
 }  // namespace
@@ -773,8 +880,9 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
   const auto& plan = prepared.plan;
   auto& creds = prepared.credentials;
   const std::string serial = prepared.observed.serial;
-  const auto user_key = credential_key(serial, kUserPin);
-  const auto so_key = credential_key(serial, kSoPin);
+  const Capabilities& caps = prepared.caps;
+  const auto user_key = credential_key(caps.store_prefix, serial, kUserPin);
+  const auto so_key = credential_key(caps.store_prefix, serial, kSoPin);
   SmartCardHsm hsm(*prepared.transport);
   StepJournal journal(keeper);
 
@@ -843,7 +951,7 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
         continue;
       summary += (summary.empty() ? "" : "; ") + a.summary;
     }
-    HSMCTL_TRY(journal.begin("pico:" + serial, summary));
+    HSMCTL_TRY(journal.begin(user_key.device, summary));
   }
   // Ends the journal for a definite outcome; an unknown one leaves it open for the next run.
   auto fail = [&](Error e) -> Result<ApplyReport> {
@@ -902,19 +1010,32 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
     }
     switch (action.kind) {
       case ActionKind::kInitialize: {
-        if (action.action_class == ActionClass::kReinitialize) {
+        const bool reinit = action.action_class == ActionClass::kReinitialize;
+        if (reinit && !caps.reinit_keeps_device_key) {
           // Verifying a current credential first keeps the device key and its certificate
           // (pico-hsm.md 2.4). Only values observation already proved are used.
           if (creds.user_current) {
             HSMCTL_TRY(verify_known(PinRef::kUser, *creds.user_current));
-          } else if (creds.so_current) {
+          } else if (creds.so_current && caps.so_verify) {
             HSMCTL_TRY(verify_known(PinRef::kSo, *creds.so_current));
           }
+        }
+        // A device that re-initializes only with its current SO PIN (Capabilities) gets the
+        // store's value in tag 82; a new SO value follows by CHANGE REFERENCE DATA (planned).
+        Secret so_sent = so_new;
+        const bool so_proof = reinit && caps.reinit_needs_current_so;
+        if (so_proof) {
+          if (!creds.so_current) {
+            return make_error(Errc::kInternal, "re-initialization without the current SO PIN");
+          }
+          so_sent = *creds.so_current;
+          // On record before it is sent, like a VERIFY: a wrong one burns a try.
+          HSMCTL_TRY(so_rejections.mark(so_sent, "sending"));
         }
         device::schsm::InitializeParams params;
         params.options = action.options;  // the manifest's options, as the plan shows
         params.user_pin = user_new;
-        params.so_pin = so_new;
+        params.so_pin = so_sent;
         params.pin_retries = spec.pin_retries;
         params.dkek_shares = spec.key_domains.empty() ? spec.dkek_shares : std::nullopt;
         if (spec.public_key_auth) {
@@ -924,10 +1045,10 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
           params.key_domains = static_cast<int>(spec.key_domains.size());
         progress(action.summary + " ...");
         auto sent = two_phase(
-            keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_new}},
+            keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_sent}},
             [&]() -> Result<void> {
               auto r = hsm.initialize(params);
-              if (!r && r.error().code == Errc::kDevice &&
+              if (!r && caps.retry_6400 && r.error().code == Errc::kDevice &&
                   r.error().status_word() == device::schsm::kSwInitializeDefect) {
                 // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
                 // device; the documented remedy is to run it again.
@@ -937,19 +1058,27 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
               return r;
             },
             written);
-        if (!sent)
+        if (!sent) {
+          // Refused: the SO PIN sent as proof counts as rejected (the status word of a wrong
+          // one is unconfirmed), so it is never sent again.
+          if (so_proof && definite_failure(sent.error()))
+            HSMCTL_TRY(so_rejections.mark(so_sent, "rejected"));
           return fail(device_error(sent.error(), action.summary));
+        }
         user_session = true;                  // INITIALIZE leaves the session authenticated
         HSMCTL_TRY(user_rejections.clear());  // a new device state: nothing recorded applies
         HSMCTL_TRY(so_rejections.clear());
         creds.user_current = user_new;
-        creds.so_current = so_new;
+        creds.so_current = so_sent;
         HSMCTL_TRY(keeper.record_fact(user_key, kRetriesMax, std::to_string(spec.pin_retries)));
         break;
       }
       case ActionKind::kChangeSoPin: {
         if (!creds.so_current)
           return make_error(Errc::kInternal, "SO PIN change without old value");
+        // An SO PIN the device cannot verify (the store's) is on record before it is sent.
+        if (!caps.so_verify)
+          HSMCTL_TRY(so_rejections.mark(*creds.so_current, "sending"));
         progress(action.summary + " ...");
         auto sent = two_phase(
             keeper, journal, action.summary, {{so_key, &so_new}},
@@ -982,6 +1111,8 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       case ActionKind::kResetUserPin: {
         if (!creds.so_current)
           return make_error(Errc::kInternal, "PIN reset without SO PIN");
+        if (!caps.so_verify)
+          HSMCTL_TRY(so_rejections.mark(*creds.so_current, "sending"));
         progress(action.summary + " ...");
         auto sent = two_phase(
             keeper, journal, action.summary, {{user_key, &user_new}},

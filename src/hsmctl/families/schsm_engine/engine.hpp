@@ -5,6 +5,7 @@
 // with every credential change staged in the credential store before it is sent.
 
 #include "hsmctl/device/transport.hpp"
+#include "hsmctl/families/schsm_engine/capabilities.hpp"
 #include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
@@ -48,6 +49,8 @@ struct PreparedDevice {
   DeviceCredentials credentials;
   /// Journals of interrupted applies to this device; apply closes them once it resolved them.
   std::vector<std::string> stale_journals;
+  /// What the device family allows (prepare()'s argument); execute() follows the same.
+  Capabilities caps;
 
   PreparedDevice() = default;
   PreparedDevice(PreparedDevice&&) = default;
@@ -59,19 +62,26 @@ struct PreparedDevice {
 
 /// The store key of a device credential: {"pico:<serial>", "user-pin" | "so-pin"}.
 store::CredentialKey credential_key(const std::string& serial, const char* name);
+/// The same for a family's prefix (Capabilities::store_prefix): {"<prefix>:<serial>", name}.
+store::CredentialKey credential_key(std::string_view prefix, const std::string& serial,
+                                    const char* name);
 
 /// Opens `device_uri` (see device/connect/open.hpp), takes the card exclusively, observes with the
 /// safest credential candidates (store first, then the manifest; each value at most once, never
 /// one the device rejected before: see docs/observation.md)
 /// and plans. Fails before any device access when a secret cannot be resolved or is malformed,
-/// and when the device's serial differs from the manifest's.
+/// and when the device's serial differs from the manifest's. `caps`: what the device family
+/// allows (capabilities.hpp; default: the Pico HSM); a device of another family (by tag 85) is
+/// refused with Errc::kRefused before any VERIFY with data.
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
-                               const std::string& device_uri, store::CredentialKeeper& keeper);
+                               const std::string& device_uri, store::CredentialKeeper& keeper,
+                               const Capabilities& caps = kPicoCapabilities);
 
 /// As above, over a transport the caller opened (a wrapped or in-memory device).
 Result<PreparedDevice> prepare(const model::PicoHsmManifest& manifest,
                                std::unique_ptr<device::Transport> transport,
-                               store::CredentialKeeper& keeper);
+                               store::CredentialKeeper& keeper,
+                               const Capabilities& caps = kPicoCapabilities);
 
 struct ApplyOptions {
   bool allow_reinit = false;    ///< --allow-reinit: re-initialization may run

@@ -6,7 +6,7 @@
 // dotted path, and the offending value/expected type where that helps (never for PIN fields).
 
 #include "hsmctl/manifest/load.hpp"
-#include "hsmctl/manifest/yaml_loader.hpp"
+#include "hsmctl/manifest/detail/yaml_loader.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <string>
