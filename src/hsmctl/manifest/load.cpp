@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/manifest/load.hpp"
 
-#include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/manifest/detail/schema_validator.hpp"
 #include "hsmctl/manifest/detail/yaml_loader.hpp"
+#include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 #include <unistd.h>

@@ -8,8 +8,8 @@
 
 #include "hsmctl/manifest/detail/schema_validator.hpp"
 
-#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/manifest/detail/yaml_loader.hpp"
+#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/util/suggest.hpp"
 
 #include <valijson/adapters/nlohmann_json_adapter.hpp>

@@ -5,8 +5,8 @@
 // embedded schema and turns valijson's messages into hsmctl errors with file:line:column, the
 // dotted path, and the offending value/expected type where that helps (never for PIN fields).
 
-#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/manifest/detail/yaml_loader.hpp"
+#include "hsmctl/manifest/load.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <string>
