@@ -51,42 +51,6 @@ int DevicePlan::count(ActionClass c) const {
   return n;
 }
 
-const char* to_string(ActionKind kind) {
-  switch (kind) {
-    case ActionKind::kInitialize:
-      return "initialize";
-    case ActionKind::kChangeSoPin:
-      return "change-so-pin";
-    case ActionKind::kChangeUserPin:
-      return "change-user-pin";
-    case ActionKind::kResetUserPin:
-      return "reset-user-pin";
-    case ActionKind::kSetupKeyDomain:
-      return "setup-key-domain";
-    case ActionKind::kDeleteKeyDomain:
-      return "delete-key-domain";
-    case ActionKind::kSetDynamicOptions:
-      return "set-options";
-    case ActionKind::kWriteConfig:
-      return "write-config";
-    case ActionKind::kFixFileMode:
-      return "fix-file-mode";
-    case ActionKind::kCreateSecretsFile:
-      return "create-secrets-file";
-    case ActionKind::kSetProxyPassword:
-      return "set-proxy-password";
-    case ActionKind::kFetchSecret:
-      return "fetch-secret";
-    case ActionKind::kRefreshSecret:
-      return "refresh-secret";
-    case ActionKind::kRemoveSecret:
-      return "remove-secret";
-    case ActionKind::kBlocked:
-      return "blocked";
-  }
-  return "?";
-}
-
 const char* to_string(ActionClass action_class) {
   switch (action_class) {
     case ActionClass::kCreate:

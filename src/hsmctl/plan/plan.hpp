@@ -5,32 +5,22 @@
 // families/schsm_engine/diff.hpp, builds these); no I/O, no secrets, so plans can be rendered,
 // saved and tested freely.
 
+#include <any>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace hsmctl::plan {
 
-enum class ActionKind {
-  kInitialize,         ///< INITIALIZE DEVICE (first time, or a wiping re-initialization)
-  kChangeSoPin,        ///< CHANGE REFERENCE DATA 88 (old SO PIN known)
-  kChangeUserPin,      ///< CHANGE REFERENCE DATA 81 (old user PIN known)
-  kResetUserPin,       ///< RESET RETRY COUNTER P1=00 with the SO PIN: sets a new user PIN
-  kSetupKeyDomain,     ///< INS 52 P1=01
-  kDeleteKeyDomain,    ///< INS 52 P1=03
-  kSetDynamicOptions,  ///< DYNOPS: press-to-confirm, key usage counter
-  // Securosys Primus partitions (primus/):
-  kWriteConfig,        ///< write primus.cfg atomically (backup kept)
-  kFixFileMode,        ///< owner/group/mode of primus.cfg or .secrets.cfg
-  kCreateSecretsFile,  ///< create an empty .secrets.cfg (O_EXCL, 0600) before ppin needs it
-  kSetProxyPassword,   ///< ppin -p: CloudHSM service-proxy password
-  kFetchSecret,        ///< ppin -a: fetch the permanent secret with the setup password
-  kRefreshSecret,      ///< ppin -u on copies, verified, then swapped in
-  kRemoveSecret,       ///< ppin -r / -x: destructive
-  kBlocked,            ///< a difference hsmctl cannot fix; the reason says what the operator can do
-};
+/// The kind of a blocked action, whatever the family: a difference hsmctl cannot fix; its reason
+/// says what the operator can do. Every other kind is a family's (families/<f>/: e.g.
+/// "initialize", "fetch-secret"), a lower-case word with hyphens (the plan schema's pattern).
+namespace kind {
+inline constexpr char kBlocked[] = "blocked";
+}  // namespace kind
 
 /// How disruptive an action is; drives the plan symbol and the apply guards.
 enum class ActionClass {
@@ -48,19 +38,28 @@ struct FieldChange {
   bool forces_reinit = false;
 };
 
+/// A rendered attribute of an action (a member of its JSON object, after "reason"): for
+/// example a key domain's index, or the options word INITIALIZE writes (hex).
+struct Attribute {
+  std::string name;
+  std::variant<long long, std::string> value;
+};
+
 struct Action {
-  ActionKind kind = ActionKind::kBlocked;
+  /// The family's kind ("initialize", "fetch-secret", ...) or kind::kBlocked.
+  std::string kind = plan::kind::kBlocked;
   ActionClass action_class = ActionClass::kUpdate;
   std::string summary;  ///< "change user PIN", "set up key domain 1 with 2 DKEK shares"
   std::string reason;   ///< why this action, or for kBlocked what to do
   std::vector<FieldChange> changes;
   /// kReinitialize: what would be lost ("2 private keys", "the PKI-issued device certificate").
   std::vector<std::string> would_lose;
-  int key_domain = -1;  ///< for key-domain actions
-  int dkek_shares = 0;  ///< for kSetupKeyDomain
-  /// kInitialize: the whole options word tag 80 carries (INITIALIZE overwrites both bytes):
-  /// the manifest's initialization bits and managed Pico bits, the device's secure-lock bit.
-  std::uint16_t options = 0;
+  /// Rendered in this order (JSON only); the family decides which.
+  std::vector<Attribute> attributes;
+  /// What apply needs to execute this action, a value type private to the family that planned
+  /// it (read with std::any_cast; absent on blocked actions). Never a secret: values are
+  /// resolved at apply time from what prepare() holds.
+  std::any payload;
 };
 
 /// One device's result, the same in text and JSON (docs/exit-codes.md):
@@ -121,7 +120,6 @@ std::string markdown_escape(std::string_view text);
 /// "no changes", "1 to create", "2 to change, 1 to re-initialize", "blocked", "error".
 std::string device_summary(const DevicePlan& plan);
 
-const char* to_string(ActionKind kind);
 const char* to_string(ActionClass action_class);
 const char* to_string(DeviceStatus status);
 

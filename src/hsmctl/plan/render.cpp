@@ -218,14 +218,13 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
     d["actions"] = nlohmann::ordered_json::array();
     for (const auto& a : p.actions) {
       nlohmann::ordered_json j;
-      j["kind"] = to_string(a.kind);
+      j["kind"] = a.kind;
       j["class"] = to_string(a.action_class);
       j["summary"] = a.summary;
       j["reason"] = a.reason;
-      if (a.key_domain >= 0)
-        j["key_domain"] = a.key_domain;
-      if (a.kind == ActionKind::kInitialize)
-        j["options"] = fmt::format("{:04X}", a.options);
+      for (const auto& attr : a.attributes) {
+        std::visit([&](const auto& v) { j[attr.name] = v; }, attr.value);
+      }
       j["changes"] = nlohmann::ordered_json::array();
       for (const auto& c : a.changes) {
         j["changes"].push_back({{"path", c.path},

@@ -10,8 +10,11 @@
 namespace hsmctl::plan {
 namespace {
 
+namespace kind = families::schsm_engine::kind;
 using families::schsm_engine::CredentialFacts;
 using families::schsm_engine::CredentialKnowledge;
+using families::schsm_engine::InitializePayload;
+using families::schsm_engine::KeyDomainPayload;
 using families::schsm_engine::make_plan;
 using model::KeyDomainStatus;
 using model::ObservedPico;
@@ -62,9 +65,9 @@ CredentialFacts both_match() {
   return {K::kMatchesDesired, K::kMatchesDesired};
 }
 
-const Action* find(const DevicePlan& p, ActionKind kind) {
+const Action* find(const DevicePlan& p, std::string_view kind_name) {
   for (const auto& a : p.actions) {
-    if (a.kind == kind)
+    if (a.kind == kind_name)
       return &a;
   }
   return nullptr;
@@ -73,7 +76,7 @@ const Action* find(const DevicePlan& p, ActionKind kind) {
 TEST(PlanDiff, FreshDeviceIsInitializedNotReinitialized) {
   auto p = make_plan(manifest(), fresh(), {});
   ASSERT_EQ(p.actions.size(), 1u);
-  EXPECT_EQ(p.actions[0].kind, ActionKind::kInitialize);
+  EXPECT_EQ(p.actions[0].kind, kind::kInitialize);
   EXPECT_EQ(p.actions[0].action_class, ActionClass::kCreate);
   EXPECT_FALSE(p.needs_reinit());
   EXPECT_TRUE(p.has_changes());
@@ -90,7 +93,7 @@ TEST(PlanDiff, PinRetriesChangeForcesReinitAndNamesTheField) {
   m.spec.pin_retries = 5;
   auto p = make_plan(m, matching(), both_match());
   ASSERT_TRUE(p.needs_reinit());
-  const Action* init = find(p, ActionKind::kInitialize);
+  const Action* init = find(p, kind::kInitialize);
   ASSERT_NE(init, nullptr);
   EXPECT_EQ(init->action_class, ActionClass::kReinitialize);
   EXPECT_THAT(init->reason, HasSubstr("spec.pinRetries"));
@@ -143,7 +146,7 @@ TEST(PlanDiff, EveryInitOnlyOptionForcesReinit) {
     c.mutate(m);
     auto p = make_plan(m, matching(), both_match());
     ASSERT_TRUE(p.needs_reinit()) << c.path;
-    EXPECT_THAT(find(p, ActionKind::kInitialize)->reason, HasSubstr(c.path));
+    EXPECT_THAT(find(p, kind::kInitialize)->reason, HasSubstr(c.path));
   }
 }
 
@@ -154,7 +157,7 @@ TEST(PlanDiff, ReinitListsKeysThatWouldBeLost) {
   o.key_count = 2;
   o.device_certificate_pki = true;
   auto p = make_plan(m, o, {K::kUnchecked, K::kUnchecked});
-  const Action* init = find(p, ActionKind::kInitialize);
+  const Action* init = find(p, kind::kInitialize);
   ASSERT_NE(init, nullptr);
   std::string lost;
   for (const auto& l : init->would_lose)
@@ -165,7 +168,7 @@ TEST(PlanDiff, ReinitListsKeysThatWouldBeLost) {
   // With a verified current PIN, apply logs in first and the certificate survives.
   p = make_plan(m, o, both_match());
   lost.clear();
-  for (const auto& l : find(p, ActionKind::kInitialize)->would_lose)
+  for (const auto& l : find(p, kind::kInitialize)->would_lose)
     lost += l + ";";
   EXPECT_THAT(lost, ::testing::Not(HasSubstr("device certificate")));
 }
@@ -173,8 +176,8 @@ TEST(PlanDiff, ReinitListsKeysThatWouldBeLost) {
 TEST(PlanDiff, KnownOldPinsAreChangedInPlace) {
   auto p = make_plan(manifest(), matching(), {K::kKnownOther, K::kKnownOther});
   ASSERT_EQ(p.actions.size(), 2u);
-  EXPECT_EQ(p.actions[0].kind, ActionKind::kChangeSoPin);
-  EXPECT_EQ(p.actions[1].kind, ActionKind::kChangeUserPin);
+  EXPECT_EQ(p.actions[0].kind, kind::kChangeSoPin);
+  EXPECT_EQ(p.actions[1].kind, kind::kChangeUserPin);
   for (const auto& a : p.actions) {
     EXPECT_EQ(a.action_class, ActionClass::kUpdate);
     for (const auto& c : a.changes)
@@ -185,7 +188,7 @@ TEST(PlanDiff, KnownOldPinsAreChangedInPlace) {
 TEST(PlanDiff, UnknownUserPinIsResetWithSoPinWhenRrcEnabled) {
   auto p = make_plan(manifest(), matching(), {K::kMismatchUnknown, K::kMatchesDesired});
   ASSERT_EQ(p.actions.size(), 1u);
-  EXPECT_EQ(p.actions[0].kind, ActionKind::kResetUserPin);
+  EXPECT_EQ(p.actions[0].kind, kind::kResetUserPin);
 
   auto o = matching();
   o.options = 0;  // RRC disabled
@@ -214,11 +217,15 @@ TEST(PlanDiff, KeyDomainsAreSetUpInPlaceAfterTheCountMatches) {
     o.key_domains[static_cast<std::size_t>(i)].index = i;
   auto p = make_plan(m, o, both_match());
   ASSERT_EQ(p.actions.size(), 2u) << render_text({p}, false);
-  EXPECT_EQ(p.actions[0].kind, ActionKind::kSetupKeyDomain);
-  EXPECT_EQ(p.actions[0].key_domain, 0);
-  EXPECT_EQ(p.actions[0].dkek_shares, 2);
-  EXPECT_EQ(p.actions[1].key_domain, 1);
-  EXPECT_EQ(p.actions[1].dkek_shares, 0);
+  EXPECT_EQ(p.actions[0].kind, kind::kSetupKeyDomain);
+  const auto* d0 = std::any_cast<KeyDomainPayload>(&p.actions[0].payload);
+  const auto* d1 = std::any_cast<KeyDomainPayload>(&p.actions[1].payload);
+  ASSERT_NE(d0, nullptr);
+  ASSERT_NE(d1, nullptr);
+  EXPECT_EQ(d0->index, 0);
+  EXPECT_EQ(d0->shares, 2);
+  EXPECT_EQ(d1->index, 1);
+  EXPECT_EQ(d1->shares, 0);
 
   // Once set up (a domain set up with 0 shares reads as total 0, the firmware's no-DKEK form),
   // nothing is left to do.
@@ -238,8 +245,8 @@ TEST(PlanDiff, KeyDomainStepsNeedTheUserPin) {
   o.key_domains[0].set_up = false;
   // With the SO PIN known, RESET RETRY COUNTER makes the user PIN known first.
   auto p = make_plan(m, o, {K::kUnchecked, K::kMatchesDesired});
-  EXPECT_EQ(p.actions.at(0).kind, ActionKind::kResetUserPin);
-  EXPECT_EQ(p.actions.at(1).kind, ActionKind::kSetupKeyDomain);
+  EXPECT_EQ(p.actions.at(0).kind, kind::kResetUserPin);
+  EXPECT_EQ(p.actions.at(1).kind, kind::kSetupKeyDomain);
   p = make_plan(m, o, {K::kUnchecked, K::kUnchecked});
   bool blocked_domain = false;
   for (const auto& a : p.actions) {
@@ -256,7 +263,7 @@ TEST(PlanDiff, DynamicOptionsChangeInPlace) {
   m.spec.options.key_usage_counter = true;
   auto p = make_plan(m, matching(), both_match());
   ASSERT_EQ(p.actions.size(), 1u);
-  EXPECT_EQ(p.actions[0].kind, ActionKind::kSetDynamicOptions);
+  EXPECT_EQ(p.actions[0].kind, kind::kSetDynamicOptions);
   EXPECT_EQ(p.actions[0].action_class, ActionClass::kUpdate);
   EXPECT_FALSE(p.needs_reinit());
 }
@@ -295,10 +302,11 @@ TEST(PlanDiff, ReinitCarriesTheManifestsOptionsAndShowsThem) {
   ObservedPico o = matching();
   o.options = model::kOptResetRetryCounter | model::kOptPressToConfirm | model::kOptKeyUsageCounter;
   auto p = make_plan(m, o, both_match());
-  const Action* init = find(p, ActionKind::kInitialize);
+  const Action* init = find(p, kind::kInitialize);
   ASSERT_NE(init, nullptr);
-  EXPECT_EQ(init->options, model::kOptResetRetryCounter);
-  EXPECT_EQ(find(p, ActionKind::kSetDynamicOptions), nullptr) << "INITIALIZE already sets them";
+  ASSERT_NE(std::any_cast<InitializePayload>(&init->payload), nullptr);
+  EXPECT_EQ(std::any_cast<InitializePayload>(init->payload).options, model::kOptResetRetryCounter);
+  EXPECT_EQ(find(p, kind::kSetDynamicOptions), nullptr) << "INITIALIZE already sets them";
   const std::string text = render_text({p}, false);
   EXPECT_THAT(text, HasSubstr("spec.options.pressToConfirm: true -> false"));
   EXPECT_THAT(text, HasSubstr("spec.options.keyUsageCounter: true -> false"));
@@ -307,10 +315,12 @@ TEST(PlanDiff, ReinitCarriesTheManifestsOptionsAndShowsThem) {
   // A first initialization sets them in the same command.
   m.spec.options.key_usage_counter = true;
   p = make_plan(m, fresh(), {});
-  init = find(p, ActionKind::kInitialize);
+  init = find(p, kind::kInitialize);
   ASSERT_NE(init, nullptr);
-  EXPECT_EQ(init->options, model::kOptResetRetryCounter | model::kOptKeyUsageCounter);
-  EXPECT_EQ(find(p, ActionKind::kSetDynamicOptions), nullptr);
+  ASSERT_NE(std::any_cast<InitializePayload>(&init->payload), nullptr);
+  EXPECT_EQ(std::any_cast<InitializePayload>(init->payload).options,
+            model::kOptResetRetryCounter | model::kOptKeyUsageCounter);
+  EXPECT_EQ(find(p, kind::kSetDynamicOptions), nullptr);
   EXPECT_THAT(render_text({p}, false), HasSubstr("spec.options.keyUsageCounter: (absent) -> true"));
 }
 
@@ -322,7 +332,7 @@ TEST(PlanDiff, UserTypoPlansACounterResetNotAPinChange) {
   o.pin_retries_max.reset();
   o.user_pin_check.check = model::CredentialCheck::kSkippedUnsafe;
   auto p = make_plan(manifest(), o, {K::kUnchecked, K::kMatchesDesired});
-  const Action* a = find(p, ActionKind::kResetUserPin);
+  const Action* a = find(p, kind::kResetUserPin);
   ASSERT_NE(a, nullptr) << render_text({p}, false);
   EXPECT_THAT(a->summary, HasSubstr("reset the user PIN retry counter"));
   const std::string text = render_text({p}, false);
@@ -335,13 +345,13 @@ TEST(PlanDiff, AcceptedIsSaidOnlyAfterAVerifyInThisRun) {
   CredentialFacts f{K::kKnownOther, K::kMatchesDesired};
   f.user_pin_verified = false;  // inferred from an interrupted change
   auto p = make_plan(manifest(), matching(), f);
-  const Action* a = find(p, ActionKind::kChangeUserPin);
+  const Action* a = find(p, kind::kChangeUserPin);
   ASSERT_NE(a, nullptr);
   EXPECT_THAT(a->reason, ::testing::Not(HasSubstr("accepted")));
   EXPECT_THAT(a->reason, HasSubstr("not verified in this run"));
   f.user_pin_verified = true;
   p = make_plan(manifest(), matching(), f);
-  a = find(p, ActionKind::kChangeUserPin);
+  a = find(p, kind::kChangeUserPin);
   ASSERT_NE(a, nullptr);
   EXPECT_THAT(a->reason, HasSubstr("the device accepted the user PIN"));
 }

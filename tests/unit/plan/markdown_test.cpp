@@ -38,14 +38,14 @@ DevicePlan hostile_plan() {
   p.transport = "sim:/tmp/" + evil;
   p.initialized = true;
   Action a;
-  a.kind = ActionKind::kChangeUserPin;
+  a.kind = "change-user-pin";
   a.action_class = ActionClass::kUpdate;
   a.summary = "change " + evil;
   a.reason = "because " + evil;
   a.changes.push_back({"spec.userPin", "(sensitive)", evil, false});
   p.actions.push_back(a);
   Action r;
-  r.kind = ActionKind::kInitialize;
+  r.kind = "initialize";
   r.action_class = ActionClass::kReinitialize;
   r.summary = "re-initialize the device";
   r.reason = "spec.keyDomains changed";
@@ -53,7 +53,7 @@ DevicePlan hostile_plan() {
   r.changes.push_back({"spec.keyDomains", "1", "2", true});
   p.actions.push_back(r);
   Action b;
-  b.kind = ActionKind::kBlocked;
+  b.kind = kind::kBlocked;
   b.action_class = ActionClass::kBlocked;
   b.summary = "user PIN unknown";
   b.reason = "give the current value " + evil;

@@ -10,7 +10,6 @@ namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
-using plan::ActionKind;
 
 class PrimusLockout : public PrimusFixture {
  protected:
@@ -44,14 +43,14 @@ TEST_F(PrimusLockout, FailureWithoutCodeIsNotRetried) {
   EXPECT_EQ(count_invocations_with("-a"), 1);
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
-  EXPECT_FALSE(has_kind(plan_of(prepared), ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(plan_of(prepared), kind::kFetchSecret));
   EXPECT_NE(reasons(plan_of(prepared)).find("--retry-rejected"), std::string::npos)
       << reasons(plan_of(prepared));
   auto o = options();
   o.retry_rejected = true;
   auto retried = prepare({c}, {p}, keeper_, o);
   ASSERT_TRUE(retried);
-  EXPECT_TRUE(has_kind(plan_of(retried), ActionKind::kFetchSecret));
+  EXPECT_TRUE(has_kind(plan_of(retried), kind::kFetchSecret));
 }
 
 TEST_F(PrimusLockout, CrashAfterLoginIsNotRetried) {
@@ -120,7 +119,7 @@ TEST_F(PrimusLockout, RotatedProxyPasswordIsApplied) {
   ASSERT_TRUE(prepared);
   const auto& plan = plan_of(prepared);
   ASSERT_EQ(plan.actions.size(), 1u) << reasons(plan);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kSetProxyPassword);
+  EXPECT_EQ(plan.actions[0].kind, kind::kSetProxyPassword);
   EXPECT_EQ(plan.actions[0].action_class, ActionClass::kUpdate);
   auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
   ASSERT_TRUE(ex) << ex.error().to_string();
@@ -198,7 +197,7 @@ TEST_F(PrimusLockout, UsedOneTimeSetupPasswordIsNotSentAgain) {
   set_now(kT0 + 60);
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
-  EXPECT_FALSE(has_kind(plan_of(prepared), ActionKind::kFetchSecret)) << reasons(plan_of(prepared));
+  EXPECT_FALSE(has_kind(plan_of(prepared), kind::kFetchSecret)) << reasons(plan_of(prepared));
   EXPECT_NE(reasons(plan_of(prepared)).find("one-time"), std::string::npos);
   (void)execute((*prepared)[0], {}, keeper_, nullptr);
   EXPECT_EQ(count_invocations_with("-a"), 1);
@@ -224,7 +223,7 @@ TEST_F(PrimusLockout, ProxyRefusalLookingLikeWrongSetupPasswordIsAmbiguous) {
   EXPECT_NE(r.error().message.find("proxy"), std::string::npos) << r.error().message;
   auto blocked = prepare_all({c}, {p});
   ASSERT_TRUE(blocked);
-  EXPECT_FALSE(has_kind(plan_of(blocked), ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(plan_of(blocked), kind::kFetchSecret));
   EXPECT_NE(reasons(plan_of(blocked)).find("proxy password"), std::string::npos);
   EXPECT_EQ(reasons(plan_of(blocked)).find("ask the security officer"), std::string::npos)
       << reasons(plan_of(blocked));

@@ -8,7 +8,6 @@ namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
-using plan::ActionKind;
 
 class PrimusEngine : public PrimusFixture {};
 
@@ -19,9 +18,9 @@ TEST_F(PrimusEngine, OnPremFirstApplyFetchesThenSecondRunHasNoChanges) {
   ASSERT_TRUE(prepared) << prepared.error().to_string();
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 2u);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kWriteConfig);
+  EXPECT_EQ(plan.actions[0].kind, kind::kWriteConfig);
   EXPECT_EQ(plan.actions[0].action_class, ActionClass::kCreate);
-  EXPECT_EQ(plan.actions[1].kind, ActionKind::kFetchSecret);
+  EXPECT_EQ(plan.actions[1].kind, kind::kFetchSecret);
   // Planning never fetches nor logs in.
   EXPECT_EQ(count_invocations_with("-a"), 0);
   EXPECT_EQ(count_invocations_with("-t"), 0);
@@ -54,9 +53,9 @@ TEST_F(PrimusEngine, CloudHsmSetsProxyPasswordBeforeFetchAndConverges) {
   ASSERT_TRUE(prepared) << prepared.error().to_string();
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 3u) << plan::render_text({plan}, false);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kWriteConfig);
-  EXPECT_EQ(plan.actions[1].kind, ActionKind::kSetProxyPassword);
-  EXPECT_EQ(plan.actions[2].kind, ActionKind::kFetchSecret);
+  EXPECT_EQ(plan.actions[0].kind, kind::kWriteConfig);
+  EXPECT_EQ(plan.actions[1].kind, kind::kSetProxyPassword);
+  EXPECT_EQ(plan.actions[2].kind, kind::kFetchSecret);
   EXPECT_NE(read_text(etc_ + "/../../hsm-state.json").size(), 0u);
 
   auto r = apply_once({c}, {p});
@@ -78,7 +77,7 @@ TEST_F(PrimusEngine, FetchWithoutProxyPasswordIsBlocked) {
   auto prepared = prepare_all({c}, {partition(c.name)});
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
-  EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(plan, kind::kFetchSecret));
   EXPECT_EQ(plan.count(ActionClass::kBlocked), 2) << plan::render_text({plan}, false);
   setenv("HSMCTL_TEST_PROXY_PW", kProxyPw, 1);
 }
@@ -100,7 +99,7 @@ TEST_F(PrimusEngine, WrongSetupPasswordIsTriedAtMostOnceAcrossApplies) {
     auto prepared = prepare_all({c}, {p});
     ASSERT_TRUE(prepared);
     const auto& plan = (*prepared)[0].plan.plan;
-    EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
+    EXPECT_FALSE(has_kind(plan, kind::kFetchSecret));
     ASSERT_TRUE(plan.has_blocked());
     EXPECT_NE(plan.actions.back().reason.find("new setup password"), std::string::npos);
     auto r = execute((*prepared)[0], {}, keeper_, nullptr);
@@ -115,7 +114,7 @@ TEST_F(PrimusEngine, WrongSetupPasswordIsTriedAtMostOnceAcrossApplies) {
   o.retry_rejected = true;
   auto retried = prepare({c}, {p}, keeper_, o);
   ASSERT_TRUE(retried);
-  ASSERT_TRUE(has_kind((*retried)[0].plan.plan, ActionKind::kFetchSecret));
+  ASSERT_TRUE(has_kind((*retried)[0].plan.plan, kind::kFetchSecret));
   EXPECT_FALSE(execute((*retried)[0], {}, keeper_, nullptr));
   EXPECT_EQ(count_invocations_with("-a"), 2);
   ASSERT_TRUE(prepare_all({c}, {p}));
@@ -141,7 +140,7 @@ TEST_F(PrimusEngine, WrongPkcs11PasswordStopsAndIsNotRetried) {
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
-  EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(plan, kind::kFetchSecret));
   EXPECT_NE(plan.actions.back().reason.find("PKCS#11 password"), std::string::npos);
   {
     auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
@@ -157,7 +156,7 @@ TEST_F(PrimusEngine, MalformedSetupPasswordIsNeverSent) {
   setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
-  EXPECT_FALSE(has_kind(plan, ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(plan, kind::kFetchSecret));
   EXPECT_NE(plan.actions.back().reason.find("XXXXX-XXXXX"), std::string::npos);
   {
     auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
@@ -176,7 +175,7 @@ TEST_F(PrimusEngine, ExpiredSetupPasswordWarnsThenBlocksWithOperatorHint) {
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
-  ASSERT_TRUE(has_kind(plan, ActionKind::kFetchSecret));
+  ASSERT_TRUE(has_kind(plan, kind::kFetchSecret));
   bool warned = false;
   for (const auto& n : plan.notes)
     warned = warned || n.find("likely expired") != std::string::npos;
@@ -189,7 +188,7 @@ TEST_F(PrimusEngine, ExpiredSetupPasswordWarnsThenBlocksWithOperatorHint) {
   auto next = prepare_all({c}, {p});
   ASSERT_TRUE(next);
   const auto& blocked = (*next)[0].plan.plan;
-  EXPECT_FALSE(has_kind(blocked, ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind(blocked, kind::kFetchSecret));
   EXPECT_NE(blocked.actions.back().reason.find("expired"), std::string::npos);
   EXPECT_NE(blocked.actions.back().reason.find("hsm_user_new_setup_pass"), std::string::npos);
 }
@@ -205,7 +204,7 @@ TEST_F(PrimusEngine, FailedUpdateLeavesTheLiveEntryIntact) {
   setenv("HSMCTL_TEST_SETUP_PW", kOtherSetup, 1);
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
-  ASSERT_TRUE(has_kind((*prepared)[0].plan.plan, ActionKind::kRefreshSecret))
+  ASSERT_TRUE(has_kind((*prepared)[0].plan.plan, kind::kRefreshSecret))
       << plan::render_text({(*prepared)[0].plan.plan}, false);
   auto r = execute((*prepared)[0], {}, keeper_, nullptr);
   setenv("HSMCTL_TEST_SETUP_PW", kSetup, 1);
@@ -215,7 +214,7 @@ TEST_F(PrimusEngine, FailedUpdateLeavesTheLiveEntryIntact) {
   // Still Configured, no staging files left behind.
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
-  EXPECT_FALSE(has_kind((*again)[0].plan.plan, ActionKind::kFetchSecret));
+  EXPECT_FALSE(has_kind((*again)[0].plan.plan, kind::kFetchSecret));
   for (const auto& e : std::filesystem::directory_iterator(etc_)) {
     EXPECT_EQ(e.path().filename().string().find("hsmctl-stage"), std::string::npos) << e.path();
   }
@@ -274,7 +273,7 @@ TEST_F(PrimusEngine, ConfigDriftIsDetectedAndRepaired) {
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 1u) << plan::render_text({plan}, false);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kWriteConfig);
+  EXPECT_EQ(plan.actions[0].kind, kind::kWriteConfig);
   ASSERT_EQ(plan.actions[0].changes.size(), 1u);
   EXPECT_EQ(plan.actions[0].changes[0].path, "primus.cfg: primus.hsms.hsm1.host");
   EXPECT_EQ(plan.actions[0].changes[0].before, "\"10.9.9.99\"");
@@ -298,7 +297,7 @@ TEST_F(PrimusEngine, UnparsableConfigIsRewritten) {
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_FALSE(plan.actions.empty());
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kWriteConfig);
+  EXPECT_EQ(plan.actions[0].kind, kind::kWriteConfig);
   EXPECT_NE(plan.actions[0].reason.find(":3:"), std::string::npos) << plan.actions[0].reason;
 }
 
@@ -311,7 +310,7 @@ TEST_F(PrimusEngine, FileModeDriftIsFixed) {
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kFixFileMode);
+  EXPECT_EQ(plan.actions[0].kind, kind::kFixFileMode);
   {
     auto ex = execute((*prepared)[0], {}, keeper_, nullptr);
     ASSERT_TRUE(ex) << ex.error().to_string();
@@ -331,7 +330,7 @@ TEST_F(PrimusEngine, RemovalIsDestructiveAndRefusedWithoutTheFlag) {
   ASSERT_TRUE(prepared);
   const auto& plan = (*prepared)[0].plan.plan;
   ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0].kind, ActionKind::kRemoveSecret);
+  EXPECT_EQ(plan.actions[0].kind, kind::kRemoveSecret);
   EXPECT_EQ(plan.actions[0].action_class, ActionClass::kDestroy);
   auto refused = execute((*prepared)[0], {}, keeper_, nullptr);
   ASSERT_FALSE(refused);

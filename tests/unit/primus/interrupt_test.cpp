@@ -13,8 +13,6 @@
 namespace hsmctl::families::primus::testing {
 namespace {
 
-using plan::ActionKind;
-
 class PrimusInterrupt : public PrimusFixture {};
 
 TEST_F(PrimusInterrupt, StopsAfterTheStepInProgressAndTheNextApplyConverges) {
@@ -24,7 +22,7 @@ TEST_F(PrimusInterrupt, StopsAfterTheStepInProgressAndTheNextApplyConverges) {
   ASSERT_TRUE(prepared) << prepared.error().to_string();
   auto& pc = (*prepared)[0];
   ASSERT_EQ(pc.plan.plan.actions.size(), 2u);
-  ASSERT_EQ(pc.plan.plan.actions[1].kind, ActionKind::kFetchSecret);
+  ASSERT_EQ(pc.plan.plan.actions[1].kind, kind::kFetchSecret);
 
   signal(SIGTERM, SIG_DFL);  // a test runner may start the binary with it ignored
   std::optional<StopOnSignal> guard(std::in_place);

@@ -30,10 +30,10 @@ TEST_F(PrimusPlanJson, EveryActionKindConformsToThePlanSchema) {
   auto prepared = prepare_all({c}, {p, q});
   ASSERT_TRUE(prepared) << prepared.error().to_string();
   const auto& plan = (*prepared)[0].plan.plan;
-  EXPECT_TRUE(has_kind(plan, plan::ActionKind::kWriteConfig));
-  EXPECT_TRUE(has_kind(plan, plan::ActionKind::kFixFileMode));
-  EXPECT_TRUE(has_kind(plan, plan::ActionKind::kRemoveSecret));
-  EXPECT_TRUE(has_kind(plan, plan::ActionKind::kBlocked));
+  EXPECT_TRUE(has_kind(plan, kind::kWriteConfig));
+  EXPECT_TRUE(has_kind(plan, kind::kFixFileMode));
+  EXPECT_TRUE(has_kind(plan, kind::kRemoveSecret));
+  EXPECT_TRUE(has_kind(plan, plan::kind::kBlocked));
   const std::string json = plan::render_json({plan});
   EXPECT_EQ(schema_errors(json), "") << json;
   const std::string text = plan::render_text({plan}, false);

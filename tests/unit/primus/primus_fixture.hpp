@@ -230,7 +230,7 @@ class PrimusFixture : public ::testing::Test {
   std::string output_;
 };
 
-inline bool has_kind(const plan::DevicePlan& p, plan::ActionKind k) {
+inline bool has_kind(const plan::DevicePlan& p, std::string_view k) {
   for (const auto& a : p.actions) {
     if (a.kind == k)
       return true;

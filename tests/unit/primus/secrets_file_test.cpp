@@ -12,7 +12,6 @@ namespace hsmctl::families::primus::testing {
 namespace {
 
 using plan::ActionClass;
-using plan::ActionKind;
 
 /// Restores the process umask when it goes out of scope.
 struct UmaskGuard {
@@ -65,14 +64,14 @@ TEST_F(SecretsFilePlan, MissingFileWithoutTheFieldWarnsAndStillShowsTheFetch) {
   auto c = cluster();
   auto p = partition(c.name);
   const ClusterPlan cp = plan_for(c, p);
-  EXPECT_FALSE(has_kind(cp.plan, ActionKind::kCreateSecretsFile));
-  ASSERT_TRUE(has_kind(cp.plan, ActionKind::kFetchSecret)) << plan::render_text({cp.plan}, false);
+  EXPECT_FALSE(has_kind(cp.plan, kind::kCreateSecretsFile));
+  ASSERT_TRUE(has_kind(cp.plan, kind::kFetchSecret)) << plan::render_text({cp.plan}, false);
   EXPECT_TRUE(any_note_contains(cp.plan, "warning: " + c.secrets_path + " does not exist"))
       << plan::render_text({cp.plan}, false);
   EXPECT_TRUE(any_note_contains(cp.plan, "spec.client.createSecretsFile: true"));
   EXPECT_TRUE(any_note_contains(cp.plan, "0x80005004"));
   for (const auto& a : cp.plan.actions) {
-    if (a.kind == ActionKind::kFetchSecret) {
+    if (a.kind == kind::kFetchSecret) {
       EXPECT_NE(a.reason.find(c.secrets_path + " does not exist yet"), std::string::npos)
           << a.reason;
     }
@@ -88,7 +87,7 @@ TEST_F(SecretsFilePlan, CloudHsmProxyStepCarriesTheWarningToo) {
   const ClusterPlan cp = plan_for(c, p);
   bool seen = false;
   for (const auto& a : cp.plan.actions) {
-    if (a.kind == ActionKind::kSetProxyPassword) {
+    if (a.kind == kind::kSetProxyPassword) {
       seen = true;
       EXPECT_NE(a.reason.find("0x80005004"), std::string::npos) << a.reason;
     }
@@ -112,13 +111,14 @@ TEST_F(SecretsFilePlan, WithTheFieldTheTemplateIsCreatedBeforeAnyPpinStep) {
   const ClusterPlan cp = plan_for(c, p);
   const std::string text = plan::render_text({cp.plan}, false);
   ASSERT_EQ(cp.plan.actions.size(), 4u) << text;
-  EXPECT_EQ(cp.plan.actions[0].kind, ActionKind::kWriteConfig);
-  EXPECT_EQ(cp.plan.actions[1].kind, ActionKind::kCreateSecretsFile);
+  EXPECT_EQ(cp.plan.actions[0].kind, kind::kWriteConfig);
+  EXPECT_EQ(cp.plan.actions[1].kind, kind::kCreateSecretsFile);
   EXPECT_EQ(cp.plan.actions[1].action_class, ActionClass::kCreate);
   EXPECT_EQ(cp.plan.actions[1].summary, "create empty template " + c.secrets_path + " (0600)");
-  EXPECT_EQ(cp.steps[1].target, c.secrets_path);
-  EXPECT_EQ(cp.plan.actions[2].kind, ActionKind::kSetProxyPassword);
-  EXPECT_EQ(cp.plan.actions[3].kind, ActionKind::kFetchSecret);
+  ASSERT_NE(std::any_cast<Step>(&cp.plan.actions[1].payload), nullptr);
+  EXPECT_EQ(std::any_cast<Step>(cp.plan.actions[1].payload).target, c.secrets_path);
+  EXPECT_EQ(cp.plan.actions[2].kind, kind::kSetProxyPassword);
+  EXPECT_EQ(cp.plan.actions[3].kind, kind::kFetchSecret);
   EXPECT_FALSE(any_note_contains(cp.plan, "warning")) << text;
   EXPECT_EQ(cp.plan.actions[3].reason.find("0x80005004"), std::string::npos);
   EXPECT_NE(plan::render_json({cp.plan}).find("\"create-secrets-file\""), std::string::npos);
@@ -129,11 +129,11 @@ TEST_F(SecretsFilePlan, WithTheFieldADanglingSymlinkIsBlockedNotFollowed) {
   c.create_secrets_file = true;
   auto p = partition(c.name);
   const ClusterPlan cp = plan_for(c, p, /*dangling_link=*/true);
-  EXPECT_FALSE(has_kind(cp.plan, ActionKind::kCreateSecretsFile));
+  EXPECT_FALSE(has_kind(cp.plan, kind::kCreateSecretsFile));
   ASSERT_TRUE(cp.plan.has_blocked());
   bool seen = false;
   for (const auto& a : cp.plan.actions) {
-    if (a.kind == ActionKind::kBlocked && a.reason.find("symbolic link") != std::string::npos) {
+    if (a.kind == plan::kind::kBlocked && a.reason.find("symbolic link") != std::string::npos) {
       seen = true;
     }
   }
@@ -248,7 +248,7 @@ TEST_F(SecretsFileEngine, WithoutTheFieldApplyNamesTheFileAndTheField) {
   // Nothing was spent: the setup password is not recorded as rejected or unknown.
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
-  EXPECT_TRUE(has_kind((*again)[0].plan.plan, ActionKind::kFetchSecret))
+  EXPECT_TRUE(has_kind((*again)[0].plan.plan, kind::kFetchSecret))
       << plan::render_text({(*again)[0].plan.plan}, false);
   EXPECT_FALSE((*again)[0].plan.plan.has_blocked());
 }
@@ -281,7 +281,7 @@ TEST_F(SecretsFileEngine, WithTheFieldTheTemplateGetsTheDeclaredModeEvenWhenFetc
   p.setup_password.reset();  // the fetch is blocked; the template is still the desired state
   auto prepared = prepare_all({c}, {p});
   ASSERT_TRUE(prepared);
-  ASSERT_TRUE(has_kind((*prepared)[0].plan.plan, ActionKind::kCreateSecretsFile));
+  ASSERT_TRUE(has_kind((*prepared)[0].plan.plan, kind::kCreateSecretsFile));
   auto& pc = (*prepared)[0];
   auto r = execute(pc, {}, keeper_, nullptr);
   ASSERT_TRUE(r) << r.error().to_string();
@@ -290,8 +290,8 @@ TEST_F(SecretsFileEngine, WithTheFieldTheTemplateGetsTheDeclaredModeEvenWhenFetc
   EXPECT_EQ(read_text(c.secrets_path), "");
   auto again = prepare_all({c}, {p});
   ASSERT_TRUE(again);
-  EXPECT_FALSE(has_kind((*again)[0].plan.plan, ActionKind::kCreateSecretsFile));
-  EXPECT_FALSE(has_kind((*again)[0].plan.plan, ActionKind::kFixFileMode));
+  EXPECT_FALSE(has_kind((*again)[0].plan.plan, kind::kCreateSecretsFile));
+  EXPECT_FALSE(has_kind((*again)[0].plan.plan, kind::kFixFileMode));
 }
 
 TEST_F(SecretsFileEngine, AFileThatAppearedSinceThePlanIsLeftUntouched) {

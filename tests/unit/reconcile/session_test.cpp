@@ -55,14 +55,14 @@ class FakePrepared final : public family::PreparedUnit {
     plan_.transport = "fake:";
     for (int i = 0; i < script_.changes; ++i) {
       plan::Action a;
-      a.kind = plan::ActionKind::kChangeUserPin;
+      a.kind = "change-user-pin";
       a.action_class = plan::ActionClass::kUpdate;
       a.summary = "step " + std::to_string(i + 1);
       plan_.actions.push_back(a);
     }
     if (script_.blocked) {
       plan::Action a;
-      a.kind = plan::ActionKind::kBlocked;
+      a.kind = plan::kind::kBlocked;
       a.action_class = plan::ActionClass::kBlocked;
       a.summary = "blocked";
       plan_.actions.push_back(a);

@@ -521,287 +521,359 @@ Result<void> check_guards(const PreparedCluster& prepared, const ApplyOptions& o
   return {};
 }
 
-Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
-                            store::CredentialKeeper& keeper, const Progress& progress) {
-  HSMCTL_TRY(check_guards(pc, options));
-  const PrimusCluster& c = pc.cluster;
-  const Ppin ppin(pc.options.ppin_program, pc.options.timeout_seconds);
-  ApplyReport report;
-  auto say = [&](const std::string& s) {
-    if (progress)
-      progress(s);
-  };
-  HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(c.secrets_path + ".lock"));
-  Secret fp_key;
+namespace {
+
+/// A fetch or refresh in progress: the fingerprints and store entries it records.
+struct FetchRecords {
+  std::string setup_fp;
+  std::string pin_fp;  ///< empty when the PKCS#11 password is empty
+  store::CredentialKey rejected;
+  store::CredentialKey pin_rejected;
+  store::CredentialKey first_use;
+  bool first_recorded_now = false;
+};
+
+/// One execute() of a cluster: the plan's actions in order, under the lock of .secrets.cfg. Each
+/// step works on its action's payload (a Step) and what prepare() resolved.
+class ClusterExecutor {
+ public:
+  ClusterExecutor(PreparedCluster& pc, store::CredentialKeeper& keeper, const Progress& progress)
+      : pc_(pc),
+        c_(pc.cluster),
+        keeper_(keeper),
+        progress_(progress),
+        ppin_(pc.options.ppin_program, pc.options.timeout_seconds) {}
+
+  Result<ApplyReport> run();
+
+ private:
+  void say(const std::string& s) const {
+    if (progress_)
+      progress_(s);
+  }
+  Result<void> begin();
+  bool state_now(const std::string& kind_name, const Step& step) const {
+    return (step.proxy || kind_name == kind::kSetProxyPassword)
+               ? now_listing_.proxy_configured(step.target).value_or(false)
+               : now_listing_.user_configured(step.target).value_or(false);
+  }
+  /// Runs one action; false when there was nothing left to do.
+  Result<bool> step(const plan::Action& action, const Step& step);
+  Result<void> set_proxy_password(const Step& step);
+  Result<void> fetch(const Step& step, bool refresh);
+  Result<void> check_not_rejected(const Step& step, const FetchRecords& f);
+  Result<std::string> record_fetch_outcome(const FetchRecords& f, std::optional<std::uint32_t> code,
+                                           bool sent_ok);
+  Result<void> remove(const Step& step) {
+    Mutation m{step.proxy ? "ppin -x" : "ppin -r",
+               [&](const PpinPaths& p) {
+                 return step.proxy ? ppin_.remove_proxy(p, step.target)
+                                   : ppin_.remove(p, step.target);
+               },
+               step.target, step.proxy, Expect::kMissing};
+    return staged_mutation(pc_, m, nullptr);
+  }
+
+  PreparedCluster& pc_;
+  const PrimusCluster& c_;
+  store::CredentialKeeper& keeper_;
+  const Progress& progress_;
+  const Ppin ppin_;
+  Secret fp_key_;
+  Listing now_listing_;
+  bool proxy_verified_ = false;  // a ppin -p succeeded in this run
+};
+
+Result<void> ClusterExecutor::begin() {
   {
-    auto k = fingerprint_key(keeper, true);
+    auto k = fingerprint_key(keeper_, true);
     if (!k)
       return tl::unexpected(k.error());
     if (!k->has_value())
       return make_error(Errc::kInternal, "no fingerprint key");
-    fp_key = **k;
+    fp_key_ = **k;
   }
   // Re-observe under the lock: another apply may have changed .secrets.cfg since prepare().
-  Listing now_listing;
-  {
-    auto l = observe_listing(pc);
-    if (!l) {
-      Error e = l.error();
-      e.message = "re-checking the credential state under the lock: " + e.message;
-      return tl::unexpected(e);
-    }
-    now_listing = std::move(*l);
+  auto l = observe_listing(pc_);
+  if (!l) {
+    Error e = l.error();
+    e.message = "re-checking the credential state under the lock: " + e.message;
+    return tl::unexpected(e);
   }
-  auto state_now = [&](const Step& step) {
-    return (step.proxy || step.kind == plan::ActionKind::kSetProxyPassword)
-               ? now_listing.proxy_configured(step.target).value_or(false)
-               : now_listing.user_configured(step.target).value_or(false);
-  };
-  bool proxy_verified = false;  // a ppin -p succeeded in this run
+  now_listing_ = std::move(*l);
+  return {};
+}
 
-  for (const Step& step : pc.plan.steps) {
-    if (step.kind != plan::ActionKind::kBlocked)
+Result<bool> ClusterExecutor::step(const plan::Action& action, const Step& step) {
+  const std::string& k = action.kind;
+  if (k == kind::kWriteConfig) {
+    HSMCTL_TRY(write_config(c_.config_path, pc_.desired_config, c_.config_mode));
+  } else if (k == kind::kCreateSecretsFile) {
+    HSMCTL_TRY_ASSIGN(CreateOutcome created, create_empty_secrets_file(step.target));
+    if (created == CreateOutcome::kAlreadyExists) {
+      say(action.summary + ": " + step.target +
+          " exists since the plan (another run?); left untouched");
+      return false;
+    }
+    HSMCTL_TRY(apply_file_mode(step.target, c_.secrets_mode));
+  } else if (k == kind::kFixFileMode) {
+    HSMCTL_TRY(apply_file_mode(step.target,
+                               step.target == c_.config_path ? c_.config_mode : c_.secrets_mode));
+  } else if (k == kind::kSetProxyPassword) {
+    HSMCTL_TRY(set_proxy_password(step));
+  } else if (k == kind::kFetchSecret || k == kind::kRefreshSecret) {
+    HSMCTL_TRY(fetch(step, k == kind::kRefreshSecret));
+  } else if (k == kind::kRemoveSecret) {
+    HSMCTL_TRY(remove(step));
+  } else {
+    return make_error(Errc::kInternal, "unexpected action " + k);
+  }
+  return true;
+}
+
+Result<void> ClusterExecutor::set_proxy_password(const Step& step) {
+  if (!pc_.proxy_password)
+    return make_error(Errc::kInternal, "proxy password not resolved");
+  if (!keeper_.durable())
+    return make_error(Errc::kRefused, kNoStoreRefusal);
+  const Secret& pw = *pc_.proxy_password;
+  const std::string pw_fp = fingerprint(fp_key_, pw);
+  const auto key = proxy_key(c_.name, step.target, "proxy-password");
+  const auto rej_key = proxy_key(c_.name, step.target, "proxy-password-rejected");
+  HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper_, rej_key));
+  if (lookup(rejected, pw_fp) && !pc_.options.retry_rejected) {
+    return make_error(Errc::kRefused, "the proxy password for '" + step.target +
+                                          "' was rejected before or its outcome is "
+                                          "unknown; not trying it again");
+  }
+  HSMCTL_TRY(keeper_.stage(key, pw));
+  HSMCTL_TRY(set_line(keeper_, rej_key, pw_fp, kUnknown));  // phase one, before sending
+  Mutation m{"ppin -p", [&](const PpinPaths& p) { return ppin_.set_proxy(p, step.target, pw); },
+             step.target, true, Expect::kConfigured};
+  bool sent_ok = false;
+  auto r = staged_mutation(pc_, m, &sent_ok);
+  std::optional<std::uint32_t> code;
+  if (!r)
+    code = r.error().vendor_code();
+  if (sent_ok) {
+    HSMCTL_TRY(forget(keeper_, rej_key, pw_fp));
+  } else if (code && is_credential_failure(*code)) {
+    HSMCTL_TRY(set_line(keeper_, rej_key, pw_fp, code_hex(*code)));
+  } else if (code && is_definite_non_credential(*code)) {
+    HSMCTL_TRY(forget(keeper_, rej_key, pw_fp));
+  }
+  if (!r) {
+    if (code)
+      HSMCTL_TRY(keeper_.discard(key));
+    Error e = explain_missing_secrets(pc_, code, r.error());
+    if (!sent_ok && !(code && is_definite_non_credential(*code))) {
+      e.message += code ? "; stopped without retrying (lockout safety), recorded so the next "
+                          "run does not send this value again"
+                        : "; the outcome is unknown: recorded as possibly rejected, not sent "
+                          "again until --retry-rejected";
+    }
+    return tl::unexpected(e);
+  }
+  HSMCTL_TRY(keeper_.commit(key));
+  HSMCTL_TRY(save_lines(keeper_, proxy_key(c_.name, step.target, "proxy-password-set"), {pw_fp}));
+  proxy_verified_ = true;
+  return {};
+}
+
+// Plan said otherwise only if the store changed since prepare(): never send such a value.
+Result<void> ClusterExecutor::check_not_rejected(const Step& step, const FetchRecords& f) {
+  HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper_, f.rejected));
+  if (auto rec = lookup(rejected, f.setup_fp);
+      rec && !pc_.options.retry_rejected && !(*rec == kAmbiguous && proxy_verified_)) {
+    return make_error(Errc::kRefused, "the setup password for '" + step.target +
+                                          "' was rejected before or its outcome is "
+                                          "unknown; not trying it again");
+  }
+  if (!f.pin_fp.empty() && !pc_.options.retry_rejected) {
+    HSMCTL_TRY_ASSIGN(auto pin_rejected, load_lines(keeper_, f.pin_rejected));
+    if (lookup(pin_rejected, f.pin_fp)) {
+      return make_error(Errc::kRefused, "the PKCS#11 password for '" + step.target +
+                                            "' was rejected before or its outcome is "
+                                            "unknown; not trying it again");
+    }
+  }
+  return {};
+}
+
+Result<void> ClusterExecutor::fetch(const Step& step, bool refresh) {
+  if (!keeper_.durable())
+    return make_error(Errc::kRefused, kNoStoreRefusal);
+  auto sit = pc_.secrets.find(step.target);
+  if (sit == pc_.secrets.end() || !sit->second.setup || !sit->second.pkcs11) {
+    return make_error(Errc::kInternal, "credentials of '" + step.target + "' not resolved");
+  }
+  const Secret& setup = *sit->second.setup;
+  const Secret& pin = *sit->second.pkcs11;
+  if (!is_setup_password_format(setup.view())) {
+    return make_error(Errc::kSecret,
+                      "setup password for '" + step.target +
+                          "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
+  }
+  FetchRecords f{fingerprint(fp_key_, setup),
+                 pin.empty() ? std::string() : fingerprint(fp_key_, pin),
+                 partition_key(c_.name, step.target, "setup-password-rejected"),
+                 partition_key(c_.name, step.target, "pkcs11-password-rejected"),
+                 partition_key(c_.name, step.target, "setup-password-first-use")};
+  HSMCTL_TRY(check_not_rejected(step, f));
+  // The HSM starts the validity window at first use: record it before sending.
+  HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper_, f.first_use));
+  f.first_recorded_now = !lookup(first, f.setup_fp).has_value();
+  HSMCTL_TRY(remember(keeper_, f.first_use, f.setup_fp, std::to_string(pc_.now)));
+  const auto setup_key = partition_key(c_.name, step.target, "setup-password");
+  const auto pin_key = partition_key(c_.name, step.target, "pkcs11-password");
+  HSMCTL_TRY(keeper_.stage(setup_key, setup));
+  if (!pin.empty())
+    HSMCTL_TRY(keeper_.stage(pin_key, pin));
+  // Phase one of the lockout record: both values count as possibly rejected until the
+  // outcome is proven.
+  HSMCTL_TRY(set_line(keeper_, f.rejected, f.setup_fp, kUnknown));
+  if (!pin.empty())
+    HSMCTL_TRY(set_line(keeper_, f.pin_rejected, f.pin_fp, kUnknown));
+  Mutation m{refresh ? "ppin -u" : "ppin -a",
+             [&](const PpinPaths& p) {
+               return refresh ? ppin_.update(p, step.target, setup, pin)
+                              : ppin_.add(p, step.target, setup, pin);
+             },
+             step.target, false, Expect::kConfigured};
+  bool sent_ok = false;
+  auto r = staged_mutation(pc_, m, &sent_ok);
+  std::optional<std::uint32_t> code;
+  if (!r)
+    code = r.error().vendor_code();
+  HSMCTL_TRY_ASSIGN(std::string outcome, record_fetch_outcome(f, code, sent_ok));
+  if (!r) {
+    if (code) {
+      // A definite answer: nothing was stored on the host.
+      HSMCTL_TRY(keeper_.discard(setup_key));
+      if (!pin.empty())
+        HSMCTL_TRY(keeper_.discard(pin_key));
+    }
+    Error e = explain_missing_secrets(pc_, code, r.error());
+    e.message += outcome;
+    return tl::unexpected(e);
+  }
+  HSMCTL_TRY(keeper_.commit(setup_key));
+  if (!pin.empty())
+    HSMCTL_TRY(keeper_.commit(pin_key));
+  return save_lines(keeper_, partition_key(c_.name, step.target, "fetched-with"), {f.setup_fp});
+}
+
+/// Resolves the lockout records of a fetch by its outcome; returns what was recorded, for the
+/// error message.
+Result<std::string> ClusterExecutor::record_fetch_outcome(const FetchRecords& f,
+                                                          std::optional<std::uint32_t> code,
+                                                          bool sent_ok) {
+  const bool has_pin = !f.pin_fp.empty();
+  const bool behind_proxy = c_.service_proxy && c_.service_proxy->present;
+  const char* const kRecorded =
+      "; stopped without retrying (lockout safety), recorded so the next run "
+      "does not send this value again";
+  if (sent_ok) {
+    HSMCTL_TRY(forget(keeper_, f.rejected, f.setup_fp));
+    if (has_pin)
+      HSMCTL_TRY(forget(keeper_, f.pin_rejected, f.pin_fp));
+    return std::string();
+  }
+  if (code && *code == kSetupLoginFailed && behind_proxy && !proxy_verified_) {
+    HSMCTL_TRY(set_line(keeper_, f.rejected, f.setup_fp, kAmbiguous));
+    if (has_pin)
+      HSMCTL_TRY(forget(keeper_, f.pin_rejected, f.pin_fp));
+    return std::string(
+        "; behind the service proxy, whose password was not verified in this run, "
+        "0x80005017 may mean a refused proxy password as well as a wrong setup "
+        "password: check the proxy password first; recorded so the next run does "
+        "not send this setup password again");
+  }
+  if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
+               *code == kPasswordExpired || *code == kUserNotFound)) {
+    HSMCTL_TRY(set_line(keeper_, f.rejected, f.setup_fp, code_hex(*code)));
+    if (has_pin)
+      HSMCTL_TRY(forget(keeper_, f.pin_rejected, f.pin_fp));
+    return std::string(kRecorded);
+  }
+  if (code && *code == kWrongPkcs11Pin) {
+    HSMCTL_TRY(forget(keeper_, f.rejected, f.setup_fp));
+    if (has_pin)
+      HSMCTL_TRY(set_line(keeper_, f.pin_rejected, f.pin_fp, code_hex(*code)));
+    return std::string(kRecorded);
+  }
+  if (code && is_definite_non_credential(*code)) {
+    // Nothing was spent: the values are not suspects, the window did not start.
+    HSMCTL_TRY(forget(keeper_, f.rejected, f.setup_fp));
+    if (has_pin)
+      HSMCTL_TRY(forget(keeper_, f.pin_rejected, f.pin_fp));
+    if (f.first_recorded_now)
+      HSMCTL_TRY(forget(keeper_, f.first_use, f.setup_fp));
+    return std::string();
+  }
+  return std::string(
+      "; the outcome is unknown (no documented code): the values count as "
+      "possibly rejected and are not sent again until --retry-rejected");
+}
+
+Result<ApplyReport> ClusterExecutor::run() {
+  ApplyReport report;
+  HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(c_.secrets_path + ".lock"));
+  HSMCTL_TRY(begin());
+  const auto& actions = pc_.plan.plan.actions;
+  for (const plan::Action& action : actions) {
+    if (action.kind != plan::kind::kBlocked)
       ++report.steps_total;
   }
-  for (std::size_t i = 0; i < pc.plan.steps.size(); ++i) {
-    const Step& step = pc.plan.steps[i];
-    const plan::Action& action = pc.plan.plan.actions[i];
+  for (const plan::Action& action : actions) {
+    if (action.kind == plan::kind::kBlocked) {
+      ++report.steps_blocked;
+      say(action.summary + ": blocked (" + action.reason + ")");
+      continue;
+    }
+    const Step* step = std::any_cast<Step>(&action.payload);
+    if (step == nullptr) {
+      return make_error(Errc::kInternal, "action \"" + action.summary + "\" (" + action.kind +
+                                             ") does not carry what apply needs to run it");
+    }
     // A stop request (SIGINT/SIGTERM) is honoured between steps only: the previous ppin run,
     // its verification, rename and store records are complete; this step has not started.
-    if (step.kind != plan::ActionKind::kBlocked) {
-      if (report.interrupted_by == 0)
-        report.interrupted_by = stop_signal();
-      if (report.interrupted_by != 0) {
-        report.not_started.push_back(action.summary);
-        continue;
-      }
+    if (report.interrupted_by == 0)
+      report.interrupted_by = stop_signal();
+    if (report.interrupted_by != 0) {
+      report.not_started.push_back(action.summary);
+      continue;
     }
     // Steps whose goal was reached since the plan (a concurrent apply) are skipped; a refresh
     // of an entry that disappeared is refused (plan again).
-    const bool creates = action.action_class == plan::ActionClass::kCreate &&
-                         (step.kind == plan::ActionKind::kFetchSecret ||
-                          step.kind == plan::ActionKind::kSetProxyPassword);
-    if ((creates && state_now(step)) ||
-        (step.kind == plan::ActionKind::kRemoveSecret && !state_now(step))) {
+    const bool creates =
+        action.action_class == plan::ActionClass::kCreate &&
+        (action.kind == kind::kFetchSecret || action.kind == kind::kSetProxyPassword);
+    if ((creates && state_now(action.kind, *step)) ||
+        (action.kind == kind::kRemoveSecret && !state_now(action.kind, *step))) {
       say(action.summary + ": already done since the plan (another run?); skipped");
       continue;
     }
-    if (step.kind == plan::ActionKind::kRefreshSecret && !state_now(step)) {
-      return make_error(Errc::kRefused, "the permanent secret of '" + step.target +
+    if (action.kind == kind::kRefreshSecret && !state_now(action.kind, *step)) {
+      return make_error(Errc::kRefused, "the permanent secret of '" + step->target +
                                             "' disappeared since the plan; run plan again");
     }
-    switch (step.kind) {
-      case plan::ActionKind::kBlocked:
-        ++report.steps_blocked;
-        say(action.summary + ": blocked (" + action.reason + ")");
-        continue;
-      case plan::ActionKind::kWriteConfig:
-        HSMCTL_TRY(write_config(c.config_path, pc.desired_config, c.config_mode));
-        break;
-      case plan::ActionKind::kCreateSecretsFile: {
-        HSMCTL_TRY_ASSIGN(CreateOutcome created, create_empty_secrets_file(step.target));
-        if (created == CreateOutcome::kAlreadyExists) {
-          say(action.summary + ": " + step.target +
-              " exists since the plan (another run?); left untouched");
-          continue;
-        }
-        HSMCTL_TRY(apply_file_mode(step.target, c.secrets_mode));
-        break;
-      }
-      case plan::ActionKind::kFixFileMode:
-        HSMCTL_TRY(apply_file_mode(step.target,
-                                   step.target == c.config_path ? c.config_mode : c.secrets_mode));
-        break;
-      case plan::ActionKind::kSetProxyPassword: {
-        if (!pc.proxy_password)
-          return make_error(Errc::kInternal, "proxy password not resolved");
-        if (!keeper.durable())
-          return make_error(Errc::kRefused, kNoStoreRefusal);
-        const Secret& pw = *pc.proxy_password;
-        const std::string pw_fp = fingerprint(fp_key, pw);
-        const auto key = proxy_key(c.name, step.target, "proxy-password");
-        const auto rej_key = proxy_key(c.name, step.target, "proxy-password-rejected");
-        HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
-        if (lookup(rejected, pw_fp) && !pc.options.retry_rejected) {
-          return make_error(Errc::kRefused, "the proxy password for '" + step.target +
-                                                "' was rejected before or its outcome is "
-                                                "unknown; not trying it again");
-        }
-        HSMCTL_TRY(keeper.stage(key, pw));
-        HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, kUnknown));  // phase one, before sending
-        Mutation m{"ppin -p",
-                   [&](const PpinPaths& p) { return ppin.set_proxy(p, step.target, pw); },
-                   step.target, true, Expect::kConfigured};
-        bool sent_ok = false;
-        auto r = staged_mutation(pc, m, &sent_ok);
-        std::optional<std::uint32_t> code;
-        if (!r)
-          code = r.error().vendor_code();
-        if (sent_ok) {
-          HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
-        } else if (code && is_credential_failure(*code)) {
-          HSMCTL_TRY(set_line(keeper, rej_key, pw_fp, code_hex(*code)));
-        } else if (code && is_definite_non_credential(*code)) {
-          HSMCTL_TRY(forget(keeper, rej_key, pw_fp));
-        }
-        if (!r) {
-          if (code)
-            HSMCTL_TRY(keeper.discard(key));
-          Error e = explain_missing_secrets(pc, code, r.error());
-          if (!sent_ok && !(code && is_definite_non_credential(*code))) {
-            e.message += code ? "; stopped without retrying (lockout safety), recorded so the next "
-                                "run does not send this value again"
-                              : "; the outcome is unknown: recorded as possibly rejected, not sent "
-                                "again until --retry-rejected";
-          }
-          return tl::unexpected(e);
-        }
-        HSMCTL_TRY(keeper.commit(key));
-        HSMCTL_TRY(
-            save_lines(keeper, proxy_key(c.name, step.target, "proxy-password-set"), {pw_fp}));
-        proxy_verified = true;
-        break;
-      }
-      case plan::ActionKind::kFetchSecret:
-      case plan::ActionKind::kRefreshSecret: {
-        const bool refresh = step.kind == plan::ActionKind::kRefreshSecret;
-        if (!keeper.durable())
-          return make_error(Errc::kRefused, kNoStoreRefusal);
-        auto sit = pc.secrets.find(step.target);
-        if (sit == pc.secrets.end() || !sit->second.setup || !sit->second.pkcs11) {
-          return make_error(Errc::kInternal, "credentials of '" + step.target + "' not resolved");
-        }
-        const Secret& setup = *sit->second.setup;
-        const Secret& pin = *sit->second.pkcs11;
-        if (!is_setup_password_format(setup.view())) {
-          return make_error(Errc::kSecret,
-                            "setup password for '" + step.target +
-                                "' does not have the format XXXXX-XXXXX-XXXXX-XXXXX-XXXXX");
-        }
-        const std::string setup_fp = fingerprint(fp_key, setup);
-        const std::string pin_fp = pin.empty() ? std::string() : fingerprint(fp_key, pin);
-        const auto rej_key = partition_key(c.name, step.target, "setup-password-rejected");
-        const auto pin_rej_key = partition_key(c.name, step.target, "pkcs11-password-rejected");
-        HSMCTL_TRY_ASSIGN(auto rejected, load_lines(keeper, rej_key));
-        if (auto rec = lookup(rejected, setup_fp);
-            rec && !pc.options.retry_rejected && !(*rec == kAmbiguous && proxy_verified)) {
-          // Plan said otherwise only if the store changed since prepare(): never send it.
-          return make_error(Errc::kRefused, "the setup password for '" + step.target +
-                                                "' was rejected before or its outcome is "
-                                                "unknown; not trying it again");
-        }
-        if (!pin.empty() && !pc.options.retry_rejected) {
-          HSMCTL_TRY_ASSIGN(auto pin_rejected, load_lines(keeper, pin_rej_key));
-          if (lookup(pin_rejected, pin_fp)) {
-            return make_error(Errc::kRefused, "the PKCS#11 password for '" + step.target +
-                                                  "' was rejected before or its outcome is "
-                                                  "unknown; not trying it again");
-          }
-        }
-        // The HSM starts the validity window at first use: record it before sending.
-        const auto first_key = partition_key(c.name, step.target, "setup-password-first-use");
-        HSMCTL_TRY_ASSIGN(auto first, load_lines(keeper, first_key));
-        const bool first_recorded_now = !lookup(first, setup_fp).has_value();
-        HSMCTL_TRY(remember(keeper, first_key, setup_fp, std::to_string(pc.now)));
-        const auto setup_key = partition_key(c.name, step.target, "setup-password");
-        const auto pin_key = partition_key(c.name, step.target, "pkcs11-password");
-        HSMCTL_TRY(keeper.stage(setup_key, setup));
-        if (!pin.empty())
-          HSMCTL_TRY(keeper.stage(pin_key, pin));
-        // Phase one of the lockout record: both values count as possibly rejected until the
-        // outcome is proven.
-        HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kUnknown));
-        if (!pin.empty())
-          HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, kUnknown));
-        Mutation m{refresh ? "ppin -u" : "ppin -a",
-                   [&](const PpinPaths& p) {
-                     return refresh ? ppin.update(p, step.target, setup, pin)
-                                    : ppin.add(p, step.target, setup, pin);
-                   },
-                   step.target, false, Expect::kConfigured};
-        bool sent_ok = false;
-        auto r = staged_mutation(pc, m, &sent_ok);
-        std::optional<std::uint32_t> code;
-        if (!r)
-          code = r.error().vendor_code();
-        const bool behind_proxy = c.service_proxy && c.service_proxy->present;
-        std::string outcome;  // what was recorded, for the message
-        if (sent_ok) {
-          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty())
-            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-        } else if (code && *code == kSetupLoginFailed && behind_proxy && !proxy_verified) {
-          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, kAmbiguous));
-          if (!pin.empty())
-            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          outcome =
-              "; behind the service proxy, whose password was not verified in this run, "
-              "0x80005017 may mean a refused proxy password as well as a wrong setup "
-              "password: check the proxy password first; recorded so the next run does "
-              "not send this setup password again";
-        } else if (code && (*code == kSetupLoginFailed || *code == kSetupPasswordExpired ||
-                            *code == kPasswordExpired || *code == kUserNotFound)) {
-          HSMCTL_TRY(set_line(keeper, rej_key, setup_fp, code_hex(*code)));
-          if (!pin.empty())
-            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          outcome =
-              "; stopped without retrying (lockout safety), recorded so the next run "
-              "does not send this value again";
-        } else if (code && *code == kWrongPkcs11Pin) {
-          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty())
-            HSMCTL_TRY(set_line(keeper, pin_rej_key, pin_fp, code_hex(*code)));
-          outcome =
-              "; stopped without retrying (lockout safety), recorded so the next run "
-              "does not send this value again";
-        } else if (code && is_definite_non_credential(*code)) {
-          // Nothing was spent: the values are not suspects, the window did not start.
-          HSMCTL_TRY(forget(keeper, rej_key, setup_fp));
-          if (!pin.empty())
-            HSMCTL_TRY(forget(keeper, pin_rej_key, pin_fp));
-          if (first_recorded_now)
-            HSMCTL_TRY(forget(keeper, first_key, setup_fp));
-        } else {
-          outcome =
-              "; the outcome is unknown (no documented code): the values count as "
-              "possibly rejected and are not sent again until --retry-rejected";
-        }
-        if (!r) {
-          if (code) {
-            // A definite answer: nothing was stored on the host.
-            HSMCTL_TRY(keeper.discard(setup_key));
-            if (!pin.empty())
-              HSMCTL_TRY(keeper.discard(pin_key));
-          }
-          Error e = explain_missing_secrets(pc, code, r.error());
-          e.message += outcome;
-          return tl::unexpected(e);
-        }
-        HSMCTL_TRY(keeper.commit(setup_key));
-        if (!pin.empty())
-          HSMCTL_TRY(keeper.commit(pin_key));
-        HSMCTL_TRY(
-            save_lines(keeper, partition_key(c.name, step.target, "fetched-with"), {setup_fp}));
-        break;
-      }
-      case plan::ActionKind::kRemoveSecret: {
-        Mutation m{step.proxy ? "ppin -x" : "ppin -r",
-                   [&](const PpinPaths& p) {
-                     return step.proxy ? ppin.remove_proxy(p, step.target)
-                                       : ppin.remove(p, step.target);
-                   },
-                   step.target, step.proxy, Expect::kMissing};
-        HSMCTL_TRY(staged_mutation(pc, m, nullptr));
-        break;
-      }
-      default:
-        return make_error(Errc::kInternal,
-                          std::string("unexpected action ") + plan::to_string(step.kind));
-    }
+    HSMCTL_TRY_ASSIGN(bool done, this->step(action, *step));
+    if (!done)
+      continue;
     ++report.steps_done;
     say(action.summary + ": done");
   }
   return report;
+}
+
+}  // namespace
+
+Result<ApplyReport> execute(PreparedCluster& pc, const ApplyOptions& options,
+                            store::CredentialKeeper& keeper, const Progress& progress) {
+  HSMCTL_TRY(check_guards(pc, options));
+  ClusterExecutor executor(pc, keeper, progress);
+  return executor.run();
 }
 
 }  // namespace hsmctl::families::primus

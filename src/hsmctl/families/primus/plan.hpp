@@ -69,16 +69,30 @@ struct ProxyFacts {
   bool rotated = false;
 };
 
-/// What an action works on (parallel to DevicePlan::actions).
+/// The action kinds this planner emits (plan::Action::kind; the JSON `kind`), besides
+/// plan::kind::kBlocked. Listed in docs/review.md "Action kinds".
+namespace kind {
+inline constexpr char kWriteConfig[] = "write-config";   ///< primus.cfg, atomically (backup kept)
+inline constexpr char kFixFileMode[] = "fix-file-mode";  ///< owner/group/mode of a file
+/// An empty .secrets.cfg (O_EXCL, 0600) before ppin needs it.
+inline constexpr char kCreateSecretsFile[] = "create-secrets-file";
+inline constexpr char kSetProxyPassword[] = "set-proxy-password";  ///< ppin -p
+inline constexpr char kFetchSecret[] = "fetch-secret";      ///< ppin -a with the setup password
+inline constexpr char kRefreshSecret[] = "refresh-secret";  ///< ppin -u on copies, then swapped in
+inline constexpr char kRemoveSecret[] = "remove-secret";    ///< ppin -r / -x: destructive
+inline constexpr const char* kAll[] = {kWriteConfig,      kFixFileMode, kCreateSecretsFile,
+                                       kSetProxyPassword, kFetchSecret, kRefreshSecret,
+                                       kRemoveSecret};
+}  // namespace kind
+
+/// The payload of every Primus action (plan::Action::payload): what it works on.
 struct Step {
-  plan::ActionKind kind = plan::ActionKind::kBlocked;
   std::string target;  ///< user name, proxy user name, or file path
-  bool proxy = false;  ///< kRemoveSecret: remove the proxy password (ppin -x), not a user's
+  bool proxy = false;  ///< kind::kRemoveSecret: remove the proxy password (ppin -x), not a user's
 };
 
 struct ClusterPlan {
-  plan::DevicePlan plan;
-  std::vector<Step> steps;
+  plan::DevicePlan plan;  ///< each action carries its Step as payload
 };
 
 struct PlanInput {

@@ -15,9 +15,23 @@ using model::PicoHsmSpec;
 using model::PinStatus;
 using plan::Action;
 using plan::ActionClass;
-using plan::ActionKind;
 using plan::DevicePlan;
 using plan::FieldChange;
+
+/// Four upper-case hex digits (the JSON `options` attribute).
+std::string hex4(std::uint16_t v) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out(4, '0');
+  for (int i = 3; i >= 0; --i, v = static_cast<std::uint16_t>(v >> 4))
+    out[static_cast<std::size_t>(i)] = kDigits[v & 0xF];
+  return out;
+}
+
+/// A key-domain action: its payload and the `key_domain` attribute the JSON plan shows.
+void set_key_domain(Action& a, int index, int shares) {
+  a.payload = KeyDomainPayload{index, shares};
+  a.attributes.push_back({"key_domain", static_cast<long long>(index)});
+}
 
 std::string yes_no(bool b) {
   return b ? "true" : "false";
@@ -171,22 +185,34 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
                        std::vector<FieldChange> changes, const CredentialFacts& creds,
                        const Capabilities& caps) {
   Action a;
-  a.kind = ActionKind::kInitialize;
+  a.kind = kind::kInitialize;
   a.action_class = reinit ? ActionClass::kReinitialize : ActionClass::kCreate;
   a.summary = reinit ? "re-initialize the device (wipes all keys)" : "initialize the device";
+  InitializePayload init;
   // Tag 80 overwrites both option bytes: it carries the manifest's options, never the current
   // ones, so no DYNOPS step has to follow (and none is left over for the next plan).
   // Without dynamic options (SC-HSM) the high byte is 00.
-  a.options = caps.dyn_options
-                  ? static_cast<std::uint16_t>(spec.init_options() |
-                                               (spec.dynamic_options() & kManagedDynamicOptions) |
-                                               (observed.options & model::kOptSecureLock))
-                  : spec.init_options();
+  init.options = caps.dyn_options
+                     ? static_cast<std::uint16_t>(
+                           spec.init_options() | (spec.dynamic_options() & kManagedDynamicOptions) |
+                           (observed.options & model::kOptSecureLock))
+                     : spec.init_options();
+  init.pin_retries = spec.pin_retries;
+  if (spec.key_domains.empty()) {
+    init.dkek_shares = spec.dkek_shares;
+  } else {
+    init.key_domains = static_cast<int>(spec.key_domains.size());
+  }
+  if (spec.public_key_auth)
+    init.pka = std::make_pair(spec.public_key_auth->keys, spec.public_key_auth->required);
+  a.attributes.push_back({"options", hex4(init.options)});
+  const std::uint16_t options = init.options;
+  a.payload = init;
   auto dynamic_change = [&](std::uint16_t bit, const char* path) {
     if (!caps.dyn_options)
       return;
     const bool have = reinit && (observed.options & bit) != 0;
-    const bool want = (a.options & bit) != 0;
+    const bool want = (options & bit) != 0;
     if (have != want) {
       a.changes.push_back({path, reinit ? yes_no(have) : "(absent)", yes_no(want), false});
     }
@@ -249,7 +275,7 @@ Action make_initialize(const PicoHsmSpec& spec, const ObservedPico& observed, bo
 
 Action blocked(std::string summary, std::string reason, std::vector<FieldChange> changes = {}) {
   Action a;
-  a.kind = ActionKind::kBlocked;
+  a.kind = plan::kind::kBlocked;
   a.action_class = ActionClass::kBlocked;
   a.summary = std::move(summary);
   a.reason = std::move(reason);
@@ -280,9 +306,9 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
         continue;
       if (have && have->set_up) {
         Action del;
-        del.kind = ActionKind::kDeleteKeyDomain;
+        del.kind = kind::kDeleteKeyDomain;
         del.action_class = ActionClass::kUpdate;
-        del.key_domain = index;
+        set_key_domain(del, index, 0);
         del.summary = "delete key domain " + std::to_string(index);
         del.reason = "the domain is set up with " + describe_observed_domain(*have) +
                      "; the device refuses (6A89) while a key still belongs to it, and backups "
@@ -293,10 +319,9 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
       }
       if (want.dkek_shares && !(caps.no_dkek_is_6a88 && *want.dkek_shares == 0)) {
         Action set;
-        set.kind = ActionKind::kSetupKeyDomain;
+        set.kind = kind::kSetupKeyDomain;
         set.action_class = ActionClass::kUpdate;
-        set.key_domain = index;
-        set.dkek_shares = *want.dkek_shares;
+        set_key_domain(set, index, *want.dkek_shares);
         set.summary = "set up key domain " + std::to_string(index) + " with " +
                       std::to_string(*want.dkek_shares) + " DKEK share(s)";
         set.reason = "key domains are set up after initialization, with the user PIN";
@@ -315,8 +340,11 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
   const std::uint16_t managed = kManagedDynamicOptions;
   if ((have_dyn & managed) != (want_dyn & managed)) {
     Action a;
-    a.kind = ActionKind::kSetDynamicOptions;
+    a.kind = kind::kSetDynamicOptions;
     a.action_class = ActionClass::kUpdate;
+    // The manifest's managed bits, set or cleared; apply reads the rest (secure lock) back.
+    a.payload = DynOptionsPayload{static_cast<std::uint16_t>(want_dyn & managed),
+                                  static_cast<std::uint16_t>(managed & ~want_dyn)};
     a.summary = "set Pico options";
     a.reason = "DYNOPS (80 64 06) changes these in place; the secure-lock bit is kept as it is";
     auto field = [&](std::uint16_t bit, const char* path) {
@@ -392,8 +420,10 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
       break;
     case K::kKnownOther: {
       Action a;
-      a.kind = ActionKind::kChangeSoPin;
+      a.kind = kind::kChangeSoPin;
       a.action_class = ActionClass::kUpdate;
+      a.payload = CredentialPayload{CredentialPayload::Target::kSoPin,
+                                    CredentialPayload::Proof::kCurrentValue};
       a.summary = "change SO PIN";
       a.reason = creds.so_pin_verified
                      ? "the device accepted the SO PIN hsmctl holds (VERIFY in this run), which "
@@ -460,8 +490,10 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
       break;
     case K::kKnownOther: {
       Action a;
-      a.kind = ActionKind::kChangeUserPin;
+      a.kind = kind::kChangeUserPin;
       a.action_class = ActionClass::kUpdate;
+      a.payload = CredentialPayload{CredentialPayload::Target::kUserPin,
+                                    CredentialPayload::Proof::kCurrentValue};
       a.summary = "change user PIN";
       a.reason = creds.user_pin_verified
                      ? "the device accepted the user PIN hsmctl holds (VERIFY in this run), "
@@ -497,8 +529,10 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
           !(caps.rrc_reset_only_blocks_set && (observed.options & model::kOptRrcResetOnly) != 0);
       if (rrc && rrc_sets_pin && so_known_after && !transport) {
         Action a;
-        a.kind = ActionKind::kResetUserPin;
+        a.kind = kind::kResetUserPin;
         a.action_class = ActionClass::kUpdate;
+        a.payload = CredentialPayload{CredentialPayload::Target::kUserPin,
+                                      CredentialPayload::Proof::kSoPin};
         if (counter_shows_failures) {
           a.summary = "reset the user PIN retry counter with the SO PIN";
           a.reason = "the user PIN counter shows failed attempts (" +
@@ -630,8 +664,10 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
     if (caps.reinit_needs_current_so && creds.so_pin == CredentialKnowledge::kKnownOther) {
       // INITIALIZE carried the current SO PIN: the manifest's follows in the same session.
       Action a;
-      a.kind = ActionKind::kChangeSoPin;
+      a.kind = kind::kChangeSoPin;
       a.action_class = ActionClass::kUpdate;
+      a.payload = CredentialPayload{CredentialPayload::Target::kSoPin,
+                                    CredentialPayload::Proof::kCurrentValue};
       a.summary = "change SO PIN";
       a.reason =
           "this device re-initializes only with its current SO PIN, which INITIALIZE carries; "
@@ -653,10 +689,9 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   if (spec.key_domains.empty() && observed.key_domains.size() == 1 &&
       !observed.key_domains[0].set_up && spec.dkek_shares && *spec.dkek_shares > 0) {
     Action set;
-    set.kind = ActionKind::kSetupKeyDomain;
+    set.kind = kind::kSetupKeyDomain;
     set.action_class = ActionClass::kUpdate;
-    set.key_domain = 0;
-    set.dkek_shares = *spec.dkek_shares;
+    set_key_domain(set, 0, *spec.dkek_shares);
     set.summary =
         "set up key domain 0 with " + std::to_string(*spec.dkek_shares) + " DKEK share(s)";
     set.reason = "domain 0 exists but is not set up";

@@ -9,7 +9,10 @@
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/plan/plan.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace hsmctl::families::schsm_engine {
 
@@ -51,9 +54,60 @@ struct CredentialFacts {
   }
 };
 
+/// The action kinds this planner emits (plan::Action::kind; the JSON `kind`), besides
+/// plan::kind::kBlocked. Listed in docs/review.md "Action kinds".
+namespace kind {
+inline constexpr char kInitialize[] = "initialize";      ///< INITIALIZE DEVICE (first or wiping)
+inline constexpr char kChangeSoPin[] = "change-so-pin";  ///< CHANGE REFERENCE DATA 88
+inline constexpr char kChangeUserPin[] = "change-user-pin";      ///< CHANGE REFERENCE DATA 81
+inline constexpr char kResetUserPin[] = "reset-user-pin";        ///< RESET RETRY COUNTER P1=00
+inline constexpr char kSetupKeyDomain[] = "setup-key-domain";    ///< INS 52 P1=01
+inline constexpr char kDeleteKeyDomain[] = "delete-key-domain";  ///< INS 52 P1=03
+inline constexpr char kSetDynamicOptions[] = "set-options";      ///< DYNOPS (INS 64 P1=06)
+inline constexpr const char* kAll[] = {kInitialize,       kChangeSoPin,    kChangeUserPin,
+                                       kResetUserPin,     kSetupKeyDomain, kDeleteKeyDomain,
+                                       kSetDynamicOptions};
+}  // namespace kind
+
+/// kind::kInitialize: everything INITIALIZE sends but the two PINs (apply takes those from the
+/// credentials prepare() resolved).
+struct InitializePayload {
+  /// Tag 80, both bytes (INITIALIZE overwrites them): the manifest's initialization bits and
+  /// managed Pico bits, the device's secure-lock bit.
+  std::uint16_t options = 0;
+  int pin_retries = model::kDefaultPinRetries;  ///< tag 91; also the retry maximum recorded
+  std::optional<int> dkek_shares;               ///< tag 92 (only without key domains)
+  std::optional<std::pair<int, int>> pka;       ///< tag 93 (keys, required)
+  std::optional<int> key_domains;               ///< tag 97 (number of domains)
+};
+
+/// kind::kChangeSoPin, kChangeUserPin, kResetUserPin: which credential gets the manifest's value,
+/// proven by what.
+struct CredentialPayload {
+  enum class Target { kUserPin, kSoPin };
+  enum class Proof {
+    kCurrentValue,  ///< CHANGE REFERENCE DATA with the value the device holds now
+    kSoPin,         ///< RESET RETRY COUNTER P1=00 with the SO PIN (user PIN only)
+  };
+  Target target = Target::kUserPin;
+  Proof proof = Proof::kCurrentValue;
+};
+
+/// kind::kSetupKeyDomain, kDeleteKeyDomain.
+struct KeyDomainPayload {
+  int index = 0;
+  int shares = 0;  ///< kSetupKeyDomain: the DKEK shares of the domain (0 = no DKEK)
+};
+
+/// kind::kSetDynamicOptions: DYNOPS read-modify-write of these bits only (secure lock is kept).
+struct DynOptionsPayload {
+  std::uint16_t set = 0;
+  std::uint16_t clear = 0;
+};
+
 /// Computes the plan for one device. Deterministic; the order of actions is the order apply
-/// executes them. `caps`: what the device family allows (capabilities.hpp); the default is the
-/// Pico HSM.
+/// executes them. Every action but a blocked one carries its payload (above): what apply sends.
+/// `caps`: what the device family allows (capabilities.hpp); the default is the Pico HSM.
 plan::DevicePlan make_plan(const model::PicoHsmManifest& desired,
                            const model::ObservedPico& observed, const CredentialFacts& creds,
                            const Capabilities& caps = kPicoCapabilities);

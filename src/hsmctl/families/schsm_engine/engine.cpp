@@ -22,7 +22,6 @@ namespace {
 using device::schsm::PinRef;
 using device::schsm::SmartCardHsm;
 using plan::ActionClass;
-using plan::ActionKind;
 
 constexpr const char* kUserPin = "user-pin";
 constexpr const char* kSoPin = "so-pin";
@@ -697,6 +696,9 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
   Held h;
   h.user_key = credential_key(caps.store_prefix, serial, kUserPin);
   h.so_key = credential_key(caps.store_prefix, serial, kSoPin);
+  // How to generate a value apply creates (execute() reads no manifest).
+  creds.user_generate_spec = spec.user_pin->generate;
+  creds.so_generate_spec = spec.so_pin->generate;
   HSMCTL_TRY(resolve_generated(manifest, keeper, *spec.user_pin, "spec.userPin", h.user_key,
                                creds.user_generate, creds.user_desired));
   HSMCTL_TRY(resolve_generated(manifest, keeper, *spec.so_pin, "spec.soPin", h.so_key,
@@ -873,124 +875,381 @@ Result<void> two_phase(store::CredentialKeeper& keeper, StepJournal& journal,
 
 }  // namespace
 
-Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
-                            store::CredentialKeeper& keeper, const Progress& progress) {
-  HSMCTL_TRY(check_guards(prepared, options));
-  ApplyReport report;
-  const auto& plan = prepared.plan;
-  auto& creds = prepared.credentials;
-  const std::string serial = prepared.observed.serial;
-  const Capabilities& caps = prepared.caps;
-  const auto user_key = credential_key(caps.store_prefix, serial, kUserPin);
-  const auto so_key = credential_key(caps.store_prefix, serial, kSoPin);
-  SmartCardHsm hsm(*prepared.transport);
-  StepJournal journal(keeper);
+namespace {
 
-  // Learn what observation proved, so the store holds every credential the device requires,
-  // and settle a pending value left by an interrupted run.
+/// What the action needs to execute (its payload), or Errc::kInternal: a plan this engine did not
+/// make, or one changed since.
+template <class T>
+Result<const T*> payload_of(const plan::Action& a) {
+  const T* p = std::any_cast<T>(&a.payload);
+  if (p == nullptr) {
+    return make_error(Errc::kInternal, "action \"" + a.summary + "\" (" + a.kind +
+                                           ") does not carry what apply needs to run it");
+  }
+  return p;
+}
+
+/// Every step of the plan carries the payload its kind needs: checked before anything is sent.
+Result<void> check_payloads(const plan::DevicePlan& plan) {
+  for (const auto& a : plan.actions) {
+    if (a.action_class == ActionClass::kBlocked)
+      continue;
+    if (a.kind == kind::kInitialize) {
+      HSMCTL_TRY(payload_of<InitializePayload>(a));
+    } else if (a.kind == kind::kChangeSoPin || a.kind == kind::kChangeUserPin ||
+               a.kind == kind::kResetUserPin) {
+      HSMCTL_TRY(payload_of<CredentialPayload>(a));
+    } else if (a.kind == kind::kSetupKeyDomain || a.kind == kind::kDeleteKeyDomain) {
+      HSMCTL_TRY(payload_of<KeyDomainPayload>(a));
+    } else if (a.kind == kind::kSetDynamicOptions) {
+      HSMCTL_TRY(payload_of<DynOptionsPayload>(a));
+    } else {
+      return make_error(Errc::kInternal, "not a Pico HSM action: " + a.kind);
+    }
+  }
+  return {};
+}
+
+/// One execute(): the plan's actions in order, in the card session prepare() holds. Each step
+/// reads only its action's payload and the credentials prepare() resolved, never the manifest.
+class Executor {
+ public:
+  Executor(PreparedDevice& prepared, store::CredentialKeeper& keeper, const Progress& progress)
+      : prepared_(prepared),
+        caps_(prepared.caps),
+        creds_(prepared.credentials),
+        keeper_(keeper),
+        progress_(progress),
+        hsm_(*prepared.transport),
+        journal_(keeper),
+        user_key_(credential_key(prepared.caps.store_prefix, prepared.observed.serial, kUserPin)),
+        so_key_(credential_key(prepared.caps.store_prefix, prepared.observed.serial, kSoPin)) {}
+
+  Result<ApplyReport> run();
+
+ private:
+  Result<void> settle_observed();
+  Result<void> generate_desired();
+  Result<void> begin();
+  Result<void> step(const plan::Action& a);
+  Result<void> initialize(const plan::Action& a, const InitializePayload& p);
+  Result<void> credential(const plan::Action& a, const CredentialPayload& p);
+  template <class Send>
+  Result<void> in_user_session(const plan::Action& a, Send send);
+  Result<void> finish(const ApplyReport& report);
+
+  Rejections& rejections(PinRef ref) { return ref == PinRef::kUser ? *user_rej_ : *so_rej_; }
+  Result<device::schsm::VerifyResult> verify_known(PinRef ref, const Secret& value);
+  /// The durability check of two_phase(): VERIFY status of the user PIN (never costs a try,
+  /// keeps every session).
+  Result<void> written() {
+    HSMCTL_TRY(hsm_.pin_status(PinRef::kUser));
+    return {};
+  }
+  /// A device error of a step: ends the journal when the outcome is definite (an unknown one
+  /// leaves it open for the next run).
+  Error fail(const Error& e, const plan::Action& a) {
+    Error out = device_error(e, a.summary);
+    if (definite_failure(out))
+      (void)journal_.end("failed: " + out.message);
+    return out;
+  }
+
+  PreparedDevice& prepared_;
+  const Capabilities& caps_;  ///< what the device family allows (not the manifest)
+  DeviceCredentials& creds_;
+  store::CredentialKeeper& keeper_;
+  const Progress& progress_;
+  SmartCardHsm hsm_;
+  StepJournal journal_;
+  const store::CredentialKey user_key_;
+  const store::CredentialKey so_key_;
+  std::optional<Rejections> user_rej_, so_rej_;
+  bool user_session_ = false;
+};
+
+// Learn what observation proved, so the store holds every credential the device requires, and
+// settle a pending value left by an interrupted run.
+Result<void> Executor::settle_observed() {
+  auto& creds = creds_;
   for (auto [key, dropped] :
-       {std::pair{user_key, creds.user_pending_rejected || creds.user_pending_unsent},
-        std::pair{so_key, creds.so_pending_rejected || creds.so_pending_unsent}}) {
+       {std::pair{user_key_, creds.user_pending_rejected || creds.user_pending_unsent},
+        std::pair{so_key_, creds.so_pending_rejected || creds.so_pending_unsent}}) {
     if (!dropped)
       continue;
     // VERIFY answered "wrong" to the pending value, or the journal shows it was never sent:
     // the device did not take it.
-    HSMCTL_TRY(keeper.discard(key));
-    progress("resolved the interrupted change of " + key.id() + ": the device kept the old value");
+    HSMCTL_TRY(keeper_.discard(key));
+    progress_("resolved the interrupted change of " + key.id() + ": the device kept the old value");
   }
-  for (const auto& id : prepared.stale_journals) {
-    HSMCTL_TRY(journal.end_other(id, "interrupted; resolved by a later run"));
+  for (const auto& id : prepared_.stale_journals) {
+    HSMCTL_TRY(journal_.end_other(id, "interrupted; resolved by a later run"));
   }
   for (auto [key, current] :
-       {std::pair{user_key, &creds.user_current}, std::pair{so_key, &creds.so_current}}) {
+       {std::pair{user_key_, &creds.user_current}, std::pair{so_key_, &creds.so_current}}) {
     if (!*current)
       continue;
-    HSMCTL_TRY_ASSIGN(auto stored, read_stored(keeper, key, false));
-    HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper, key, true));
+    HSMCTL_TRY_ASSIGN(auto stored, read_stored(keeper_, key, false));
+    HSMCTL_TRY_ASSIGN(auto pending, read_stored(keeper_, key, true));
     if (pending && pending->equals(**current)) {
-      HSMCTL_TRY(keeper.commit(key));
-      progress("resolved the interrupted change of " + key.id() + ": the device has the new value");
+      HSMCTL_TRY(keeper_.commit(key));
+      progress_("resolved the interrupted change of " + key.id() +
+                ": the device has the new value");
     } else if (!stored || !stored->equals(**current)) {
-      HSMCTL_TRY(keeper.record_current(key, stored_form(key, **current)));
+      HSMCTL_TRY(keeper_.record_current(key, stored_form(key, **current)));
     }
     if (pending && !pending->equals(**current)) {
-      HSMCTL_TRY(keeper.discard(key));
-      progress("resolved the interrupted change of " + key.id() +
-               ": the device kept the old value");
+      HSMCTL_TRY(keeper_.discard(key));
+      progress_("resolved the interrupted change of " + key.id() +
+                ": the device kept the old value");
     }
   }
-  if (prepared.observed.pin_retries_max) {
-    HSMCTL_TRY(keeper.record_fact(user_key, kRetriesMax,
-                                  std::to_string(*prepared.observed.pin_retries_max)));
+  if (prepared_.observed.pin_retries_max) {
+    HSMCTL_TRY(keeper_.record_fact(user_key_, kRetriesMax,
+                                   std::to_string(*prepared_.observed.pin_retries_max)));
   }
+  return {};
+}
+
+// Generated values are created now, and staged before use like every other credential.
+Result<void> Executor::generate_desired() {
+  if (!creds_.user_desired && creds_.user_generate) {
+    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(creds_.user_generate_spec));
+    creds_.user_desired = std::move(v);
+  }
+  if (!creds_.so_desired && creds_.so_generate) {
+    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(creds_.so_generate_spec));
+    HSMCTL_TRY_ASSIGN(Secret n, secrets::normalize_so_pin(v, "spec.soPin"));
+    creds_.so_desired = std::move(n);
+  }
+  if (!creds_.user_desired || !creds_.so_desired) {
+    return make_error(Errc::kInternal, "desired credentials missing at apply time");
+  }
+  return {};
+}
+
+Result<void> Executor::begin() {
+  std::string summary;
+  for (const auto& a : prepared_.plan.actions) {
+    if (a.action_class == ActionClass::kBlocked)
+      continue;
+    summary += (summary.empty() ? "" : "; ") + a.summary;
+  }
+  HSMCTL_TRY(journal_.begin(user_key_.device, summary));
+  HSMCTL_TRY(hsm_.select());
+  HSMCTL_TRY_ASSIGN(auto user, Rejections::load(keeper_, rejected_key(user_key_)));
+  HSMCTL_TRY_ASSIGN(auto so, Rejections::load(keeper_, rejected_key(so_key_)));
+  user_rej_.emplace(std::move(user));
+  so_rej_.emplace(std::move(so));
+  return {};
+}
+
+// Checks a proven value once more (cannot cost a try unless the device changed meanwhile).
+Result<device::schsm::VerifyResult> Executor::verify_known(PinRef ref, const Secret& value) {
+  HSMCTL_TRY_ASSIGN(auto v, hsm_.verify(ref, value));
+  if (v == device::schsm::VerifyResult::kOk) {
+    HSMCTL_TRY(rejections(ref).accepted(value));
+  } else if (v == device::schsm::VerifyResult::kWrong ||
+             v == device::schsm::VerifyResult::kBlocked) {
+    HSMCTL_TRY(rejections(ref).mark(value, "rejected"));
+  }
+  return v;
+}
+
+Result<void> Executor::step(const plan::Action& a) {
+  if (a.kind == kind::kInitialize) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<InitializePayload>(a));
+    return initialize(a, *p);
+  }
+  if (a.kind == kind::kChangeSoPin || a.kind == kind::kChangeUserPin ||
+      a.kind == kind::kResetUserPin) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<CredentialPayload>(a));
+    return credential(a, *p);
+  }
+  if (a.kind == kind::kSetupKeyDomain) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<KeyDomainPayload>(a));
+    return in_user_session(a, [&] { return hsm_.key_domain_setup(p->index, p->shares); });
+  }
+  if (a.kind == kind::kDeleteKeyDomain) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<KeyDomainPayload>(a));
+    return in_user_session(a, [&] { return hsm_.key_domain_delete(p->index); });
+  }
+  if (a.kind == kind::kSetDynamicOptions) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<DynOptionsPayload>(a));
+    // Read-modify-write of these bits only; secure lock is left as it is.
+    return in_user_session(a, [&]() -> Result<void> {
+      HSMCTL_TRY(hsm_.update_dynamic_options(p->set, p->clear));
+      return {};
+    });
+  }
+  return make_error(Errc::kInternal, "not a Pico HSM action: " + a.kind);
+}
+
+Result<void> Executor::initialize(const plan::Action& a, const InitializePayload& p) {
+  const bool reinit = a.action_class == ActionClass::kReinitialize;
+  if (reinit && !caps_.reinit_keeps_device_key) {
+    // Verifying a current credential first keeps the device key and its certificate
+    // (pico-hsm.md 2.4). Only values observation already proved are used.
+    if (creds_.user_current) {
+      HSMCTL_TRY(verify_known(PinRef::kUser, *creds_.user_current));
+    } else if (creds_.so_current && caps_.so_verify) {
+      HSMCTL_TRY(verify_known(PinRef::kSo, *creds_.so_current));
+    }
+  }
+  const Secret& user_new = *creds_.user_desired;
+  // A device that re-initializes only with its current SO PIN (Capabilities) gets the
+  // store's value in tag 82; a new SO value follows by CHANGE REFERENCE DATA (planned).
+  Secret so_sent = *creds_.so_desired;
+  const bool so_proof = reinit && caps_.reinit_needs_current_so;
+  if (so_proof) {
+    if (!creds_.so_current) {
+      return make_error(Errc::kInternal, "re-initialization without the current SO PIN");
+    }
+    so_sent = *creds_.so_current;
+    // On record before it is sent, like a VERIFY: a wrong one burns a try.
+    HSMCTL_TRY(so_rej_->mark(so_sent, "sending"));
+  }
+  device::schsm::InitializeParams params;
+  params.options = p.options;
+  params.user_pin = user_new;
+  params.so_pin = so_sent;
+  params.pin_retries = p.pin_retries;
+  params.dkek_shares = p.dkek_shares;
+  params.pka = p.pka;
+  params.key_domains = p.key_domains;
+  progress_(a.summary + " ...");
+  auto sent = two_phase(
+      keeper_, journal_, a.summary, {{user_key_, &user_new}, {so_key_, &so_sent}},
+      [&]() -> Result<void> {
+        auto r = hsm_.initialize(params);
+        if (!r && caps_.retry_6400 && r.error().code == Errc::kDevice &&
+            r.error().status_word() == device::schsm::kSwInitializeDefect) {
+          // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
+          // device; the documented remedy is to run it again.
+          progress_("  the device answered 6400 (known v6.6 defect); initializing again");
+          r = hsm_.initialize(params);
+        }
+        return r;
+      },
+      [&] { return written(); });
+  if (!sent) {
+    // Refused: the SO PIN sent as proof counts as rejected (the status word of a wrong one is
+    // unconfirmed), so it is never sent again.
+    if (so_proof && definite_failure(sent.error()))
+      HSMCTL_TRY(so_rej_->mark(so_sent, "rejected"));
+    return tl::unexpected(fail(sent.error(), a));
+  }
+  user_session_ = true;            // INITIALIZE leaves the session authenticated
+  HSMCTL_TRY(user_rej_->clear());  // a new device state: nothing recorded applies
+  HSMCTL_TRY(so_rej_->clear());
+  creds_.user_current = user_new;
+  creds_.so_current = so_sent;
+  return keeper_.record_fact(user_key_, kRetriesMax, std::to_string(p.pin_retries));
+}
+
+Result<void> Executor::credential(const plan::Action& a, const CredentialPayload& p) {
+  using Proof = CredentialPayload::Proof;
+  const bool user = p.target == CredentialPayload::Target::kUserPin;
+  const PinRef target = user ? PinRef::kUser : PinRef::kSo;
+  const bool by_so = p.proof == Proof::kSoPin;
+  if (by_so && !user)
+    return make_error(Errc::kInternal, a.summary + ": the SO PIN cannot reset itself");
+  // The value that proves the change: the target's current one, or the SO PIN.
+  const std::optional<Secret>& proof = by_so || !user ? creds_.so_current : creds_.user_current;
+  if (!proof) {
+    return make_error(Errc::kInternal, by_so  ? "PIN reset without SO PIN"
+                                       : user ? "user PIN change without old value"
+                                              : "SO PIN change without old value");
+  }
+  const Secret& value = user ? *creds_.user_desired : *creds_.so_desired;
+  // An SO PIN the device cannot verify (the store's) is on record before it is sent.
+  if ((by_so || !user) && !caps_.so_verify)
+    HSMCTL_TRY(so_rej_->mark(*proof, "sending"));
+  progress_(a.summary + " ...");
+  auto sent = two_phase(
+      keeper_, journal_, a.summary, {{user ? user_key_ : so_key_, &value}},
+      [&] {
+        return by_so ? hsm_.reset_retry_counter(*proof, value)
+                     : hsm_.change_reference_data(target, *proof, value);
+      },
+      [&] { return written(); });
+  // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
+  Rejections& proof_rejections = rejections(by_so ? PinRef::kSo : target);
+  if (!sent && sent.error().code == Errc::kAuth)
+    HSMCTL_TRY(proof_rejections.mark(*proof, "rejected"));
+  if (!sent)
+    return tl::unexpected(fail(sent.error(), a));
+  if (by_so)
+    HSMCTL_TRY(so_rej_->accepted(*creds_.so_current));
+  (user ? creds_.user_current : creds_.so_current) = value;
+  HSMCTL_TRY(rejections(target).accepted(value));
+  // CHANGE REFERENCE DATA 81 opens a session; RRC P1=00 leaves the user PIN verified.
+  if (user)
+    user_session_ = true;
+  return {};
+}
+
+template <class Send>
+Result<void> Executor::in_user_session(const plan::Action& a, Send send) {
+  if (!user_session_) {
+    if (!creds_.user_current) {
+      return make_error(Errc::kInternal, a.summary + ": no user PIN session");
+    }
+    HSMCTL_TRY_ASSIGN(auto v, verify_known(PinRef::kUser, *creds_.user_current));
+    if (v != device::schsm::VerifyResult::kOk) {
+      return make_error(Errc::kAuth, a.summary + ": the user PIN was not accepted");
+    }
+    user_session_ = true;
+  }
+  progress_(a.summary + " ...");
+  Result<void> r = journaled(journal_, a.summary, send);
+  if (!r)
+    return tl::unexpected(fail(r.error(), a));
+  return {};
+}
+
+Result<void> Executor::finish(const ApplyReport& report) {
+  // Leave the device logged out, and check it still answers (pico-hsm.md 2.5: some firmware
+  // needs a replug after INITIALIZE).
+  auto reselect = hsm_.select();
+  if (!reselect) {
+    return make_error(Errc::kUnavailable,
+                      prepared_.transport->describe() +
+                          ": the device no longer answers after apply (replug required): " +
+                          reselect.error().message);
+  }
+  if (report.interrupted_by != 0) {
+    // Every step is settled (done, or never sent): the journal is closed, nothing is left for
+    // the next run to resolve but the steps themselves, which the next plan shows again.
+    HSMCTL_TRY(journal_.end(std::string("interrupted by ") + signal_name(report.interrupted_by) +
+                            " after " + std::to_string(report.steps_done) + " of " +
+                            std::to_string(report.steps_total) +
+                            " step(s); not started: " + join(report.not_started, "; ")));
+  } else {
+    HSMCTL_TRY(journal_.end("applied"));
+  }
+  if (user_session_) {
+    // The last user-PIN success reset the counter to its maximum: remember it, so the next
+    // observation can tell "no failed attempts" apart from "a smaller maximum".
+    HSMCTL_TRY_ASSIGN(auto status, hsm_.pin_status(PinRef::kUser));
+    if (status.state == model::PinStatus::State::kTriesLeft) {
+      HSMCTL_TRY(keeper_.record_fact(user_key_, kRetriesMax, std::to_string(status.tries_left)));
+    }
+  }
+  return {};
+}
+
+Result<ApplyReport> Executor::run() {
+  const auto& plan = prepared_.plan;
+  ApplyReport report;
+  HSMCTL_TRY(check_payloads(plan));
+  HSMCTL_TRY(settle_observed());
   if (!plan.has_changes()) {
     report.steps_blocked = plan.count(ActionClass::kBlocked);
     return report;
   }
-
-  // Generated values are created now, and staged before use like every other credential.
-  if (!creds.user_desired && creds.user_generate) {
-    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(prepared.manifest->spec.user_pin->generate));
-    creds.user_desired = std::move(v);
-  }
-  if (!creds.so_desired && creds.so_generate) {
-    HSMCTL_TRY_ASSIGN(Secret v, secrets::generate(prepared.manifest->spec.so_pin->generate));
-    HSMCTL_TRY_ASSIGN(Secret n, secrets::normalize_so_pin(v, "spec.soPin"));
-    creds.so_desired = std::move(n);
-  }
-  if (!creds.user_desired || !creds.so_desired) {
-    return make_error(Errc::kInternal, "desired credentials missing at apply time");
-  }
-  const Secret& user_new = *creds.user_desired;
-  const Secret& so_new = *creds.so_desired;
-
-  {
-    std::string summary;
-    for (const auto& a : plan.actions) {
-      if (a.action_class == ActionClass::kBlocked)
-        continue;
-      summary += (summary.empty() ? "" : "; ") + a.summary;
-    }
-    HSMCTL_TRY(journal.begin(user_key.device, summary));
-  }
-  // Ends the journal for a definite outcome; an unknown one leaves it open for the next run.
-  auto fail = [&](Error e) -> Result<ApplyReport> {
-    if (definite_failure(e))
-      (void)journal.end("failed: " + e.message);
-    return tl::unexpected(std::move(e));
-  };
-  HSMCTL_TRY(hsm.select());
-  bool user_session = false;
-  const auto& spec = prepared.manifest->spec;
-  HSMCTL_TRY_ASSIGN(auto user_rejections, Rejections::load(keeper, rejected_key(user_key)));
-  HSMCTL_TRY_ASSIGN(auto so_rejections, Rejections::load(keeper, rejected_key(so_key)));
-  // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
-  auto note_rejected = [&](const Result<void>& r, Rejections& rejections,
-                           const Secret& proof) -> Result<void> {
-    if (!r && r.error().code == Errc::kAuth)
-      return rejections.mark(proof, "rejected");
-    return {};
-  };
-  // Checks a proven value once more (cannot cost a try unless the device changed meanwhile).
-  auto verify_known = [&](PinRef ref, const Secret& value) -> Result<device::schsm::VerifyResult> {
-    HSMCTL_TRY_ASSIGN(auto v, hsm.verify(ref, value));
-    auto& rejections = ref == PinRef::kUser ? user_rejections : so_rejections;
-    if (v == device::schsm::VerifyResult::kOk) {
-      HSMCTL_TRY(rejections.accepted(value));
-    } else if (v == device::schsm::VerifyResult::kWrong ||
-               v == device::schsm::VerifyResult::kBlocked) {
-      HSMCTL_TRY(rejections.mark(value, "rejected"));
-    }
-    return v;
-  };
-
-  // The durability check of two_phase(): VERIFY status of the user PIN (never costs a try,
-  // keeps every session).
-  auto written = [&]() -> Result<void> {
-    HSMCTL_TRY(hsm.pin_status(PinRef::kUser));
-    return {};
-  };
-
+  HSMCTL_TRY(generate_desired());
+  HSMCTL_TRY(begin());
   for (const auto& action : plan.actions) {
     if (action.action_class != ActionClass::kBlocked)
       ++report.steps_total;
@@ -1008,193 +1267,21 @@ Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& option
       report.not_started.push_back(action.summary);
       continue;
     }
-    switch (action.kind) {
-      case ActionKind::kInitialize: {
-        const bool reinit = action.action_class == ActionClass::kReinitialize;
-        if (reinit && !caps.reinit_keeps_device_key) {
-          // Verifying a current credential first keeps the device key and its certificate
-          // (pico-hsm.md 2.4). Only values observation already proved are used.
-          if (creds.user_current) {
-            HSMCTL_TRY(verify_known(PinRef::kUser, *creds.user_current));
-          } else if (creds.so_current && caps.so_verify) {
-            HSMCTL_TRY(verify_known(PinRef::kSo, *creds.so_current));
-          }
-        }
-        // A device that re-initializes only with its current SO PIN (Capabilities) gets the
-        // store's value in tag 82; a new SO value follows by CHANGE REFERENCE DATA (planned).
-        Secret so_sent = so_new;
-        const bool so_proof = reinit && caps.reinit_needs_current_so;
-        if (so_proof) {
-          if (!creds.so_current) {
-            return make_error(Errc::kInternal, "re-initialization without the current SO PIN");
-          }
-          so_sent = *creds.so_current;
-          // On record before it is sent, like a VERIFY: a wrong one burns a try.
-          HSMCTL_TRY(so_rejections.mark(so_sent, "sending"));
-        }
-        device::schsm::InitializeParams params;
-        params.options = action.options;  // the manifest's options, as the plan shows
-        params.user_pin = user_new;
-        params.so_pin = so_sent;
-        params.pin_retries = spec.pin_retries;
-        params.dkek_shares = spec.key_domains.empty() ? spec.dkek_shares : std::nullopt;
-        if (spec.public_key_auth) {
-          params.pka = std::make_pair(spec.public_key_auth->keys, spec.public_key_auth->required);
-        }
-        if (!spec.key_domains.empty())
-          params.key_domains = static_cast<int>(spec.key_domains.size());
-        progress(action.summary + " ...");
-        auto sent = two_phase(
-            keeper, journal, action.summary, {{user_key, &user_new}, {so_key, &so_sent}},
-            [&]() -> Result<void> {
-              auto r = hsm.initialize(params);
-              if (!r && caps.retry_6400 && r.error().code == Errc::kDevice &&
-                  r.error().status_word() == device::schsm::kSwInitializeDefect) {
-                // Firmware v6.6 answers 6400 on a first INITIALIZE after it has already wiped the
-                // device; the documented remedy is to run it again.
-                progress("  the device answered 6400 (known v6.6 defect); initializing again");
-                r = hsm.initialize(params);
-              }
-              return r;
-            },
-            written);
-        if (!sent) {
-          // Refused: the SO PIN sent as proof counts as rejected (the status word of a wrong
-          // one is unconfirmed), so it is never sent again.
-          if (so_proof && definite_failure(sent.error()))
-            HSMCTL_TRY(so_rejections.mark(so_sent, "rejected"));
-          return fail(device_error(sent.error(), action.summary));
-        }
-        user_session = true;                  // INITIALIZE leaves the session authenticated
-        HSMCTL_TRY(user_rejections.clear());  // a new device state: nothing recorded applies
-        HSMCTL_TRY(so_rejections.clear());
-        creds.user_current = user_new;
-        creds.so_current = so_sent;
-        HSMCTL_TRY(keeper.record_fact(user_key, kRetriesMax, std::to_string(spec.pin_retries)));
-        break;
-      }
-      case ActionKind::kChangeSoPin: {
-        if (!creds.so_current)
-          return make_error(Errc::kInternal, "SO PIN change without old value");
-        // An SO PIN the device cannot verify (the store's) is on record before it is sent.
-        if (!caps.so_verify)
-          HSMCTL_TRY(so_rejections.mark(*creds.so_current, "sending"));
-        progress(action.summary + " ...");
-        auto sent = two_phase(
-            keeper, journal, action.summary, {{so_key, &so_new}},
-            [&] { return hsm.change_reference_data(PinRef::kSo, *creds.so_current, so_new); },
-            written);
-        HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
-        if (!sent)
-          return fail(device_error(sent.error(), action.summary));
-        creds.so_current = so_new;
-        HSMCTL_TRY(so_rejections.accepted(so_new));
-        break;
-      }
-      case ActionKind::kChangeUserPin: {
-        if (!creds.user_current) {
-          return make_error(Errc::kInternal, "user PIN change without old value");
-        }
-        progress(action.summary + " ...");
-        auto sent = two_phase(
-            keeper, journal, action.summary, {{user_key, &user_new}},
-            [&] { return hsm.change_reference_data(PinRef::kUser, *creds.user_current, user_new); },
-            written);
-        HSMCTL_TRY(note_rejected(sent, user_rejections, *creds.user_current));
-        if (!sent)
-          return fail(device_error(sent.error(), action.summary));
-        creds.user_current = user_new;
-        HSMCTL_TRY(user_rejections.accepted(user_new));
-        user_session = true;  // CHANGE REFERENCE DATA opens a session
-        break;
-      }
-      case ActionKind::kResetUserPin: {
-        if (!creds.so_current)
-          return make_error(Errc::kInternal, "PIN reset without SO PIN");
-        if (!caps.so_verify)
-          HSMCTL_TRY(so_rejections.mark(*creds.so_current, "sending"));
-        progress(action.summary + " ...");
-        auto sent = two_phase(
-            keeper, journal, action.summary, {{user_key, &user_new}},
-            [&] { return hsm.reset_retry_counter(*creds.so_current, user_new); }, written);
-        HSMCTL_TRY(note_rejected(sent, so_rejections, *creds.so_current));
-        if (!sent)
-          return fail(device_error(sent.error(), action.summary));
-        creds.user_current = user_new;
-        HSMCTL_TRY(so_rejections.accepted(*creds.so_current));
-        HSMCTL_TRY(user_rejections.accepted(user_new));
-        user_session = true;  // RRC P1=00 leaves the user PIN verified
-        break;
-      }
-      case ActionKind::kSetupKeyDomain:
-      case ActionKind::kDeleteKeyDomain:
-      case ActionKind::kSetDynamicOptions: {
-        if (!user_session) {
-          if (!creds.user_current) {
-            return make_error(Errc::kInternal, action.summary + ": no user PIN session");
-          }
-          HSMCTL_TRY_ASSIGN(auto v, verify_known(PinRef::kUser, *creds.user_current));
-          if (v != device::schsm::VerifyResult::kOk) {
-            return make_error(Errc::kAuth, action.summary + ": the user PIN was not accepted");
-          }
-          user_session = true;
-        }
-        progress(action.summary + " ...");
-        Result<void> r = journaled(journal, action.summary, [&]() -> Result<void> {
-          if (action.kind == ActionKind::kSetupKeyDomain) {
-            return hsm.key_domain_setup(action.key_domain, action.dkek_shares);
-          }
-          if (action.kind == ActionKind::kDeleteKeyDomain) {
-            return hsm.key_domain_delete(action.key_domain);
-          }
-          // Read-modify-write of the managed bits only; secure lock is left as it is.
-          const std::uint16_t managed = model::kOptPressToConfirm | model::kOptKeyUsageCounter;
-          const std::uint16_t want = spec.dynamic_options() & managed;
-          HSMCTL_TRY(hsm.update_dynamic_options(want, static_cast<std::uint16_t>(managed & ~want)));
-          return {};
-        });
-        if (!r)
-          return fail(device_error(r.error(), action.summary));
-        break;
-      }
-      case ActionKind::kBlocked:
-        break;
-      default:
-        return make_error(Errc::kInternal,
-                          std::string("not a Pico HSM action: ") + plan::to_string(action.kind));
-    }
+    HSMCTL_TRY(step(action));
     ++report.steps_done;
-    progress("  done");
+    progress_("  done");
   }
-
-  // Leave the device logged out, and check it still answers (pico-hsm.md 2.5: some firmware
-  // needs a replug after INITIALIZE).
-  auto reselect = hsm.select();
-  if (!reselect) {
-    return make_error(Errc::kUnavailable,
-                      prepared.transport->describe() +
-                          ": the device no longer answers after apply (replug required): " +
-                          reselect.error().message);
-  }
-  if (report.interrupted_by != 0) {
-    // Every step is settled (done, or never sent): the journal is closed, nothing is left for
-    // the next run to resolve but the steps themselves, which the next plan shows again.
-    HSMCTL_TRY(journal.end(std::string("interrupted by ") + signal_name(report.interrupted_by) +
-                           " after " + std::to_string(report.steps_done) + " of " +
-                           std::to_string(report.steps_total) +
-                           " step(s); not started: " + join(report.not_started, "; ")));
-  } else {
-    HSMCTL_TRY(journal.end("applied"));
-  }
-  if (user_session) {
-    // The last user-PIN success reset the counter to its maximum: remember it, so the next
-    // observation can tell "no failed attempts" apart from "a smaller maximum".
-    HSMCTL_TRY_ASSIGN(auto status, hsm.pin_status(PinRef::kUser));
-    if (status.state == model::PinStatus::State::kTriesLeft) {
-      HSMCTL_TRY(keeper.record_fact(user_key, kRetriesMax, std::to_string(status.tries_left)));
-    }
-  }
+  HSMCTL_TRY(finish(report));
   return report;
+}
+
+}  // namespace
+
+Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
+                            store::CredentialKeeper& keeper, const Progress& progress) {
+  HSMCTL_TRY(check_guards(prepared, options));
+  Executor executor(prepared, keeper, progress);
+  return executor.run();
 }
 
 }  // namespace hsmctl::families::schsm_engine

@@ -27,6 +27,9 @@ struct DeviceCredentials {
   std::optional<Secret> so_desired;    ///< normalised to 8 bytes
   bool user_generate = false;
   bool so_generate = false;
+  /// How apply generates them (the manifest's `generate:`), copied at prepare().
+  model::GenerateSpec user_generate_spec;
+  model::GenerateSpec so_generate_spec;
   std::optional<Secret> user_current;  ///< a value the device accepted during observation
   std::optional<Secret> so_current;
   /// The device rejected the pending value an interrupted run left: it kept the old one.
@@ -40,7 +43,8 @@ struct DeviceCredentials {
 /// A device observed and planned, with its card session still held.
 struct PreparedDevice {
   /// The desired state, owned (a copy of prepare()'s argument): the caller's manifest may be a
-  /// temporary that is gone before execute() runs.
+  /// temporary that is gone before execute() runs. execute() does not read it: every action of
+  /// `plan` carries what it sends (its payload, diff.hpp), the values are in `credentials`.
   std::shared_ptr<const model::PicoHsmManifest> manifest;
   std::unique_ptr<device::Transport> transport;
   model::ObservedPico observed;
@@ -110,6 +114,8 @@ Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& op
 /// Checks stop_signal() (util/interrupt.hpp) before each step: once a stop was requested, the
 /// step in progress has finished (command, store commit, journal), no further step starts, the
 /// journal is closed as interrupted and the report says which steps were not started.
+/// Each step sends what its action's payload says, with the values in `credentials`; an action
+/// without the payload its kind needs is Errc::kInternal before anything is sent.
 Result<ApplyReport> execute(PreparedDevice& prepared, const ApplyOptions& options,
                             store::CredentialKeeper& keeper, const Progress& progress);
 

@@ -169,7 +169,7 @@ TEST(SchsmEngineCapabilities, SoRotationUsesTheStoredValueAndNeverVerifiesIt) {
   auto p = card.plan(keeper, manifest(kNewSo));
   ASSERT_TRUE(p) << p.error().to_string();
   ASSERT_EQ(p->plan.actions.size(), 1u) << text(p->plan);
-  EXPECT_EQ(p->plan.actions[0].kind, plan::ActionKind::kChangeSoPin);
+  EXPECT_EQ(p->plan.actions[0].kind, kind::kChangeSoPin);
   EXPECT_THAT(p->plan.actions[0].reason, HasSubstr("smartcard-hsm:" + std::string(kSerial)));
   auto r = card.apply(keeper, manifest(kNewSo));
   ASSERT_TRUE(r) << r.error().to_string();
@@ -235,7 +235,7 @@ TEST(SchsmEngineCapabilities, ReinitializeCarriesTheStoredSoPinThenChangesIt) {
   ASSERT_TRUE(p) << p.error().to_string();
   ASSERT_EQ(p->plan.actions.size(), 2u) << text(p->plan);
   EXPECT_EQ(p->plan.actions[0].action_class, plan::ActionClass::kReinitialize);
-  EXPECT_EQ(p->plan.actions[1].kind, plan::ActionKind::kChangeSoPin);
+  EXPECT_EQ(p->plan.actions[1].kind, kind::kChangeSoPin);
   // The device key survives: nothing says the certificate would be lost.
   EXPECT_THAT(text(p->plan), ::testing::Not(HasSubstr("device certificate")));
 
@@ -319,7 +319,7 @@ TEST(SchsmEngineCapabilities, ResetOnlyOptionMeansNoResetUserPin) {
   auto p = card.plan(keeper, other);
   ASSERT_TRUE(p) << p.error().to_string();
   for (const auto& a : p->plan.actions)
-    EXPECT_NE(a.kind, plan::ActionKind::kResetUserPin);
+    EXPECT_NE(a.kind, kind::kResetUserPin);
   EXPECT_THAT(text(p->plan), HasSubstr("only resets the error counter"));
 }
 
