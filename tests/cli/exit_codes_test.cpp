@@ -144,7 +144,9 @@ class ExitCodes : public CliTest, public ::testing::WithParamInterface<Row> {
         second_device_ = "hsm-b=sim:" + dir_.file("pico-b.json");
         auto a = hsmctl(expand({"apply", "{m}", "{dev}", "--auto-approve"}, {pico, b}));
         EXPECT_EQ(a.exit_code, 0) << a.all();
-        env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20";  // the first VERIFY of hsm-a's observation
+        // The first VERIFY of hsm-a's observation (only hsm-a's simulator raises it); the rows
+        // observe one device at a time (--parallel 1) so that hsm-b is never started.
+        env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20 in:" + device().substr(4);
         return {pico, b};
       }
     }
@@ -396,13 +398,13 @@ const Row kRows[] = {
      "apply interrupted by SIGTERM after step 1 of 2"},
     {"PlanJsonSigint",
      Given::kSigintObserving,
-     {"plan", "{m}", "{dev}", "-o", "json"},
+     {"plan", "{m}", "{dev}", "-o", "json", "--parallel", "1"},
      130,
      {"ok", "error:interrupted"},
      "plan interrupted by SIGINT while observing the devices"},
     {"PlanDetailedSigint",
      Given::kSigintObserving,
-     {"plan", "{m}", "{dev}", "--detailed-exitcode"},
+     {"plan", "{m}", "{dev}", "--detailed-exitcode", "--parallel", "1"},
      130,
      {},
      "(not observed: hsm-b)"},

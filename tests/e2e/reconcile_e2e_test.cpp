@@ -5,6 +5,7 @@
 #include "pcsc_fixture.hpp"
 #include "support/files.hpp"
 #include "support/temp_dir.hpp"
+#include "support/typed_load.hpp"
 
 #include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
@@ -188,7 +189,7 @@ TEST_F(PcscdStopsE2e, PcscdKilledMidRunIsAClearErrorAndThePlanAfterwardsIsRight)
   auto apply = hsmctl({"apply", "-f", m, "--device", "pcsc:", "--auto-approve"});
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
 
-  auto loaded = manifest::load_manifest_text(text, "m.yaml");
+  auto loaded = hsmctl::testing::load_typed_text(text, "m.yaml");
   ASSERT_TRUE(loaded.ok());
   for (const auto& [k, v] : env_)
     setenv(k.c_str(), v.c_str(), 1);

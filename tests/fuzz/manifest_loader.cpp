@@ -4,13 +4,13 @@
 // Errors are the expected outcome for most inputs; crashes, hangs and sanitizer reports are not.
 #include "fuzz_input.hpp"
 
-#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/families/load.hpp"
 
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  auto result = hsmctl::manifest::load_manifest_text(text, "fuzz.yaml");
+  auto result = hsmctl::families::load_text(text, "fuzz.yaml");
   for (const auto& e : result.errors) {
     hsmctl::fuzz::consume(e.to_string());
   }

@@ -9,6 +9,7 @@
 #include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/families/load.hpp"
 #include "hsmctl/families/registry.hpp"
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
@@ -122,8 +123,8 @@ family::Options family_options(const po::variables_map& vm) {
 }
 
 /// Loads manifests and prints warnings; prints errors and returns nullopt when invalid.
-std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) {
-  manifest::LoadResult result = manifest::load_manifests(files);
+std::optional<families::Loaded> load(const std::vector<std::string>& files) {
+  families::Loaded result = families::load(files);
   for (const auto& w : result.warnings)
     print_warning(w);
   if (!result.ok()) {
@@ -132,8 +133,7 @@ std::optional<manifest::LoadResult> load(const std::vector<std::string>& files) 
               << "sent to any device\n";
     return std::nullopt;
   }
-  if (result.pico_hsms.empty() && result.primus_clusters.empty() &&
-      result.primus_partitions.empty()) {
+  if (result.documents == 0) {
     // An empty file, only `---` or only comments: never "No changes" for nothing.
     std::string where;
     for (const auto& f : files)
@@ -171,8 +171,7 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
   auto loaded = load(files);
   if (!loaded)
     return kExitManifest;
-  auto selected =
-      reconcile::select_units(families::units_of(families::families(), *loaded), *selection);
+  auto selected = reconcile::select_units(std::move(loaded->units), *selection);
   if (!selected) {
     print_error(selected.error());
     return exit_code_for(selected.error());
@@ -252,9 +251,7 @@ int validate_main(const std::vector<std::string>& args, const GlobalOptions& /*g
   auto loaded = load(files);
   if (!loaded)
     return kExitManifest;
-  std::cout << loaded->pico_hsms.size() + loaded->primus_clusters.size() +
-                   loaded->primus_partitions.size()
-            << " manifest(s) valid.\n";
+  std::cout << loaded->documents << " manifest(s) valid.\n";
   return kExitOk;
 }
 

@@ -14,14 +14,4 @@ std::span<const family::Family* const> families() {
   return kTable;
 }
 
-std::vector<std::unique_ptr<family::Unit>> units_of(std::span<const family::Family* const> table,
-                                                    const manifest::LoadResult& loaded) {
-  std::vector<std::unique_ptr<family::Unit>> out;
-  for (const family::Family* f : table) {
-    for (auto& u : f->units(loaded))
-      out.push_back(std::move(u));
-  }
-  return out;
-}
-
 }  // namespace hsmctl::families

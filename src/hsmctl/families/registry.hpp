@@ -2,7 +2,8 @@
 #pragma once
 // THE table of device families (families/registry.cpp). Its order is the output order of
 // `plan` and `apply` (units of the first family first) and the order kinds are listed in
-// messages ("supported: ..."). A new family adds one line there and nothing in the CLI.
+// messages ("supported: ..."). A new family adds one line there and nothing in the CLI;
+// families::load (families/load.hpp) reads manifests with the table's loaders.
 
 #include "hsmctl/family/family.hpp"
 
@@ -12,10 +13,5 @@ namespace hsmctl::families {
 
 /// Every registered family, in output order: Pico HSM, then Securosys Primus.
 std::span<const family::Family* const> families();
-
-/// The units of a clean load over `table`, family by family in table order, each family's
-/// units in manifest order.
-std::vector<std::unique_ptr<family::Unit>> units_of(std::span<const family::Family* const> table,
-                                                    const manifest::LoadResult& loaded);
 
 }  // namespace hsmctl::families

@@ -5,7 +5,9 @@
 // over *units* and never name a family. Families are registered in one table,
 // families/registry.cpp (as OpenSC registers its card drivers); its order is the output order.
 //
-//   Family      kinds (-> schema), options (--allow-reinit, --ppin, ...), units of a load
+//   Family      kinds (-> schema), options (--allow-reinit, --ppin, ...), a Loader per load
+//   Loader      model conversion: each schema-valid document of the family's kinds, then the
+//               checks across documents and the units
 //   Unit        one thing that is observed and planned as a whole: a PicoHSM document (one
 //               device), a PrimusCluster with its partitions
 //   PreparedUnit  a unit observed and planned (pure plan), still holding what execute() needs
@@ -18,7 +20,7 @@
 //   each step and reports the steps it did not start.
 // - No secret value ever reaches a plan, a progress line or an error message.
 
-#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/manifest/doc_view.hpp"
 #include "hsmctl/plan/plan.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
@@ -126,15 +128,30 @@ class Unit {
   virtual Result<std::unique_ptr<PreparedUnit>> prepare(RunContext& context) = 0;
 };
 
+/// Model conversion for one load (families::load): the loader reads every document of the
+/// family's kinds that passed its schema, in manifest order (files in the order given, documents
+/// in file order), then finish() runs the checks across documents and returns the units.
+/// Errors go to the Diagnostics (file:line:column: spec.path: message); any error anywhere in
+/// the load means no unit of any family is used.
+class Loader {
+ public:
+  virtual ~Loader() = default;
+  /// One document (doc.kind() is one of the family's kinds). Report problems about it with
+  /// diagnostics.error(doc.error_at(pointer, message)) / warning(...).
+  virtual void accept(const manifest::DocView& doc, manifest::Diagnostics& diagnostics) = 0;
+  /// After the last document: cross-document checks (unique names, references between
+  /// documents), then the units in manifest order. Called once, also when errors were reported.
+  virtual std::vector<std::unique_ptr<Unit>> finish(manifest::Diagnostics& diagnostics) = 0;
+};
+
 class Family {
  public:
   virtual ~Family() = default;
   virtual std::string_view id() const = 0;  ///< "pico", "primus"
   virtual std::vector<KindSpec> kinds() const = 0;
   virtual std::vector<OptionSpec> options() const { return {}; }
-  /// The units of a clean load, in manifest order. Interim: conversion still lives in
-  /// manifest/ (LoadResult), until the families read their documents themselves.
-  virtual std::vector<std::unique_ptr<Unit>> units(const manifest::LoadResult& loaded) const = 0;
+  /// A fresh loader for one load of manifests.
+  virtual std::unique_ptr<Loader> loader() const = 0;
 };
 
 }  // namespace hsmctl::family

@@ -5,6 +5,7 @@
 // re-initialization, with a comment saying how it was chosen.
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/model/pico_hsm.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Manifest loading: YAML files -> JSON (YAML 1.2 core typing, duplicate keys, aliases and YAML 1.1
-// surprises rejected) -> validation by the JSON Schema in schemas/ -> semantic checks -> typed
-// model. Every error carries file:line:column and the dotted path; all errors are reported.
+// Manifest reading: YAML files -> JSON (YAML 1.2 core typing, duplicate keys, aliases and YAML
+// 1.1 surprises rejected) -> validation by the JSON Schema of the document's kind -> the
+// document, as a DocView, to whoever converts that kind (the device families, through
+// families::load). Every error carries file:line:column and the dotted path; all are reported.
+// manifest/ knows no family: the kind table is passed in (families/load.hpp builds it from the
+// registry).
 
+#include "hsmctl/manifest/doc_view.hpp"
 #include "hsmctl/model/observed.hpp"
-#include "hsmctl/model/pico_hsm.hpp"
-#include "hsmctl/model/primus.hpp"
 #include "hsmctl/util/error.hpp"
 
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,25 +21,35 @@
 
 namespace hsmctl::manifest {
 
-struct LoadResult {
-  std::vector<model::PicoHsmManifest> pico_hsms;
-  /// Securosys Primus kinds (docs/primus.md), checked together by model::primus::validate().
-  std::vector<model::primus::PrimusCluster> primus_clusters;
-  std::vector<model::primus::PrimusPartition> primus_partitions;
-  /// Every problem found, in file order. Non-empty means the manifests must not be used.
-  std::vector<Error> errors;
-  /// Non-fatal findings (dangerous but acknowledged options, ...), same format as errors.
-  std::vector<Error> warnings;
-  bool ok() const { return errors.empty(); }
+/// One manifest kind and its JSON Schema.
+struct KindSchema {
+  std::string kind;              ///< "PicoHSM"
+  std::string_view schema_json;  ///< draft-07; must outlive the load (embedded schemas do)
+  /// JSON pointers under which every value may be a secret and is never echoed in an error
+  /// ("/spec/userPin": the field, its reference and its generate parameters).
+  std::vector<std::string> sensitive_pointers;
 };
 
-/// Loads each path: a file, or a directory (all *.yaml / *.yml inside, sorted, not recursive),
-/// or "-" for standard input (named "<stdin>" in errors). Only regular files are read (a FIFO or
-/// a device is an error, never a hang), and the size limit is checked before reading.
-LoadResult load_manifests(const std::vector<std::string>& paths);
+/// Receives each document that passed the schema of its kind; `kind` indexes the kind table.
+/// An exception it throws (a converter that disagrees with the schema) becomes an internal
+/// error at the document.
+using DocumentHandler =
+    std::function<void(std::size_t kind, const DocView& doc, Diagnostics& diagnostics)>;
 
-/// Loads one in-memory document stream; `file_name` is used in error positions.
-LoadResult load_manifest_text(const std::string& text, const std::string& file_name);
+/// Reads each path: a file, or a directory (all *.yaml / *.yml inside, sorted, not recursive),
+/// or "-" for standard input (named "<stdin>" in errors). Only regular files are read (a FIFO or
+/// a device is an error, never a hang), and the size limit is checked before reading. Each
+/// document is validated against the schema of its kind in `kinds` (an unknown kind is an error
+/// that lists the table's kinds in table order) and handed to `handler` when valid. Returns the
+/// number of documents handed over. Call diagnostics.end_files() afterwards.
+std::size_t read_manifests(const std::vector<std::string>& paths,
+                           const std::vector<KindSchema>& kinds, Diagnostics& diagnostics,
+                           const DocumentHandler& handler);
+
+/// Reads one in-memory document stream; `file_name` is used in error positions.
+std::size_t read_manifest_text(const std::string& text, const std::string& file_name,
+                               const std::vector<KindSchema>& kinds, Diagnostics& diagnostics,
+                               const DocumentHandler& handler);
 
 /// What `hsmctl get` knows beside the device: the credential store's entries and records.
 struct EmitContext {
@@ -54,22 +68,6 @@ struct EmitContext {
 /// cannot reveal is emitted so that it never makes a plan re-initialize (and a comment says so).
 std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& name,
                                const EmitContext& ctx = {});
-
-/// One manifest kind and its embedded JSON Schema.
-struct KindSchema {
-  std::string_view kind;
-  std::string_view schema_json;
-  /// JSON pointers under which every value may be a secret and is never echoed in an error
-  /// ("/spec/userPin": the field, its reference and its generate parameters).
-  std::vector<std::string_view> sensitive_pointers;
-};
-
-/// The kinds manifest/ validates, in the order messages list them ("unknown kind ... (supported:
-/// PicoHSM, ...)"): the one table schema dispatch reads. It equals the kinds of the family
-/// registry (families/registry.hpp), family by family, which tests/unit/family/registry_test.cpp
-/// checks; it stays here until the families convert their documents themselves (issue 14,
-/// WP-E3b), because manifest/ must not depend on the families.
-const std::vector<KindSchema>& supported_kinds();
 
 /// The JSON Schema (draft-07) of kind PicoHSM as compiled into the binary, for editors and
 /// `hsmctl schema`-style output.

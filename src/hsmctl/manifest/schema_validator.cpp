@@ -9,7 +9,6 @@
 #include "hsmctl/manifest/detail/schema_validator.hpp"
 
 #include "hsmctl/manifest/detail/yaml_loader.hpp"
-#include "hsmctl/manifest/embedded_schemas.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/util/suggest.hpp"
 
@@ -56,18 +55,20 @@ LoadedSchema load_schema(std::string_view text) {
   return s;
 }
 
-// The schema of a kind in supported_kinds(), parsed on first use; valijson::Schema is immutable
-// after population and safe to share.
-const LoadedSchema& schema_for(std::size_t kind_index) {
+// The schema of a kind, parsed on first use and kept by its text (the tables hold the embedded
+// schemas); valijson::Schema is immutable after population and safe to share.
+const LoadedSchema& schema_for(std::string_view schema_json) {
   static std::mutex mutex;
-  static std::map<std::size_t, std::unique_ptr<const LoadedSchema>> cache;
+  static std::map<std::string, std::unique_ptr<const LoadedSchema>, std::less<>> cache;
   std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[kind_index];
-  if (!slot) {
-    slot = std::make_unique<const LoadedSchema>(
-        load_schema(supported_kinds().at(kind_index).schema_json));
+  auto it = cache.find(schema_json);
+  if (it == cache.end()) {
+    it = cache
+             .emplace(std::string(schema_json),
+                      std::make_unique<const LoadedSchema>(load_schema(schema_json)))
+             .first;
   }
-  return *slot;
+  return *it->second;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -206,8 +207,9 @@ std::string suggestion(const json* parent_schema, const std::string& name) {
 
 class Mapper {
  public:
-  Mapper(const YamlDocument& doc, const std::string& file, const json& schema)
-      : doc_(doc), file_(file), schema_(schema) {}
+  Mapper(const YamlDocument& doc, const std::string& file, const json& schema,
+         const std::vector<KindSchema>& kinds)
+      : doc_(doc), file_(file), schema_(schema), kinds_(kinds) {}
 
   void add(const std::vector<std::string>& context, const std::string& description) {
     // valijson also reports every enclosing object/array/conditional that failed because of a
@@ -228,7 +230,7 @@ class Mapper {
     }
     const json* value = value_at(pointer);
     const json* sub = subschema_at(schema_, pointer);
-    const bool sensitive = is_sensitive_pointer(pointer);
+    const bool sensitive = is_sensitive_pointer(pointer, kinds_);
 
     if (starts_with(description, "Missing required property")) {
       std::string name = quoted_name(description);
@@ -406,7 +408,8 @@ class Mapper {
              "letter or digit, " +
              got(value, false);
     }
-    return "does not match the required pattern, " + got(value, is_sensitive_pointer(pointer));
+    return "does not match the required pattern, " +
+           got(value, is_sensitive_pointer(pointer, kinds_));
   }
 
   // valijson context tokens: "<root>", "[spec]", "[0]"; the tokens are not escaped.
@@ -440,6 +443,7 @@ class Mapper {
   const YamlDocument& doc_;
   const std::string& file_;
   const json& schema_;
+  const std::vector<KindSchema>& kinds_;
   std::vector<Error> errors_;
 };
 
@@ -450,25 +454,12 @@ Error error_at(const std::string& file, Pos pos, std::string path, std::string m
 
 }  // namespace
 
-const std::vector<KindSchema>& supported_kinds() {
-  static const std::vector<KindSchema> kKinds = {
-      {kKindPicoHsm, embedded::picohsm_v1alpha1_schema_json(), {"/spec/userPin", "/spec/soPin"}},
-      {kKindPrimusCluster,
-       embedded::primuscluster_v1alpha1_schema_json(),
-       {"/spec/serviceProxy/password"}},
-      {kKindPrimusPartition,
-       embedded::primuspartition_v1alpha1_schema_json(),
-       {"/spec/setupPassword", "/spec/pkcs11Password"}},
-  };
-  return kKinds;
-}
-
-bool is_sensitive_pointer(const std::string& pointer) {
+bool is_sensitive_pointer(const std::string& pointer, const std::vector<KindSchema>& kinds) {
   // Everything under a credential field: the PIN fields themselves (where an inline value would
   // be the PIN), their references and their generate parameters (a PIN pasted into `charset` or
   // `length` is still a PIN), and anything under a field whose name says it holds a credential.
-  for (const auto& k : supported_kinds()) {
-    for (std::string_view p : k.sensitive_pointers) {
+  for (const auto& k : kinds) {
+    for (const std::string& p : k.sensitive_pointers) {
       if (starts_with(pointer, p))
         return true;
     }
@@ -499,7 +490,8 @@ bool is_sensitive_pointer(const std::string& pointer) {
   return false;
 }
 
-std::vector<Error> validate_document(const YamlDocument& doc, const std::string& file_name) {
+std::vector<Error> validate_document(const YamlDocument& doc, const std::string& file_name,
+                                     const std::vector<KindSchema>& kinds) {
   std::vector<Error> errors;
   const json& v = doc.value;
   if (!v.is_object()) {
@@ -539,7 +531,6 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   } else if (doc.poisoned.count("/kind") != 0) {
     dispatch_ok = false;
   } else {
-    const auto& kinds = supported_kinds();
     for (std::size_t i = 0; v["kind"].is_string() && i < kinds.size(); ++i) {
       if (v["kind"].get<std::string>() == kinds[i].kind)
         kind_index = i;
@@ -559,7 +550,7 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
   if (!dispatch_ok)
     return errors;
 
-  const LoadedSchema& schema = schema_for(kind_index);
+  const LoadedSchema& schema = schema_for(kinds[kind_index].schema_json);
   if (!schema.schema) {
     errors.push_back(
         error_at(file_name, doc.start, "",
@@ -579,7 +570,7 @@ std::vector<Error> validate_document(const YamlDocument& doc, const std::string&
     errors.back().code = Errc::kInternal;
     return errors;
   }
-  Mapper mapper(doc, file_name, schema.document);
+  Mapper mapper(doc, file_name, schema.document, kinds);
   valijson::ValidationResults::Error e;
   while (results.popError(e))
     mapper.add(e.context, e.description);

@@ -3,6 +3,7 @@
 // A reference to a secret, as written in a manifest. The reference itself is not secret and may
 // be printed ("env:ROOT_CA_PIN"); the value it points to never is.
 
+#include <optional>
 #include <string>
 
 namespace hsmctl::model {
@@ -29,5 +30,9 @@ struct SecretRef {
   /// How the reference is written in a manifest, e.g. "env:ROOT_CA_PIN" or "generate".
   std::string display() const;
 };
+
+/// Parses "env:NAME", "file:/abs", "store:NAME" or "prompt" as written in a manifest; nullopt
+/// for anything else (an inline value is never a reference).
+std::optional<SecretRef> parse_secret_reference(const std::string& text);
 
 }  // namespace hsmctl::model

@@ -6,8 +6,8 @@
 
 #include "../primus/primus_fixture.hpp"
 
+#include "hsmctl/families/load.hpp"
 #include "hsmctl/families/primus/family.hpp"
-#include "hsmctl/families/registry.hpp"
 #include "hsmctl/reconcile/exit_code.hpp"
 #include "hsmctl/reconcile/session.hpp"
 
@@ -30,12 +30,26 @@ class PrimusUnits : public PrimusFixture {
     return c;
   }
 
-  std::unique_ptr<reconcile::Session> start(const manifest::LoadResult& loaded) {
-    const family::Family* table[] = {&families::primus::family()};
+  /// One unit per cluster, each with the partitions that name it (as the loader builds them).
+  static std::vector<std::unique_ptr<family::Unit>> units_of(
+      const std::vector<PrimusCluster>& clusters, const std::vector<PrimusPartition>& partitions) {
+    std::vector<std::unique_ptr<family::Unit>> units;
+    for (const auto& c : clusters) {
+      std::vector<PrimusPartition> mine;
+      for (const auto& p : partitions) {
+        if (p.cluster == c.name)
+          mine.push_back(p);
+      }
+      units.push_back(families::primus::unit(c, std::move(mine)));
+    }
+    return units;
+  }
+
+  std::unique_ptr<reconcile::Session> start(std::vector<std::unique_ptr<family::Unit>> units) {
     family::Options options;
     options.values["ppin"] = HSMCTL_PPIN_DOUBLE;
-    auto session = std::make_unique<reconcile::Session>(families::units_of(table, loaded), keeper_,
-                                                        options, reconcile::Io{out_, err_, {}});
+    auto session = std::make_unique<reconcile::Session>(std::move(units), keeper_, options,
+                                                        reconcile::Io{out_, err_, {}});
     session->prepare(reconcile::device_map({}), 0);
     return session;
   }
@@ -44,24 +58,42 @@ class PrimusUnits : public PrimusFixture {
 };
 
 TEST_F(PrimusUnits, OneUnitPerClusterWithItsPartitions) {
-  manifest::LoadResult loaded;
-  PrimusCluster other = cluster();
-  other.name = "other";
-  loaded.primus_clusters = {cluster(), other};
-  loaded.primus_partitions = {partition("onprem")};
-  auto units = families::primus::family().units(loaded);
+  const std::string text = R"(apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusPartition
+metadata: {name: payments}
+spec: {cluster: other, userName: PAYMENTS01, slotId: 1}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusCluster
+metadata: {name: onprem}
+spec:
+  members: [{host: 10.0.0.1}]
+  client: {configPath: /etc/primus/a.cfg, secretsPath: /etc/primus/.a.cfg}
+---
+apiVersion: hsmctl.dev/v1alpha1
+kind: PrimusCluster
+metadata: {name: other}
+spec:
+  members: [{host: 10.0.0.2}]
+  client: {configPath: /etc/primus/b.cfg, secretsPath: /etc/primus/.b.cfg}
+)";
+  auto loaded = families::load_text(text, "p.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().to_string();
+  EXPECT_EQ(loaded.documents, 3u);
+  const auto& units = loaded.units;
   ASSERT_EQ(units.size(), 2u);
   EXPECT_EQ(units[0]->name(), "onprem");
   EXPECT_EQ(units[1]->name(), "other");
   EXPECT_STREQ(units[0]->noun(), "cluster");
   EXPECT_FALSE(units[0]->takes_device_uri());
+  ASSERT_NE(families::primus::partitions_of(*units[0]), nullptr);
+  EXPECT_TRUE(families::primus::partitions_of(*units[0])->empty());
+  ASSERT_EQ(families::primus::partitions_of(*units[1])->size(), 1u);
+  EXPECT_EQ(families::primus::partitions_of(*units[1])->front().name, "payments");
 }
 
 TEST_F(PrimusUnits, AFailingClusterDoesNotTurnTheOthersIntoErrors) {
-  manifest::LoadResult loaded;
-  loaded.primus_clusters = {broken_cluster(), cluster()};
-  loaded.primus_partitions = {partition("onprem")};
-  auto session = start(loaded);
+  auto session = start(units_of({broken_cluster(), cluster()}, {partition("onprem")}));
   const auto& plans = session->plans();
   ASSERT_EQ(plans.size(), 2u);
   EXPECT_EQ(plans[0].name, "broken");

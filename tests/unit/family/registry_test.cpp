@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The family table (families/registry.hpp): its order is the output order, every kind is listed
-// once, each family's schema is the embedded one, and manifest/'s kind table (schema dispatch,
-// "unknown kind ... (supported: ...)") lists exactly the registry's kinds in table order.
+// once, each family's schema is the embedded one, and the kind table manifest/ validates with
+// (schema dispatch, "unknown kind ... (supported: ...)") is the registry's kinds in table order.
 
 #include "hsmctl/families/registry.hpp"
 
-#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/families/load.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -52,17 +52,14 @@ TEST(FamilyRegistry, EachKindEmbedsItsSchema) {
   }
 }
 
-TEST(FamilyRegistry, ManifestKindTableEqualsTheRegistry) {
+TEST(FamilyRegistry, KindTableIsTheRegistryKindsInTableOrder) {
   const auto kinds = all_kinds();
-  const auto& table = manifest::supported_kinds();
+  const auto table = kind_table(families());
   ASSERT_EQ(table.size(), kinds.size());
   for (std::size_t i = 0; i < kinds.size(); ++i) {
     EXPECT_EQ(table[i].kind, kinds[i].kind) << i;
     EXPECT_EQ(table[i].schema_json, kinds[i].schema_json) << kinds[i].kind;
-    EXPECT_EQ(std::vector<std::string>(table[i].sensitive_pointers.begin(),
-                                       table[i].sensitive_pointers.end()),
-              kinds[i].sensitive_pointers)
-        << kinds[i].kind;
+    EXPECT_EQ(table[i].sensitive_pointers, kinds[i].sensitive_pointers) << kinds[i].kind;
   }
 }
 
@@ -70,8 +67,8 @@ TEST(FamilyRegistry, UnknownKindListsTheRegistryKindsInOrder) {
   std::string supported;
   for (const auto& k : all_kinds())
     supported += (supported.empty() ? "" : ", ") + k.kind;
-  auto r = manifest::load_manifest_text(
-      "apiVersion: hsmctl.dev/v1alpha1\nkind: Nope\nmetadata: {name: x}\nspec: {}\n", "x.yaml");
+  auto r = load_text("apiVersion: hsmctl.dev/v1alpha1\nkind: Nope\nmetadata: {name: x}\nspec: {}\n",
+                     "x.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].message, "unknown kind \"Nope\" (supported: " + supported + ")");
 }
@@ -142,11 +139,11 @@ spec:
 )";
 
 TEST(FamilyRegistry, UnitsFollowTheTableThenManifestOrder) {
-  auto loaded = manifest::load_manifest_text(kMixed, "mixed.yaml");
+  auto loaded = load_text(kMixed, "mixed.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.errors.front().to_string();
-  auto units = units_of(families(), loaded);
+  EXPECT_EQ(loaded.documents, 4u);
   std::vector<std::string> got;
-  for (const auto& u : units) {
+  for (const auto& u : loaded.units) {
     got.push_back(std::string(u->noun()) + ":" + u->name() + (u->takes_device_uri() ? ":uri" : ""));
   }
   // One unit per PicoHSM document and one per PrimusCluster (its partitions belong to it).

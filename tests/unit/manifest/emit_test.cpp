@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "support/typed_load.hpp"
+
 #include "hsmctl/families/schsm_engine/diff.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/model/options.hpp"
@@ -17,7 +19,7 @@ using model::ObservedPico;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string all_errors(const LoadResult& r) {
+std::string all_errors(const hsmctl::testing::TypedLoad& r) {
   std::string s;
   for (const auto& e : r.errors)
     s += e.to_string() + "\n";
@@ -48,7 +50,7 @@ model::PicoHsmManifest round_trip(const ObservedPico& o, const std::string& name
   std::string yaml = emit_pico_manifest(o, name);
   if (text != nullptr)
     *text = yaml;
-  LoadResult r = load_manifest_text(yaml, "emitted.yaml");
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed_text(yaml, "emitted.yaml");
   EXPECT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
   EXPECT_EQ(r.pico_hsms.size(), 1u) << yaml;
   if (r.pico_hsms.empty())
@@ -160,7 +162,7 @@ TEST(ManifestEmit, StoreReferencesLabelsAndSchemaLine) {
   std::string yaml = emit_pico_manifest(initialized_pico(), "root-ca", ctx);
   EXPECT_EQ(yaml.rfind("# yaml-language-server: $schema=https://hsmctl.dev/schemas/", 0), 0u)
       << yaml;
-  LoadResult r = load_manifest_text(yaml, "emitted.yaml");
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed_text(yaml, "emitted.yaml");
   ASSERT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
   const auto& m = r.pico_hsms.at(0);
   EXPECT_EQ(m.spec.user_pin->display(), "store:pico:E6614C311B4A2B21/user-pin");

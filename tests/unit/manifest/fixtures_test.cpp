@@ -5,7 +5,8 @@
 // ("PicoHSM, PrimusCluster, PrimusPartition"), so a new family edits no fixture.
 #include "support/files.hpp"
 
-#include "hsmctl/manifest/load.hpp"
+#include "hsmctl/families/load.hpp"
+#include "hsmctl/families/registry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -39,7 +40,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 std::string expand_kinds(std::string line) {
   std::string kinds;
-  for (const auto& k : supported_kinds())
+  for (const auto& k : families::kind_table(families::families()))
     kinds += (kinds.empty() ? "" : ", ") + std::string(k.kind);
   const std::string placeholder = "{kinds}";
   for (auto at = line.find(placeholder); at != std::string::npos; at = line.find(placeholder)) {
@@ -86,9 +87,9 @@ class ManifestInvalidFixture : public ::testing::TestWithParam<std::string> {};
 TEST_P(ManifestInvalidFixture, ReportsExpectedErrors) {
   fs::path file = fixture_dir() / "invalid" / (GetParam() + ".yaml");
   fs::path expected_file = fixture_dir() / "invalid" / (GetParam() + ".expected");
-  LoadResult r = load_manifests({file.string()});
+  families::Loaded r = families::load({file.string()});
   EXPECT_FALSE(r.ok());
-  EXPECT_TRUE(r.pico_hsms.empty());
+  EXPECT_TRUE(r.units.empty());
   std::vector<std::string> actual = render(r.errors, file);
   std::vector<std::string> expected = lines_of(read_text(expected_file));
   for (auto& line : expected)

@@ -2,6 +2,7 @@
 #include "hsmctl/manifest/load.hpp"
 
 #include "support/temp_dir.hpp"
+#include "support/typed_load.hpp"
 
 #include "hsmctl/model/options.hpp"
 
@@ -24,19 +25,19 @@ fs::path fixtures() {
   return fs::path(HSMCTL_SOURCE_DIR) / "tests/fixtures/manifests";
 }
 
-std::string all_errors(const LoadResult& r) {
+std::string all_errors(const hsmctl::testing::TypedLoad& r) {
   std::string s;
   for (const auto& e : r.errors)
     s += e.to_string() + "\n";
   return s;
 }
 
-LoadResult load_fixture(const std::string& rel) {
-  return load_manifests({(fixtures() / rel).string()});
+hsmctl::testing::TypedLoad load_fixture(const std::string& rel) {
+  return hsmctl::testing::load_typed({(fixtures() / rel).string()});
 }
 
 TEST(ManifestLoad, MinimalUsesDocumentedDefaults) {
-  LoadResult r = load_fixture("valid/minimal.yaml");
+  hsmctl::testing::TypedLoad r = load_fixture("valid/minimal.yaml");
   ASSERT_TRUE(r.ok()) << all_errors(r);
   EXPECT_TRUE(r.warnings.empty());
   ASSERT_EQ(r.pico_hsms.size(), 1u);
@@ -77,7 +78,7 @@ TEST(ManifestLoad, MinimalUsesDocumentedDefaults) {
 }
 
 TEST(ManifestLoad, FullExampleParsesEveryField) {
-  LoadResult r = load_fixture("valid/full.yaml");
+  hsmctl::testing::TypedLoad r = load_fixture("valid/full.yaml");
   ASSERT_TRUE(r.ok()) << all_errors(r);
   ASSERT_EQ(r.pico_hsms.size(), 1u);
   const auto& m = r.pico_hsms[0];
@@ -115,7 +116,7 @@ TEST(ManifestLoad, FullExampleParsesEveryField) {
 }
 
 TEST(ManifestLoad, MultiDocumentStreamSkipsTrailingSeparator) {
-  LoadResult r = load_fixture("valid/multi.yaml");
+  hsmctl::testing::TypedLoad r = load_fixture("valid/multi.yaml");
   ASSERT_TRUE(r.ok()) << all_errors(r);
   ASSERT_EQ(r.pico_hsms.size(), 2u);
   const auto& a = r.pico_hsms[0].spec;
@@ -135,7 +136,7 @@ TEST(ManifestLoad, MultiDocumentStreamSkipsTrailingSeparator) {
 }
 
 TEST(ManifestLoad, DangerousButAllowedSettingsAreWarnings) {
-  LoadResult r = load_fixture("valid/warnings.yaml");
+  hsmctl::testing::TypedLoad r = load_fixture("valid/warnings.yaml");
   ASSERT_TRUE(r.ok()) << all_errors(r);
   ASSERT_EQ(r.pico_hsms.size(), 1u);
   EXPECT_TRUE(r.pico_hsms[0].spec.transport_pin);
@@ -152,7 +153,7 @@ TEST(ManifestLoad, DangerousButAllowedSettingsAreWarnings) {
 }
 
 TEST(ManifestLoad, DirectoryLoadIsSortedAndTakesOnlyYaml) {
-  LoadResult r = load_fixture("dir");
+  hsmctl::testing::TypedLoad r = load_fixture("dir");
   ASSERT_TRUE(r.ok()) << all_errors(r);  // notes.txt (not YAML) is ignored
   ASSERT_EQ(r.pico_hsms.size(), 3u);
   EXPECT_EQ(r.pico_hsms[0].metadata.name, "first");   // a.yml
@@ -167,7 +168,8 @@ TEST(ManifestLoad, DuplicatesAcrossFilesNameTheOtherFile) {
   const hsmctl::testing::TempDir tmp("hsmctl-manifest-copy");
   const fs::path copy = tmp.file("a.yaml");
   fs::copy_file(a, copy, fs::copy_options::overwrite_existing);
-  LoadResult r = load_manifests({(fixtures() / "dir").string(), copy.string()});
+  hsmctl::testing::TypedLoad r =
+      hsmctl::testing::load_typed({(fixtures() / "dir").string(), copy.string()});
   ASSERT_EQ(r.errors.size(), 2u) << all_errors(r);
   EXPECT_TRUE(r.pico_hsms.empty());
   EXPECT_EQ(r.errors[0].to_string(), copy.string() +
@@ -184,7 +186,7 @@ TEST(ManifestLoad, DuplicatesAcrossFilesNameTheOtherFile) {
 TEST(ManifestLoad, ErrorsFollowFileOrder) {
   const std::string yes = (fixtures() / "invalid/yes.yaml").string();
   const std::string octal = (fixtures() / "invalid/octal.yaml").string();
-  LoadResult r = load_manifests({yes, octal});
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed({yes, octal});
   ASSERT_EQ(r.errors.size(), 4u) << all_errors(r);
   EXPECT_EQ(r.errors[0].where->file, yes);
   EXPECT_EQ(r.errors[1].where->file, yes);
@@ -194,20 +196,21 @@ TEST(ManifestLoad, ErrorsFollowFileOrder) {
 }
 
 TEST(ManifestLoad, MissingPathsAndEmptyDirectoriesAreErrors) {
-  LoadResult r = load_manifests({(fixtures() / "does-not-exist.yaml").string()});
+  hsmctl::testing::TypedLoad r =
+      hsmctl::testing::load_typed({(fixtures() / "does-not-exist.yaml").string()});
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].code, Errc::kIo);
   EXPECT_THAT(r.errors[0].to_string(), HasSubstr("does-not-exist.yaml: no such file"));
 
   const hsmctl::testing::TempDir empty("hsmctl-manifest-empty");
-  LoadResult r2 = load_manifests({empty.path()});
+  hsmctl::testing::TypedLoad r2 = hsmctl::testing::load_typed({empty.path()});
   ASSERT_EQ(r2.errors.size(), 1u);
   EXPECT_THAT(r2.errors[0].message, HasSubstr("no *.yaml or *.yml files"));
 }
 
 TEST(ManifestLoad, InlineSecretsAreNeverEchoed) {
   const fs::path file = fixtures() / "invalid/inline_pin.yaml";
-  LoadResult r = load_manifests({file.string()});
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed({file.string()});
   ASSERT_FALSE(r.ok());
   for (const Error& e : r.errors) {
     const std::string s = e.to_string();
@@ -215,7 +218,7 @@ TEST(ManifestLoad, InlineSecretsAreNeverEchoed) {
     EXPECT_EQ(s.find("57621880"), std::string::npos) << s;
   }
   // A plain integer user PIN is refused as an inline secret without showing the number.
-  LoadResult r2 = load_manifest_text(
+  hsmctl::testing::TypedLoad r2 = hsmctl::testing::load_typed_text(
       "apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata: {name: x}\n"
       "spec:\n  device: {serial: \"E6614C311B4A2B21\"}\n  userPin: 123456\n"
       "  soPin: {secret: 87654321}\n",
@@ -232,7 +235,7 @@ TEST(ManifestLoad, InlineSecretsAreNeverEchoed) {
 }
 
 TEST(ManifestLoad, AllErrorsOfAFileAreReported) {
-  LoadResult r = load_fixture("invalid/multiple_errors.yaml");
+  hsmctl::testing::TypedLoad r = load_fixture("invalid/multiple_errors.yaml");
   EXPECT_EQ(r.errors.size(), 7u) << all_errors(r);
   for (std::size_t i = 1; i < r.errors.size(); ++i) {
     EXPECT_LE(r.errors[i - 1].where->line, r.errors[i].where->line);
@@ -240,7 +243,7 @@ TEST(ManifestLoad, AllErrorsOfAFileAreReported) {
 }
 
 TEST(ManifestLoad, SyntaxErrorAfterAValidDocumentKeepsNothing) {
-  LoadResult r = load_manifest_text(
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed_text(
       "apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata: {name: x}\n"
       "spec:\n  device: {serial: \"E6614C311B4A2B21\"}\n  userPin: {secret: prompt}\n"
       "  soPin: {secret: prompt}\n---\nkind: [\n",
@@ -251,7 +254,8 @@ TEST(ManifestLoad, SyntaxErrorAfterAValidDocumentKeepsNothing) {
 }
 
 TEST(ManifestLoad, EmptyStreamHasNoDocumentsAndNoErrors) {
-  LoadResult r = load_manifest_text("# nothing here\n---\n", "e.yaml");
+  hsmctl::testing::TypedLoad r =
+      hsmctl::testing::load_typed_text("# nothing here\n---\n", "e.yaml");
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(r.pico_hsms.empty());
 }
@@ -270,7 +274,7 @@ TEST(ManifestLoad, DamagedInputNeverCrashes) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(text.empty());
   auto check = [](const std::string& t) {
-    LoadResult r = load_manifest_text(t, "damaged.yaml");
+    hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed_text(t, "damaged.yaml");
     for (const Error& e : r.errors) {
       ASSERT_TRUE(e.where.has_value()) << e.to_string();
       EXPECT_EQ(e.where->file, "damaged.yaml");

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The PrimusCluster / PrimusPartition kinds through the manifest loader (schema, model, errors).
+#include "support/typed_load.hpp"
+
 #include "hsmctl/manifest/load.hpp"
 
 #include <gtest/gtest.h>
@@ -34,7 +36,7 @@ spec:
 )";
 
 TEST(PrimusManifest, LoadsBothKindsIntoTheModel) {
-  auto r = manifest::load_manifest_text(kGood, "primus.yaml");
+  auto r = hsmctl::testing::load_typed_text(kGood, "primus.yaml");
   for (const auto& e : r.errors)
     ADD_FAILURE() << e.to_string();
   ASSERT_TRUE(r.ok());
@@ -65,7 +67,7 @@ TEST(PrimusManifest, SchemaErrorsHaveFileLineColumnAndNeverEchoSecrets) {
   std::string text = kGood;
   text.replace(text.find("slotId: 1"), 9, "slotId: one");
   text.replace(text.find("\"env:SETUP_PW\""), 14, "bHocQ-bdLVz-d53Cq-xP2qq-7ZdnG");
-  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  auto r = hsmctl::testing::load_typed_text(text, "primus.yaml");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.primus_partitions.empty());
   bool slot = false;
@@ -86,14 +88,14 @@ TEST(PrimusManifest, CreateSecretsFileIsABoolean) {
   std::string text = kGood;
   const std::string line = "    secretsFileMode: {owner: root, group: primus, mode: \"0600\"}\n";
   text.replace(text.find(line), line.size(), line + "    createSecretsFile: true\n");
-  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  auto r = hsmctl::testing::load_typed_text(text, "primus.yaml");
   for (const auto& e : r.errors)
     ADD_FAILURE() << e.to_string();
   ASSERT_EQ(r.primus_clusters.size(), 1u);
   EXPECT_TRUE(r.primus_clusters[0].create_secrets_file);
 
   text.replace(text.find("createSecretsFile: true"), 23, "createSecretsFile: yes");
-  r = manifest::load_manifest_text(text, "primus.yaml");
+  r = hsmctl::testing::load_typed_text(text, "primus.yaml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors[0].path, "spec.client.createSecretsFile") << r.errors[0].to_string();
 }
@@ -101,7 +103,7 @@ TEST(PrimusManifest, CreateSecretsFileIsABoolean) {
 TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
   std::string text = kGood;
   text.replace(text.find("cluster: prod-ch"), 16, "cluster: nowhere");
-  auto r = manifest::load_manifest_text(text, "primus.yaml");
+  auto r = hsmctl::testing::load_typed_text(text, "primus.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].path, "spec.cluster");
   ASSERT_TRUE(r.errors[0].where);
@@ -109,8 +111,18 @@ TEST(PrimusManifest, CrossObjectErrorsPointAtTheField) {
   EXPECT_NE(r.errors[0].message.find("nowhere"), std::string::npos);
 }
 
+// Cross-object errors echo input like every other manifest error: escaped for display (they
+// were printed raw before the families converted their documents, issue 14 WP-E3b).
+TEST(PrimusManifest, CrossObjectErrorsEscapeEchoedInput) {
+  std::string text = kGood;
+  text.replace(text.find("cluster: prod-ch"), 16, "cluster: \"no\\e[2Jwhere\"");
+  auto r = hsmctl::testing::load_typed_text(text, "primus.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].message, "PrimusCluster 'no\\e[2Jwhere' is not defined");
+}
+
 TEST(PrimusManifest, UnknownKindListsTheSupportedOnes) {
-  auto r = manifest::load_manifest_text(
+  auto r = hsmctl::testing::load_typed_text(
       "apiVersion: hsmctl.dev/v1alpha1\nkind: PrimusHSM\nmetadata: {name: x}\nspec: {}\n",
       "k.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
@@ -119,7 +131,7 @@ TEST(PrimusManifest, UnknownKindListsTheSupportedOnes) {
 }
 
 TEST(PrimusManifest, ExamplesLoad) {
-  auto r = manifest::load_manifests({std::string(HSMCTL_SOURCE_DIR) + "/examples/primus"});
+  auto r = hsmctl::testing::load_typed({std::string(HSMCTL_SOURCE_DIR) + "/examples/primus"});
   ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
   EXPECT_EQ(r.primus_clusters.size(), 2u);
   EXPECT_EQ(r.primus_partitions.size(), 2u);

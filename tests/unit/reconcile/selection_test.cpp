@@ -2,7 +2,7 @@
 // `--selector` / `--target`: parsing, matching on metadata.labels of every family's units, and
 // the errors (usage for bad syntax or an unknown target, manifest for an empty selection).
 
-#include "hsmctl/families/registry.hpp"
+#include "hsmctl/families/load.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/reconcile/session.hpp"
 
@@ -65,7 +65,7 @@ spec:
 std::vector<std::string> names_selected(const std::vector<std::string>& selectors,
                                         const std::vector<std::string>& targets,
                                         Errc* error = nullptr, std::string* message = nullptr) {
-  const manifest::LoadResult loaded = manifest::load_manifest_text(kManifests, "m.yaml");
+  families::Loaded loaded = families::load_text(kManifests, "m.yaml");
   EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
   auto selection = parse_selection(selectors, targets);
   if (!selection) {
@@ -75,7 +75,7 @@ std::vector<std::string> names_selected(const std::vector<std::string>& selector
       *message = selection.error().message;
     return {"<invalid>"};
   }
-  auto selected = select_units(families::units_of(families::families(), loaded), *selection);
+  auto selected = select_units(std::move(loaded.units), *selection);
   if (!selected) {
     if (error)
       *error = selected.error().code;

@@ -6,6 +6,7 @@
 
 #include "hsmctl/reconcile/session.hpp"
 
+#include "hsmctl/families/load.hpp"
 #include "hsmctl/families/registry.hpp"
 #include "hsmctl/reconcile/exit_code.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -135,6 +137,29 @@ class FakeUnit final : public family::Unit {
   Events& events_;
 };
 
+class FakeLoader final : public family::Loader {
+ public:
+  FakeLoader(std::vector<Script> scripts, Events& events)
+      : scripts_(std::move(scripts)), events_(events) {}
+  void accept(const manifest::DocView& /*doc*/, manifest::Diagnostics& /*diagnostics*/) override {}
+  std::vector<std::unique_ptr<family::Unit>> finish(
+      manifest::Diagnostics& /*diagnostics*/) override {
+    std::vector<std::unique_ptr<family::Unit>> out;
+    for (const auto& s : scripts_)
+      out.push_back(std::make_unique<FakeUnit>(s, events_));
+    return out;
+  }
+
+ private:
+  std::vector<Script> scripts_;
+  Events& events_;
+};
+
+/// The units of the table's families (their loaders read no document).
+std::vector<std::unique_ptr<family::Unit>> units_of(std::span<const family::Family* const> table) {
+  return families::load_text("", "none.yaml", table).units;
+}
+
 class FakeFamily final : public family::Family {
  public:
   FakeFamily(std::string id, std::vector<Script> scripts, Events& events)
@@ -143,12 +168,9 @@ class FakeFamily final : public family::Family {
   std::vector<family::KindSpec> kinds() const override {
     return {{"Fake" + id_, "{}", {}, !scripts_.empty() && scripts_.front().takes_uri}};
   }
-  std::vector<std::unique_ptr<family::Unit>> units(
-      const manifest::LoadResult& /*loaded*/) const override {
-    std::vector<std::unique_ptr<family::Unit>> out;
-    for (const auto& s : scripts_)
-      out.push_back(std::make_unique<FakeUnit>(s, events_));
-    return out;
+  /// No documents: the loader's finish() gives the scripted units.
+  std::unique_ptr<family::Loader> loader() const override {
+    return std::make_unique<FakeLoader>(scripts_, events_);
   }
 
  private:
@@ -174,7 +196,7 @@ class SessionTest : public ::testing::Test {
     families_.push_back(std::make_unique<FakeFamily>("second", std::move(second), events));
     for (const auto& f : families_)
       table_.push_back(f.get());
-    units_ = families::units_of(table_, manifest::LoadResult{});
+    units_ = units_of(table_);
     session =
         std::make_unique<Session>(std::move(units_), keeper_, std::move(options), Io{out, err, {}});
     session->set_parallelism(parallel);
@@ -396,7 +418,7 @@ TEST(DeviceErrors, UnknownNameListsTheUnitsThatTakeAUri) {
   FakeFamily pico("Pico", {{.name = "a"}, {.name = "b"}}, events);
   FakeFamily other("Other", {{.name = "c", .takes_uri = false}}, events);
   const family::Family* table[] = {&pico, &other};
-  auto units = families::units_of(table, manifest::LoadResult{});
+  auto units = units_of(table);
   // A unit without a device URI cannot be named.
   auto errors = device_errors(units, device_map({"c=sim:/x", "a=sim:/y"}), table);
   ASSERT_EQ(errors.size(), 1u);
@@ -409,7 +431,7 @@ TEST(DeviceErrors, TwoUnitsOnOneSimulatorFile) {
   Events events;
   FakeFamily pico("Pico", {{.name = "a"}, {.name = "b"}}, events);
   const family::Family* table[] = {&pico};
-  auto units = families::units_of(table, manifest::LoadResult{});
+  auto units = units_of(table);
   auto errors = device_errors(units, device_map({"sim:/x"}), table);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].message,

@@ -68,6 +68,8 @@ class PicoUnit final : public family::Unit {
     return std::unique_ptr<family::PreparedUnit>(std::make_unique<PreparedPico>(std::move(d)));
   }
 
+  const model::PicoHsmManifest& manifest() const { return manifest_; }
+
  private:
   model::PicoHsmManifest manifest_;
 };
@@ -92,14 +94,7 @@ class PicoFamily final : public family::Family {
          true, Scope::kApply}};
   }
 
-  std::vector<std::unique_ptr<family::Unit>> units(
-      const manifest::LoadResult& loaded) const override {
-    std::vector<std::unique_ptr<family::Unit>> out;
-    out.reserve(loaded.pico_hsms.size());
-    for (const auto& m : loaded.pico_hsms)
-      out.push_back(std::make_unique<PicoUnit>(m));
-    return out;
-  }
+  std::unique_ptr<family::Loader> loader() const override { return pico::loader(); }
 };
 
 }  // namespace
@@ -107,6 +102,15 @@ class PicoFamily final : public family::Family {
 const family::Family& family() {
   static const PicoFamily instance;
   return instance;
+}
+
+std::unique_ptr<family::Unit> unit(model::PicoHsmManifest manifest) {
+  return std::make_unique<PicoUnit>(std::move(manifest));
+}
+
+const model::PicoHsmManifest* manifest_of(const family::Unit& unit) {
+  const auto* pico = dynamic_cast<const PicoUnit*>(&unit);
+  return pico == nullptr ? nullptr : &pico->manifest();
 }
 
 }  // namespace hsmctl::families::pico

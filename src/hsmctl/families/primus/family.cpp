@@ -80,6 +80,9 @@ class ClusterUnit final : public family::Unit {
         std::make_unique<PreparedCluster>(std::move(prepared.front())));
   }
 
+  const engine::PrimusCluster& cluster() const { return cluster_; }
+  const std::vector<engine::PrimusPartition>& partitions() const { return partitions_; }
+
  private:
   engine::PrimusCluster cluster_;
   std::vector<engine::PrimusPartition> partitions_;  ///< the ones naming this cluster
@@ -116,19 +119,7 @@ class PrimusFamily final : public family::Family {
     };
   }
 
-  std::vector<std::unique_ptr<family::Unit>> units(
-      const manifest::LoadResult& loaded) const override {
-    std::vector<std::unique_ptr<family::Unit>> out;
-    for (const auto& c : loaded.primus_clusters) {
-      std::vector<engine::PrimusPartition> partitions;
-      for (const auto& p : loaded.primus_partitions) {
-        if (p.cluster == c.name)
-          partitions.push_back(p);
-      }
-      out.push_back(std::make_unique<ClusterUnit>(c, std::move(partitions)));
-    }
-    return out;
-  }
+  std::unique_ptr<family::Loader> loader() const override { return primus::loader(); }
 };
 
 }  // namespace
@@ -136,6 +127,21 @@ class PrimusFamily final : public family::Family {
 const family::Family& family() {
   static const PrimusFamily instance;
   return instance;
+}
+
+std::unique_ptr<family::Unit> unit(model::primus::PrimusCluster cluster,
+                                   std::vector<model::primus::PrimusPartition> partitions) {
+  return std::make_unique<ClusterUnit>(std::move(cluster), std::move(partitions));
+}
+
+const model::primus::PrimusCluster* cluster_of(const family::Unit& unit) {
+  const auto* c = dynamic_cast<const ClusterUnit*>(&unit);
+  return c == nullptr ? nullptr : &c->cluster();
+}
+
+const std::vector<model::primus::PrimusPartition>* partitions_of(const family::Unit& unit) {
+  const auto* c = dynamic_cast<const ClusterUnit*>(&unit);
+  return c == nullptr ? nullptr : &c->partitions();
 }
 
 }  // namespace hsmctl::families::primus

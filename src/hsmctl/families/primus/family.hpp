@@ -11,9 +11,26 @@
 // session refuses to execute anything when any unit failed to prepare or is blocked.
 
 #include "hsmctl/family/family.hpp"
+#include "hsmctl/model/primus.hpp"
+
+#include <memory>
+#include <vector>
 
 namespace hsmctl::families::primus {
 
 const family::Family& family();
+
+/// The loader of kinds PrimusCluster and PrimusPartition (convert.cpp); its finish() runs
+/// model::primus::validate() over all of them.
+std::unique_ptr<family::Loader> loader();
+
+/// The unit of one cluster with the partitions that name it.
+std::unique_ptr<family::Unit> unit(model::primus::PrimusCluster cluster,
+                                   std::vector<model::primus::PrimusPartition> partitions);
+
+/// The cluster of a unit of this family; nullptr for any other unit.
+const model::primus::PrimusCluster* cluster_of(const family::Unit& unit);
+/// The partitions of a unit of this family; nullptr for any other unit.
+const std::vector<model::primus::PrimusPartition>* partitions_of(const family::Unit& unit);
 
 }  // namespace hsmctl::families::primus

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: Apache-2.0
+// PicoHSM documents -> model::PicoHsmManifest (moved from manifest/semantic.cpp, issue 14
+// WP-E3b): the checks JSON Schema cannot express (cross-field rules, Pico-specific hazards), and
+// across documents unique names and unique device selectors.
+#include "hsmctl/families/pico/family.hpp"
+#include "hsmctl/model/limits.hpp"
+
+#include <cctype>
+#include <map>
+#include <optional>
+#include <utility>
+
+namespace hsmctl::families::pico {
+namespace {
+
+using manifest::Diagnostics;
+using manifest::DocNode;
+using manifest::DocView;
+
+class Builder {
+ public:
+  Builder(const DocView& doc, Diagnostics& diagnostics) : doc_(doc), diagnostics_(diagnostics) {}
+
+  std::optional<model::PicoHsmManifest> run() {
+    const DocNode root = doc_.root();
+    model::PicoHsmManifest m;
+    m.origin = doc_.position_of("");
+    m.positions = doc_.positions();
+
+    const DocNode meta = root["metadata"];
+    m.metadata.name = meta["name"].string();
+    for (const auto& [k, v] : meta["labels"].members())
+      m.metadata.labels[k] = v.string();
+
+    const DocNode spec = root["spec"];
+    model::PicoHsmSpec& s = m.spec;
+
+    const DocNode device = spec["device"];
+    if (device.contains("serial")) {
+      s.device.serial = device["serial"].string();
+      for (char& c : s.device.serial)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else {
+      s.device.reader = device["reader"].string();
+    }
+
+    s.pin_retries = spec.integer_or("pinRetries", model::kDefaultPinRetries);
+    if (spec.contains("resetRetryCounter")) {
+      const DocNode rrc = spec["resetRetryCounter"];
+      s.reset_retry_counter.enabled = rrc.boolean_or("enabled", true);
+      s.reset_retry_counter.only_resets_counter = rrc.boolean_or("onlyResetsCounter", false);
+    }
+    s.transport_pin = spec.boolean_or("transportPin", false);
+    if (spec.contains("dkekShares"))
+      s.dkek_shares = spec["dkekShares"].integer();
+    for (const DocNode& d : spec["keyDomains"].elements()) {
+      model::KeyDomain kd;
+      if (d.contains("dkekShares"))
+        kd.dkek_shares = d["dkekShares"].integer();
+      s.key_domains.push_back(kd);
+    }
+    if (spec.contains("publicKeyAuth")) {
+      const DocNode p = spec["publicKeyAuth"];
+      model::PublicKeyAuth pka;
+      pka.keys = p["keys"].integer();
+      pka.required = p["required"].integer();
+      pka.replaceable = p.boolean_or("replaceable", false);
+      pka.combined_with_pin = p.boolean_or("combinedWithPin", false);
+      s.public_key_auth = pka;
+    }
+    if (spec.contains("options")) {
+      s.options.press_to_confirm = spec["options"].boolean_or("pressToConfirm", false);
+      s.options.key_usage_counter = spec["options"].boolean_or("keyUsageCounter", false);
+    }
+    if (spec.contains("acknowledge")) {
+      s.acknowledge.transport_pin_lockout =
+          spec["acknowledge"].boolean_or("transportPinNeverClears", false);
+    }
+
+    s.user_pin = pin_source(spec["userPin"], /*so=*/false);
+    s.so_pin = pin_source(spec["soPin"], /*so=*/true);
+
+    check(s);
+
+    if (failed_)
+      return std::nullopt;
+    return m;
+  }
+
+ private:
+  std::optional<model::SecretRef> pin_source(const DocNode& src, bool so) {
+    const std::string& ptr = src.pointer();
+    if (src.contains("secret")) {
+      auto ref = model::parse_secret_reference(src["secret"].string());
+      if (!ref) {
+        // The schema pattern already rejects these; kept so the model never holds a literal.
+        error(ptr + "/secret", "not a secret reference");
+        return std::nullopt;
+      }
+      return ref;
+    }
+    const DocNode g = src["generate"];
+    model::SecretRef ref;
+    ref.kind = model::SecretRef::Kind::kGenerate;
+    using Charset = model::GenerateSpec::Charset;
+    std::string charset = g.string_or("charset", so ? "hex" : "digits");
+    ref.generate.charset = charset == "hex"            ? Charset::kHex
+                           : charset == "alphanumeric" ? Charset::kAlphanumeric
+                                                       : Charset::kDigits;
+    int default_length = so ? (ref.generate.charset == Charset::kHex ? 16 : 8) : 8;
+    ref.generate.length = g.integer_or("length", default_length);
+    const std::string len_ptr = g.contains("length") ? ptr + "/generate/length" : ptr + "/generate";
+    if (so) {
+      bool hex16 = ref.generate.charset == Charset::kHex && ref.generate.length == 16;
+      if (!hex16 && ref.generate.length != 8) {
+        error(len_ptr,
+              "a generated SO PIN must be exactly 8 bytes: 16 characters with charset hex, or 8 "
+              "characters, got length " +
+                  std::to_string(ref.generate.length));
+      }
+    } else if (ref.generate.length < model::kMinUserPinLength ||
+               ref.generate.length > model::kMaxUserPinLength) {
+      error(len_ptr, "a generated user PIN must be " + std::to_string(model::kMinUserPinLength) +
+                         " to " + std::to_string(model::kMaxUserPinLength) +
+                         " characters long, got length " + std::to_string(ref.generate.length));
+    }
+    return ref;
+  }
+  void check(const model::PicoHsmSpec& s) {
+    if (s.public_key_auth && s.public_key_auth->required > s.public_key_auth->keys) {
+      error("/spec/publicKeyAuth/required",
+            "required (" + std::to_string(s.public_key_auth->required) +
+                ") must not exceed keys (" + std::to_string(s.public_key_auth->keys) +
+                "); authentication could never succeed");
+    }
+    if (s.dkek_shares && !s.key_domains.empty()) {
+      error("/spec/dkekShares",
+            "dkekShares cannot be combined with keyDomains; set the shares per domain with "
+            "keyDomains[].dkekShares");
+    }
+    if (s.transport_pin && !s.acknowledge.transport_pin_lockout) {
+      error("/spec/transportPin",
+            "transportPin: true locks a Pico HSM out: VERIFY answers 6984 forever because only "
+            "a re-initialization clears the flag; set acknowledge.transportPinNeverClears: true "
+            "to accept this");
+    }
+    if (s.reset_retry_counter.only_resets_counter) {
+      if (!s.reset_retry_counter.enabled) {
+        error("/spec/resetRetryCounter/onlyResetsCounter",
+              "onlyResetsCounter needs resetRetryCounter.enabled: true");
+      } else {
+        warning("/spec/resetRetryCounter/onlyResetsCounter",
+                "on a Pico HSM onlyResetsCounter does not stop an SO PIN holder from setting a "
+                "new user PIN; it only additionally allows counter-only unblocking");
+      }
+    }
+    if (s.options.press_to_confirm) {
+      warning("/spec/options/pressToConfirm",
+              "pressToConfirm makes every key use and vendor command wait for the BOOTSEL "
+              "button; unattended apply will block");
+    }
+    // The [SC-HSM] rule of sc-hsm-tool: short PINs allow fewer retries. Only generated PINs
+    // have a known length here; referenced PINs are checked when they are resolved.
+    if (s.user_pin && s.user_pin->kind == model::SecretRef::Kind::kGenerate) {
+      int len = s.user_pin->generate.length;
+      const int cap = model::max_pin_retries_for_length(len);
+      if (s.pin_retries > cap) {
+        error("/spec/pinRetries", "pinRetries " + std::to_string(s.pin_retries) +
+                                      " is too many for a " + std::to_string(len) +
+                                      "-character user PIN (at most " + std::to_string(cap) + ")");
+      }
+    }
+  }
+
+  void error(const std::string& pointer, std::string message) {
+    diagnostics_.error(doc_.error_at(pointer, std::move(message)));
+    failed_ = true;
+  }
+  void warning(const std::string& pointer, std::string message) {
+    diagnostics_.warning(doc_.error_at(pointer, std::move(message)));
+  }
+
+  const DocView& doc_;
+  Diagnostics& diagnostics_;
+  bool failed_ = false;
+};
+
+/// A converted document and the file it came from (cross-document errors go there).
+struct Accepted {
+  model::PicoHsmManifest manifest;
+  Diagnostics::FileId file;
+};
+
+class PicoLoader final : public family::Loader {
+ public:
+  void accept(const DocView& doc, Diagnostics& diagnostics) override {
+    auto m = Builder(doc, diagnostics).run();
+    if (m)
+      accepted_.push_back({std::move(*m), diagnostics.current_file()});
+  }
+
+  /// Unique names and unique device selectors across all documents; a document that repeats
+  /// one is reported where it is and gives no unit.
+  std::vector<std::unique_ptr<family::Unit>> finish(Diagnostics& diagnostics) override {
+    std::map<std::string, SourcePos> names;
+    std::map<std::string, SourcePos> serials;
+    std::map<std::string, SourcePos> readers;
+    // "line 4, column 9" within the same file, "other.yaml:4:9" across files.
+    auto where = [](const SourcePos& p, const SourcePos& here) {
+      std::string lc = std::to_string(p.line) + ":" + std::to_string(p.column);
+      if (p.file == here.file) {
+        return "line " + std::to_string(p.line) + ", column " + std::to_string(p.column);
+      }
+      return p.file + ":" + lc;
+    };
+    std::vector<std::unique_ptr<family::Unit>> units;
+    for (Accepted& a : accepted_) {
+      model::PicoHsmManifest& m = a.manifest;
+      bool ok = true;
+      SourcePos name_pos = m.position_of("metadata.name");
+      auto [nit, name_new] = names.emplace(m.metadata.name, name_pos);
+      if (!name_new) {
+        diagnostics.error(a.file,
+                          Error{Errc::kManifest,
+                                "duplicate name '" + m.metadata.name + "' (first defined at " +
+                                    where(nit->second, name_pos) + ")",
+                                name_pos, "metadata.name"});
+        ok = false;
+      }
+      const auto& dev = m.spec.device;
+      auto& table = dev.serial.empty() ? readers : serials;
+      const std::string& key = dev.serial.empty() ? dev.reader : dev.serial;
+      const std::string path = dev.serial.empty() ? "spec.device.reader" : "spec.device.serial";
+      SourcePos dev_pos = m.position_of(path);
+      auto [dit, dev_new] = table.emplace(key, dev_pos);
+      if (!dev_new) {
+        diagnostics.error(a.file, Error{Errc::kManifest,
+                                        std::string(dev.serial.empty() ? "reader '" : "serial ") +
+                                            key + (dev.serial.empty() ? "'" : "") +
+                                            " is already selected by another manifest (at " +
+                                            where(dit->second, dev_pos) + ")",
+                                        dev_pos, path});
+        ok = false;
+      }
+      if (ok)
+        units.push_back(unit(std::move(m)));
+    }
+    accepted_.clear();
+    return units;
+  }
+
+ private:
+  std::vector<Accepted> accepted_;
+};
+
+}  // namespace
+
+std::unique_ptr<family::Loader> loader() {
+  return std::make_unique<PicoLoader>();
+}
+
+}  // namespace hsmctl::families::pico
