@@ -5,6 +5,7 @@
 #include "hsmctl/util/text.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace hsmctl::manifest {
 namespace {
@@ -93,7 +94,7 @@ bool DocNode::boolean() const {
 }
 
 std::string DocNode::string_or(std::string_view key, std::string fallback) const {
-  return contains(key) ? (*this)[key].string() : fallback;
+  return contains(key) ? (*this)[key].string() : std::move(fallback);
 }
 int DocNode::integer_or(std::string_view key, int fallback) const {
   return contains(key) ? (*this)[key].integer() : fallback;
@@ -194,6 +195,7 @@ std::vector<Error> in_print_order(std::vector<std::vector<Error>> per_file,
 
 std::vector<Error> Diagnostics::errors() const {
   std::vector<std::vector<Error>> per_file;
+  per_file.reserve(files_.size());
   for (const File& f : files_)
     per_file.push_back(f.errors);
   return in_print_order(std::move(per_file), trailing_errors_);
@@ -201,6 +203,7 @@ std::vector<Error> Diagnostics::errors() const {
 
 std::vector<Error> Diagnostics::warnings() const {
   std::vector<std::vector<Error>> per_file;
+  per_file.reserve(files_.size());
   for (const File& f : files_)
     per_file.push_back(f.warnings);
   return in_print_order(std::move(per_file), trailing_warnings_);

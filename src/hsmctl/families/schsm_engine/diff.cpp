@@ -317,7 +317,7 @@ void append_domain_and_option_steps(const PicoHsmSpec& spec, const ObservedPico*
             {path, describe_observed_domain(*have), desired_domain_value(spec, index), false});
         actions.push_back(std::move(del));
       }
-      if (want.dkek_shares && !(caps.no_dkek_is_6a88 && *want.dkek_shares == 0)) {
+      if (want.dkek_shares && (!caps.no_dkek_is_6a88 || *want.dkek_shares != 0)) {
         Action set;
         set.kind = kind::kSetupKeyDomain;
         set.action_class = ActionClass::kUpdate;
@@ -526,7 +526,7 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
           observed.user_pin.state == PinStatus::State::kTriesLeft;
       // SC-HSM: with option 0x0020 RESET RETRY COUNTER only resets the counter (4.5).
       const bool rrc_sets_pin =
-          !(caps.rrc_reset_only_blocks_set && (observed.options & model::kOptRrcResetOnly) != 0);
+          !caps.rrc_reset_only_blocks_set || (observed.options & model::kOptRrcResetOnly) == 0;
       if (rrc && rrc_sets_pin && so_known_after && !transport) {
         Action a;
         a.kind = kind::kResetUserPin;
