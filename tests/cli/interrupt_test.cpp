@@ -32,6 +32,25 @@ class Interrupt : public CliTest {
     env_["SO_PIN"] = "1122334455667788";
     return m;
   }
+  /// Two devices (hsm-a on device(), hsm-b on its own simulator file), applied and in sync;
+  /// returns the arguments every later command of the test appends: both manifests, both
+  /// devices and `--parallel N`.
+  std::vector<std::string> two_synced_devices(int parallel) {
+    std::string second = pico_manifest("", "hsm-b");
+    second.replace(second.find(kSerial), 16, "1112131415161718");
+    const std::string a = manifest_file(pico_manifest());
+    const std::string b = manifest_file(second);
+    std::vector<std::string> common = {"-f",         a,
+                                       "-f",         b,
+                                       "--device",   "hsm-a=" + device(),
+                                       "--device",   "hsm-b=sim:" + dir_.file("pico-b.json"),
+                                       "--parallel", std::to_string(parallel)};
+    std::vector<std::string> apply = {"apply", "--auto-approve"};
+    apply.insert(apply.end(), common.begin(), common.end());
+    auto applied = hsmctl(apply);
+    EXPECT_EQ(applied.exit_code, 0) << applied.all();
+    return common;
+  }
   ProcessResult apply_with_signal(const std::string& m, const std::string& hook) {
     env_["HSMCTL_SIM_TEST_SIGNAL"] = hook;
     auto r = hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
@@ -124,23 +143,13 @@ TEST_F(Interrupt, DevicesAfterTheInterruptedOneAreNotStarted) {
 }
 
 TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
-  std::string second = pico_manifest("", "hsm-b");
-  second.replace(second.find(kSerial), 16, "1112131415161718");
-  const std::string a = manifest_file(pico_manifest());
-  const std::string b = manifest_file(second);
   // One device at a time (the default prepares named devices in parallel: then both are in
   // progress when the signal comes and both complete; see PlanInterruptedInParallel...).
-  const std::vector<std::string> common = {"-f",         a,
-                                           "-f",         b,
-                                           "--device",   "hsm-a=" + device(),
-                                           "--device",   "hsm-b=sim:" + dir_.file("pico-b.json"),
-                                           "--parallel", "1"};
+  const std::vector<std::string> common = two_synced_devices(1);
   auto with = [&](std::vector<std::string> head) {
     head.insert(head.end(), common.begin(), common.end());
     return head;
   };
-  auto applied = hsmctl(with({"apply", "--auto-approve"}));
-  ASSERT_EQ(applied.exit_code, 0) << applied.all();
   for (const char* output : {"text", "json"}) {
     SCOPED_TRACE(output);
     // SIGINT at the first VERIFY of hsm-a's observation (which records it in the store first).
@@ -183,21 +192,11 @@ TEST_F(Interrupt, PlanStopsBetweenDevicesAndShowsNoPartialPlan) {
 // when the signal comes completes its observation; the run still stops there, and says so
 // without calling the plan incomplete.
 TEST_F(Interrupt, PlanInterruptedInParallelFinishesTheObservationsInProgress) {
-  std::string second = pico_manifest("", "hsm-b");
-  second.replace(second.find(kSerial), 16, "1112131415161718");
-  const std::string a = manifest_file(pico_manifest());
-  const std::string b = manifest_file(second);
-  const std::vector<std::string> common = {"-f",         a,
-                                           "-f",         b,
-                                           "--device",   "hsm-a=" + device(),
-                                           "--device",   "hsm-b=sim:" + dir_.file("pico-b.json"),
-                                           "--parallel", "2"};
+  const std::vector<std::string> common = two_synced_devices(2);
   auto with = [&](std::vector<std::string> head) {
     head.insert(head.end(), common.begin(), common.end());
     return head;
   };
-  auto applied = hsmctl(with({"apply", "--auto-approve"}));
-  ASSERT_EQ(applied.exit_code, 0) << applied.all();
   // One Ctrl-C, at hsm-a's first VERIFY (hsm-b's simulator has its own file: no hook there).
   env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 20 in:" + device().substr(4);
   auto r = hsmctl(with({"plan", "-o", "json", "--detailed-exitcode"}));
