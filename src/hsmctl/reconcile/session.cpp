@@ -310,7 +310,7 @@ void Session::add_failure(const Entry& entry, const Error& error) {
   worst_exit_ = std::max(worst_exit_, exit_code_for(error));
 }
 
-std::size_t Session::workers_for(const DeviceMap& devices) const {
+std::size_t Session::workers_for() const {
   if (max_parallel_ <= 1 || entries_.size() <= 1)
     return 1;
   // Plain `pcsc:` finds its card by asking every reader (the by-serial probe): two such probes,
@@ -319,10 +319,9 @@ std::size_t Session::workers_for(const DeviceMap& devices) const {
   for (const Entry& entry : entries_) {
     if (!entry.unit->takes_device_uri())
       continue;
-    const std::string uri = devices.for_unit(entry.unit->name());
-    if (uri.rfind("sim:", 0) == 0)
+    if (entry.uri.rfind("sim:", 0) == 0)
       continue;
-    if (uri.rfind("pcsc:", 0) == 0 && uri.size() > 5)
+    if (entry.uri.rfind("pcsc:", 0) == 0 && entry.uri.size() > 5)
       continue;
     return 1;
   }
@@ -361,7 +360,7 @@ void Session::prepare(const DeviceMap& devices, int verbosity) {
     }
     entry.prepared = std::move(*p);
   };
-  const std::size_t workers = workers_for(devices);
+  const std::size_t workers = workers_for();  // after every entry.uri is set
   if (workers <= 1) {
     for (std::size_t i = 0; i < entries_.size(); ++i)
       prepare_one(i, keeper_);

@@ -119,7 +119,7 @@ class Session {
 
  private:
   struct Entry;
-  std::size_t workers_for(const DeviceMap& devices) const;
+  std::size_t workers_for() const;
   void add_not_observed(const Entry& entry);
   void add_failure(const Entry& entry, const Error& error);
   void print_error(const Error& error) const;
