@@ -30,7 +30,7 @@ struct GlobalOptions {
   bool color = false;      ///< resolved: terminal, not NO_COLOR, not --no-color
   int verbosity = 0;       ///< -v count
   /// plan and apply: OpenSSL's initialisation, started on a second thread as soon as the command
-  /// is known (store/warm_up.hpp); joined before the store is opened. Null for other commands.
+  /// is known (store/warm_up.hpp); ready() before the store is opened. Null for other commands.
   store::CryptoWarmUp* crypto_warm_up = nullptr;
 };
 

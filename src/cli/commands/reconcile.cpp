@@ -171,7 +171,7 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return exit_code_for(selection.error());
   }
   // OpenSSL's first use (configuration, provider, method tables: ~3 ms of CPU) on a second
-  // core while the manifests are read (started by cli::run when the command is known); joined
+  // core while the manifests are read (started by cli::run when the command is known); ready()
   // before the store is opened (store/warm_up.hpp). It reads no store and no secret.
   std::optional<store::CryptoWarmUp> own_warm_up;
   store::CryptoWarmUp* crypto_warm_up = global.crypto_warm_up;
@@ -204,7 +204,7 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return kExitUsage;
   }
   (void)store::disable_core_dumps();
-  crypto_warm_up->join();
+  crypto_warm_up->ready();
   auto keeper = open_keeper(global, will_write);
   if (!keeper && stop_requested()) {
     std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal())
