@@ -54,7 +54,9 @@ for f in usr/bin/hsmctl usr/bin/hsmctl-vcard \
   usr/share/man/man1/hsmctl.1.gz usr/share/man/man1/hsmctl-vcard.1.gz; do
   [[ -e $root/$f ]] || fail "/$f is not in the package"
 done
-for f in "$source_dir"/schemas/*.json; do
+# The shared schemas and each family's own (src/hsmctl/families/<family>/*.schema.json).
+for f in "$source_dir"/schemas/*.json "$source_dir"/src/hsmctl/families/*/*.schema.json; do
+  [[ -e $f ]] || continue
   cmp -s "$f" "$root/usr/share/hsmctl/schemas/$(basename "$f")" ||
     fail "schema $(basename "$f") missing or different under /usr/share/hsmctl/schemas"
 done

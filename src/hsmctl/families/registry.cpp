@@ -3,6 +3,7 @@
 
 #include "hsmctl/families/pico/family.hpp"
 #include "hsmctl/families/primus/family.hpp"
+#include "hsmctl/families/smartcard_hsm/family.hpp"
 
 namespace hsmctl::families {
 
@@ -10,6 +11,7 @@ std::span<const family::Family* const> families() {
   static const family::Family* const kTable[] = {
       &pico::family(),
       &primus::family(),
+      &smartcard_hsm::family(),
   };
   return kTable;
 }

@@ -2,7 +2,7 @@
 #pragma once
 // The Pico HSM family (kind PicoHSM): an adapter over families::schsm_engine::prepare /
 // check_guards / execute. One unit per PicoHSM document, on the device given by `--device
-// [NAME=]URI`. Its documents are converted by families/pico/convert.cpp (the Loader).
+// [NAME=]URI`. Its documents are converted by the engine's loader (schsm_engine/convert.cpp).
 
 #include "hsmctl/family/family.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
@@ -13,8 +13,8 @@ namespace hsmctl::families::pico {
 
 const family::Family& family();
 
-/// The loader of kind PicoHSM (convert.cpp): each document -> model::PicoHsmManifest with the
-/// checks JSON Schema cannot express; across documents, unique names and device selectors.
+/// The loader of kind PicoHSM (schsm_engine::make_loader): each document -> model::PicoHsmManifest
+/// with the checks JSON Schema cannot express; across documents, unique names and device selectors.
 std::unique_ptr<family::Loader> loader();
 
 /// The unit of one PicoHSM document.

@@ -26,6 +26,7 @@
 // and the store's fingerprint key (store/fingerprint.hpp, created on the first execute()).
 
 #include "hsmctl/families/primus/plan.hpp"
+#include "hsmctl/family/family.hpp"
 #include "hsmctl/model/primus.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
@@ -85,15 +86,9 @@ struct ApplyOptions {
   bool allow_destructive = false;  ///< --allow-destructive: ppin -r / -x may run
 };
 
-struct ApplyReport {
-  int steps_done = 0;
-  int steps_blocked = 0;
-  int steps_total = 0;  ///< steps that were to run (blocked ones not counted)
-  /// The signal (SIGINT/SIGTERM, util/interrupt.hpp) on which execute() stopped between two
-  /// steps, or 0; `not_started` lists the summaries of the steps it did not start.
-  int interrupted_by = 0;
-  std::vector<std::string> not_started;
-};
+/// What execute() did (family/family.hpp: steps done/blocked/total, the signal it stopped on and
+/// the steps it did not start): the family interface's report, returned as is.
+using ApplyReport = family::ExecReport;
 
 using Progress = std::function<void(const std::string&)>;
 

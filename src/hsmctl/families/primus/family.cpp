@@ -42,16 +42,7 @@ class PreparedCluster final : public family::PreparedUnit {
 
   Result<family::ExecReport> execute(family::RunContext& context,
                                      const family::Progress& progress) override {
-    HSMCTL_TRY_ASSIGN(
-        engine::ApplyReport r,
-        engine::execute(cluster_, apply_options(context.options), context.keeper, progress));
-    family::ExecReport out;
-    out.steps_done = r.steps_done;
-    out.steps_blocked = r.steps_blocked;
-    out.steps_total = r.steps_total;
-    out.interrupted_by = r.interrupted_by;
-    out.not_started = std::move(r.not_started);
-    return out;
+    return engine::execute(cluster_, apply_options(context.options), context.keeper, progress);
   }
 
  private:

@@ -7,6 +7,7 @@
 #include "hsmctl/device/transport.hpp"
 #include "hsmctl/families/schsm_engine/capabilities.hpp"
 #include "hsmctl/families/schsm_engine/diff.hpp"
+#include "hsmctl/family/family.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/model/pico_hsm.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
@@ -92,16 +93,10 @@ struct ApplyOptions {
   bool allow_key_loss = false;  ///< --allow-key-loss: ... even when the device holds keys
 };
 
-struct ApplyReport {
-  int steps_done = 0;
-  int steps_blocked = 0;
-  int steps_total = 0;  ///< the plan's steps that were to run (blocked ones not counted)
-  /// The signal (SIGINT/SIGTERM, util/interrupt.hpp) on which execute() stopped between two
-  /// steps, or 0. The steps before it completed with their store commits; `not_started` lists
-  /// (by summary) the ones that were never sent.
-  int interrupted_by = 0;
-  std::vector<std::string> not_started;
-};
+/// What execute() did (family/family.hpp: steps done/blocked/total, the signal it stopped on
+/// between two steps (util/interrupt.hpp) and the summaries of the steps never sent): the family
+/// interface's report, returned as is.
+using ApplyReport = family::ExecReport;
 
 /// Progress lines for the operator ("change user PIN: done"); never contain secrets.
 using Progress = std::function<void(const std::string&)>;

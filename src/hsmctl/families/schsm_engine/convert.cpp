@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// PicoHSM documents -> model::PicoHsmManifest (moved from manifest/semantic.cpp, issue 14
-// WP-E3b): the checks JSON Schema cannot express (cross-field rules, Pico-specific hazards), and
-// across documents unique names and unique device selectors.
-#include "hsmctl/families/pico/family.hpp"
+// Documents of a SmartCard-HSM-protocol kind (PicoHSM, SmartCardHSM) -> model::PicoHsmManifest:
+// the checks JSON Schema cannot express (cross-field rules, device hazards), and across the
+// kind's documents unique names and unique device selectors. Each kind's schema decides which
+// fields exist (SmartCardHSM has no options, acknowledge or transportPin: true), so one reader
+// serves every kind; what differs by device comes from the family's Capabilities.
+#include "hsmctl/families/schsm_engine/unit.hpp"
 #include "hsmctl/model/limits.hpp"
 
 #include <cctype>
@@ -10,7 +12,7 @@
 #include <optional>
 #include <utility>
 
-namespace hsmctl::families::pico {
+namespace hsmctl::families::schsm_engine {
 namespace {
 
 using manifest::Diagnostics;
@@ -19,7 +21,8 @@ using manifest::DocView;
 
 class Builder {
  public:
-  Builder(const DocView& doc, Diagnostics& diagnostics) : doc_(doc), diagnostics_(diagnostics) {}
+  Builder(const DocView& doc, Diagnostics& diagnostics, const Capabilities& caps)
+      : doc_(doc), diagnostics_(diagnostics), caps_(caps) {}
 
   std::optional<model::PicoHsmManifest> run() {
     const DocNode root = doc_.root();
@@ -148,7 +151,7 @@ class Builder {
       if (!s.reset_retry_counter.enabled) {
         error("/spec/resetRetryCounter/onlyResetsCounter",
               "onlyResetsCounter needs resetRetryCounter.enabled: true");
-      } else {
+      } else if (!caps_.rrc_reset_only_blocks_set) {
         warning("/spec/resetRetryCounter/onlyResetsCounter",
                 "on a Pico HSM onlyResetsCounter does not stop an SO PIN holder from setting a "
                 "new user PIN; it only additionally allows counter-only unblocking");
@@ -182,6 +185,7 @@ class Builder {
 
   const DocView& doc_;
   Diagnostics& diagnostics_;
+  const Capabilities& caps_;
   bool failed_ = false;
 };
 
@@ -191,10 +195,12 @@ struct Accepted {
   Diagnostics::FileId file;
 };
 
-class PicoLoader final : public family::Loader {
+class SchsmLoader final : public family::Loader {
  public:
+  explicit SchsmLoader(const Capabilities& caps) : caps_(caps) {}
+
   void accept(const DocView& doc, Diagnostics& diagnostics) override {
-    auto m = Builder(doc, diagnostics).run();
+    auto m = Builder(doc, diagnostics, caps_).run();
     if (m)
       accepted_.push_back({std::move(*m), diagnostics.current_file()});
   }
@@ -243,20 +249,21 @@ class PicoLoader final : public family::Loader {
         ok = false;
       }
       if (ok)
-        units.push_back(unit(std::move(m)));
+        units.push_back(make_unit(std::move(m), caps_));
     }
     accepted_.clear();
     return units;
   }
 
  private:
+  Capabilities caps_;
   std::vector<Accepted> accepted_;
 };
 
 }  // namespace
 
-std::unique_ptr<family::Loader> loader() {
-  return std::make_unique<PicoLoader>();
+std::unique_ptr<family::Loader> make_loader(const Capabilities& caps) {
+  return std::make_unique<SchsmLoader>(caps);
 }
 
-}  // namespace hsmctl::families::pico
+}  // namespace hsmctl::families::schsm_engine
