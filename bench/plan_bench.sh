@@ -5,7 +5,10 @@
 #   3. the same status read done by OpenSC's `sc-hsm-tool` on the same virtual card
 # Prints wall time per run and APDUs per run, and the ratios: hsmctl vs the protocol minimum,
 # hsmctl vs sc-hsm-tool. APDUs over pcscd are counted by hsmctl-vcard (--debug logs one line per
-# APDU: header and status word only). Usage: bench/plan_bench.sh [BUILD_DIR] [RUNS]
+# APDU: header and status word only). Over pcscd it also prints the median CPU time (user +
+# system) of each side, the steadier figure on a shared machine (it does not count waiting for a
+# core, nor for pcscd), and the load average before and after. Use a RelWithDebInfo build (the
+# default CMAKE_BUILD_TYPE). Usage: bench/plan_bench.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -81,8 +84,14 @@ start_sandbox time ""
 # Interleaved (hsmctl, sc-hsm-tool, hsmctl, ...) and reported as medians, so a change in the
 # machine's load during the run affects both sides alike.
 ns() { date +%s%N; }
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 : >"$work/t_hsmctl"
 : >"$work/t_tool"
+: >"$work/c_hsmctl"
+: >"$work/c_tool"
+# CPU time of each run (user + system, ms resolution) from bash's `time`, in a second pass of
+# the same interleaving, so the wall-time runs carry no extra process.
+TIMEFORMAT='%3U %3S'
 for _ in $(seq "$runs"); do
   t0=$(ns)
   "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null
@@ -92,9 +101,18 @@ for _ in $(seq "$runs"); do
   echo $(((t1 - t0) / 1000)) >>"$work/t_hsmctl"
   echo $(((t2 - t1) / 1000)) >>"$work/t_tool"
 done
+for _ in $(seq "$runs"); do
+  { time "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null; } \
+    2>>"$work/c_hsmctl"
+  { time sc-hsm-tool --reader 0 >/dev/null 2>&1; } 2>>"$work/c_tool"
+done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.2f", m / 1000}'; }
+cpu_median_ms() { awk '{printf "%d\n", ($1 + $2) * 1000000}' "$1" >"$1.us"; median_ms "$1.us"; }
 pcsc_ms=$(median_ms "$work/t_hsmctl")
 tool_ms=$(median_ms "$work/t_tool")
+pcsc_cpu=$(cpu_median_ms "$work/c_hsmctl")
+tool_cpu=$(cpu_median_ms "$work/c_tool")
 stop_sandbox
 
 # The protocol minimum to read the state without credentials: SELECT, VERIFY status 81 and 88,
@@ -110,6 +128,10 @@ printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_
 printf '%-40s %10s %8s\n' "  of which to the Pico HSM (slot 0)" "-" "$pcsc_hsm_apdus"
 printf '%-40s %10s %8s\n' "sc-hsm-tool status, same card" "$tool_ms" "$tool_apdus"
 printf '%-40s %10s %8s\n' "protocol minimum (status only)" "-" "$minimum"
+printf '\nCPU (user + system) median ms/run over pcscd: hsmctl %s, sc-hsm-tool %s (ratio %s)\n' \
+  "$pcsc_cpu" "$tool_cpu" "$(ratio "$pcsc_cpu" "$tool_cpu")"
+printf 'load average (1 min) before / after the pcscd runs: %s / %s (2 cores)\n' \
+  "$load_before" "$load_after"
 printf '\nhsmctl -v reported %s APDUs over pcscd; the cards counted %s (must be equal)\n' \
   "$reported" "$pcsc_apdus"
 printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs to the HSM %s, time %s; pcsc/sim time %s\n' \

@@ -2,7 +2,7 @@
 #pragma once
 // The numeric limits of a Pico HSM manifest and the device rules behind them, in one place.
 // The PicoHSM schema (schemas/picohsm.v1alpha1.schema.json) states the same minimum, maximum and
-// default values; tests/unit/manifest/limits_test.cpp checks that both agree.
+// default values; tests/unit/model/limits_test.cpp checks that both agree.
 
 namespace hsmctl::model {
 

@@ -2,7 +2,7 @@
 // The by-serial probe's answers are reused for the card it chose, and only while it is held.
 #include "hsmctl/device/probed_transport.hpp"
 
-#include "pico_vectors.hpp"
+#include "schsm/pico_vectors.hpp"
 #include "scripted_transport.hpp"
 
 #include "hsmctl/device/schsm/observe.hpp"

@@ -81,6 +81,8 @@ Error map_error(LONG rv, const std::string& reader, const char* action) {
   return Error{Errc::kUnavailable, std::move(msg), std::nullopt, {}};
 }
 
+}  // namespace
+
 /// An established PC/SC context, released on destruction.
 class Context {
  public:
@@ -112,6 +114,8 @@ class Context {
   explicit Context(SCARDCONTEXT ctx) : ctx_(ctx) {}
   SCARDCONTEXT ctx_ = 0;
 };
+
+namespace {
 
 Result<std::vector<std::string>> reader_names(const Context& ctx) {
   DWORD len = 0;
@@ -181,7 +185,8 @@ Result<std::vector<ReaderInfo>> reader_states(const Context& ctx) {
 
 class PcscTransport final : public Transport {
  public:
-  PcscTransport(Context ctx, SCARDHANDLE handle, DWORD protocol, std::string reader, Bytes atr)
+  PcscTransport(std::shared_ptr<const Context> ctx, SCARDHANDLE handle, DWORD protocol,
+                std::string reader, Bytes atr)
       : ctx_(std::move(ctx)),
         handle_(handle),
         protocol_(protocol),
@@ -280,7 +285,7 @@ class PcscTransport final : public Transport {
     return response;
   }
 
-  Context ctx_;
+  std::shared_ptr<const Context> ctx_;  // released after the last card handle on it
   SCARDHANDLE handle_;
   DWORD protocol_;
   std::string reader_;
@@ -289,10 +294,11 @@ class PcscTransport final : public Transport {
   bool in_transaction_ = false;
 };
 
-Result<std::unique_ptr<Transport>> connect_to(Context ctx, const ReaderInfo& reader) {
+Result<std::unique_ptr<Transport>> connect_to(std::shared_ptr<const Context> ctx,
+                                              const ReaderInfo& reader) {
   SCARDHANDLE handle = 0;
   DWORD protocol = 0;
-  const LONG rv = SCardConnect(ctx.get(), reader.name.c_str(), SCARD_SHARE_SHARED,
+  const LONG rv = SCardConnect(ctx->get(), reader.name.c_str(), SCARD_SHARE_SHARED,
                                SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &handle, &protocol);
   if (rv == SCARD_E_NO_SMARTCARD || rv == SCARD_W_REMOVED_CARD) {
     return make_error(Errc::kUnavailable, fmt::format("no card in reader '{}'", reader.name));
@@ -333,16 +339,30 @@ Result<std::vector<ReaderInfo>> list_readers() {
   return reader_states(ctx);
 }
 
+Result<Listing> Listing::open() {
+  HSMCTL_TRY_ASSIGN(auto ctx, Context::establish());
+  auto shared = std::make_shared<const Context>(std::move(ctx));
+  HSMCTL_TRY_ASSIGN(auto readers, reader_states(*shared));
+  return Listing(std::move(shared), std::move(readers));
+}
+
+Result<std::unique_ptr<Transport>> Listing::connect(const ReaderInfo& reader) const {
+  if (!reader.card_present)
+    return make_error(Errc::kUnavailable, fmt::format("no card in reader '{}'", reader.name));
+  return connect_to(context_, reader);
+}
+
 Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring) {
   HSMCTL_TRY_ASSIGN(auto ctx, Context::establish());
-  HSMCTL_TRY_ASSIGN(auto readers, reader_states(ctx));
+  auto shared = std::make_shared<const Context>(std::move(ctx));
+  HSMCTL_TRY_ASSIGN(auto readers, reader_states(*shared));
   const ReaderInfo* empty_match = nullptr;
   for (const auto& r : readers) {
     if (r.name.find(reader_substring) == std::string::npos) {
       continue;
     }
     if (r.card_present) {
-      return connect_to(std::move(ctx), r);
+      return connect_to(shared, r);
     }
     if (empty_match == nullptr) {
       empty_match = &r;
@@ -360,15 +380,11 @@ Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring) 
 }
 
 Result<std::unique_ptr<Transport>> connect_reader(const std::string& reader_name) {
-  HSMCTL_TRY_ASSIGN(auto ctx, Context::establish());
-  HSMCTL_TRY_ASSIGN(auto readers, reader_states(ctx));
+  HSMCTL_TRY_ASSIGN(auto listing, Listing::open());
+  const auto& readers = listing.readers();
   for (const auto& r : readers) {
-    if (r.name == reader_name) {
-      if (!r.card_present) {
-        return make_error(Errc::kUnavailable, fmt::format("no card in reader '{}'", r.name));
-      }
-      return connect_to(std::move(ctx), r);
-    }
+    if (r.name == reader_name)
+      return listing.connect(r);
   }
   return make_error(Errc::kUnavailable, fmt::format("no reader named '{}' (readers: {})",
                                                     reader_name, list_names(readers)));

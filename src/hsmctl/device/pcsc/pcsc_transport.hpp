@@ -30,6 +30,27 @@ struct ReaderInfo {
 /// running or there are no readers.
 Result<std::vector<ReaderInfo>> list_readers();
 
+class Context;
+
+/// One PC/SC context and the readers it listed, to connect to several of them without a new
+/// context (a new pcscd client thread and its round trips) for each: the by-serial probe.
+/// Each transport returned keeps the context alive; it is released after the last one.
+class Listing {
+ public:
+  /// Establishes a context and lists the readers (as list_readers, same errors).
+  static Result<Listing> open();
+  const std::vector<ReaderInfo>& readers() const { return readers_; }
+  /// Connects to the card in `reader` (one of readers()) over this context (as connect_reader:
+  /// Errc::kUnavailable "no card in reader 'R'" when it had none when listed or has none now).
+  Result<std::unique_ptr<Transport>> connect(const ReaderInfo& reader) const;
+
+ private:
+  Listing(std::shared_ptr<const Context> context, std::vector<ReaderInfo> readers)
+      : context_(std::move(context)), readers_(std::move(readers)) {}
+  std::shared_ptr<const Context> context_;
+  std::vector<ReaderInfo> readers_;
+};
+
 /// Connects to the card in the first reader whose name contains `reader_substring` (empty: any
 /// reader with a card). Errc::kUnavailable when no such reader/card.
 Result<std::unique_ptr<Transport>> connect(const std::string& reader_substring);

@@ -22,13 +22,12 @@ std::string upper(std::string s) {
   return s;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
-                                                     const SerialReader& read_serial) {
+// The probe over one context (`listing`): every card it listed is asked.
+Result<std::unique_ptr<Transport>> probe(const Listing& listing, const std::string& serial_hex,
+                                         const SerialReader& read_serial) {
   const std::string wanted = upper(serial_hex);
   const SerialReader& reader_fn = read_serial;
-  HSMCTL_TRY_ASSIGN(auto readers, list_readers());
+  const auto& readers = listing.readers();
   std::unique_ptr<Transport> found;
   int probe_apdus = 0;  // sent to the other readers' cards
   std::string found_reader;
@@ -38,7 +37,7 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
       continue;
     }
     std::string outcome;
-    auto transport = connect_reader(r.name);
+    auto transport = listing.connect(r);
     if (!transport) {
       outcome = transport.error().message;
     } else {
@@ -83,20 +82,30 @@ Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_h
                     fmt::format("no Pico HSM with chip serial {} (checked {})", wanted, checked));
 }
 
+}  // namespace
+
+Result<std::unique_ptr<Transport>> connect_by_serial(const std::string& serial_hex,
+                                                     const SerialReader& read_serial) {
+  HSMCTL_TRY_ASSIGN(auto listing, Listing::open());
+  return probe(listing, serial_hex, read_serial);
+}
+
+// One context for the listing and every card asked (it used to be one per reader plus one per
+// listing, each a new pcscd client thread and its round trips).
 Result<std::unique_ptr<Transport>> connect_for_serial(const std::string& serial_hex,
                                                       const SerialReader& read_serial) {
-  HSMCTL_TRY_ASSIGN(auto readers, list_readers());
+  HSMCTL_TRY_ASSIGN(auto listing, Listing::open());
   const ReaderInfo* only = nullptr;
   int with_card = 0;
-  for (const auto& r : readers) {
+  for (const auto& r : listing.readers()) {
     if (!r.card_present)
       continue;
     ++with_card;
     only = &r;
   }
   if (with_card == 1)
-    return connect_reader(only->name);
-  return connect_by_serial(serial_hex, read_serial);
+    return listing.connect(*only);
+  return probe(listing, serial_hex, read_serial);
 }
 
 }  // namespace hsmctl::device::pcsc

@@ -3,8 +3,8 @@
 // The SmartCard-HSM / Pico HSM protocol constants hsmctl sends and reads: class and instruction
 // bytes, P1 operations, INITIALIZE tags, status words, PIN references, the AID and the EFs.
 // Facts: ../shared/reference/pico-hsm.md. The simulator (device/sim) keeps its own copies on
-// purpose (it is the other side of the wire); tests/unit/device/constants_parity_test.cpp checks
-// that both agree.
+// purpose (it is the other side of the wire); tests/unit/device/schsm/constants_parity_test.cpp
+// checks that both agree.
 
 #include <array>
 #include <cstddef>

@@ -4,7 +4,8 @@
 // group (sim_card.cpp: facade, transport, dispatch, persistence; sim_files.cpp; sim_pins.cpp;
 // sim_kek.cpp; sim_initialize.cpp; sim_key_domains.cpp; sim_pka.cpp; sim_keys.cpp;
 // sim_extras.cpp; sim_cvc.cpp). Nothing outside src/hsmctl/device/sim includes this header
-// but tests/unit/device/constants_parity_test.cpp (its constants == device/schsm/protocol.hpp).
+// but tests/unit/device/schsm/constants_parity_test.cpp (its constants ==
+// device/schsm/protocol.hpp).
 // Behaviour follows pico-hsm (src/hsm/cmd_*.c, sc_hsm.c, kek.c) and pico-keys-sdk (apdu.c,
 // fs/file.c, rescue.c) at v6.6 as summarised in docs/simulator.md; comments name the firmware
 // function a block mirrors and say where the simulator deliberately differs.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 
+#include "../scripted_transport.hpp"
 #include "pico_vectors.hpp"
-#include "scripted_transport.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // Byte vectors from pico-hsm.md (section 13: what Pico HSM v6.6 answered) shared by the device
 // tests, and small builders for TokenInfo and CV certificates.
 
-#include "scripted_transport.hpp"
+#include "../scripted_transport.hpp"
 
 #include "hsmctl/device/schsm/tlv.hpp"
 

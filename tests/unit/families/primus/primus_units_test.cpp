@@ -4,7 +4,7 @@
 // planned (before, one failure turned every cluster into that error), and apply stays
 // all-or-nothing: nothing runs on any cluster.
 
-#include "../primus/primus_fixture.hpp"
+#include "primus_fixture.hpp"
 
 #include "hsmctl/families/load.hpp"
 #include "hsmctl/families/primus/family.hpp"

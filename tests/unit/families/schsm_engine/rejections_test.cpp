@@ -2,7 +2,7 @@
 // A value a device rejected is never sent to it again (issue 8 item 1), and a stale store value
 // neither blames the manifest nor blocks forever (issue 8 item 2). Tries are counted on the wire.
 
-#include "../store/store_test_support.hpp"
+#include "../../store/store_test_support.hpp"
 
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
