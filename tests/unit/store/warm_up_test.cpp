@@ -3,10 +3,12 @@
 // primitives work during and after it, join() may be called more than once, and the destructor
 // joins a thread nobody joined.
 
-#include "hsmctl/store/crypto.hpp"
 #include "hsmctl/store/warm_up.hpp"
 
+#include "hsmctl/store/crypto.hpp"
+
 #include <gtest/gtest.h>
+
 #include <pthread.h>
 #include <signal.h>
 

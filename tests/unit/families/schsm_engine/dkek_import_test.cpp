@@ -6,15 +6,15 @@
 // key-derivation count (HSMCTL_TEST_DKEK_ITERATIONS); the real count is tested in
 // tests/unit/secrets/ against a file made by sc-hsm-tool.
 
+#include "support/plan_schema.hpp"
+#include "support/temp_dir.hpp"
+
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/secrets/dkek_share.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/util/bytes.hpp"
-
-#include "support/plan_schema.hpp"
-#include "support/temp_dir.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -72,10 +72,10 @@ class DkekImport : public ::testing::Test {
     m.spec.so_pin = model::SecretRef{model::SecretRef::Kind::kEnv, "DKEK_TEST_SO", {}};
     m.spec.dkek_shares = 2;
     model::DkekImport files;
-    files.shares.push_back({file_a(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_A", {}},
-                            "spec.dkek.shares[0]"});
-    files.shares.push_back({file_b(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_B", {}},
-                            "spec.dkek.shares[1]"});
+    files.shares.push_back(
+        {file_a(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_A", {}}, "spec.dkek.shares[0]"});
+    files.shares.push_back(
+        {file_b(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_B", {}}, "spec.dkek.shares[1]"});
     files.expected_kcv = expected_kcv;
     m.spec.dkek = files;
     return m;
