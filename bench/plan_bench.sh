@@ -5,10 +5,11 @@
 #   3. the same status read done by OpenSC's `sc-hsm-tool` on the same virtual card
 # Prints wall time per run and APDUs per run, and the ratios: hsmctl vs the protocol minimum,
 # hsmctl vs sc-hsm-tool. APDUs over pcscd are counted by hsmctl-vcard (--debug logs one line per
-# APDU: header and status word only). Over pcscd it also prints the median CPU time (user +
-# system) of each side, the steadier figure on a shared machine (it does not count waiting for a
-# core, nor for pcscd), and the load average before and after. Use a RelWithDebInfo build (the
-# default CMAKE_BUILD_TYPE). Usage: bench/plan_bench.sh [BUILD_DIR] [RUNS]
+# APDU: header and status word only). Over pcscd it also prints the median CPU time of each side
+# (perf stat task-clock when perf works, else user + system), the steadier figure on a shared
+# machine (it does not count waiting for a core, nor for pcscd), and the load average before and
+# after. Use a RelWithDebInfo build (the default CMAKE_BUILD_TYPE).
+# Usage: bench/plan_bench.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -89,9 +90,27 @@ load_before=$(cut -d' ' -f1 /proc/loadavg)
 : >"$work/t_tool"
 : >"$work/c_hsmctl"
 : >"$work/c_tool"
-# CPU time of each run (user + system, ms resolution) from bash's `time`, in a second pass of
-# the same interleaving, so the wall-time runs carry no extra process.
-TIMEFORMAT='%3U %3S'
+# CPU time of each run in a second pass of the same interleaving, so the wall-time runs carry no
+# extra process: perf stat's task-clock when perf can count (exact), else bash's `time` (user +
+# system, which the kernel may account in whole ticks).
+if command -v perf >/dev/null && perf stat -x, -e task-clock -o /dev/null true 2>/dev/null; then
+  cpu_source="perf stat task-clock"
+  cpu_ms() {
+    local out=$1
+    shift
+    perf stat -x, -e task-clock -o "$work/perf.out" -- "$@" >/dev/null 2>&1 || true
+    grep task-clock "$work/perf.out" | cut -d, -f1 >>"$out"
+  }
+else
+  cpu_source="user + system (bash time)"
+  TIMEFORMAT='%3U %3S'
+  cpu_ms() {
+    local out=$1
+    shift
+    { time "$@" >/dev/null 2>&1; } 2>"$work/time.out" || true
+    awk '{printf "%.3f\n", ($1 + $2) * 1000}' "$work/time.out" >>"$out"
+  }
+fi
 for _ in $(seq "$runs"); do
   t0=$(ns)
   "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null
@@ -102,13 +121,12 @@ for _ in $(seq "$runs"); do
   echo $(((t2 - t1) / 1000)) >>"$work/t_tool"
 done
 for _ in $(seq "$runs"); do
-  { time "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode >/dev/null; } \
-    2>>"$work/c_hsmctl"
-  { time sc-hsm-tool --reader 0 >/dev/null 2>&1; } 2>>"$work/c_tool"
+  cpu_ms "$work/c_hsmctl" "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode
+  cpu_ms "$work/c_tool" sc-hsm-tool --reader 0
 done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.2f", m / 1000}'; }
-cpu_median_ms() { awk '{printf "%d\n", ($1 + $2) * 1000000}' "$1" >"$1.us"; median_ms "$1.us"; }
+cpu_median_ms() { awk '{printf "%d\n", $1 * 1000}' "$1" >"$1.us"; median_ms "$1.us"; }
 pcsc_ms=$(median_ms "$work/t_hsmctl")
 tool_ms=$(median_ms "$work/t_tool")
 pcsc_cpu=$(cpu_median_ms "$work/c_hsmctl")
@@ -128,8 +146,8 @@ printf '%-40s %10s %8s\n' "hsmctl plan, pcscd + vpcd + vcard" "$pcsc_ms" "$pcsc_
 printf '%-40s %10s %8s\n' "  of which to the Pico HSM (slot 0)" "-" "$pcsc_hsm_apdus"
 printf '%-40s %10s %8s\n' "sc-hsm-tool status, same card" "$tool_ms" "$tool_apdus"
 printf '%-40s %10s %8s\n' "protocol minimum (status only)" "-" "$minimum"
-printf '\nCPU (user + system) median ms/run over pcscd: hsmctl %s, sc-hsm-tool %s (ratio %s)\n' \
-  "$pcsc_cpu" "$tool_cpu" "$(ratio "$pcsc_cpu" "$tool_cpu")"
+printf '\nCPU median ms/run over pcscd (%s): hsmctl %s, sc-hsm-tool %s (ratio %s)\n' \
+  "$cpu_source" "$pcsc_cpu" "$tool_cpu" "$(ratio "$pcsc_cpu" "$tool_cpu")"
 printf 'load average (1 min) before / after the pcscd runs: %s / %s (2 cores)\n' \
   "$load_before" "$load_after"
 printf '\nhsmctl -v reported %s APDUs over pcscd; the cards counted %s (must be equal)\n' \

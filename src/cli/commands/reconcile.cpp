@@ -25,6 +25,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string_view>
@@ -170,9 +171,12 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return exit_code_for(selection.error());
   }
   // OpenSSL's first use (configuration, provider, method tables: ~3 ms of CPU) on a second
-  // core while the manifests are read; joined before the store is opened (store/warm_up.hpp).
-  // It reads no store and no secret.
-  store::CryptoWarmUp crypto_warm_up;
+  // core while the manifests are read (started by cli::run when the command is known); ready()
+  // before the store is opened (store/warm_up.hpp). It reads no store and no secret.
+  std::optional<store::CryptoWarmUp> own_warm_up;
+  store::CryptoWarmUp* crypto_warm_up = global.crypto_warm_up;
+  if (crypto_warm_up == nullptr)
+    crypto_warm_up = &own_warm_up.emplace();
   auto loaded = load(files);
   if (!loaded)
     return kExitManifest;
@@ -200,7 +204,7 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return kExitUsage;
   }
   (void)store::disable_core_dumps();
-  crypto_warm_up.join();
+  crypto_warm_up->ready();
   auto keeper = open_keeper(global, will_write);
   if (!keeper && stop_requested()) {
     std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal())

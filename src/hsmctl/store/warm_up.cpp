@@ -47,12 +47,14 @@ CryptoWarmUp::CryptoWarmUp() {
 }
 
 CryptoWarmUp::~CryptoWarmUp() {
-  join();
-}
-
-void CryptoWarmUp::join() {
   if (thread_.joinable())
     thread_.join();
+}
+
+void CryptoWarmUp::ready() {
+  // Idempotent, and OpenSSL's initialisation and method caches are thread-safe: whatever the
+  // thread finished is found ready here, whatever it is doing is waited for, the rest is done now.
+  warm_up_crypto();
 }
 
 }  // namespace hsmctl::store

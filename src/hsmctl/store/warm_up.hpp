@@ -16,16 +16,18 @@ class CryptoWarmUp {
  public:
   /// Starts the warm-up thread, with every signal blocked in it (SIGINT and SIGTERM keep going
   /// to the caller's thread, whose mask is left as it was); without a thread (none can be
-  /// created) nothing happens and the first store operation initialises OpenSSL as before.
+  /// created) nothing happens and ready() or the first store operation initialises OpenSSL.
   CryptoWarmUp();
-  /// Waits for the thread to finish.
+  /// Joins the thread.
   ~CryptoWarmUp();
   CryptoWarmUp(const CryptoWarmUp&) = delete;
   CryptoWarmUp& operator=(const CryptoWarmUp&) = delete;
 
-  /// Waits for the thread to finish (at most once; later calls return at once). Call before
-  /// the store is used, so no thread outlives the step it was started for.
-  void join();
+  /// Returns when the warm-up is done: runs warm_up_crypto() on the calling thread, which waits
+  /// (inside OpenSSL) for what the thread is doing and does itself what the thread has not
+  /// started. So a thread that has not had a core yet (a busy machine) costs the caller nothing
+  /// but the work it would have done anyway. Call before the store is used.
+  void ready();
 
  private:
   std::thread thread_;

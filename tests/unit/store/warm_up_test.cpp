@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // store::CryptoWarmUp: OpenSSL initialised on a second thread (issue 8 item 7). The store's
-// primitives work during and after it, join() may be called more than once, and the destructor
-// joins a thread nobody joined.
+// primitives work during and after it, ready() may be called more than once, and the thread is
+// joined by the destructor.
 
 #include "hsmctl/store/warm_up.hpp"
 
@@ -20,8 +20,8 @@ TEST(CryptoWarmUp, StorePrimitivesWorkWhileAndAfterItRuns) {
   // Concurrently with the warm-up thread: OpenSSL's initialisation is thread-safe.
   EXPECT_EQ(to_hex(crypto::sha256(bytes_of(std::string("abc")))),
             "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
-  warm_up.join();
-  warm_up.join();  // a second join returns at once
+  warm_up.ready();
+  warm_up.ready();  // again: returns at once
   const Secret key(Bytes(32, 0x11));
   const Bytes iv(12, 0x22);
   auto sealed = crypto::aes256gcm_seal(key, iv, {}, bytes_of(std::string("payload")));
@@ -40,7 +40,7 @@ TEST(CryptoWarmUp, LeavesTheCallersSignalMaskAsItWas) {
   ASSERT_EQ(pthread_sigmask(SIG_SETMASK, nullptr, &after), 0);
   EXPECT_EQ(sigismember(&after, SIGINT), 0);
   EXPECT_EQ(sigismember(&after, SIGTERM), 0);
-  warm_up.join();
+  warm_up.ready();
 }
 
 TEST(CryptoWarmUp, TheDestructorJoinsAThreadNobodyJoined) {
