@@ -19,9 +19,9 @@ _hsmctl_flags() {
     sed -n 's/^  \(-[a-zA-Z],\{0,1\} \(\[ \)\{0,1\}\)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\3/p'
 }
 
-# The verbs of `hsmctl store --help` (the lines under "commands:").
-_hsmctl_store_verbs() {
-  "$1" store --help 2>/dev/null | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z0-9-]*\).*/\1/p'
+# The sub-commands of `hsmctl store` / `hsmctl dkek` (their --help's "commands:" section).
+_hsmctl_verbs() {
+  "$1" "$2" --help 2>/dev/null | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z0-9-]*\).*/\1/p'
 }
 
 # Reader names from `hsmctl devices -o json` (nothing when pcscd is not running).
@@ -137,8 +137,8 @@ _hsmctl() {
       fi
     elif [[ $cur == -* ]]; then
       _hsmctl_add "$cur" < <(_hsmctl_flags "$bin" "$cmd")
-    elif [[ $cmd == store && $prev == store ]]; then
-      _hsmctl_add "$cur" < <(_hsmctl_store_verbs "$bin")
+    elif [[ ($cmd == store || $cmd == dkek) && $prev == "$cmd" ]]; then
+      _hsmctl_add "$cur" < <(_hsmctl_verbs "$bin" "$cmd")
     fi
   fi
 

@@ -32,6 +32,7 @@ const std::map<std::string, Command>& command_table() {
       {"get", {get_main, "print a device's observed state as a manifest"}},
       {"devices", {devices_main, "list PC/SC readers and the Pico HSMs in them"}},
       {"store", {store_main, "manage the encrypted credential store"}},
+      {"dkek", {dkek_main, "create DKEK share files and compute a DKEK's key check value"}},
       {"version", {version_main, "print the version"}},
   };
   return table;

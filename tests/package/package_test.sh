@@ -127,6 +127,7 @@ echo "plan-d=$(c 'hsmctl plan -d ')"
 echo "plan-dpcsc=$(c 'hsmctl plan --device pcsc:V')"
 echo "plan-dname=$(c 'hsmctl apply -d root-ca=pcsc:')"
 echo "store=$(c 'hsmctl store ')"
+echo "dkek=$(c 'hsmctl dkek ')"
 echo "complete=$(complete -p hsmctl)"
 EOF
 PATH=$tmp/bin:$PATH bash complete.sh "$root/usr/share/bash-completion/completions/hsmctl" \
@@ -150,6 +151,7 @@ expect plan-dpcsc 'Virtual\ PCD\ 00\ 00|'
 expect plan-dname 'Virtual\ PCD\ 00\ 00|'
 expect store "$("$hsmctl" store --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\).*/\1/p' | sort |
   tr '\n' '|')"
+expect dkek 'create|kcv|'
 grep -qx 'complete=complete -F _hsmctl hsmctl' completions.txt || fail "complete -F not registered"
 
 echo "== zsh completion (syntax)"

@@ -16,5 +16,7 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int version_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int devices_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int store_main(const std::vector<std::string>& args, const GlobalOptions& global);
+/// `hsmctl dkek create|kcv` (commands/dkek.cpp): 0 ok, 1 error, 64 usage.
+int dkek_main(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace hsmctl::cli

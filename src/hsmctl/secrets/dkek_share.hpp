@@ -41,13 +41,15 @@ Result<Secret> decrypt_dkek_share(ByteView file_bytes, const Secret& password,
 Result<Secret> read_dkek_share_file(const std::string& path, const Secret& password,
                                     int iterations = kScHsmToolIterations);
 
-/// The 64 file bytes of `share` under `password`, with a fresh random salt.
+/// The 64 file bytes of `share` under `password`, with a fresh random salt. Errc::kSecret for
+/// an empty password (sc-hsm-tool would accept it; a share protected by nothing is a mistake).
 Result<Bytes> encrypt_dkek_share(const Secret& share, const Secret& password,
                                  int iterations = kScHsmToolIterations);
 
 /// A new random share written to `path` (created exclusively, mode 0600, synced; never
 /// overwrites: Errc::kIo naming the path when it exists). Returns the KCV of a DKEK made of this
-/// share alone (what sc-hsm-tool prints after creating it).
+/// share alone: what the device reports after importing it as the only share (sc-hsm-tool
+/// 0.23 prints no KCV when it creates a share, only "DKEK share created and saved to FILE").
 Result<Kcv> create_dkek_share_file(const std::string& path, const Secret& password,
                                    int iterations = kScHsmToolIterations);
 
