@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstddef>
 
 namespace hsmctl::secrets {
 
@@ -16,7 +17,7 @@ std::string file_digest(ByteView bytes) {
     return {};
   static const char* const kDigits = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * len);
+  out.reserve(std::size_t{2} * len);
   for (unsigned int i = 0; i < len; ++i) {
     out += kDigits[md[i] >> 4];
     out += kDigits[md[i] & 0x0F];
