@@ -50,7 +50,8 @@ TEST_F(DkekApplyE2e, HsmctlImportsAShareScHsmToolCreated) {
                           "  dkekShares: 1\n"
                           "  dkek:\n"
                           "    shares:\n"
-                          "      - file: " HSMCTL_SOURCE_DIR "/tests/fixtures/dkek/sc-hsm-tool.pbe\n"
+                          "      - file: " HSMCTL_SOURCE_DIR
+                          "/tests/fixtures/dkek/sc-hsm-tool.pbe\n"
                           "        password: {secret: env:SHARE_PW}\n"
                           "    expectedKcv: \"" +
                           kFixtureKcv + "\"\n",
