@@ -93,6 +93,40 @@ TEST_F(DkekCli, KcvOfTwoSharesDiffersFromEach) {
   EXPECT_THAT(r.err, HasSubstr(a + ": cannot decrypt"));
 }
 
+TEST_F(DkekCli, FileAndStoreReferences) {
+  // file:PATH, mode 0600 (one trailing newline dropped), as in manifests.
+  const std::string pw_file = dir_.file("pw.txt");
+  ASSERT_TRUE(write_text(pw_file, std::string(kPw1) + "\n", 0600));
+  const std::string a = dir_.file("a.pbe");
+  auto r = hsmctl({"dkek", "create", a, "--password", "file:" + pw_file, "--test-iterations", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  const std::string kcv = kcv_after(r.out, "KCV of this share: ");
+  // The same password from the environment opens the file: the newline was not part of it.
+  r = hsmctl({"dkek", "kcv", a, "--password", "env:DKEK_PW1", "--test-iterations", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  EXPECT_EQ(kcv_after(r.out, "KCV of the DKEK made of 1 share: "), kcv);
+  // A password file others can read is refused (exit 1).
+  const std::string open_file = dir_.file("pw-open.txt");
+  ASSERT_TRUE(write_text(open_file, kPw1, 0644));
+  r = hsmctl({"dkek", "kcv", a, "--password", "file:" + open_file, "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("chmod 600"));
+
+  // store:NAME, an entry of the credential store.
+  r = hsmctl({"store", "init", "--mode", "key-file"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  r = hsmctl({"store", "set", "dkek-pw"}, kPw2);
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  const std::string b = dir_.file("b.pbe");
+  r = hsmctl({"dkek", "create", b, "--password", "store:dkek-pw", "--test-iterations", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  r = hsmctl({"dkek", "kcv", b, "--password", "env:DKEK_PW2", "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.diagnostics();
+  r = hsmctl({"dkek", "kcv", b, "--password", "store:missing", "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("store:missing does not exist"));
+}
+
 TEST_F(DkekCli, UsageErrorsNeverEchoAPassword) {
   const std::string file = dir_.file("x.pbe");
   // A password typed where a reference belongs is refused without being printed.

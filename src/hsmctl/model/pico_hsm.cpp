@@ -20,6 +20,15 @@ std::uint16_t PicoHsmSpec::init_options() const {
   return o;
 }
 
+const DkekImport* PicoHsmSpec::dkek_import(int index) const {
+  if (key_domains.empty())
+    return index == 0 && dkek ? &*dkek : nullptr;
+  if (index < 0 || index >= static_cast<int>(key_domains.size()))
+    return nullptr;
+  const auto& d = key_domains[static_cast<std::size_t>(index)].dkek;
+  return d ? &*d : nullptr;
+}
+
 std::uint16_t PicoHsmSpec::dynamic_options() const {
   std::uint16_t o = 0;
   if (options.press_to_confirm)

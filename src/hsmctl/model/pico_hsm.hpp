@@ -33,9 +33,28 @@ struct PublicKeyAuth {
   bool combined_with_pin = false;  ///< option bit 0x0010
 };
 
+/// One custodian's DKEK share file (sc-hsm-tool --create-dkek-share format) and its password.
+struct DkekShareFile {
+  std::string file;    ///< absolute; a manifest's relative path is resolved against its directory
+  SecretRef password;  ///< never kGenerate
+  std::string field;   ///< "spec.dkek.shares[0]": where it is written, for messages
+};
+
+/// The share files of one DKEK, which apply imports (issue 11).
+struct DkekImport {
+  std::vector<DkekShareFile> shares;
+  /// The KCV recorded at the ceremony: 16 upper-case hex digits; empty = not given.
+  std::string expected_kcv;
+};
+
 struct KeyDomain {
+  KeyDomain() = default;
+  explicit KeyDomain(std::optional<int> shares) : dkek_shares(shares) {}
+
   /// Shares of this domain's DKEK; nullopt leaves the domain "not set up".
   std::optional<int> dkek_shares;
+  /// The share files to import into it (as many as dkek_shares).
+  std::optional<DkekImport> dkek;
 };
 
 struct PicoOptions {
@@ -56,6 +75,7 @@ struct PicoHsmSpec {
   ResetRetryCounter reset_retry_counter;
   bool transport_pin = false;
   std::optional<int> dkek_shares;      ///< only without key domains; 0 = random DKEK
+  std::optional<DkekImport> dkek;      ///< only without key domains: domain 0's share files
   std::vector<KeyDomain> key_domains;  ///< empty = no key domains (tag 97 absent)
   std::optional<PublicKeyAuth> public_key_auth;
   PicoOptions options;
@@ -65,6 +85,9 @@ struct PicoHsmSpec {
   std::uint16_t init_options() const;
   /// The high options byte DYNOPS would write (0x0100, 0x0200); secure lock is not managed.
   std::uint16_t dynamic_options() const;
+  /// The share files to import into domain `index` (spec.dkek for domain 0 without key
+  /// domains); nullptr when the manifest names none.
+  const DkekImport* dkek_import(int index) const;
 };
 
 struct Metadata {

@@ -8,6 +8,7 @@
 #include "hsmctl/model/limits.hpp"
 
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <utility>
@@ -56,11 +57,19 @@ class Builder {
     s.transport_pin = spec.boolean_or("transportPin", false);
     if (spec.contains("dkekShares"))
       s.dkek_shares = spec["dkekShares"].integer();
+    if (spec.contains("dkek"))
+      s.dkek = dkek_import(spec["dkek"], "spec.dkek", s.dkek_shares);
+    int domain = 0;
     for (const DocNode& d : spec["keyDomains"].elements()) {
       model::KeyDomain kd;
       if (d.contains("dkekShares"))
         kd.dkek_shares = d["dkekShares"].integer();
-      s.key_domains.push_back(kd);
+      if (d.contains("dkek")) {
+        kd.dkek = dkek_import(d["dkek"], "spec.keyDomains[" + std::to_string(domain) + "].dkek",
+                              kd.dkek_shares);
+      }
+      s.key_domains.push_back(std::move(kd));
+      ++domain;
     }
     if (spec.contains("publicKeyAuth")) {
       const DocNode p = spec["publicKeyAuth"];
@@ -91,6 +100,53 @@ class Builder {
   }
 
  private:
+  /// `dkek:` of domain 0 or of a key domain: the share files (relative to the manifest's
+  /// directory), as many as the domain's dkekShares, each file once.
+  std::optional<model::DkekImport> dkek_import(const DocNode& node, const std::string& field,
+                                               std::optional<int> shares) {
+    model::DkekImport out;
+    const std::string& ptr = node.pointer();
+    const std::vector<DocNode> files = node["shares"].elements();
+    if (!shares || *shares == 0) {
+      error(ptr, "share files need the domain's dkekShares (the number of shares, at least 1)");
+      return std::nullopt;
+    }
+    if (static_cast<int>(files.size()) != *shares) {
+      error(ptr + "/shares", std::to_string(files.size()) + " share file(s) for dkekShares: " +
+                                 std::to_string(*shares) + "; list one file per share");
+      return std::nullopt;
+    }
+    const std::filesystem::path base = std::filesystem::path(doc_.file()).parent_path();
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const DocNode& f = files[i];
+      model::DkekShareFile share;
+      share.field = field + ".shares[" + std::to_string(i) + "]";
+      std::filesystem::path path = f["file"].string();
+      if (path.is_relative())
+        path = std::filesystem::absolute(base / path);
+      share.file = path.lexically_normal().string();
+      auto [it, fresh] = seen.emplace(share.file, i);
+      if (!fresh) {
+        // XOR: a share imported twice cancels itself out of the DKEK.
+        error(f["file"].pointer(), "the same share file as shares[" + std::to_string(it->second) +
+                                       "]: a share imported twice cancels out of the DKEK");
+        return std::nullopt;
+      }
+      auto ref = model::parse_secret_reference(f["password"]["secret"].string());
+      if (!ref) {
+        error(f["password"].pointer() + "/secret", "not a secret reference");
+        return std::nullopt;
+      }
+      share.password = *ref;
+      out.shares.push_back(std::move(share));
+    }
+    out.expected_kcv = node.string_or("expectedKcv", "");
+    for (char& c : out.expected_kcv)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+  }
+
   std::optional<model::SecretRef> pin_source(const DocNode& src, bool so) {
     const std::string& ptr = src.pointer();
     if (src.contains("secret")) {

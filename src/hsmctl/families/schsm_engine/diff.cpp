@@ -2,7 +2,9 @@
 #include "hsmctl/families/schsm_engine/diff.hpp"
 
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/util/bytes.hpp"
 
+#include <any>
 #include <string>
 
 namespace hsmctl::families::schsm_engine {
@@ -583,12 +585,118 @@ void plan_credentials(const ObservedPico& observed, const CredentialFacts& creds
   }
 }
 
+/// "spec.dkek" or "spec.keyDomains[1].dkek": where a domain's share files are written.
+std::string dkek_field(const PicoHsmSpec& spec, int index) {
+  return spec.key_domains.empty() ? std::string("spec.dkek")
+                                  : "spec.keyDomains[" + std::to_string(index) + "].dkek";
+}
+
+/// The manifest's DKEK share files, imported after the steps that set their domains up (in the
+/// same session) or into a domain that waits for all of its shares. `fresh`: the plan
+/// (re-)initializes the device, so every domain starts with no share imported.
+void append_dkek_imports(const PicoHsmSpec& spec, const ObservedPico* observed,
+                         const CredentialFacts& creds, bool user_pin_known, bool fresh,
+                         std::vector<Action>& actions, std::vector<std::string>& notes) {
+  const int domains = spec.key_domains.empty() ? 1 : static_cast<int>(spec.key_domains.size());
+  for (int index = 0; index < domains; ++index) {
+    const model::DkekImport* files = spec.dkek_import(index);
+    if (files == nullptr)
+      continue;
+    const int n = static_cast<int>(files->shares.size());
+    const std::string field = dkek_field(spec, index);
+    const std::string where =
+        spec.key_domains.empty() ? std::string("the DKEK") : "key domain " + std::to_string(index);
+    const auto kcv_it = creds.dkek_files_kcv.find(index);
+    const std::string files_kcv = kcv_it == creds.dkek_files_kcv.end() ? "" : kcv_it->second;
+    if (!files->expected_kcv.empty() && !files_kcv.empty() && files_kcv != files->expected_kcv) {
+      actions.push_back(blocked(
+          "import " + std::to_string(n) + " DKEK share(s) into " + where,
+          "the share files make a DKEK with KCV " + files_kcv + ", but " + field +
+              ".expectedKcv is " + files->expected_kcv +
+              ": a file of another ceremony or another custodian's file; nothing is imported"));
+      continue;
+    }
+    // Set up by this plan (INITIALIZE or INS 52 P1=01 before it): nothing imported yet.
+    bool set_up_here = fresh;
+    for (const auto& a : actions) {
+      const auto* p = std::any_cast<KeyDomainPayload>(&a.payload);
+      if (a.kind == kind::kSetupKeyDomain && p != nullptr && p->index == index)
+        set_up_here = true;
+    }
+    const model::KeyDomainStatus* seen = nullptr;
+    if (observed != nullptr) {
+      for (const auto& d : observed->key_domains) {
+        if (d.index == index)
+          seen = &d;
+      }
+    }
+    bool import = set_up_here;
+    if (!set_up_here) {
+      if (seen == nullptr || !seen->set_up || seen->total_shares != n)
+        continue;  // the domain steps above change it first, or the domain is not this one
+      if (seen->outstanding_shares > 0 && seen->outstanding_shares < n) {
+        actions.push_back(blocked(
+            "import " + std::to_string(seen->outstanding_shares) + " DKEK share(s) into " + where,
+            std::to_string(n - seen->outstanding_shares) + " of " + std::to_string(n) +
+                " share(s) were imported outside this plan (or by an interrupted apply), and the "
+                "device cannot say which: import the remaining one(s) with sc-hsm-tool "
+                "--import-dkek-share, or clear the domain's DKEK (INS 52 P1=04) and apply again"));
+        continue;
+      }
+      import = seen->outstanding_shares == n;
+    }
+    if (import) {
+      const std::string summary = "import " + std::to_string(n) + " DKEK share(s) into " + where +
+                                  (files_kcv.empty() ? "" : " (KCV " + files_kcv + ")");
+      if (files_kcv.empty()) {
+        actions.push_back(blocked(summary, "the share files were not read"));
+        continue;
+      }
+      if (!user_pin_known) {
+        actions.push_back(blocked(summary, "needs the user PIN, which is not known to hsmctl"));
+        continue;
+      }
+      Action a;
+      a.kind = kind::kImportDkekShares;
+      a.action_class = ActionClass::kUpdate;
+      a.payload = DkekImportPayload{index, n, files_kcv};
+      a.attributes.push_back({"key_domain", static_cast<long long>(index)});
+      a.attributes.push_back({"kcv", files_kcv});
+      a.summary = summary;
+      a.reason =
+          "the share files were decrypted and checked here; apply imports them after "
+          "verifying the user PIN and compares the device's KCV with theirs";
+      a.changes.push_back({field + ".shares", "0 of " + std::to_string(n) + " imported",
+                           std::to_string(n) + " of " + std::to_string(n) + " imported", false});
+      actions.push_back(std::move(a));
+      continue;
+    }
+    // Complete: the device's DKEK must be the files' (or the ceremony's) DKEK.
+    const std::string want = files->expected_kcv.empty() ? files_kcv : files->expected_kcv;
+    const std::string have = to_hex(seen->kcv);
+    if (have.empty() || have == std::string(have.size(), '0')) {
+      notes.push_back(where +
+                      ": the KCV was not checked (the device shows it only after the "
+                      "user PIN is verified)");
+    } else if (want.empty()) {
+      notes.push_back(where + ": the KCV " + have + " was not compared with the share files");
+    } else if (have != want) {
+      actions.push_back(blocked(
+          where + " holds another DKEK",
+          "the device's KCV is " + have + ", the manifest's share files make " + want +
+              "; a DKEK cannot be replaced in place without losing what was wrapped under it: "
+              "check which files were imported (docs/ceremonies.md)",
+          {{field + ".shares", "KCV " + have, "KCV " + want, false}}));
+    }
+  }
+}
+
 /// What the device is still waiting for from operators (sc-hsm-tool's "DKEK import pending").
 void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
                     std::vector<std::string>& pending) {
   for (const auto& d : observed.key_domains) {
-    if (!d.set_up || d.outstanding_shares <= 0)
-      continue;
+    if (!d.set_up || d.outstanding_shares <= 0 || spec.dkek_import(d.index) != nullptr)
+      continue;  // no share outstanding, or the manifest's files are planned above
     const std::string where = spec.key_domains.empty() ? std::string("the DKEK")
                                                        : "key domain " + std::to_string(d.index);
     pending.push_back("DKEK import pending: " + where + " still misses " +
@@ -641,6 +749,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   if (!observed.initialized) {
     plan.actions.push_back(make_initialize(spec, observed, false, {}, creds, caps));
     append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
+    append_dkek_imports(spec, nullptr, creds, true, true, plan.actions, plan.notes);
     return plan;
   }
 
@@ -676,6 +785,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
       plan.actions.push_back(std::move(a));
     }
     append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
+    append_dkek_imports(spec, nullptr, creds, true, true, plan.actions, plan.notes);
     return plan;
   }
 
@@ -707,6 +817,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
       plan.actions.push_back(std::move(a));
     }
   }
+  append_dkek_imports(spec, &observed, creds, user_pin_known, false, plan.actions, plan.notes);
   append_pending(spec, observed, plan.pending);
   if (observed.user_pin.state == PinStatus::State::kTriesLeft && observed.pin_retries_max &&
       observed.user_pin.tries_left < *observed.pin_retries_max) {

@@ -10,6 +10,7 @@
 #include "hsmctl/plan/plan.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -43,6 +44,10 @@ struct CredentialFacts {
   std::string so_pin_rejected;
   /// Whether rejections are recorded where later runs see them (false with `--store none`).
   bool rejections_recorded = true;
+  /// By key domain: the KCV (16 hex digits) of the DKEK the manifest's share files make, when
+  /// prepare() decrypted them or found them unchanged since an import it recorded; absent when
+  /// it did not need to (the domain is complete and the manifest gives expectedKcv).
+  std::map<int, std::string> dkek_files_kcv;
   /// The current user PIN is known to hsmctl (desired or other): apply can log in.
   bool user_pin_usable() const {
     return user_pin == CredentialKnowledge::kMatchesDesired ||
@@ -59,14 +64,15 @@ struct CredentialFacts {
 namespace kind {
 inline constexpr char kInitialize[] = "initialize";      ///< INITIALIZE DEVICE (first or wiping)
 inline constexpr char kChangeSoPin[] = "change-so-pin";  ///< CHANGE REFERENCE DATA 88
-inline constexpr char kChangeUserPin[] = "change-user-pin";      ///< CHANGE REFERENCE DATA 81
-inline constexpr char kResetUserPin[] = "reset-user-pin";        ///< RESET RETRY COUNTER P1=00
-inline constexpr char kSetupKeyDomain[] = "setup-key-domain";    ///< INS 52 P1=01
-inline constexpr char kDeleteKeyDomain[] = "delete-key-domain";  ///< INS 52 P1=03
-inline constexpr char kSetDynamicOptions[] = "set-options";      ///< DYNOPS (INS 64 P1=06)
-inline constexpr const char* kAll[] = {kInitialize,       kChangeSoPin,    kChangeUserPin,
-                                       kResetUserPin,     kSetupKeyDomain, kDeleteKeyDomain,
-                                       kSetDynamicOptions};
+inline constexpr char kChangeUserPin[] = "change-user-pin";        ///< CHANGE REFERENCE DATA 81
+inline constexpr char kResetUserPin[] = "reset-user-pin";          ///< RESET RETRY COUNTER P1=00
+inline constexpr char kSetupKeyDomain[] = "setup-key-domain";      ///< INS 52 P1=01
+inline constexpr char kDeleteKeyDomain[] = "delete-key-domain";    ///< INS 52 P1=03
+inline constexpr char kSetDynamicOptions[] = "set-options";        ///< DYNOPS (INS 64 P1=06)
+inline constexpr char kImportDkekShares[] = "import-dkek-shares";  ///< INS 52 P1=00 with data
+inline constexpr const char* kAll[] = {kInitialize,        kChangeSoPin,     kChangeUserPin,
+                                       kResetUserPin,      kSetupKeyDomain,  kDeleteKeyDomain,
+                                       kSetDynamicOptions, kImportDkekShares};
 }  // namespace kind
 
 /// kind::kInitialize: everything INITIALIZE sends but the two PINs (apply takes those from the
@@ -97,6 +103,15 @@ struct CredentialPayload {
 struct KeyDomainPayload {
   int index = 0;
   int shares = 0;  ///< kSetupKeyDomain: the DKEK shares of the domain (0 = no DKEK)
+};
+
+/// kind::kImportDkekShares: the share files prepare() decrypted for domain `index` (the values
+/// are in DeviceCredentials, never here), imported in one user-PIN session; afterwards the
+/// device's KCV must equal `kcv`.
+struct DkekImportPayload {
+  int index = 0;
+  int shares = 0;
+  std::string kcv;  ///< 16 hex digits: the KCV of the files (equal to expectedKcv when given)
 };
 
 /// kind::kSetDynamicOptions: DYNOPS read-modify-write of these bits only (secure lock is kept).

@@ -6,12 +6,16 @@
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/secrets/digest.hpp"
+#include "hsmctl/secrets/dkek_share.hpp"
 #include "hsmctl/secrets/resolve.hpp"
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/store/journal.hpp"
+#include "hsmctl/util/atomic_file.hpp"
 #include "hsmctl/util/interrupt.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <stdexcept>
 #include <string>
@@ -661,6 +665,95 @@ Result<void> plan_device(PreparedDevice& prepared, SmartCardHsm& hsm, Held& h, c
   return {};
 }
 
+/// The store fact (on the user-PIN entry) that records the KCV and the files of the last DKEK
+/// import into a domain: "<KCV>:<files digest>".
+std::string dkek_fact(int index) {
+  return "dkek-" + std::to_string(index);
+}
+
+/// The key-derivation count of share files; HSMCTL_TEST_DKEK_ITERATIONS only in tests (files
+/// made with a small count keep engine tests fast; docs/simulator.md "Test hooks").
+int dkek_iterations() {
+  const char* v = std::getenv("HSMCTL_TEST_DKEK_ITERATIONS");
+  if (v == nullptr || *v == '\0')
+    return secrets::kScHsmToolIterations;
+  const int n = std::atoi(v);
+  return n > 0 ? n : secrets::kScHsmToolIterations;
+}
+
+/// Reads the manifest's DKEK share files where an import may be planned, or where the domain is
+/// complete and only the files can say which DKEK it should hold. A file that cannot be read or
+/// decrypted fails the device's plan here, before anything is imported. Decrypting costs seconds
+/// per file (sc-hsm-tool's 10,000,000-round key derivation), so it is skipped where the device
+/// answers the question: a complete domain checked against expectedKcv, or against the KCV
+/// recorded at an import of these same files.
+Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDevice& prepared,
+                             store::CredentialKeeper& keeper, const store::CredentialKey& user_key,
+                             bool fresh) {
+  const auto& spec = manifest.spec;
+  const int domains = spec.key_domains.empty() ? 1 : static_cast<int>(spec.key_domains.size());
+  for (int index = 0; index < domains; ++index) {
+    const model::DkekImport* files = spec.dkek_import(index);
+    if (files == nullptr)
+      continue;
+    const int n = static_cast<int>(files->shares.size());
+    std::vector<std::string> digests;
+    for (const auto& f : files->shares) {
+      HSMCTL_TRY_ASSIGN(auto bytes, read_regular_file(f.file, 4096));
+      digests.push_back(secrets::file_digest(bytes.content));
+    }
+    std::sort(digests.begin(), digests.end());  // the DKEK is the XOR: order does not matter
+    std::string digest;
+    for (const auto& d : digests)
+      digest += d;
+    digest = secrets::file_digest(Bytes(digest.begin(), digest.end()));
+    prepared.credentials.dkek_files_digest[index] = digest;
+
+    const model::KeyDomainStatus* seen = nullptr;
+    for (const auto& d : prepared.observed.key_domains) {
+      if (d.index == index)
+        seen = &d;
+    }
+    const bool complete = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
+                          seen->outstanding_shares == 0;
+    const bool partial = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
+                         seen->outstanding_shares > 0 && seen->outstanding_shares < n;
+    if (partial)
+      continue;  // blocked whatever the files hold
+    if (complete) {
+      HSMCTL_TRY_ASSIGN(auto recorded, keeper.fact(user_key, dkek_fact(index)));
+      const std::string suffix = ":" + digest;
+      if (recorded && recorded->size() > suffix.size() &&
+          recorded->compare(recorded->size() - suffix.size(), suffix.size(), suffix) == 0) {
+        prepared.facts.dkek_files_kcv[index] =
+            recorded->substr(0, recorded->size() - suffix.size());
+        continue;
+      }
+      if (!files->expected_kcv.empty())
+        continue;  // the device's KCV is compared with the ceremony's
+    }
+    std::vector<Secret> shares;
+    for (const auto& f : files->shares) {
+      const std::string field = f.field + ".password";
+      HSMCTL_TRY_ASSIGN(auto pw, secrets::resolve(f.password, field, keeper, {},
+                                                  prompt_context(manifest, field.c_str())));
+      if (!pw.value)
+        return make_error(Errc::kSecret, field + ": no value");
+      auto share = secrets::read_dkek_share_file(f.file, *pw.value, dkek_iterations());
+      if (!share) {
+        Error e = share.error();
+        e.message = f.field + ": " + e.message;
+        return tl::unexpected(std::move(e));
+      }
+      shares.push_back(std::move(*share));
+    }
+    HSMCTL_TRY_ASSIGN(auto kcv, secrets::dkek_kcv(shares));
+    prepared.facts.dkek_files_kcv[index] = secrets::kcv_hex(kcv);
+    prepared.credentials.dkek_shares[index] = std::move(shares);
+  }
+  return {};
+}
+
 Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
                                     const std::string* device_uri,
                                     std::unique_ptr<device::Transport> transport,
@@ -729,6 +822,10 @@ Result<PreparedDevice> prepare_impl(const model::PicoHsmManifest& manifest,
     so.match = so_c.list.front();
   }
   derive_facts(prepared, h, user_c, so_c, user, so, keeper.durable());
+  // Whether the plan starts the domains afresh (a pure first pass, no I/O).
+  const bool fresh = !prepared.observed.initialized ||
+                     make_plan(manifest, prepared.observed, prepared.facts, caps).needs_reinit();
+  HSMCTL_TRY(read_dkek_files(manifest, prepared, keeper, h.user_key, fresh));
   HSMCTL_TRY(plan_device(prepared, hsm, h, user, so, request.user_pin_reset_preferred));
   return prepared;
 }
@@ -903,6 +1000,8 @@ Result<void> check_payloads(const plan::DevicePlan& plan) {
       HSMCTL_TRY(payload_of<KeyDomainPayload>(a));
     } else if (a.kind == kind::kSetDynamicOptions) {
       HSMCTL_TRY(payload_of<DynOptionsPayload>(a));
+    } else if (a.kind == kind::kImportDkekShares) {
+      HSMCTL_TRY(payload_of<DkekImportPayload>(a));
     } else {
       return make_error(Errc::kInternal, "not a Pico HSM action: " + a.kind);
     }
@@ -934,6 +1033,7 @@ class Executor {
   Result<void> step(const plan::Action& a);
   Result<void> initialize(const plan::Action& a, const InitializePayload& p);
   Result<void> credential(const plan::Action& a, const CredentialPayload& p);
+  Result<void> import_dkek(const plan::Action& a, const DkekImportPayload& p);
   template <class Send>
   Result<void> in_user_session(const plan::Action& a, Send send);
   Result<void> finish(const ApplyReport& report);
@@ -1074,6 +1174,10 @@ Result<void> Executor::step(const plan::Action& a) {
     HSMCTL_TRY_ASSIGN(const auto* p, payload_of<KeyDomainPayload>(a));
     return in_user_session(a, [&] { return hsm_.key_domain_delete(p->index); });
   }
+  if (a.kind == kind::kImportDkekShares) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<DkekImportPayload>(a));
+    return import_dkek(a, *p);
+  }
   if (a.kind == kind::kSetDynamicOptions) {
     HSMCTL_TRY_ASSIGN(const auto* p, payload_of<DynOptionsPayload>(a));
     // Read-modify-write of these bits only; secure lock is left as it is.
@@ -1205,6 +1309,47 @@ Result<void> Executor::in_user_session(const plan::Action& a, Send send) {
   Result<void> r = journaled(journal_, a.summary, send);
   if (!r)
     return tl::unexpected(fail(r.error(), a));
+  return {};
+}
+
+// pico-hsm.md 5.4: VERIFY the user PIN, import every share, read the status (KCV), all in one
+// session: a Pico wraps the DKEK under its MKEK only while a PIN session exists.
+Result<void> Executor::import_dkek(const plan::Action& a, const DkekImportPayload& p) {
+  const auto shares = creds_.dkek_shares.find(p.index);
+  if (shares == creds_.dkek_shares.end() || static_cast<int>(shares->second.size()) != p.shares ||
+      !creds_.user_current) {
+    return make_error(Errc::kInternal, a.summary + ": the shares or the user PIN are not at hand");
+  }
+  HSMCTL_TRY_ASSIGN(auto v, verify_known(PinRef::kUser, *creds_.user_current));
+  if (v != device::schsm::VerifyResult::kOk) {
+    return make_error(Errc::kAuth, a.summary + ": the user PIN was not accepted");
+  }
+  user_session_ = true;
+  progress_(a.summary + " ...");
+  model::KeyDomainStatus status;
+  Result<void> r = journaled(journal_, a.summary, [&]() -> Result<void> {
+    for (const Secret& share : shares->second) {
+      HSMCTL_TRY_ASSIGN(status, hsm_.import_dkek_share(p.index, share));
+    }
+    return {};
+  });
+  if (!r)
+    return tl::unexpected(fail(r.error(), a));
+  const std::string kcv = to_hex(status.kcv);
+  if (status.outstanding_shares != 0 || kcv != p.kcv) {
+    return make_error(Errc::kDevice,
+                      a.summary + ": after the import the device reports " +
+                          std::to_string(status.outstanding_shares) +
+                          " share(s) outstanding and KCV " + kcv + ", expected none and KCV " +
+                          p.kcv +
+                          "; the domain holds a DKEK that is not the files' "
+                          "(docs/ceremonies.md: clear the domain's DKEK and import again)");
+  }
+  const auto digest = creds_.dkek_files_digest.find(p.index);
+  if (digest != creds_.dkek_files_digest.end()) {
+    // Later plans then know these files' KCV without decrypting them (seconds per file).
+    HSMCTL_TRY(keeper_.record_fact(user_key_, dkek_fact(p.index), p.kcv + ":" + digest->second));
+  }
   return {};
 }
 

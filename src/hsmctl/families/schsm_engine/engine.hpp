@@ -15,6 +15,7 @@
 #include "hsmctl/util/secret.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,12 @@ struct DeviceCredentials {
   /// An interrupted run's journal shows the pending value was never sent (or was refused).
   bool user_pending_unsent = false;
   bool so_pending_unsent = false;
+  /// By key domain: the manifest's DKEK shares, decrypted from their files at prepare() when an
+  /// import may be planned (never rendered, wiped with this object).
+  std::map<int, std::vector<Secret>> dkek_shares;
+  /// By key domain: a digest of the share files' bytes (not secret), recorded with the KCV after
+  /// an import so a later plan knows the files unchanged without decrypting them again.
+  std::map<int, std::string> dkek_files_digest;
 };
 
 /// A device observed and planned, with its card session still held.
