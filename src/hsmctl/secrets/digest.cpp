@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 
 #include <array>
-#include <cstddef>
 
 namespace hsmctl::secrets {
 
@@ -15,14 +14,7 @@ std::string file_digest(ByteView bytes) {
   // digest then never equals a recorded one.
   if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
     return {};
-  static const char* const kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(std::size_t{2} * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kDigits[md[i] >> 4];
-    out += kDigits[md[i] & 0x0F];
-  }
-  return out;
+  return to_hex(ByteView(md.data(), len));
 }
 
 }  // namespace hsmctl::secrets

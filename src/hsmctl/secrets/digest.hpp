@@ -8,7 +8,7 @@
 
 namespace hsmctl::secrets {
 
-/// SHA-256 of `bytes`, 64 lower-case hex digits.
+/// SHA-256 of `bytes`, 64 upper-case hex digits (to_hex).
 std::string file_digest(ByteView bytes);
 
 }  // namespace hsmctl::secrets

@@ -697,6 +697,21 @@ Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDev
     if (files == nullptr)
       continue;
     const int n = static_cast<int>(files->shares.size());
+    const model::KeyDomainStatus* seen = nullptr;
+    for (const auto& d : prepared.observed.key_domains) {
+      if (d.index == index)
+        seen = &d;
+    }
+    const bool complete = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
+                          seen->outstanding_shares == 0;
+    const bool partial = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
+                         seen->outstanding_shares > 0 && seen->outstanding_shares < n;
+    // A partial import is blocked whatever the files hold; a complete domain with the
+    // ceremony's KCV is compared with it: the files are not opened (custodians may keep them
+    // offline after the ceremony).
+    if (partial || (complete && !files->expected_kcv.empty()))
+      continue;
+
     std::vector<std::string> digests;
     for (const auto& f : files->shares) {
       HSMCTL_TRY_ASSIGN(auto bytes, read_regular_file(f.file, 4096));
@@ -709,17 +724,6 @@ Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDev
     digest = secrets::file_digest(Bytes(digest.begin(), digest.end()));
     prepared.credentials.dkek_files_digest[index] = digest;
 
-    const model::KeyDomainStatus* seen = nullptr;
-    for (const auto& d : prepared.observed.key_domains) {
-      if (d.index == index)
-        seen = &d;
-    }
-    const bool complete = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
-                          seen->outstanding_shares == 0;
-    const bool partial = !fresh && seen != nullptr && seen->set_up && seen->total_shares == n &&
-                         seen->outstanding_shares > 0 && seen->outstanding_shares < n;
-    if (partial)
-      continue;  // blocked whatever the files hold
     if (complete) {
       HSMCTL_TRY_ASSIGN(auto recorded, keeper.fact(user_key, dkek_fact(index)));
       const std::string suffix = ":" + digest;
@@ -729,8 +733,6 @@ Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDev
             recorded->substr(0, recorded->size() - suffix.size());
         continue;
       }
-      if (!files->expected_kcv.empty())
-        continue;  // the device's KCV is compared with the ceremony's
     }
     std::vector<Secret> shares;
     for (const auto& f : files->shares) {

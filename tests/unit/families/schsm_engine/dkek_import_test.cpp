@@ -21,6 +21,7 @@
 
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -159,6 +160,21 @@ TEST_F(DkekImport, ALaterPlanOfTheSameFilesDoesNotDecryptThem) {
   auto changed = plan(manifest());
   ASSERT_FALSE(changed);
   EXPECT_THAT(changed.error().message, HasSubstr("spec.dkek.shares[0]"));
+}
+
+// Custodians take their files home after the ceremony: with expectedKcv, a complete domain is
+// compared with it and the files are never opened.
+TEST_F(DkekImport, WithExpectedKcvLaterPlansNeedNoFiles) {
+  ASSERT_TRUE(apply(manifest(kcv_)));
+  std::filesystem::remove(file_a());
+  std::filesystem::remove(file_b());
+  auto p = plan(manifest(kcv_));
+  ASSERT_TRUE(p) << p.error().to_string();
+  EXPECT_EQ(p->plan.status(), plan::DeviceStatus::kOk) << text(p->plan);
+  // Without it the files are what the device is compared with: missing, the plan fails.
+  auto without = plan(manifest());
+  ASSERT_FALSE(without);
+  EXPECT_THAT(without.error().to_string(), HasSubstr("custodian-a.pbe"));
 }
 
 TEST_F(DkekImport, AWrongPasswordFailsThePlanBeforeAnyImport) {
