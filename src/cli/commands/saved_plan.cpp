@@ -22,7 +22,7 @@ namespace hsmctl::cli {
 namespace {
 
 /// Manifests are small; the manifest reader's own limit applies when they are loaded.
-constexpr std::size_t kMaxManifestFile = 64 * 1024 * 1024;
+constexpr std::size_t kMaxManifestFile = std::size_t{64} * 1024 * 1024;
 
 bool is_yaml(const std::filesystem::path& p) {
   const auto ext = p.extension().string();

@@ -16,7 +16,7 @@ const store::CredentialKey kPlanKeyEntry{"hsmctl", "plan-key"};
 namespace {
 
 /// A saved plan of many devices is still far below this; anything larger is not one.
-constexpr std::size_t kMaxPlanFile = 16 * 1024 * 1024;
+constexpr std::size_t kMaxPlanFile = std::size_t{16} * 1024 * 1024;
 
 plan::PlanMac mac_with(const Secret& key) {
   return [&key](std::string_view body) {
