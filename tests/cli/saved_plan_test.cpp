@@ -8,7 +8,6 @@
 #include "cli/cli_fixture.hpp"
 
 #include <gmock/gmock.h>
-
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -97,7 +96,8 @@ TEST_F(SavedPlans, AChangedManifestIsNamed) {
   ASSERT_TRUE(write_text(manifest_, pico_manifest("  pinRetries: 5\n")));
   auto refused = hsmctl({"apply", plan_file});
   EXPECT_EQ(refused.exit_code, 1) << refused.all();
-  EXPECT_THAT(refused.err, HasSubstr("stale plan: manifest " + manifest_ + " changed since the plan"));
+  EXPECT_THAT(refused.err,
+              HasSubstr("stale plan: manifest " + manifest_ + " changed since the plan"));
   EXPECT_THAT(refused.err, HasSubstr("nothing was sent to any device"));
 }
 
@@ -109,8 +109,8 @@ TEST_F(SavedPlans, AnEditedPlanFileIsRefused) {
   ASSERT_NE(at, std::string::npos);
   text.replace(at, 17, "\"change-so-pin\"");
   ASSERT_TRUE(write_text(plan_file, text));
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"show", plan_file}, std::vector<std::string>{"apply", plan_file}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"show", plan_file},
+                                               std::vector<std::string>{"apply", plan_file}}) {
     auto r = hsmctl(args);
     EXPECT_EQ(r.exit_code, 1) << r.all();
     EXPECT_THAT(r.err, HasSubstr(plan_file + ": the saved plan failed its integrity check"));
@@ -128,8 +128,8 @@ TEST_F(SavedPlans, AnotherStoreCannotVouchForThePlan) {
 }
 
 TEST_F(SavedPlans, UsageErrors) {
-  auto none = hsmctl({"--store", "none", "plan", "-f", manifest_, "-d", device(), "-out",
-                      dir_.file("x.plan")});
+  auto none = hsmctl(
+      {"--store", "none", "plan", "-f", manifest_, "-d", device(), "-out", dir_.file("x.plan")});
   EXPECT_EQ(none.exit_code, 64) << none.all();
   EXPECT_THAT(none.err, HasSubstr("-out needs the credential store"));
   EXPECT_FALSE(std::ifstream(dir_.file("x.plan")).good());
@@ -157,8 +157,8 @@ TEST_F(SavedPlans, ApplyValidDevicesAppliesOnlyWhatIsStillValid) {
   env_["USER_PIN"] = "64821907";
   ASSERT_EQ(hsmctl({"apply", "-f", b_file, "-d", b_device, "--auto-approve"}).exit_code, 0);
   env_["USER_PIN"] = "11223344";
-  const std::vector<std::string> both = {"-f", manifest_, "-f", b_file, "-d",
-                                         "hsm-a=" + device(), "-d", "hsm-b=" + b_device};
+  const std::vector<std::string> both = {"-f", manifest_,           "-f", b_file,
+                                         "-d", "hsm-a=" + device(), "-d", "hsm-b=" + b_device};
   std::vector<std::string> plan_args = {"plan", "-out", dir_.file("p.plan")};
   plan_args.insert(plan_args.end(), both.begin(), both.end());
   ASSERT_EQ(hsmctl(plan_args).exit_code, 0) << transcript_;

@@ -43,12 +43,11 @@ class SavedPlanE2e : public PcscE2eTest {
 
 TEST_F(SavedPlanE2e, ReviewFlowOverPcsc) {
   const std::string m = dir_.file("m.yaml");
-  testing::write_text(m,
-                      std::string("apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata:\n"
-                                  "  name: root-ca\nspec:\n  device: {serial: \"") +
-                          kVcardSerial +
-                          "\"}\n  userPin: {secret: \"env:E2E_USER_PIN\"}\n"
-                          "  soPin: {secret: \"env:E2E_SO_PIN\"}\n");
+  testing::write_text(m, std::string("apiVersion: hsmctl.dev/v1alpha1\nkind: PicoHSM\nmetadata:\n"
+                                     "  name: root-ca\nspec:\n  device: {serial: \"") +
+                             kVcardSerial +
+                             "\"}\n  userPin: {secret: \"env:E2E_USER_PIN\"}\n"
+                             "  soPin: {secret: \"env:E2E_SO_PIN\"}\n");
   auto apply = hsmctl({"apply", "-f", m, "--device", "pcsc:", "--auto-approve"});
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
 
@@ -64,9 +63,9 @@ TEST_F(SavedPlanE2e, ReviewFlowOverPcsc) {
   const std::string wrong = "00000000";
   char len[4];
   std::snprintf(len, sizeof len, "%02X", static_cast<unsigned>(wrong.size()));
-  auto verify = run_process({"opensc-tool", "--reader", "0", "-s", kSelectHsm, "-s",
-                             std::string("00 20 00 81 ") + len + " " +
-                                 to_hex_spaced(bytes_of(wrong))});
+  auto verify =
+      run_process({"opensc-tool", "--reader", "0", "-s", kSelectHsm, "-s",
+                   std::string("00 20 00 81 ") + len + " " + to_hex_spaced(bytes_of(wrong))});
   ASSERT_THAT(verify.out, HasSubstr("SW1=0x63, SW2=0xC2")) << verify.diagnostics();
 
   auto refused = hsmctl({"apply", plan_file});

@@ -130,9 +130,8 @@ int show_main(const std::vector<std::string>& args, const GlobalOptions& global)
     return exit_code_for(key.error());
   }
   if (!*key) {
-    print_error(make_error(Errc::kRefused, path +
-                                               ": the credential store holds no plan key: the "
-                                               "plan was written with another store")
+    print_error(make_error(Errc::kRefused, path + ": the credential store holds no plan key: the "
+                                                  "plan was written with another store")
                     .value());
     return kExitError;
   }

@@ -189,8 +189,8 @@ Result<SavedPlan> decode_saved_plan(std::string_view text, const PlanMac& mac) {
                                           "\" is not supported: this hsmctl reads " +
                                           kSavedPlanFormat + "; make the plan again");
   }
-  if (!file.contains("hmac_sha256") || !file["hmac_sha256"].is_string() ||
-      !file.contains("plan") || !file["plan"].is_object()) {
+  if (!file.contains("hmac_sha256") || !file["hmac_sha256"].is_string() || !file.contains("plan") ||
+      !file["plan"].is_object()) {
     return make_error(Errc::kRefused, "malformed saved plan: no hmac_sha256 or no plan");
   }
   if (!same_mac(mac(dump(file["plan"])), file["hmac_sha256"].get<std::string>())) {
@@ -205,7 +205,9 @@ Result<SavedPlan> decode_saved_plan(std::string_view text, const PlanMac& mac) {
   }
 }
 
-std::string canonical_plan(const DevicePlan& plan) { return dump(encode_plan(plan)); }
+std::string canonical_plan(const DevicePlan& plan) {
+  return dump(encode_plan(plan));
+}
 
 std::string plan_difference(const DevicePlan& saved, const DevicePlan& fresh) {
   if (canonical_plan(saved) == canonical_plan(fresh))

@@ -30,7 +30,7 @@ struct SavedManifest {
 /// One unit (a device, a Primus cluster) of a saved plan.
 struct SavedUnit {
   std::string name;
-  std::string noun;  ///< "device" / "cluster"
+  std::string noun;        ///< "device" / "cluster"
   std::string device_uri;  ///< the `--device` it was planned with; empty when it takes none
   /// Human-named non-secret facts the plan depends on ("user PIN retry counter", "3"), in the
   /// family's order (family::PreparedUnit::observation_facts()).

@@ -9,7 +9,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -156,8 +155,7 @@ TEST(SavedPlan, PlanDifferenceNamesTheActions) {
   DevicePlan fresh = s.units[0].plan;
   EXPECT_EQ(plan_difference(s.units[0].plan, fresh), "");
   fresh.actions.clear();
-  EXPECT_EQ(plan_difference(s.units[0].plan, fresh),
-            "actions: set up key domain 1 → (no actions)");
+  EXPECT_EQ(plan_difference(s.units[0].plan, fresh), "actions: set up key domain 1 → (no actions)");
   fresh = s.units[0].plan;
   fresh.actions[0].changes[0].after = "3";
   EXPECT_THAT(plan_difference(s.units[0].plan, fresh), HasSubstr("details of its actions"));

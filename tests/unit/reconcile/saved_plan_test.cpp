@@ -64,7 +64,9 @@ TEST(SavedPlanFile, WrittenAndReadBackWithTheSameKeyOnly) {
   EXPECT_EQ(missing.error().code, Errc::kUnavailable);
 }
 
-TEST(SavedPlanStaleness, SameUnitIsValid) { EXPECT_TRUE(unit_changes(unit(), unit()).empty()); }
+TEST(SavedPlanStaleness, SameUnitIsValid) {
+  EXPECT_TRUE(unit_changes(unit(), unit()).empty());
+}
 
 TEST(SavedPlanStaleness, NamesEachChangedFact) {
   plan::SavedUnit now = unit();

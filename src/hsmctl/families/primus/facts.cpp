@@ -29,7 +29,8 @@ std::string credential_fact(bool available, const std::string& problem, bool rej
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> observation_facts(const PreparedCluster& prepared) {
+std::vector<std::pair<std::string, std::string>> observation_facts(
+    const PreparedCluster& prepared) {
   const ObservedCluster& o = prepared.observed;
   std::vector<std::pair<std::string, std::string>> f;
   f.emplace_back("primus.cfg", file_fact(o.config_file));
@@ -47,9 +48,9 @@ std::vector<std::pair<std::string, std::string>> observation_facts(const Prepare
   f.emplace_back("provider version", o.provider_version.empty() ? "(unknown)" : o.provider_version);
   if (o.listing) {
     for (const auto& slot : o.listing->slots) {
-      f.emplace_back("permanent secret of user " + slot.user + " (slot " +
-                         std::to_string(slot.slot_id) + ")",
-                     slot.configured ? "configured" : "missing");
+      f.emplace_back(
+          "permanent secret of user " + slot.user + " (slot " + std::to_string(slot.slot_id) + ")",
+          slot.configured ? "configured" : "missing");
     }
     for (const auto& proxy : o.listing->proxies) {
       f.emplace_back("proxy password of user " + proxy.user,
@@ -61,9 +62,9 @@ std::vector<std::pair<std::string, std::string>> observation_facts(const Prepare
   for (const auto& [user, probe] : o.probes)
     f.emplace_back("ppin -t failures of user " + user, std::to_string(probe.failures));
   for (const auto& [user, facts] : prepared.facts) {
-    std::string setup = credential_fact(facts.setup_available, facts.setup_problem,
-                                        facts.setup_rejected_code.has_value(),
-                                        facts.setup_outcome_unknown);
+    std::string setup =
+        credential_fact(facts.setup_available, facts.setup_problem,
+                        facts.setup_rejected_code.has_value(), facts.setup_outcome_unknown);
     if (facts.setup_same_as_last_fetch)
       setup += ", used by the last fetch";
     f.emplace_back("setup password of user " + user, setup);

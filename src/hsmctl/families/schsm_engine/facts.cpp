@@ -2,7 +2,6 @@
 // The observation facts a saved plan binds (docs/review.md "Saved plans"): what `apply PLAN`
 // compares, by name, to tell the operator what changed on the device since the plan.
 #include "hsmctl/families/schsm_engine/engine.hpp"
-
 #include "hsmctl/util/bytes.hpp"
 
 #include <cstdio>
@@ -46,10 +45,9 @@ std::string knowledge(CredentialKnowledge k) {
 std::string key_domain(const model::KeyDomainStatus& d) {
   if (!d.set_up)
     return "not set up";
-  std::string s = d.total_shares == 0
-                      ? "set up without DKEK"
-                      : std::to_string(d.total_shares) + " share(s), " +
-                            std::to_string(d.outstanding_shares) + " outstanding";
+  std::string s = d.total_shares == 0 ? "set up without DKEK"
+                                      : std::to_string(d.total_shares) + " share(s), " +
+                                            std::to_string(d.outstanding_shares) + " outstanding";
   if (!d.kcv.empty())
     s += ", KCV " + to_hex(d.kcv);
   if (d.has_xkek)
