@@ -14,6 +14,7 @@
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
+#include "hsmctl/policy/policy.hpp"
 #include "hsmctl/reconcile/session.hpp"
 #include "hsmctl/store/unlock.hpp"
 #include "hsmctl/store/warm_up.hpp"
@@ -43,6 +44,38 @@ void add_device_options(po::options_description& o, std::vector<std::string>* de
   o.add_options()("device,d", po::value(devices)->composing(),
                   "device URI for all manifests, or NAME=URI for one (repeatable): sim:PATH, "
                   "pcsc:, pcsc:<reader substring>; default $HSMCTL_DEVICE or pcsc:");
+}
+
+void add_policy_options(po::options_description& o, std::vector<std::string>* paths) {
+  o.add_options()("policy", po::value(paths)->composing(),
+                  "Policy file or directory (repeatable): checked against every selected "
+                  "manifest and its plan; enforce failures block apply (docs/policies.md)");
+}
+
+/// Loads `--policy` paths (none: an empty set); nullopt when a policy is invalid or a path
+/// holds none (the errors are printed).
+std::optional<policy::PolicySet> load_policies(const std::vector<std::string>& paths) {
+  if (paths.empty())
+    return policy::PolicySet();
+  manifest::Diagnostics diagnostics;
+  policy::Loaded loaded = policy::load(paths, /*with_tests=*/false, diagnostics);
+  for (const auto& w : diagnostics.warnings())
+    print_warning(w);
+  if (diagnostics.has_errors()) {
+    const auto errors = diagnostics.errors();
+    print_errors(errors);
+    std::cerr << "hsmctl: " << errors.size() << " error(s) in the policies; nothing was sent to "
+              << "any device\n";
+    return std::nullopt;
+  }
+  if (loaded.policies.empty()) {
+    std::string where;
+    for (const auto& f : paths)
+      where += (where.empty() ? "" : ", ") + f;
+    print_error(make_error(Errc::kManifest, "no policy found in " + where).value());
+    return std::nullopt;
+  }
+  return std::move(loaded.policies);
 }
 
 /// `-l/--selector` and `--target`, for plan and apply (docs/review.md).
@@ -153,6 +186,8 @@ std::optional<families::Loaded> load(const std::vector<std::string>& files) {
 struct Started {
   std::unique_ptr<store::CredentialKeeper> keeper;
   std::unique_ptr<reconcile::Session> session;
+  /// Every manifest document as JSON, for the policy check (policy::check).
+  std::vector<std::string> documents;
 };
 
 /// Loads, checks device assignments, opens the store and prepares; an exit code on failure.
@@ -216,6 +251,8 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
     return exit_code_for(keeper.error());
   }
   Started started;
+  for (auto& d : loaded->sources)
+    started.documents.push_back(std::move(d.json));
   started.keeper = std::move(*keeper);
   started.session =
       std::make_unique<reconcile::Session>(std::move(units), *started.keeper, std::move(options),
@@ -274,6 +311,8 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   add_device_options(o, &device_values);
   add_selection_options(o, &selection);
   add_family_options(o, /*apply=*/false, [](const std::string&) {});
+  std::vector<std::string> policy_paths;
+  add_policy_options(o, &policy_paths);
   o.add_options()("output,o", po::value(&output), "text, json or markdown")(
       "detailed-exitcode",
       "exit 0 when in sync, 2 when there are changes, 3 when anything is blocked "
@@ -290,12 +329,18 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
   // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
+  auto policies = load_policies(policy_paths);
+  if (!policies)
+    return kExitManifest;
   auto started = start_session(files, device_values, selection, global, /*will_write=*/false,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
-  std::cout << (output == "json"       ? plan::render_json(session.plans())
+  const policy::Results results =
+      policy::check(*policies, std::get<Started>(started).documents,
+                    session.plans_for_policy_check(), policy::today_utc());
+  std::cout << (output == "json"       ? policy::render_json(session.plans(), results)
                 : output == "markdown" ? plan::render_markdown(session.plans())
                                        : plan::render_text(session.plans(), global.color));
   return session.finish_plan(vm->count("detailed-exitcode") != 0);
@@ -311,6 +356,8 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   add_family_options(o, /*apply=*/true, [&o](const std::string&) {
     o.add_options()("auto-approve", "do not ask for confirmation");
   });
+  std::vector<std::string> policy_paths;
+  add_policy_options(o, &policy_paths);
   po::positional_options_description pos;
   bool help = false;
   auto vm = parse_command("apply", args, o, pos, &help);
@@ -318,11 +365,16 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     return help ? kExitOk : kExitUsage;
   // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
+  auto policies = load_policies(policy_paths);
+  if (!policies)
+    return kExitManifest;
   auto started = start_session(files, device_values, selection, global, /*will_write=*/true,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
+  (void)policy::check(*policies, std::get<Started>(started).documents,
+                      session.plans_for_policy_check(), policy::today_utc());
   std::cout << plan::render_text(session.plans(), global.color);
   return session.apply(vm->count("auto-approve") ? reconcile::Confirm() : confirm_on_terminal);
 }
