@@ -176,13 +176,18 @@ int dkek_main(const std::vector<std::string>& args, const GlobalOptions& global)
     return kExitOk;
   }
 
-  std::vector<Secret> shares;
-  shares.reserve(files.size());
+  // Every password first (prompts one after the other), then the files at the same time.
+  std::vector<Secret> passwords;
+  passwords.reserve(files.size());
   for (std::size_t i = 0; i < files.size(); ++i) {
     auto password = resolver.resolve(refs[i], "password of the DKEK share file " + files[i]);
     if (!password)
       return fail(password.error());
-    auto share = secrets::read_dkek_share_file(files[i], *password, iterations);
+    passwords.push_back(std::move(*password));
+  }
+  std::vector<Secret> shares;
+  shares.reserve(files.size());
+  for (auto& share : secrets::read_dkek_share_files(files, passwords, iterations)) {
     if (!share)
       return fail(share.error());
     shares.push_back(std::move(*share));

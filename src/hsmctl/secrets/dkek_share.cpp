@@ -14,6 +14,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <system_error>
+#include <thread>
 
 namespace hsmctl::secrets {
 namespace {
@@ -158,6 +161,38 @@ Result<Secret> read_dkek_share_file(const std::string& path, const Secret& passw
   if (!share)
     return named(path, share.error());
   return share;
+}
+
+std::vector<Result<Secret>> read_dkek_share_files(std::span<const std::string> paths,
+                                                  std::span<const Secret> passwords,
+                                                  int iterations) {
+  std::vector<Result<Secret>> out;
+  if (paths.size() != passwords.size()) {
+    out.emplace_back(make_error(Errc::kInternal, "one password per DKEK share file"));
+    return out;
+  }
+  std::vector<std::optional<Result<Secret>>> slots(paths.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    auto job = [&, i] {
+      slots[i].emplace(read_dkek_share_file(paths[i], passwords[i], iterations));
+    };
+    if (i + 1 == paths.size()) {
+      job();  // the last one on this thread
+      break;
+    }
+    try {
+      threads.emplace_back(job);
+    } catch (const std::system_error&) {
+      job();  // no thread: one after the other
+    }
+  }
+  for (auto& t : threads)
+    t.join();
+  out.reserve(paths.size());
+  for (auto& slot : slots)
+    out.push_back(std::move(*slot));
+  return out;
 }
 
 Result<Bytes> encrypt_dkek_share(const Secret& share, const Secret& password, int iterations) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace hsmctl::secrets {
 
@@ -40,6 +41,15 @@ Result<Secret> decrypt_dkek_share(ByteView file_bytes, const Secret& password,
 /// read_regular_file() + decrypt_dkek_share(); errors name `path`.
 Result<Secret> read_dkek_share_file(const std::string& path, const Secret& password,
                                     int iterations = kScHsmToolIterations);
+
+/// read_dkek_share_file() of each path with the password of the same index (as many of each:
+/// Errc::kInternal otherwise), the files decrypted at the same time, one thread each: the key
+/// derivation costs seconds per file, so a ceremony's shares take the time of one on a machine
+/// with as many cores. One result per path, in order (falls back to one after the other when no
+/// thread can be started).
+std::vector<Result<Secret>> read_dkek_share_files(std::span<const std::string> paths,
+                                                  std::span<const Secret> passwords,
+                                                  int iterations = kScHsmToolIterations);
 
 /// The 64 file bytes of `share` under `password`, with a fresh random salt. Errc::kSecret for
 /// an empty password (sc-hsm-tool would accept it; a share protected by nothing is a mistake).

@@ -205,6 +205,32 @@ TEST(DkekShare, CreateWritesAPrivateFileAndNeverOverwrites) {
   EXPECT_NE(::access(dir.file("missing.pbe").c_str(), F_OK), 0);
 }
 
+TEST(DkekShare, SeveralFilesAreReadTogetherEachResultInItsPlace) {
+  testing::TempDir dir;
+  const Secret other(std::string_view("another custodian's password"));
+  std::vector<std::string> paths = {dir.file("a.pbe"), dir.file("b.pbe"), dir.file("c.pbe")};
+  std::vector<Secret> passwords = {kPassword, other, kPassword};
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    ASSERT_TRUE(create_dkek_share_file(paths[i], passwords[i], kFastCount));
+  auto all = read_dkek_share_files(paths, passwords, kFastCount);
+  ASSERT_EQ(all.size(), 3u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    ASSERT_TRUE(all[i]) << all[i].error().message;
+    auto alone = read_dkek_share_file(paths[i], passwords[i], kFastCount);
+    ASSERT_TRUE(alone);
+    EXPECT_TRUE(all[i]->equals(*alone)) << i;
+  }
+  // A wrong password fails only its own file, named.
+  passwords[1] = kPassword;
+  all = read_dkek_share_files(paths, passwords, kFastCount);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_TRUE(all[0]);
+  ASSERT_FALSE(all[1]);
+  EXPECT_EQ(all[1].error().code, Errc::kSecret);
+  EXPECT_NE(all[1].error().message.find("wrong password"), std::string::npos);
+  EXPECT_TRUE(all[2]);
+}
+
 TEST(DkekShare, CreateUnderAStrictUmaskIsStill0600) {
   testing::TempDir dir;
   const mode_t old = ::umask(0277);

@@ -734,20 +734,28 @@ Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDev
         continue;
       }
     }
-    std::vector<Secret> shares;
+    // Every password first (a prompt asks the custodians one after the other), then the files
+    // decrypted at the same time: seconds of key derivation each.
+    std::vector<std::string> paths;
+    std::vector<Secret> passwords;
     for (const auto& f : files->shares) {
       const std::string field = f.field + ".password";
       HSMCTL_TRY_ASSIGN(auto pw, secrets::resolve(f.password, field, keeper, {},
                                                   prompt_context(manifest, field.c_str())));
       if (!pw.value)
         return make_error(Errc::kSecret, field + ": no value");
-      auto share = secrets::read_dkek_share_file(f.file, *pw.value, dkek_iterations());
-      if (!share) {
-        Error e = share.error();
-        e.message = f.field + ": " + e.message;
+      paths.push_back(f.file);
+      passwords.push_back(std::move(*pw.value));
+    }
+    auto decrypted = secrets::read_dkek_share_files(paths, passwords, dkek_iterations());
+    std::vector<Secret> shares;
+    for (std::size_t i = 0; i < decrypted.size(); ++i) {
+      if (!decrypted[i]) {
+        Error e = decrypted[i].error();
+        e.message = files->shares[i].field + ": " + e.message;
         return tl::unexpected(std::move(e));
       }
-      shares.push_back(std::move(*share));
+      shares.push_back(std::move(*decrypted[i]));
     }
     HSMCTL_TRY_ASSIGN(auto kcv, secrets::dkek_kcv(shares));
     prepared.facts.dkek_files_kcv[index] = secrets::kcv_hex(kcv);
