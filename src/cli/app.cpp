@@ -32,6 +32,7 @@ const std::map<std::string, Command>& command_table() {
       {"validate", {validate_main, "check manifests (no device access)"}},
       {"plan", {plan_main, "show what apply would change on the devices"}},
       {"apply", {apply_main, "make the devices match the manifests"}},
+      {"show", {show_main, "render a saved plan (hsmctl plan -out FILE)"}},
       {"get", {get_main, "print a device's observed state as a manifest"}},
       {"devices", {devices_main, "list PC/SC readers and the Pico HSMs in them"}},
       {"store", {store_main, "manage the encrypted credential store"}},

@@ -34,7 +34,7 @@ TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
   EXPECT_EQ(option_names(r.out),
             (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin",
                                       "probe", "retry-rejected", "policy", "output",
-                                      "detailed-exitcode", "help"}));
+                                      "detailed-exitcode", "out", "help"}));
   EXPECT_NE(r.out.find("  --ppin arg            Securosys ppin program (default $HSMCTL_PPIN"),
             std::string::npos)
       << r.out;
@@ -43,12 +43,13 @@ TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
 TEST_F(Help, ApplyListsTheFamiliesOptionsInTheirOrder) {
   auto r = hsmctl({"apply", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(option_names(r.out), (std::vector<std::string>{
-                                     "file", "device", "selector", "target", "parallel", "ppin",
-                                     "probe", "retry-rejected", "allow-destructive", "auto-approve",
-                                     "allow-reinit", "allow-key-loss", "policy", "help"}));
-  EXPECT_NE(r.out.find("  --allow-reinit        allow re-initialization (wipes all keys) where "
-                       "the plan"),
+  EXPECT_EQ(option_names(r.out),
+            (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin",
+                                      "probe", "retry-rejected", "allow-destructive",
+                                      "auto-approve", "allow-reinit", "allow-key-loss", "policy",
+                                      "apply-valid-devices", "plan", "help"}));
+  EXPECT_NE(r.out.find("  --allow-reinit         allow re-initialization (wipes all keys) where "
+                       "the "),
             std::string::npos)
       << r.out;
 }
