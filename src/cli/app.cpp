@@ -6,8 +6,11 @@
 #include "cli/output.hpp"
 
 #include "hsmctl/store/warm_up.hpp"
+#include "hsmctl/util/held_lock.hpp"
 #include "hsmctl/util/suggest.hpp"
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -29,6 +32,7 @@ const std::map<std::string, Command>& command_table() {
       {"validate", {validate_main, "check manifests (no device access)"}},
       {"plan", {plan_main, "show what apply would change on the devices"}},
       {"apply", {apply_main, "make the devices match the manifests"}},
+      {"show", {show_main, "render a saved plan (hsmctl plan -out FILE)"}},
       {"get", {get_main, "print a device's observed state as a manifest"}},
       {"devices", {devices_main, "list PC/SC readers and the Pico HSMs in them"}},
       {"store", {store_main, "manage the encrypted credential store"}},
@@ -36,6 +40,22 @@ const std::map<std::string, Command>& command_table() {
       {"version", {version_main, "print the version"}},
   };
   return table;
+}
+
+/// "30", "0.5", "0": whole or decimal seconds, at most a day.
+std::optional<std::chrono::milliseconds> parse_lock_timeout(const std::string& text) {
+  if (text.empty() || text.size() > 12)
+    return std::nullopt;
+  std::size_t used = 0;
+  double seconds = 0;
+  try {
+    seconds = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (used != text.size() || seconds < 0 || seconds > 86400 || !std::isfinite(seconds))
+    return std::nullopt;
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
 void print_usage(std::ostream& out) {
@@ -49,6 +69,9 @@ void print_usage(std::ostream& out) {
          "                   'none' keeps nothing)\n"
          "  --no-color       no ANSI colours (also NO_COLOR=1)\n"
          "  -v, --verbose    more detail on stderr\n"
+         "  --lock-timeout SECONDS  how long to wait for a store, reader or simulator\n"
+         "                   another hsmctl holds (default $HSMCTL_LOCK_TIMEOUT or 30;\n"
+         "                   docs/locking.md)\n"
          "  -h, --help       this help; 'hsmctl <command> --help' for a command\n\n"
          "Exit codes (docs/exit-codes.md):\n"
          "  0    success (plan ran; in sync; apply completed, nothing blocked)\n"
@@ -67,6 +90,9 @@ int run(int argc, char** argv) {
   if (const char* s = std::getenv("HSMCTL_STORE"))
     global.store_path = s;
   bool no_color = false;
+  std::optional<std::string> lock_timeout;
+  if (const char* t = std::getenv("HSMCTL_LOCK_TIMEOUT"); t != nullptr && *t != '\0')
+    lock_timeout = t;
   int i = 1;
   // Global options stop at the first word that is not one (the command).
   for (; i < argc; ++i) {
@@ -79,6 +105,14 @@ int run(int argc, char** argv) {
       global.store_path = argv[++i];
     } else if (a.rfind("--store=", 0) == 0) {
       global.store_path = a.substr(8);
+    } else if (a == "--lock-timeout") {
+      if (i + 1 >= argc) {
+        std::cerr << "hsmctl: error: --lock-timeout needs a number of seconds\n";
+        return kExitUsage;
+      }
+      lock_timeout = argv[++i];
+    } else if (a.rfind("--lock-timeout=", 0) == 0) {
+      lock_timeout = a.substr(15);
     } else if (a == "--no-color") {
       no_color = true;
     } else if (a == "-v" || a == "--verbose") {
@@ -100,6 +134,18 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   const std::string name = argv[i];
+  LockWait wait;
+  wait.holder = "hsmctl " + name;
+  if (lock_timeout) {
+    auto seconds = parse_lock_timeout(*lock_timeout);
+    if (!seconds) {
+      std::cerr << "hsmctl: error: --lock-timeout / HSMCTL_LOCK_TIMEOUT must be a number of "
+                   "seconds from 0 to 86400\n";
+      return kExitUsage;
+    }
+    wait.timeout = *seconds;
+  }
+  set_lock_wait(std::move(wait));
   // --no-color is accepted anywhere on the line (up to a `--`), not only before the command.
   std::vector<std::string> args;
   bool options_end = false;

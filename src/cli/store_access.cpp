@@ -56,8 +56,10 @@ Result<std::unique_ptr<store::CredentialKeeper>> open_keeper(const GlobalOptions
   }
   struct stat key_st {};
   const bool key_existed = !key_path.empty() && stat(key_path.c_str(), &key_st) == 0;
+  store::StoreOptions options;
+  options.hold_run_lock = will_write;  // apply: one at a time per store (docs/locking.md)
   HSMCTL_TRY_ASSIGN(auto opened,
-                    store::open_keeper(path, unlock, /*create_if_missing=*/will_write));
+                    store::open_keeper(path, unlock, /*create_if_missing=*/will_write, options));
   if (opened.created)
     announce_new_store(opened.path, key_path, key_existed);
   return std::move(opened.keeper);

@@ -34,7 +34,7 @@ TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
   EXPECT_EQ(
       option_names(r.out),
       (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin", "probe",
-                                "retry-rejected", "output", "detailed-exitcode", "help"}));
+                                "retry-rejected", "output", "detailed-exitcode", "out", "help"}));
   EXPECT_NE(r.out.find("  --ppin arg            Securosys ppin program (default $HSMCTL_PPIN"),
             std::string::npos)
       << r.out;
@@ -46,9 +46,10 @@ TEST_F(Help, ApplyListsTheFamiliesOptionsInTheirOrder) {
   EXPECT_EQ(option_names(r.out),
             (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin",
                                       "probe", "retry-rejected", "allow-destructive",
-                                      "auto-approve", "allow-reinit", "allow-key-loss", "help"}));
-  EXPECT_NE(r.out.find("  --allow-reinit        allow re-initialization (wipes all keys) where "
-                       "the plan"),
+                                      "auto-approve", "allow-reinit", "allow-key-loss",
+                                      "apply-valid-devices", "plan", "help"}));
+  EXPECT_NE(r.out.find("  --allow-reinit         allow re-initialization (wipes all keys) where "
+                       "the "),
             std::string::npos)
       << r.out;
 }

@@ -12,6 +12,10 @@ namespace hsmctl::testing {
 /// Throws (nlohmann::json::parse_error) when `json_text` is not JSON.
 std::string plan_schema_errors(const std::string& json_text);
 
+/// "" when `json_text` conforms to schemas/savedplan.v1alpha1.schema.json (`plan -out`), else
+/// one error description per line. Throws when `json_text` is not JSON.
+std::string savedplan_schema_errors(const std::string& json_text);
+
 /// The kinds docs/review.md lists in its "Action kinds" table, in order.
 std::vector<std::string> documented_action_kinds();
 

@@ -13,6 +13,8 @@ int validate_main(const std::vector<std::string>& args, const GlobalOptions& glo
 int plan_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int apply_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int get_main(const std::vector<std::string>& args, const GlobalOptions& global);
+/// `hsmctl show PLAN [-o text|json|markdown]` (commands/saved_plan.cpp): renders a saved plan.
+int show_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int version_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int devices_main(const std::vector<std::string>& args, const GlobalOptions& global);
 int store_main(const std::vector<std::string>& args, const GlobalOptions& global);

@@ -2,6 +2,7 @@
 // validate, plan, apply, get, version: the reconcile loop's commands.
 
 #include "cli/commands/commands.hpp"
+#include "cli/commands/saved_plan.hpp"
 #include "cli/output.hpp"
 #include "cli/parse.hpp"
 #include "cli/store_access.hpp"
@@ -14,6 +15,7 @@
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
+#include "hsmctl/reconcile/saved_plan.hpp"
 #include "hsmctl/reconcile/session.hpp"
 #include "hsmctl/store/unlock.hpp"
 #include "hsmctl/store/warm_up.hpp"
@@ -156,11 +158,10 @@ struct Started {
 };
 
 /// Loads, checks device assignments, opens the store and prepares; an exit code on failure.
-std::variant<int, Started> start_session(const std::vector<std::string>& files,
-                                         const std::vector<std::string>& device_values,
-                                         const SelectionArgs& selection_args,
-                                         const GlobalOptions& global, bool will_write,
-                                         family::Options options) {
+std::variant<int, Started> start_session(
+    const std::vector<std::string>& files, const std::vector<std::string>& device_values,
+    const SelectionArgs& selection_args, const GlobalOptions& global, bool will_write,
+    family::Options options, std::unique_ptr<store::CredentialKeeper> opened = nullptr) {
   if (selection_args.parallel < 1 || selection_args.parallel > 64) {
     print_error(make_error(Errc::kUsage, "--parallel must be between 1 and 64").value());
     return kExitUsage;
@@ -205,7 +206,9 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
   }
   (void)store::disable_core_dumps();
   crypto_warm_up->ready();
-  auto keeper = open_keeper(global, will_write);
+  // A saved plan's apply opened the store already (its key authenticates the plan file).
+  auto keeper = opened ? Result<std::unique_ptr<store::CredentialKeeper>>(std::move(opened))
+                       : open_keeper(global, will_write);
   if (!keeper && stop_requested()) {
     std::cerr << "hsmctl: interrupted by " << signal_name(stop_signal())
               << " before the credential store was opened; nothing was sent to any device\n";
@@ -223,6 +226,180 @@ std::variant<int, Started> start_session(const std::vector<std::string>& files,
   started.session->set_parallelism(selection_args.parallel);
   started.session->prepare(devices, global.verbosity);
   return started;
+}
+
+/// `plan -out FILE` (docs/review.md "Saved plans"): saves the plans of a run that planned every
+/// unit, authenticated with the store's plan key. Returns `plan_exit`, or 1 when not saved.
+int save_plan(const std::string& path, const reconcile::Session& session,
+              store::CredentialKeeper& keeper, const std::vector<std::string>& files,
+              std::vector<plan::SavedManifest> digests, const SelectionArgs& selection,
+              const family::Options& options, int plan_exit) {
+  auto units = session.saved_units();
+  const bool incomplete =
+      stop_requested() || std::any_of(units.begin(), units.end(), [](const plan::SavedUnit& u) {
+        return u.plan.error.has_value();
+      });
+  if (incomplete) {
+    std::cerr << "hsmctl: error: plan not saved to " << path
+              << ": not every device could be planned\n";
+    return plan_exit == kExitOk ? kExitError : plan_exit;
+  }
+  auto key = reconcile::plan_key(keeper, /*create=*/true);
+  if (!key || !*key) {
+    if (!key)
+      print_error(key.error());
+    std::cerr << "hsmctl: error: plan not saved to " << path << ": no plan key in the store\n";
+    return kExitError;
+  }
+  plan::SavedPlan saved;
+  saved.hsmctl_version = HSMCTL_VERSION;
+  saved.files = files;
+  saved.manifests = std::move(digests);
+  saved.selectors = selection.selectors;
+  saved.targets = selection.targets;
+  saved.options.insert(options.values.begin(), options.values.end());
+  saved.units = std::move(units);
+  if (auto w = reconcile::write_saved_plan(path, saved, **key); !w) {
+    print_error(w.error());
+    return kExitError;
+  }
+  std::cerr << "hsmctl: saved the plan to " << path << " (review: hsmctl show " << path
+            << "; apply exactly this plan: hsmctl apply " << path << ")\n";
+  return plan_exit;
+}
+
+/// `apply FILE`: re-plans what the saved plan covers and applies it only when it is still
+/// exactly that plan (docs/review.md "Saved plans").
+int apply_saved_plan(const std::string& path, const po::variables_map& vm,
+                     const GlobalOptions& global, int parallel) {
+  for (const char* planning : {"file", "device", "selector", "target"}) {
+    if (vm.count(planning) != 0) {
+      std::cerr << "hsmctl: error: apply: --" << planning
+                << " cannot be given with a saved plan: the plan file records what it covers\n";
+      return kExitUsage;
+    }
+  }
+  if (global.store_path == "none") {
+    std::cerr << "hsmctl: error: apply: a saved plan is authenticated with a key in the "
+                 "credential store; --store none has none\n";
+    return kExitUsage;
+  }
+  family::Options options;
+  for (const family::Family* f : families::families()) {
+    for (const auto& spec : f->options()) {
+      if (spec.scope == family::OptionSpec::Scope::kPlanAndApply && vm.count(spec.name) != 0 &&
+          !vm[spec.name].defaulted() && (!spec.is_switch || vm[spec.name].as<bool>())) {
+        std::cerr << "hsmctl: error: apply: --" << spec.name
+                  << " belongs to the plan: give it to hsmctl plan -out (the saved plan "
+                     "records it)\n";
+        return kExitUsage;
+      }
+    }
+  }
+  if (global.crypto_warm_up != nullptr)
+    global.crypto_warm_up->ready();
+  auto keeper = open_keeper(global, /*will_write=*/true);
+  if (!keeper) {
+    print_error(keeper.error());
+    return exit_code_for(keeper.error());
+  }
+  auto key = reconcile::plan_key(**keeper, /*create=*/false);
+  if (!key) {
+    print_error(key.error());
+    return exit_code_for(key.error());
+  }
+  if (!*key) {
+    print_error(make_error(Errc::kRefused, path + ": the credential store holds no plan key: the "
+                                                  "plan was written with another store")
+                    .value());
+    return kExitError;
+  }
+  auto saved = reconcile::read_saved_plan(path, **key);
+  if (!saved) {
+    print_error(saved.error());
+    return exit_code_for(saved.error());
+  }
+  auto refuse = [&](const std::vector<std::string>& why, const std::string& what) {
+    for (const auto& line : why)
+      std::cerr << "hsmctl: error: stale plan: " << line << "\n";
+    std::cerr << "hsmctl: apply refused: " << path << " is stale; " << what
+              << "; make a new plan (hsmctl plan -out)\n";
+    return kExitError;
+  };
+  std::vector<std::string> stale;
+  if (saved->hsmctl_version != HSMCTL_VERSION) {
+    stale.push_back("hsmctl version " + saved->hsmctl_version + " → " + HSMCTL_VERSION +
+                    " since the plan");
+  }
+  if (auto now = manifest_digests(saved->files); !now) {
+    stale.push_back(now.error().to_string());
+  } else {
+    for (auto& line : manifest_changes(saved->manifests, *now))
+      stale.push_back(std::move(line));
+  }
+  if (!stale.empty())
+    return refuse(stale, "nothing was sent to any device");
+
+  options.values.insert(saved->options.begin(), saved->options.end());
+  for (auto& [name, value] : family_options(vm).values)
+    options.values[name] = value;  // the apply options (guards): given now
+  std::vector<std::string> device_values;
+  for (const auto& u : saved->units) {
+    if (!u.device_uri.empty())
+      device_values.push_back(u.name + "=" + u.device_uri);
+  }
+  SelectionArgs selection{saved->selectors, saved->targets, parallel};
+  auto started = start_session(saved->files, device_values, selection, global,
+                               /*will_write=*/true, std::move(options), std::move(*keeper));
+  if (auto* code = std::get_if<int>(&started))
+    return *code;
+  reconcile::Session& session = *std::get<Started>(started).session;
+  std::cout << plan::render_text(session.plans(), global.color);
+  if (stop_requested())
+    return session.apply(reconcile::Confirm());  // reports the interruption, changes nothing
+  const auto fresh = session.saved_units();
+  std::vector<std::string> valid, stale_units;
+  for (const auto& s : saved->units) {
+    auto it = std::find_if(fresh.begin(), fresh.end(),
+                           [&](const plan::SavedUnit& f) { return f.name == s.name; });
+    std::vector<std::string> changes;
+    if (it == fresh.end()) {
+      changes.emplace_back("not planned now");
+    } else {
+      changes = reconcile::unit_changes(s, *it);
+    }
+    if (changes.empty()) {
+      valid.push_back(s.name);
+      continue;
+    }
+    stale_units.push_back(s.name);
+    for (const auto& c : changes)
+      stale.push_back(s.noun + " \"" + s.name + "\": " + c);
+  }
+  for (const auto& f : fresh) {
+    if (std::none_of(saved->units.begin(), saved->units.end(),
+                     [&](const plan::SavedUnit& s) { return s.name == f.name; })) {
+      stale.push_back(f.noun + " \"" + f.name + "\" was not in the plan");
+      stale_units.push_back(f.name);
+    }
+  }
+  if (!stale.empty()) {
+    if (vm.count("apply-valid-devices") == 0 || valid.empty()) {
+      return refuse(stale, "nothing was changed");
+    }
+    for (const auto& line : stale)
+      std::cerr << "hsmctl: warning: stale plan: " << line << "\n";
+    std::string kept, dropped;
+    for (const auto& n : valid)
+      kept += (kept.empty() ? "" : ", ") + n;
+    for (const auto& n : stale_units)
+      dropped += (dropped.empty() ? "" : ", ") + n;
+    std::cerr << "hsmctl: --apply-valid-devices: applying the still valid part of " << path << " ("
+              << kept << "); not applied: " << dropped << "\n";
+    session.keep_only(valid);
+  }
+  // No confirmation: the plan was reviewed when it was saved, and this is exactly it.
+  return session.apply(reconcile::Confirm());
 }
 
 /// The apply confirmation on a terminal: kExitOk when the operator typed "yes".
@@ -269,6 +446,7 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   std::vector<std::string> files, device_values;
   SelectionArgs selection;
   std::string output = "text";
+  std::string out_file;
   po::options_description o("plan options");
   add_manifest_options(o, &files);
   add_device_options(o, &device_values);
@@ -277,47 +455,90 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   o.add_options()("output,o", po::value(&output), "text, json or markdown")(
       "detailed-exitcode",
       "exit 0 when in sync, 2 when there are changes, 3 when anything is blocked "
-      "(errors: 1, 69 unavailable)");
+      "(errors: 1, 69 unavailable)")("out", po::value(&out_file),
+                                     "also save the plan to FILE (also -out FILE), for hsmctl "
+                                     "show FILE and hsmctl apply FILE");
   po::positional_options_description pos;
   bool help = false;
-  auto vm = parse_command("plan", args, o, pos, &help);
+  auto vm = parse_command("plan", normalize_out_option(args), o, pos, &help);
   if (!vm)
     return help ? kExitOk : kExitUsage;
   if (output != "text" && output != "json" && output != "markdown") {
     std::cerr << "hsmctl: error: plan: --output must be text, json or markdown\n";
     return kExitUsage;
   }
+  std::vector<plan::SavedManifest> digests;
+  if (!out_file.empty()) {
+    if (global.store_path == "none") {
+      std::cerr << "hsmctl: error: plan: -out needs the credential store: a saved plan is "
+                   "authenticated with a key kept there, and --store none keeps none\n";
+      return kExitUsage;
+    }
+    // Bound before the devices are observed: a manifest edited meanwhile makes the plan stale.
+    auto d = manifest_digests(files);
+    if (!d) {
+      print_error(d.error());
+      return exit_code_for(d.error());
+    }
+    digests = std::move(*d);
+  }
   // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
   // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
-  auto started = start_session(files, device_values, selection, global, /*will_write=*/false,
-                               family_options(*vm));
+  const family::Options options = family_options(*vm);
+  auto started = start_session(files, device_values, selection, global,
+                               /*will_write=*/!out_file.empty(), options);
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
   std::cout << (output == "json"       ? plan::render_json(session.plans())
                 : output == "markdown" ? plan::render_markdown(session.plans())
                                        : plan::render_text(session.plans(), global.color));
-  return session.finish_plan(vm->count("detailed-exitcode") != 0);
+  const int exit = session.finish_plan(vm->count("detailed-exitcode") != 0);
+  if (out_file.empty())
+    return exit;
+  return save_plan(out_file, session, *std::get<Started>(started).keeper, files, std::move(digests),
+                   selection, options, exit);
 }
 
 int apply_main(const std::vector<std::string>& args, const GlobalOptions& global) {
   std::vector<std::string> files, device_values;
+  std::string saved_plan;
   SelectionArgs selection;
   po::options_description o("apply options");
-  add_manifest_options(o, &files);
+  // Required unless a saved plan is given (checked below, with Boost's own message).
+  o.add_options()("file,f", po::value(&files)->composing(),
+                  "manifest file or directory (repeatable)");
   add_device_options(o, &device_values);
   add_selection_options(o, &selection);
   add_family_options(o, /*apply=*/true, [&o](const std::string&) {
     o.add_options()("auto-approve", "do not ask for confirmation");
   });
+  o.add_options()("apply-valid-devices",
+                  "with a saved plan: apply the devices whose part of it is still valid, "
+                  "refuse only the stale ones (default: a stale device refuses the whole plan)")(
+      "plan", po::value(&saved_plan),
+      "a saved plan (hsmctl plan -out FILE), given as the one positional argument: applies "
+      "exactly it, without a question");
   po::positional_options_description pos;
+  pos.add("plan", 1);
   bool help = false;
   auto vm = parse_command("apply", args, o, pos, &help);
   if (!vm)
     return help ? kExitOk : kExitUsage;
   // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
+  if (!saved_plan.empty())
+    return apply_saved_plan(saved_plan, *vm, global, selection.parallel);
+  if (files.empty()) {
+    std::cerr << "hsmctl: error: apply: the option '--file' is required but missing\n";
+    return kExitUsage;
+  }
+  if (vm->count("apply-valid-devices") != 0) {
+    std::cerr << "hsmctl: error: apply: --apply-valid-devices needs a saved plan (hsmctl apply "
+                 "FILE)\n";
+    return kExitUsage;
+  }
   auto started = start_session(files, device_values, selection, global, /*will_write=*/true,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started))

@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hsmctl::family {
@@ -102,6 +103,11 @@ class PreparedUnit {
   virtual const plan::DevicePlan& plan() const = 0;
   /// The `-v` line about the observation ("observation sent 12 APDUs via sim:x"), or empty.
   virtual std::string observation_line() const { return {}; }
+  /// The non-secret observed facts the plan depends on, human-named and in a stable order
+  /// ({"user PIN retry counter", "3"}): a saved plan (`plan -out`) records them and `apply
+  /// PLAN` names each one that changed since. Never a secret value (a credential at most as a
+  /// keyed fingerprint).
+  virtual std::vector<std::pair<std::string, std::string>> observation_facts() const { return {}; }
   /// Without I/O: Errc::kRefused naming the option that is missing (--allow-reinit, ...).
   virtual Result<void> check_guards(const Options& options) const = 0;
   /// Runs the plan; stops at the first failure and between steps on a stop request.

@@ -408,6 +408,46 @@ void Session::prepare(const DeviceMap& devices, int verbosity) {
   }
 }
 
+std::vector<plan::SavedUnit> Session::saved_units() const {
+  std::vector<plan::SavedUnit> out;
+  for (std::size_t i = 0; i < entries_.size() && i < plans_.size(); ++i) {
+    const Entry& entry = entries_[i];
+    plan::SavedUnit u;
+    u.name = entry.unit->name();
+    u.noun = entry.unit->noun();
+    u.device_uri = entry.uri;
+    if (entry.prepared)
+      u.observation = entry.prepared->observation_facts();
+    u.plan = plans_[i];
+    u.plan.actions.clear();
+    for (const auto& a : plans_[i].actions) {
+      u.plan.actions.push_back(a);
+      u.plan.actions.back().payload.reset();  // family-private; never saved
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+void Session::keep_only(const std::vector<std::string>& names) {
+  // prepare() made one plan per entry, in entry order.
+  std::vector<Entry> entries;
+  std::vector<plan::DevicePlan> plans;
+  for (std::size_t i = 0; i < entries_.size() && i < plans_.size(); ++i) {
+    if (std::find(names.begin(), names.end(), entries_[i].unit->name()) == names.end())
+      continue;
+    entries.push_back(std::move(entries_[i]));
+    plans.push_back(std::move(plans_[i]));
+  }
+  entries_ = std::move(entries);
+  plans_ = std::move(plans);
+  // A unit that could not be prepared is never valid; what remains decides apply alone.
+  failures_ = static_cast<int>(std::count_if(plans_.begin(), plans_.end(),
+                                             [](const plan::DevicePlan& p) { return p.error; }));
+  if (failures_ == 0)
+    worst_exit_ = 0;
+}
+
 bool Session::any_blocked() const {
   return std::any_of(plans_.begin(), plans_.end(),
                      [](const plan::DevicePlan& p) { return p.has_blocked(); });

@@ -9,6 +9,7 @@
 
 #include "hsmctl/family/family.hpp"
 #include "hsmctl/plan/plan.hpp"
+#include "hsmctl/plan/saved.hpp"
 #include "hsmctl/store/credential_keeper.hpp"
 #include "hsmctl/util/error.hpp"
 
@@ -106,6 +107,12 @@ class Session {
   void set_parallelism(int n) { max_parallel_ = n; }
   /// One plan per unit, in unit order (after prepare()).
   const std::vector<plan::DevicePlan>& plans() const { return plans_; }
+  /// Every unit as prepared (after prepare()), in unit order, for a saved plan
+  /// (reconcile/saved_plan.hpp): name, noun, `--device`, observation facts (none for a unit that
+  /// could not be prepared) and plan.
+  std::vector<plan::SavedUnit> saved_units() const;
+  /// Keeps only the units named, in order (after prepare(); `apply PLAN --apply-valid-devices`).
+  void keep_only(const std::vector<std::string>& names);
 
   /// After the plans were printed: `plan`'s exit code (interruption, errors, then with
   /// `detailed` 3 blocked / 2 changes / 0).

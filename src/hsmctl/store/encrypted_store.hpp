@@ -13,6 +13,7 @@
 #include "hsmctl/store/journal.hpp"
 #include "hsmctl/store/key_source.hpp"
 #include "hsmctl/store/payload.hpp"
+#include "hsmctl/util/atomic_file.hpp"
 
 #include <array>
 #include <cstdint>
@@ -30,6 +31,10 @@ struct StoreOptions {
   /// refused unless allow_weak_kdf_for_tests is set; above kMaxLog2N always.
   ScryptParams scrypt{};
   bool allow_weak_kdf_for_tests = false;
+  /// store::open_keeper: hold `<store>.run.lock` (util/held_lock.hpp) from before the store is
+  /// read until the keeper is destroyed, so two applies (or an apply and a `store` change) on
+  /// one store never interleave (docs/locking.md). The holder line is util lock_wait().holder.
+  bool hold_run_lock = false;
 };
 
 /// What `list` shows: names, states and metadata, never values.
@@ -77,6 +82,8 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   EncryptedStore& operator=(const EncryptedStore&) = delete;
 
   const std::string& path() const { return path_; }
+  /// Keeps `lock` until this store is destroyed (after the log is folded).
+  void keep_run_lock(FileLock lock) { run_lock_ = std::move(lock); }
   /// How the file is protected (as of the last read).
   KeyMode mode() const { return header_.mode(); }
   /// How many times this object decrypted and parsed the store file (statistics for benchmarks
@@ -188,6 +195,7 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   auto read(F&& reader) -> decltype(reader(std::declval<const StoreData&>()));
   Result<Secret> kek_for(const StoreHeader& header, bool creating);
 
+  std::optional<FileLock> run_lock_;  ///< destroyed last: released after the destructor folds
   std::string path_;
   std::string lock_path_;
   std::shared_ptr<KeySource> keys_;

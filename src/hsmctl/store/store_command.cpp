@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/store/store_command.hpp"
 
+#include "hsmctl/util/held_lock.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,13 +11,22 @@
 namespace hsmctl::store {
 namespace {
 
-Result<EncryptedStore> open_store(const StoreCommand& c) {
+/// `changes`: set, rm, passwd and import wait for a running apply (the store's run lock,
+/// docs/locking.md) and hold it; list, get and export read a consistent file without it.
+Result<EncryptedStore> open_store(const StoreCommand& c, bool changes = false) {
+  std::optional<FileLock> run_lock;
+  if (changes) {
+    HSMCTL_TRY_ASSIGN(run_lock, acquire_held_lock(c.store_path + ".run.lock",
+                                                  "credential store " + c.store_path));
+  }
   auto keys = std::make_shared<ConfiguredKeySource>(c.unlock);
   auto store = EncryptedStore::open(c.store_path, keys, c.options);
   if (!store && store.error().code == Errc::kUnavailable) {
     return make_error(Errc::kUnavailable, "no credential store at " + c.store_path +
                                               " (create one with `hsmctl store init`)");
   }
+  if (store && run_lock)
+    store->keep_run_lock(std::move(*run_lock));
   return store;
 }
 
@@ -122,7 +133,7 @@ Result<void> do_get(const StoreCommand& c, StoreIo& io) {
 
 Result<void> do_set(const StoreCommand& c, StoreIo& io) {
   HSMCTL_TRY_ASSIGN(CredentialKey key, entry_key(c));
-  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
+  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c, /*changes=*/true));
   HSMCTL_TRY_ASSIGN(Secret value, read_value(c, io));
   HSMCTL_TRY(store.set(key, value, c.metadata));
   io.out << "stored " << key.id() << "\n";
@@ -131,14 +142,14 @@ Result<void> do_set(const StoreCommand& c, StoreIo& io) {
 
 Result<void> do_rm(const StoreCommand& c, StoreIo& io) {
   HSMCTL_TRY_ASSIGN(CredentialKey key, entry_key(c));
-  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
+  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c, /*changes=*/true));
   HSMCTL_TRY(store.rm(key));
   io.out << "removed " << key.id() << "\n";
   return {};
 }
 
 Result<void> do_passwd(const StoreCommand& c, StoreIo& io) {
-  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
+  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c, /*changes=*/true));
   KeyMode mode = c.new_mode.value_or(store.mode());
   auto new_keys = std::make_shared<ConfiguredKeySource>(c.other_unlock);
   HSMCTL_TRY(store.change_key(new_keys, mode));
@@ -162,7 +173,7 @@ Result<void> do_export(const StoreCommand& c, StoreIo& io) {
 Result<void> do_import(const StoreCommand& c, StoreIo& io) {
   if (c.file.empty())
     return make_error(Errc::kUsage, "import needs a FILE");
-  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c));
+  HSMCTL_TRY_ASSIGN(EncryptedStore store, open_store(c, /*changes=*/true));
   ConfiguredKeySource backup(c.other_unlock);
   HSMCTL_TRY_ASSIGN(ImportSummary s, store.import_from(c.file, backup, c.overwrite));
   io.out << "imported from " << c.file << ": " << s.added << " added, " << s.replaced

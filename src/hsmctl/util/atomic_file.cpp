@@ -210,6 +210,22 @@ Result<FileLock> FileLock::acquire(const std::string& lock_path, bool exclusive)
   return FileLock(fd);
 }
 
+Result<std::optional<FileLock>> FileLock::try_acquire(const std::string& lock_path) {
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return io_error("cannot open lock file", lock_path, errno);
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    const int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK)
+      return std::optional<FileLock>();
+    return io_error("cannot lock", lock_path, err);
+  }
+  return std::optional<FileLock>(FileLock(fd));
+}
+
 FileLock& FileLock::operator=(FileLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0)

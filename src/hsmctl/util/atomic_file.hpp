@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 namespace hsmctl {
@@ -62,11 +63,15 @@ class FileLock {
   /// opened read-only, and on a read-only filesystem without one no lock is taken (no writer
   /// can exist there).
   static Result<FileLock> acquire(const std::string& lock_path, bool exclusive = true);
+  /// An exclusive lock if nobody holds one now (never blocks); nullopt when it is held.
+  static Result<std::optional<FileLock>> try_acquire(const std::string& lock_path);
   FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   FileLock& operator=(FileLock&& other) noexcept;
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   ~FileLock();
+  /// The lock file's descriptor (-1 for the no-op lock on read-only media).
+  int fd() const { return fd_; }
 
  private:
   explicit FileLock(int fd) : fd_(fd) {}

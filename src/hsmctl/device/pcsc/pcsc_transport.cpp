@@ -4,11 +4,14 @@
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
 
+#include "hsmctl/util/held_lock.hpp"
+
 #include <fmt/format.h>
 #include <winscard.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 namespace hsmctl::device::pcsc {
@@ -214,11 +217,26 @@ class PcscTransport final : public Transport {
       return make_error(Errc::kInternal,
                         fmt::format("nested exclusive use of reader '{}'", reader_));
     }
+    // pcscd's transaction excludes everyone, but its client waits for it without end; another
+    // hsmctl on this host holds this lock file for as long as its transaction and says who it
+    // is, so a second apply waits only --lock-timeout (util/held_lock.hpp, docs/locking.md).
+    std::optional<FileLock> host_lock;
+    if (auto dir = host_lock_dir()) {
+      // Reader names are unique per pcscd; a second pcscd on the host (its own socket, e.g. a
+      // test sandbox) may reuse them.
+      std::string instance = reader_;
+      if (const char* socket = std::getenv("PCSCLITE_CSOCK_NAME"); socket != nullptr)
+        instance += std::string("@") + socket;
+      HSMCTL_TRY_ASSIGN(host_lock,
+                        acquire_held_lock(*dir + "/pcsc-" + lock_file_name(instance) + ".lock",
+                                          fmt::format("reader '{}'", reader_)));
+    }
     const LONG rv = SCardBeginTransaction(handle_);
     if (rv != SCARD_S_SUCCESS) {
       return tl::unexpected(fail(rv, "locking"));
     }
     in_transaction_ = true;
+    host_lock_ = std::move(host_lock);
     return {};
   }
 
@@ -228,6 +246,7 @@ class PcscTransport final : public Transport {
       SCardEndTransaction(handle_, SCARD_LEAVE_CARD);
       in_transaction_ = false;
     }
+    host_lock_.reset();
   }
 
  private:
@@ -292,6 +311,7 @@ class PcscTransport final : public Transport {
   Bytes atr_;
   bool extended_ok_;
   bool in_transaction_ = false;
+  std::optional<FileLock> host_lock_;  ///< held with the transaction
 };
 
 Result<std::unique_ptr<Transport>> connect_to(std::shared_ptr<const Context> ctx,

@@ -5,6 +5,7 @@
 #include "hsmctl/device/sim/sim_card.hpp"
 
 #include "hsmctl/device/sim/sim_impl.hpp"
+#include "hsmctl/util/held_lock.hpp"
 
 #include <signal.h>
 
@@ -298,7 +299,8 @@ Result<std::unique_ptr<SimCard>> SimCard::open_file(const std::string& path,
   std::unique_ptr<SimCard> card(new SimCard());
   Impl& impl = *card->impl_;
   impl.path = path;
-  HSMCTL_TRY_ASSIGN(FileLock lock, FileLock::acquire(path + ".lock"));
+  HSMCTL_TRY_ASSIGN(FileLock lock,
+                    acquire_held_lock(path + ".lock", "simulator " + path, /*announce=*/false));
   auto content = read_file(path);
   if (!content) {
     if (content.error().code != Errc::kUnavailable) {
@@ -381,7 +383,8 @@ Result<Bytes> SimCard::transmit_now(ByteView command) {
   }
   std::optional<FileLock> lock;
   if (!impl.path.empty() && !impl.exclusive) {
-    HSMCTL_TRY_ASSIGN(FileLock l, FileLock::acquire(impl.path + ".lock"));
+    HSMCTL_TRY_ASSIGN(FileLock l, acquire_held_lock(impl.path + ".lock", "simulator " + impl.path,
+                                                    /*announce=*/false));
     lock.emplace(std::move(l));
     HSMCTL_TRY(impl.reload_if_changed());
   }
@@ -422,7 +425,9 @@ Result<void> SimCard::begin_exclusive() {
     return make_error(Errc::kInternal, "nested exclusive use of " + describe());
   }
   if (!impl.path.empty()) {
-    HSMCTL_TRY_ASSIGN(FileLock l, FileLock::acquire(impl.path + ".lock"));
+    // A card session: held until end_exclusive(); whoever waits longer than the lock timeout
+    // learns who holds it (util/held_lock.hpp).
+    HSMCTL_TRY_ASSIGN(FileLock l, acquire_held_lock(impl.path + ".lock", "simulator " + impl.path));
     impl.lock.emplace(std::move(l));
     auto r = impl.reload_if_changed();
     if (!r) {

@@ -36,6 +36,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hsmctl::families::primus {
@@ -81,6 +82,12 @@ Result<std::vector<PreparedCluster>> prepare(const std::vector<PrimusCluster>& c
                                              const std::vector<PrimusPartition>& partitions,
                                              store::CredentialKeeper& keeper,
                                              const EngineOptions& options);
+
+/// The non-secret observed facts the plan of `prepared` depends on, human-named, in a fixed
+/// order (family::PreparedUnit::observation_facts(); facts.cpp): the files' presence and modes,
+/// whether the live primus.cfg is the desired one, the provider version, the `ppin -l` listing,
+/// what hsmctl recorded about each partition's credentials (never a value).
+std::vector<std::pair<std::string, std::string>> observation_facts(const PreparedCluster& prepared);
 
 struct ApplyOptions {
   bool allow_destructive = false;  ///< --allow-destructive: ppin -r / -x may run

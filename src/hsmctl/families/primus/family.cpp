@@ -36,6 +36,10 @@ class PreparedCluster final : public family::PreparedUnit {
 
   const plan::DevicePlan& plan() const override { return cluster_.plan.plan; }
 
+  std::vector<std::pair<std::string, std::string>> observation_facts() const override {
+    return engine::observation_facts(cluster_);
+  }
+
   Result<void> check_guards(const family::Options& options) const override {
     return engine::check_guards(cluster_, apply_options(options));
   }

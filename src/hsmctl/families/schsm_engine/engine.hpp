@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hsmctl::families::schsm_engine {
@@ -110,6 +111,12 @@ using Progress = std::function<void(const std::string&)>;
 
 /// Checks the guards without touching the device: Errc::kRefused naming the flag that is missing.
 Result<void> check_guards(const PreparedDevice& prepared, const ApplyOptions& options);
+
+/// The non-secret observed facts the plan of `prepared` depends on, human-named, in a fixed
+/// order (family::PreparedUnit::observation_facts(); facts.cpp): serial, initialization,
+/// options, PIN retry counters, what hsmctl knows about the PINs (never a value), key domains,
+/// PKA, keys, the KCVs of the manifest's DKEK share files.
+std::vector<std::pair<std::string, std::string>> observation_facts(const PreparedDevice& prepared);
 
 /// Runs the plan's actions in order (blocked ones are skipped and counted). Stops at the first
 /// failure; the credential store then holds pending values for anything whose outcome is unknown.

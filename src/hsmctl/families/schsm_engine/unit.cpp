@@ -26,6 +26,10 @@ class PreparedSchsmDevice final : public family::PreparedUnit {
            device_.observed.transport;
   }
 
+  std::vector<std::pair<std::string, std::string>> observation_facts() const override {
+    return schsm_engine::observation_facts(device_);
+  }
+
   Result<void> check_guards(const family::Options& options) const override {
     return schsm_engine::check_guards(device_, apply_options(options));
   }
