@@ -20,6 +20,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+/// A factory-fresh device then has a two-step plan: initialize, set up key domain 0.
+constexpr const char* kTwoStepExtra = "  keyDomains:\n    - dkekShares: 1\n";
+
 class Interrupt : public CliTest {
  protected:
   /// Applies the manifest with the first PINs, then switches the environment to new PINs:
@@ -121,9 +124,12 @@ TEST_F(Interrupt, DevicesAfterTheInterruptedOneAreNotStarted) {
     return v;
   };
   // INITIALIZE (INS 50) of the first device: it completes, the second device is not touched.
+  // One device at a time (with --parallel both would be in progress when the signal comes; see
+  // ParallelApplyStopsEveryDeviceBetweenSteps).
   env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 50";
   auto apply = args("apply");
   apply.push_back("--auto-approve");
+  apply.push_back("--parallel=1");
   auto r = hsmctl(apply);
   env_.erase("HSMCTL_SIM_TEST_SIGNAL");
   EXPECT_EQ(r.exit_code, 130) << r.all();
@@ -139,6 +145,44 @@ TEST_F(Interrupt, DevicesAfterTheInterruptedOneAreNotStarted) {
   auto again = hsmctl(apply);
   EXPECT_EQ(again.exit_code, 0) << again.all();
   plan = hsmctl(plan_args);
+  EXPECT_EQ(plan.exit_code, 0) << plan.all();
+}
+
+TEST_F(Interrupt, ParallelApplyStopsEveryDeviceBetweenSteps) {
+  // Both devices are applied at once (every device named, --parallel default 4). SIGINT at
+  // hsm-a's INITIALIZE: every device finishes the step it is in and starts no other; the output
+  // says which steps of which device did not run, in manifest order, and the next apply
+  // converges.
+  std::string second = pico_manifest("", "hsm-b");
+  second.replace(second.find(kSerial), 16, "1112131415161718");
+  const std::string a = manifest_file(pico_manifest(kTwoStepExtra));
+  const std::string b = manifest_file(second + kTwoStepExtra);
+  const std::vector<std::string> common = {"-f",       a,
+                                           "-f",       b,
+                                           "--device", "hsm-a=" + device(),
+                                           "--device", "hsm-b=sim:" + dir_.file("pico-b.json")};
+  auto with = [&](std::vector<std::string> head) {
+    head.insert(head.end(), common.begin(), common.end());
+    return head;
+  };
+  // Only hsm-a's simulator raises it (each simulator would: a second SIGINT aborts at once).
+  env_["HSMCTL_SIM_TEST_SIGNAL"] = "INT 50 in:pico.json";
+  auto r = hsmctl(with({"apply", "--auto-approve"}));
+  env_.erase("HSMCTL_SIM_TEST_SIGNAL");
+  EXPECT_EQ(r.exit_code, 130) << r.all();
+  EXPECT_EQ(r.term_signal, 0) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("hsmctl: apply interrupted by SIGINT")) << r.all();
+  EXPECT_THAT(r.all(), Not(HasSubstr("Apply complete"))) << r.all();
+  // Manifest order: nothing of hsm-b's before the last line of hsm-a's.
+  const auto last_a = r.out.rfind("[hsm-a]");
+  const auto first_b = r.out.find("[hsm-b]");
+  ASSERT_NE(last_a, std::string::npos) << r.all();
+  if (first_b != std::string::npos) {
+    EXPECT_LT(last_a, first_b) << r.all();
+  }
+  auto again = hsmctl(with({"apply", "--auto-approve"}));
+  EXPECT_EQ(again.exit_code, 0) << again.all();
+  auto plan = hsmctl(with({"plan", "--detailed-exitcode"}));
   EXPECT_EQ(plan.exit_code, 0) << plan.all();
 }
 

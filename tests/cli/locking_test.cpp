@@ -67,8 +67,8 @@ TEST_F(Locking, ApplyOnAStoreInUseGivesUpNamingTheHolderBeforeTouchingTheDevice)
   const std::string m = manifest_file(pico_manifest());
   ForeignLock held(dir_.file("store.hsmctl.run.lock"),
                    "pid 4242 (hsmctl apply) on host ci-runner since 2026-12-05T21:00:00Z\n");
-  auto r = hsmctl({"--lock-timeout", "0.3", "apply", "-f", m, "--device", device(),
-                   "--auto-approve"});
+  auto r =
+      hsmctl({"--lock-timeout", "0.3", "apply", "-f", m, "--device", device(), "--auto-approve"});
   EXPECT_EQ(r.exit_code, 69) << r.diagnostics();
   EXPECT_THAT(r.err, HasSubstr("credential store " + dir_.file("store.hsmctl") +
                                " is in use by pid 4242 (hsmctl apply) on host ci-runner since "
@@ -96,8 +96,8 @@ TEST_F(Locking, PlanOnADeviceInUseGivesUpNamingTheHolder) {
 
 TEST_F(Locking, ASecondApplyWaitsForTheFirstAndThenRuns) {
   const std::string m = manifest_file(pico_manifest());
-  auto held = std::make_unique<ForeignLock>(
-      dir_.file("store.hsmctl.run.lock"), "pid 4444 (hsmctl apply) on host h since now\n");
+  auto held = std::make_unique<ForeignLock>(dir_.file("store.hsmctl.run.lock"),
+                                            "pid 4444 (hsmctl apply) on host h since now\n");
   const auto started = std::chrono::steady_clock::now();
   auto waiting = std::async(std::launch::async, [&] {
     return hsmctl({"apply", "-f", m, "--device", device(), "--auto-approve"});
@@ -121,27 +121,26 @@ TEST_F(Locking, ARealApplyHoldsTheStoreUntilItEnds) {
   auto c = hsmctl({"dkek", "create", dir_.file("a.pbe"), "--password", "env:DKEK_PW",
                    "--test-iterations", iterations});
   ASSERT_EQ(c.exit_code, 0) << c.diagnostics();
-  const std::string m = manifest_file(pico_manifest(
-      "  keyDomains:\n"
-      "    - dkekShares: 1\n"
-      "      dkek:\n"
-      "        shares: [{file: a.pbe, password: {secret: \"env:DKEK_PW\"}}]\n"));
+  const std::string m = manifest_file(
+      pico_manifest("  keyDomains:\n"
+                    "    - dkekShares: 1\n"
+                    "      dkek:\n"
+                    "        shares: [{file: a.pbe, password: {secret: \"env:DKEK_PW\"}}]\n"));
   env_["HSMCTL_TEST_DKEK_ITERATIONS"] = iterations;
   auto first = std::async(std::launch::async, [this, m] {
     std::map<std::string, std::string> env = env_;
     env["HSMCTL_STORE"] = dir_.file("store.hsmctl");
     env["HSMCTL_STORE_KEY_FILE"] = dir_.file("store.key");
     env["NO_COLOR"] = "1";
-    return run_process({HSMCTL_BIN, "apply", "-f", m, "--device", device(), "--auto-approve"},
-                       env);
+    return run_process({HSMCTL_BIN, "apply", "-f", m, "--device", device(), "--auto-approve"}, env);
   });
   // Wait until the first apply holds the store (its holder line), then try a second one.
   const std::string lock = dir_.file("store.hsmctl.run.lock");
   for (int i = 0; i < 200 && content(lock).find("(hsmctl apply)") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   ASSERT_THAT(content(lock), HasSubstr("(hsmctl apply)"));
-  auto second = hsmctl({"--lock-timeout", "0.1", "apply", "-f", m, "--device", device(),
-                        "--auto-approve"});
+  auto second =
+      hsmctl({"--lock-timeout", "0.1", "apply", "-f", m, "--device", device(), "--auto-approve"});
   const bool first_still_running =
       first.wait_for(std::chrono::seconds(0)) == std::future_status::timeout;
   auto r = first.get();

@@ -61,7 +61,8 @@ void add_selection_options(po::options_description& o, SelectionArgs* args) {
       "target", po::value(&args->targets)->composing(),
       "only the manifest with this metadata.name (repeatable); for exceptional situations, "
       "not routine use")("parallel", po::value(&args->parallel)->default_value(4),
-                         "observe up to N devices at once when every device is named (sim:PATH, "
+                         "observe and apply up to N devices at once when every device is named "
+                         "(sim:PATH, "
                          "pcsc:<reader>); output stays in manifest order");
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <thread>
@@ -26,23 +27,26 @@ Error usage_error(std::string message) {
 /// What an apply stopped by SIGINT/SIGTERM did and did not do, over all units, in plan order.
 class Interruption {
  public:
-  explicit Interruption(std::ostream& out) : out_(out) {}
-
-  /// A unit execute() ran for: `total` steps, `not_started` never sent.
-  void ran(const std::string& name, int total, const std::vector<std::string>& not_started) {
-    const int finished = total - static_cast<int>(not_started.size());
+  /// A unit execute() ran for: `total` steps, `not_started` never sent (its line, if any, was
+  /// written with the unit's progress: stop_line()).
+  void ran(int total, const std::vector<std::string>& not_started) {
     total_ += total;
-    finished_ += finished;
+    finished_ += total - static_cast<int>(not_started.size());
+  }
+  /// "[name] interrupted by SIGINT after step 1 of 2; step 2 not started: ...", or "" when every
+  /// step ran.
+  static std::string stop_line(const std::string& name, int total,
+                               const std::vector<std::string>& not_started) {
     if (not_started.empty())
-      return;
-    const int sig = stop_signal();
-    out_ << "[" << name << "] interrupted by " << signal_name(sig)
-         << (finished == 0 ? " before step 1" : " after step " + std::to_string(finished)) << " of "
-         << total << "; " << range(finished, total) << " not started: ";
-    for (std::size_t i = 0; i < not_started.size(); ++i) {
-      out_ << (i == 0 ? "" : "; ") << not_started[i];
-    }
-    out_ << "\n" << std::flush;
+      return {};
+    const int finished = total - static_cast<int>(not_started.size());
+    std::string line =
+        "[" + name + "] interrupted by " + signal_name(stop_signal()) +
+        (finished == 0 ? " before step 1" : " after step " + std::to_string(finished)) + " of " +
+        std::to_string(total) + "; " + range(finished, total) + " not started: ";
+    for (std::size_t i = 0; i < not_started.size(); ++i)
+      line += (i == 0 ? "" : "; ") + not_started[i];
+    return line + "\n";
   }
   /// A unit whose execution never began.
   void not_started(const plan::DevicePlan& p) {
@@ -73,10 +77,46 @@ class Interruption {
       return "step " + std::to_string(total);
     return "steps " + std::to_string(finished + 1) + "-" + std::to_string(total);
   }
-  std::ostream& out_;
   int total_ = 0;
   int finished_ = 0;
   std::string untouched_;
+};
+
+/// Progress lines of units executed at once, written in unit order: the first unit not finished
+/// yet streams live; the others' lines wait until every unit before them finished.
+class OrderedLines {
+ public:
+  OrderedLines(std::ostream& out, std::size_t units)
+      : out_(out), pending_(units), finished_(units) {}
+
+  void add(std::size_t unit, std::string line) {
+    const std::lock_guard<std::mutex> guard(mutex_);
+    if (unit == head_) {
+      out_ << line << std::flush;
+    } else {
+      pending_[unit].push_back(std::move(line));
+    }
+  }
+  void finish(std::size_t unit) {
+    const std::lock_guard<std::mutex> guard(mutex_);
+    finished_[unit] = true;
+    while (head_ < finished_.size() && finished_[head_]) {
+      ++head_;
+      if (head_ < pending_.size()) {
+        for (const auto& line : pending_[head_])
+          out_ << line;
+        pending_[head_].clear();
+        out_ << std::flush;
+      }
+    }
+  }
+
+ private:
+  std::ostream& out_;
+  std::mutex mutex_;
+  std::vector<std::vector<std::string>> pending_;
+  std::vector<bool> finished_;
+  std::size_t head_ = 0;
 };
 
 }  // namespace
@@ -520,44 +560,105 @@ int Session::apply(const Confirm& confirm) {
       return answer;
   }
 
-  int exit = kExitOk;
-  int done = 0, blocked = 0;
-  Interruption interruption(io_.out);
-  // A failure stops the apply (docs/exit-codes.md): what made one unit fail (the store, the
-  // reader, a device answer nobody planned for) is not known to spare the next one.
-  std::string failed_unit;
-  std::vector<std::string> not_started_after_failure;
-  for (Entry& entry : entries_) {
+  // Up to workers_for() units at once (every device named; each card session is its own, the
+  // store is shared through one serialized keeper). A failure stops the apply
+  // (docs/exit-codes.md): what made one unit fail (the store, the reader, a device answer nobody
+  // planned for) is not known to spare the next one, so no unit starts after it; units already
+  // running finish their plan. Progress lines come out in unit order (OrderedLines).
+  struct Ran {
+    enum class State { kNotStarted, kAfterFailure, kFailed, kDone } state = State::kNotStarted;
+    std::optional<family::ExecReport> report;
+    std::optional<Error> error;
+  };
+  std::vector<Ran> ran(entries_.size());
+  OrderedLines lines(io_.out, entries_.size());
+  std::atomic<bool> failed{false};
+  auto execute_one = [&](std::size_t i, store::CredentialKeeper& keeper) {
+    Entry& entry = entries_[i];
     family::PreparedUnit& unit = *entry.prepared;
     const std::string& name = unit.plan().name;
-    if (!failed_unit.empty()) {
-      const auto& actions = unit.plan().actions;
-      if (std::any_of(actions.begin(), actions.end(), [](const plan::Action& a) {
-            return a.action_class != plan::ActionClass::kBlocked;
-          })) {
-        not_started_after_failure.push_back(name);
+    if (failed) {
+      ran[i].state = Ran::State::kAfterFailure;
+    } else if (!stop_requested()) {
+      family::RunContext context{keeper, options_, entry.uri};
+      Result<family::ExecReport> report = make_error(Errc::kInternal, "not run");
+      try {
+        report = unit.execute(context, [&](const std::string& line) {
+          lines.add(i, "[" + name + "] " + line + "\n");
+        });
+      } catch (const std::exception& e) {  // never std::terminate from a worker
+        report = make_error(Errc::kInternal, std::string("internal error: ") + e.what());
       }
-      continue;
+      if (report) {
+        const std::string stopped =
+            Interruption::stop_line(name, report->steps_total, report->not_started);
+        if (!stopped.empty())
+          lines.add(i, stopped);
+        ran[i].state = Ran::State::kDone;
+        ran[i].report = std::move(*report);
+      } else {
+        ran[i].state = Ran::State::kFailed;
+        ran[i].error = report.error();
+        failed = true;
+      }
     }
-    if (stop_requested()) {
-      interruption.not_started(unit.plan());
-      continue;
+    lines.finish(i);
+  };
+  const std::size_t workers = workers_for();
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      execute_one(i, keeper_);
+  } else {
+    store::SerializedKeeper shared(keeper_);
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+      pool.emplace_back([&] {
+        for (std::size_t i = next++; i < entries_.size(); i = next++)
+          execute_one(i, shared);
+      });
     }
-    family::RunContext context{keeper_, options_, entry.uri};
-    auto report = unit.execute(context, [&](const std::string& line) {
-      io_.out << "[" << name << "] " << line << "\n" << std::flush;
-    });
-    if (!report) {
-      Error e = report.error();
-      e.message = std::string(entry.unit->noun()) + " \"" + name + "\": " + e.message;
-      print_error(e);
-      exit = std::max(exit, exit_code_for(e));
-      failed_unit = name;
-      continue;
+    for (auto& t : pool)
+      t.join();
+  }
+
+  int exit = kExitOk;
+  int done = 0, blocked = 0;
+  Interruption interruption;
+  std::string failed_unit;
+  std::vector<std::string> not_started_after_failure;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& entry = entries_[i];
+    const plan::DevicePlan& plan = entry.prepared->plan();
+    switch (ran[i].state) {
+      case Ran::State::kAfterFailure: {
+        const auto& actions = plan.actions;
+        if (std::any_of(actions.begin(), actions.end(), [](const plan::Action& a) {
+              return a.action_class != plan::ActionClass::kBlocked;
+            })) {
+          not_started_after_failure.push_back(plan.name);
+        }
+        break;
+      }
+      case Ran::State::kNotStarted:
+        interruption.not_started(plan);
+        break;
+      case Ran::State::kFailed: {
+        Error e = *ran[i].error;
+        e.message = std::string(entry.unit->noun()) + " \"" + plan.name + "\": " + e.message;
+        print_error(e);
+        exit = std::max(exit, exit_code_for(e));
+        if (failed_unit.empty())
+          failed_unit = plan.name;
+        break;
+      }
+      case Ran::State::kDone:
+        done += ran[i].report->steps_done;
+        blocked += ran[i].report->steps_blocked;
+        interruption.ran(ran[i].report->steps_total, ran[i].report->not_started);
+        break;
     }
-    done += report->steps_done;
-    blocked += report->steps_blocked;
-    interruption.ran(name, report->steps_total, report->not_started);
   }
   if (stop_requested()) {
     // Never a success line: say exactly what ran and what did not.

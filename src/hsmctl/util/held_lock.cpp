@@ -56,9 +56,8 @@ std::string read_holder(const std::string& lock_path) {
 void write_holder(const FileLock& lock, const std::string& holder) {
   if (lock.fd() < 0)
     return;
-  const std::string line =
-      "pid " + std::to_string(getpid()) + " (" + holder + ") on host " + host_name() + " since " +
-      utc_now() + "\n";
+  const std::string line = "pid " + std::to_string(getpid()) + " (" + holder + ") on host " +
+                           host_name() + " since " + utc_now() + "\n";
   // Best effort: the line only explains a wait; the flock is the lock.
   if (ftruncate(lock.fd(), 0) == 0) {
     (void)!pwrite(lock.fd(), line.data(), line.size(), 0);
@@ -98,9 +97,9 @@ Result<FileLock> acquire_held_lock(const std::string& lock_path, const std::stri
       return std::move(*lock);
     }
     if (stop_requested()) {
-      return make_error(Errc::kUnavailable,
-                        what + " is in use by " + read_holder(lock_path) +
-                            "; stopped waiting on " + signal_name(stop_signal()));
+      return make_error(Errc::kUnavailable, what + " is in use by " + read_holder(lock_path) +
+                                                "; stopped waiting on " +
+                                                signal_name(stop_signal()));
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
@@ -111,7 +110,8 @@ Result<FileLock> acquire_held_lock(const std::string& lock_path, const std::stri
                                                 seconds_text(wait.timeout) +
                                                 "; --lock-timeout sets how long)");
     }
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
     pause = std::min(pause * 2, std::chrono::milliseconds(100));
   }
 }

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -86,7 +87,11 @@ class FakePrepared final : public family::PreparedUnit {
   }
   Result<family::ExecReport> execute(family::RunContext& /*context*/,
                                      const family::Progress& progress) override {
-    events_.push_back("execute:" + script_.name);
+    {
+      static std::mutex events_mutex;  // units may be executed in parallel
+      std::lock_guard<std::mutex> lock(events_mutex);
+      events_.push_back("execute:" + script_.name);
+    }
     if (script_.execute_error)
       return tl::unexpected(error_of(*script_.execute_error, "failed"));
     family::ExecReport r;
@@ -485,6 +490,45 @@ TEST_F(SessionTest, DevicesFoundByProbingEveryReaderArePreparedOneAtATime) {
   start(units, {}, {}, 0, /*parallel=*/4, "pcsc:");
   EXPECT_EQ(c.most.load(), 1);
   EXPECT_EQ(plan_names(), (std::vector<std::string>{"d1", "d2", "d3"}));
+}
+
+TEST_F(SessionTest, NamedDevicesAreAppliedInParallelWithProgressInUnitOrder) {
+  Concurrency c;
+  std::vector<Script> units;
+  for (const char* n : {"d1", "d2", "d3", "d4", "d5"})
+    units.push_back({.name = n, .changes = 2, .on_execute = c.hook()});
+  start(units, {}, {}, 0, /*parallel=*/3);
+  EXPECT_EQ(session->apply({}), kExitOk);
+  EXPECT_GE(c.most.load(), 2) << "no two units were applied at the same time";
+  EXPECT_LE(c.most.load(), 3) << "the pool is bounded";
+  EXPECT_EQ(out.str(),
+            "[d1] step 1\n[d1] step 2\n[d2] step 1\n[d2] step 2\n[d3] step 1\n[d3] step 2\n"
+            "[d4] step 1\n[d4] step 2\n[d5] step 1\n[d5] step 2\n\nApply complete: 10 step(s) "
+            "done.\n");
+}
+
+TEST_F(SessionTest, AParallelFailureStartsNoFurtherUnit) {
+  // d1 fails at once; d2 and d3 may already be running (they finish their plan); with a pool
+  // of 3, d4 and d5 start only after one of the first three ended, and none starts after a
+  // failure: at least one of them is reported as not started, and never as executed after it.
+  std::vector<Script> units;
+  units.push_back({.name = "d1", .execute_error = Errc::kDevice});
+  for (const char* n : {"d2", "d3", "d4", "d5"})
+    units.push_back({.name = n, .on_execute = [] {
+                       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                     }});
+  start(units, {}, {}, 0, /*parallel=*/3);
+  EXPECT_EQ(session->apply({}), kExitError);
+  const Events ran = executed();
+  EXPECT_EQ(std::count(ran.begin(), ran.end(), "execute:d1"), 1);
+  EXPECT_LE(ran.size(), 3u) << "a unit started after the failure";
+  const std::string e = err.str();
+  EXPECT_NE(e.find("device \"d1\": failed"), std::string::npos) << e;
+  EXPECT_NE(e.find("hsmctl: apply stopped after the failure of \"d1\"; not started: "),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("d5"), std::string::npos) << e;
+  EXPECT_EQ(out.str().find("Apply complete"), std::string::npos) << out.str();
 }
 
 }  // namespace
