@@ -37,6 +37,7 @@ const std::map<std::string, Command>& command_table() {
       {"devices", {devices_main, "list PC/SC readers and the Pico HSMs in them"}},
       {"store", {store_main, "manage the encrypted credential store"}},
       {"dkek", {dkek_main, "create DKEK share files and compute a DKEK's key check value"}},
+      {"policy", {policy_main, "run the test cases of a policy pack (policy test DIR)"}},
       {"version", {version_main, "print the version"}},
   };
   return table;

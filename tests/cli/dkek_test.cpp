@@ -11,6 +11,7 @@
 
 #include <regex>
 #include <string>
+#include <vector>
 
 namespace hsmctl::testing {
 namespace {
@@ -149,6 +150,82 @@ TEST_F(DkekCli, UsageErrorsNeverEchoAPassword) {
   r = hsmctl({"dkek", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r.diagnostics();
   EXPECT_THAT(r.out, HasSubstr("--password"));
+}
+
+TEST_F(DkekCli, PasswordSharesToFilesThenKcvFromAnyTwo) {
+  const std::string file = dir_.file("split.pbe");
+  const std::string parts_dir = dir_.file("parts");
+  ASSERT_EQ(::mkdir(parts_dir.c_str(), 0700), 0);
+  auto r = hsmctl({"dkek", "create", file, "--password-shares", "2/3", "--share-files", parts_dir,
+                   "--test-iterations", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+  EXPECT_THAT(r.out, HasSubstr("DKEK share written to " + file +
+                               " (mode 0600), its password split 2-of-3:\n"));
+  const std::string kcv = kcv_after(r.out, "KCV of this share: ");
+  std::vector<std::string> parts;
+  for (int id = 1; id <= 3; ++id) {
+    const std::string path = parts_dir + "/split.pbe.password-share-" + std::to_string(id);
+    EXPECT_THAT(r.out, HasSubstr("password share written to " + path + " (mode 0600)"));
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    std::string text = read_text(path);
+    // PRIME/ID/VALUE: 8 lower-case hex bytes with ':', the ID, the value; one line.
+    EXPECT_TRUE(
+        std::regex_match(text, std::regex("([0-9a-f]{2}:){7}[0-9a-f]{2}/" + std::to_string(id) +
+                                          "/([0-9a-f]{2}:)*[0-9a-f]{2}\n")))
+        << "part " << id << " is not PRIME/ID/VALUE";
+    parts.push_back(text.substr(text.rfind('/') + 1, text.size() - text.rfind('/') - 2));
+    env_["PART_" + std::to_string(id)] = text.substr(0, text.size() - 1);
+  }
+  // Any two parts give the password back: from the environment and from the files.
+  for (const auto& spec :
+       {std::string("shares:env:PART_1,env:PART_2"),
+        std::string("shares:env:PART_3,file:") + parts_dir + "/split.pbe.password-share-1"}) {
+    r = hsmctl({"dkek", "kcv", file, "--password", spec, "--test-iterations", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.diagnostics();
+    EXPECT_EQ(kcv_after(r.out, "KCV of the DKEK made of 1 share: "), kcv);
+  }
+  // The same part twice: named, not echoed.
+  r = hsmctl({"dkek", "kcv", file, "--password", "shares:env:PART_2,env:PART_2",
+              "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("password share 2: the same share ID as password share 1"));
+  // One part alone is not a split password: a usage error.
+  r = hsmctl({"dkek", "kcv", file, "--password", "shares:env:PART_1", "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 64) << r.diagnostics();
+  // The existing parts are never overwritten: the second create fails and removes its file.
+  const std::string file2 = dir_.file("split2.pbe");
+  ASSERT_EQ(::symlink(file.c_str(), (parts_dir + "/split2.pbe.password-share-2").c_str()), 0);
+  r = hsmctl({"dkek", "create", file2, "--password-shares", "2/3", "--share-files", parts_dir,
+              "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.diagnostics();
+  struct stat st {};
+  EXPECT_NE(::stat(file2.c_str(), &st), 0);
+  EXPECT_NE(::stat((parts_dir + "/split2.pbe.password-share-1").c_str(), &st), 0);
+  for (const auto& value : parts)
+    EXPECT_THAT(transcript_, Not(HasSubstr(value)));
+}
+
+TEST_F(DkekCli, PasswordSharesNeedATerminalOrShareFiles) {
+  const std::string file = dir_.file("split.pbe");
+  // The tests' standard input and output are no terminal.
+  auto r = hsmctl({"dkek", "create", file, "--password-shares", "2/3", "--test-iterations", "2"});
+  EXPECT_EQ(r.exit_code, 64) << r.diagnostics();
+  EXPECT_THAT(r.err, HasSubstr("without a terminal, write them to files with --share-files DIR"));
+  struct stat st {};
+  EXPECT_NE(::stat(file.c_str(), &st), 0);
+  // sc-hsm-tool's limits, and IDs up to 9.
+  for (const char* tn : {"2/2", "1/3", "4/3", "2/10", "2-3", "/3"}) {
+    r = hsmctl({"dkek", "create", file, "--password-shares", tn, "--share-files", dir_.path()});
+    EXPECT_EQ(r.exit_code, 64) << tn << r.diagnostics();
+  }
+  r = hsmctl({"dkek", "create", file, "--password-shares", "2/3", "--password", "env:DKEK_PW1",
+              "--share-files", dir_.path()});
+  EXPECT_EQ(r.exit_code, 64) << r.diagnostics();
+  r = hsmctl({"dkek", "create", file, "--password", "shares:env:A,env:B"});
+  EXPECT_EQ(r.exit_code, 64) << r.diagnostics();
+  EXPECT_NE(::stat(file.c_str(), &st), 0);
 }
 
 }  // namespace

@@ -31,10 +31,10 @@ class Help : public CliTest {};
 TEST_F(Help, PlanListsTheFamiliesOptionsInTheirOrder) {
   auto r = hsmctl({"plan", "--help"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(
-      option_names(r.out),
-      (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin", "probe",
-                                "retry-rejected", "output", "detailed-exitcode", "out", "help"}));
+  EXPECT_EQ(option_names(r.out),
+            (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin",
+                                      "probe", "retry-rejected", "policy", "output",
+                                      "detailed-exitcode", "out", "help"}));
   EXPECT_NE(r.out.find("  --ppin arg            Securosys ppin program (default $HSMCTL_PPIN"),
             std::string::npos)
       << r.out;
@@ -46,7 +46,7 @@ TEST_F(Help, ApplyListsTheFamiliesOptionsInTheirOrder) {
   EXPECT_EQ(option_names(r.out),
             (std::vector<std::string>{"file", "device", "selector", "target", "parallel", "ppin",
                                       "probe", "retry-rejected", "allow-destructive",
-                                      "auto-approve", "allow-reinit", "allow-key-loss",
+                                      "auto-approve", "allow-reinit", "allow-key-loss", "policy",
                                       "apply-valid-devices", "plan", "help"}));
   EXPECT_NE(r.out.find("  --allow-reinit         allow re-initialization (wipes all keys) where "
                        "the "),

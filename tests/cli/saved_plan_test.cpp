@@ -101,6 +101,19 @@ TEST_F(SavedPlans, AChangedManifestIsNamed) {
   EXPECT_THAT(refused.err, HasSubstr("nothing was sent to any device"));
 }
 
+TEST_F(SavedPlans, AStoreEntryChangedSinceThePlanIsNamed) {
+  const std::string plan_file = dir_.file("p.plan");
+  ASSERT_EQ(plan_out(plan_file).exit_code, 0) << transcript_;
+  EXPECT_THAT(read_text(plan_file), HasSubstr("store entry pico:0102030405060708/user-pin"));
+  auto set = hsmctl({"store", "set", "pico:0102030405060708/user-pin"}, "99887766\n");
+  ASSERT_EQ(set.exit_code, 0) << set.all();
+  auto refused = hsmctl({"apply", plan_file});
+  EXPECT_EQ(refused.exit_code, 1) << refused.all();
+  EXPECT_THAT(refused.err, HasSubstr("stale plan: device \"hsm-a\": store entry "
+                                     "pico:0102030405060708/user-pin keyed fingerprint "));
+  EXPECT_THAT(transcript_ + read_text(plan_file), Not(HasSubstr("99887766")));
+}
+
 TEST_F(SavedPlans, AnEditedPlanFileIsRefused) {
   const std::string plan_file = dir_.file("p.plan");
   ASSERT_EQ(plan_out(plan_file).exit_code, 0) << transcript_;

@@ -20,5 +20,7 @@ int devices_main(const std::vector<std::string>& args, const GlobalOptions& glob
 int store_main(const std::vector<std::string>& args, const GlobalOptions& global);
 /// `hsmctl dkek create|kcv` (commands/dkek.cpp): 0 ok, 1 error, 64 usage.
 int dkek_main(const std::vector<std::string>& args, const GlobalOptions& global);
+/// `hsmctl policy test DIR...` (commands/policy.cpp): 0 all cases pass, 1 one fails, 65 invalid.
+int policy_main(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace hsmctl::cli

@@ -15,6 +15,7 @@
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/manifest/load.hpp"
 #include "hsmctl/plan/plan.hpp"
+#include "hsmctl/policy/policy.hpp"
 #include "hsmctl/reconcile/saved_plan.hpp"
 #include "hsmctl/reconcile/session.hpp"
 #include "hsmctl/store/unlock.hpp"
@@ -45,6 +46,38 @@ void add_device_options(po::options_description& o, std::vector<std::string>* de
   o.add_options()("device,d", po::value(devices)->composing(),
                   "device URI for all manifests, or NAME=URI for one (repeatable): sim:PATH, "
                   "pcsc:, pcsc:<reader substring>; default $HSMCTL_DEVICE or pcsc:");
+}
+
+void add_policy_options(po::options_description& o, std::vector<std::string>* paths) {
+  o.add_options()("policy", po::value(paths)->composing(),
+                  "Policy file or directory (repeatable): checked against every selected "
+                  "manifest and its plan; enforce failures block apply (docs/policies.md)");
+}
+
+/// Loads `--policy` paths (none: an empty set); nullopt when a policy is invalid or a path
+/// holds none (the errors are printed).
+std::optional<policy::PolicySet> load_policies(const std::vector<std::string>& paths) {
+  if (paths.empty())
+    return policy::PolicySet();
+  manifest::Diagnostics diagnostics;
+  policy::Loaded loaded = policy::load(paths, /*with_tests=*/false, diagnostics);
+  for (const auto& w : diagnostics.warnings())
+    print_warning(w);
+  if (diagnostics.has_errors()) {
+    const auto errors = diagnostics.errors();
+    print_errors(errors);
+    std::cerr << "hsmctl: " << errors.size() << " error(s) in the policies; nothing was sent to "
+              << "any device\n";
+    return std::nullopt;
+  }
+  if (loaded.policies.empty()) {
+    std::string where;
+    for (const auto& f : paths)
+      where += (where.empty() ? "" : ", ") + f;
+    print_error(make_error(Errc::kManifest, "no policy found in " + where).value());
+    return std::nullopt;
+  }
+  return std::move(loaded.policies);
 }
 
 /// `-l/--selector` and `--target`, for plan and apply (docs/review.md).
@@ -156,6 +189,8 @@ std::optional<families::Loaded> load(const std::vector<std::string>& files) {
 struct Started {
   std::unique_ptr<store::CredentialKeeper> keeper;
   std::unique_ptr<reconcile::Session> session;
+  /// Every manifest document as JSON, for the policy check (policy::check).
+  std::vector<std::string> documents;
 };
 
 /// Loads, checks device assignments, opens the store and prepares; an exit code on failure.
@@ -220,6 +255,8 @@ std::variant<int, Started> start_session(
     return exit_code_for(keeper.error());
   }
   Started started;
+  for (auto& d : loaded->sources)
+    started.documents.push_back(std::move(d.json));
   started.keeper = std::move(*keeper);
   started.session =
       std::make_unique<reconcile::Session>(std::move(units), *started.keeper, std::move(options),
@@ -453,6 +490,8 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   add_device_options(o, &device_values);
   add_selection_options(o, &selection);
   add_family_options(o, /*apply=*/false, [](const std::string&) {});
+  std::vector<std::string> policy_paths;
+  add_policy_options(o, &policy_paths);
   o.add_options()("output,o", po::value(&output), "text, json or markdown")(
       "detailed-exitcode",
       "exit 0 when in sync, 2 when there are changes, 3 when anything is blocked "
@@ -486,13 +525,19 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
   // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
+  auto policies = load_policies(policy_paths);
+  if (!policies)
+    return kExitManifest;
   const family::Options options = family_options(*vm);
   auto started = start_session(files, device_values, selection, global,
                                /*will_write=*/!out_file.empty(), options);
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
-  std::cout << (output == "json"       ? plan::render_json(session.plans())
+  const policy::Results results =
+      policy::check(*policies, std::get<Started>(started).documents,
+                    session.plans_for_policy_check(), policy::today_utc());
+  std::cout << (output == "json"       ? policy::render_json(session.plans(), results)
                 : output == "markdown" ? plan::render_markdown(session.plans())
                                        : plan::render_text(session.plans(), global.color));
   const int exit = session.finish_plan(vm->count("detailed-exitcode") != 0);
@@ -515,6 +560,8 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
   add_family_options(o, /*apply=*/true, [&o](const std::string&) {
     o.add_options()("auto-approve", "do not ask for confirmation");
   });
+  std::vector<std::string> policy_paths;
+  add_policy_options(o, &policy_paths);
   o.add_options()("apply-valid-devices",
                   "with a saved plan: apply the devices whose part of it is still valid, "
                   "refuse only the stale ones (default: a stale device refuses the whole plan)")(
@@ -529,8 +576,15 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
     return help ? kExitOk : kExitUsage;
   // From here on SIGINT/SIGTERM stop between steps (util/interrupt.hpp, docs/exit-codes.md).
   StopOnSignal stop_on_signal;
-  if (!saved_plan.empty())
+  if (!saved_plan.empty()) {
+    if (!policy_paths.empty()) {
+      // The policies were checked when the plan was made (plan --policy -out FILE).
+      std::cerr << "hsmctl: error: apply: --policy is checked when the plan is saved (hsmctl "
+                   "plan --policy PATH -out FILE), not with a saved plan\n";
+      return kExitUsage;
+    }
     return apply_saved_plan(saved_plan, *vm, global, selection.parallel);
+  }
   if (files.empty()) {
     std::cerr << "hsmctl: error: apply: the option '--file' is required but missing\n";
     return kExitUsage;
@@ -540,11 +594,16 @@ int apply_main(const std::vector<std::string>& args, const GlobalOptions& global
                  "FILE)\n";
     return kExitUsage;
   }
+  auto policies = load_policies(policy_paths);
+  if (!policies)
+    return kExitManifest;
   auto started = start_session(files, device_values, selection, global, /*will_write=*/true,
                                family_options(*vm));
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
+  (void)policy::check(*policies, std::get<Started>(started).documents,
+                      session.plans_for_policy_check(), policy::today_utc());
   std::cout << plan::render_text(session.plans(), global.color);
   return session.apply(vm->count("auto-approve") ? reconcile::Confirm() : confirm_on_terminal);
 }

@@ -2,6 +2,7 @@
 #include "hsmctl/families/load.hpp"
 
 #include "hsmctl/families/registry.hpp"
+#include "hsmctl/manifest/doc_json.hpp"
 
 #include <functional>
 #include <utility>
@@ -22,11 +23,13 @@ Loaded load_with(std::span<const family::Family* const> table, const Read& read)
   }
   manifest::Diagnostics diagnostics;
   Loaded out;
-  out.documents =
-      read(kinds, diagnostics,
-           [&](std::size_t kind, const manifest::DocView& doc, manifest::Diagnostics& diag) {
-             loaders[loader_of_kind[kind]]->accept(doc, diag);
-           });
+  out.documents = read(
+      kinds, diagnostics,
+      [&](std::size_t kind, const manifest::DocView& doc, manifest::Diagnostics& diag) {
+        out.sources.push_back(Document{doc.kind(), doc.root()["metadata"].string_or("name", ""),
+                                       manifest::to_json(doc.root())});
+        loaders[loader_of_kind[kind]]->accept(doc, diag);
+      });
   diagnostics.end_files();
   for (auto& loader : loaders) {
     for (auto& u : loader->finish(diagnostics))

@@ -17,11 +17,21 @@
 
 namespace hsmctl::families {
 
+/// One schema-valid document as data, for the policy check (policy/): its kind, metadata.name and
+/// the whole document as JSON (secret references only, never values).
+struct Document {
+  std::string kind;
+  std::string name;
+  std::string json;
+};
+
 struct Loaded {
   /// Every unit of every family, family by family in table order; empty unless ok().
   std::vector<std::unique_ptr<family::Unit>> units;
   /// The documents that passed their schema (all of them when ok(): "N manifest(s) valid").
   std::size_t documents = 0;
+  /// The documents that passed their schema, in manifest order (for the policy check).
+  std::vector<Document> sources;
   /// Every problem found, in file order (then cross-document findings). Non-empty means the
   /// manifests must not be used.
   std::vector<Error> errors;

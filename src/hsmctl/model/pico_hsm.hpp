@@ -36,8 +36,13 @@ struct PublicKeyAuth {
 /// One custodian's DKEK share file (sc-hsm-tool --create-dkek-share format) and its password.
 struct DkekShareFile {
   std::string file;    ///< absolute; a manifest's relative path is resolved against its directory
-  SecretRef password;  ///< never kGenerate
+  SecretRef password;  ///< never kGenerate; unused when password_parts is given
   std::string field;   ///< "spec.dkek.shares[0]": where it is written, for messages
+  /// `passwordShares`: the password split n-of-m as sc-hsm-tool --pwd-shares-threshold/-total
+  /// does it; each reference holds one custodian's part as "PRIME/ID/VALUE"
+  /// (secrets/password_shares.hpp). Empty: the file has a plain `password`.
+  std::vector<SecretRef> password_parts;
+  int password_threshold = 0;  ///< with password_parts: parts.size() >= it
 };
 
 /// The share files of one DKEK, which apply imports (issue 11).

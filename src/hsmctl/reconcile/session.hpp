@@ -107,6 +107,10 @@ class Session {
   void set_parallelism(int n) { max_parallel_ = n; }
   /// One plan per unit, in unit order (after prepare()).
   const std::vector<plan::DevicePlan>& plans() const { return plans_; }
+  /// The policy check (policy::check, ARCHITECTURE.md "Data flow"), after prepare() and before
+  /// the plans are printed: it may add policy results, notes and blocked actions to the plans,
+  /// which finish_plan() and apply() then count (a blocked action: exit 3, apply refuses).
+  std::vector<plan::DevicePlan>& plans_for_policy_check() { return plans_; }
   /// Every unit as prepared (after prepare()), in unit order, for a saved plan
   /// (reconcile/saved_plan.hpp): name, noun, `--device`, observation facts (none for a unit that
   /// could not be prepared) and plan.

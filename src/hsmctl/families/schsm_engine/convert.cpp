@@ -133,12 +133,40 @@ class Builder {
                                        "]: a share imported twice cancels out of the DKEK");
         return std::nullopt;
       }
-      auto ref = model::parse_secret_reference(f["password"]["secret"].string());
-      if (!ref) {
-        error(f["password"].pointer() + "/secret", "not a secret reference");
+      // Exactly one of a password and a split one (the schema allows both fields).
+      if (f.contains("password") == f.contains("passwordShares")) {
+        error(f.pointer(), f.contains("password")
+                               ? "give password or passwordShares, not both"
+                               : "a share file needs its password (password or passwordShares)");
         return std::nullopt;
       }
-      share.password = *ref;
+      if (f.contains("passwordShares")) {
+        const DocNode split = f["passwordShares"];
+        share.password_threshold = split["threshold"].integer();
+        const std::vector<DocNode> parts = split["parts"].elements();
+        if (static_cast<int>(parts.size()) < share.password_threshold) {
+          error(split["parts"].pointer(),
+                std::to_string(parts.size()) + " password share(s) for threshold " +
+                    std::to_string(share.password_threshold) +
+                    "; list at least the threshold's number of custodians' parts");
+          return std::nullopt;
+        }
+        for (const DocNode& part : parts) {
+          auto ref = model::parse_secret_reference(part["secret"].string());
+          if (!ref || ref->kind == model::SecretRef::Kind::kGenerate) {
+            error(part.pointer() + "/secret", "not a secret reference");
+            return std::nullopt;
+          }
+          share.password_parts.push_back(*ref);
+        }
+      } else {
+        auto ref = model::parse_secret_reference(f["password"]["secret"].string());
+        if (!ref) {
+          error(f["password"].pointer() + "/secret", "not a secret reference");
+          return std::nullopt;
+        }
+        share.password = *ref;
+      }
       out.shares.push_back(std::move(share));
     }
     out.expected_kcv = node.string_or("expectedKcv", "");

@@ -8,6 +8,7 @@
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/secrets/digest.hpp"
 #include "hsmctl/secrets/dkek_share.hpp"
+#include "hsmctl/secrets/password_shares.hpp"
 #include "hsmctl/secrets/resolve.hpp"
 #include "hsmctl/store/fingerprint.hpp"
 #include "hsmctl/store/journal.hpp"
@@ -681,6 +682,36 @@ int dkek_iterations() {
   return n > 0 ? n : secrets::kScHsmToolIterations;
 }
 
+/// The password of one share file: its reference, or the custodians' parts of a split password
+/// (sc-hsm-tool --pwd-shares-*) put together.
+Result<Secret> dkek_file_password(const model::PicoHsmManifest& manifest,
+                                  const model::DkekShareFile& f, store::CredentialKeeper& keeper) {
+  if (f.password_parts.empty()) {
+    const std::string field = f.field + ".password";
+    HSMCTL_TRY_ASSIGN(auto pw, secrets::resolve(f.password, field, keeper, {},
+                                                prompt_context(manifest, field.c_str())));
+    if (!pw.value)
+      return make_error(Errc::kSecret, field + ": no value");
+    return std::move(*pw.value);
+  }
+  std::vector<Secret> parts;
+  for (std::size_t i = 0; i < f.password_parts.size(); ++i) {
+    const std::string field = f.field + ".passwordShares.parts[" + std::to_string(i) + "]";
+    HSMCTL_TRY_ASSIGN(auto part, secrets::resolve(f.password_parts[i], field, keeper, {},
+                                                  prompt_context(manifest, field.c_str())));
+    if (!part.value)
+      return make_error(Errc::kSecret, field + ": no value");
+    parts.push_back(std::move(*part.value));
+  }
+  auto password = secrets::combine_password_shares(parts);
+  if (!password) {
+    Error e = password.error();
+    e.message = f.field + ".passwordShares: " + e.message;
+    return tl::unexpected(std::move(e));
+  }
+  return password;
+}
+
 /// Reads the manifest's DKEK share files where an import may be planned, or where the domain is
 /// complete and only the files can say which DKEK it should hold. A file that cannot be read or
 /// decrypted fails the device's plan here, before anything is imported. Decrypting costs seconds
@@ -739,13 +770,9 @@ Result<void> read_dkek_files(const model::PicoHsmManifest& manifest, PreparedDev
     std::vector<std::string> paths;
     std::vector<Secret> passwords;
     for (const auto& f : files->shares) {
-      const std::string field = f.field + ".password";
-      HSMCTL_TRY_ASSIGN(auto pw, secrets::resolve(f.password, field, keeper, {},
-                                                  prompt_context(manifest, field.c_str())));
-      if (!pw.value)
-        return make_error(Errc::kSecret, field + ": no value");
+      HSMCTL_TRY_ASSIGN(auto password, dkek_file_password(manifest, f, keeper));
       paths.push_back(f.file);
-      passwords.push_back(std::move(*pw.value));
+      passwords.push_back(std::move(password));
     }
     auto decrypted = secrets::read_dkek_share_files(paths, passwords, dkek_iterations());
     std::vector<Secret> shares;

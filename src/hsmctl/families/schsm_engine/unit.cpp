@@ -2,6 +2,7 @@
 #include "hsmctl/families/schsm_engine/unit.hpp"
 
 #include "hsmctl/families/schsm_engine/engine.hpp"
+#include "hsmctl/store/fingerprint.hpp"
 
 #include <utility>
 
@@ -17,7 +18,9 @@ ApplyOptions apply_options(const family::Options& options) {
 
 class PreparedSchsmDevice final : public family::PreparedUnit {
  public:
-  explicit PreparedSchsmDevice(PreparedDevice device) : device_(std::move(device)) {}
+  PreparedSchsmDevice(PreparedDevice device,
+                      std::vector<std::pair<std::string, std::string>> store_facts)
+      : device_(std::move(device)), store_facts_(std::move(store_facts)) {}
 
   const plan::DevicePlan& plan() const override { return device_.plan; }
 
@@ -27,7 +30,9 @@ class PreparedSchsmDevice final : public family::PreparedUnit {
   }
 
   std::vector<std::pair<std::string, std::string>> observation_facts() const override {
-    return schsm_engine::observation_facts(device_);
+    auto facts = schsm_engine::observation_facts(device_);
+    facts.insert(facts.end(), store_facts_.begin(), store_facts_.end());
+    return facts;
   }
 
   Result<void> check_guards(const family::Options& options) const override {
@@ -41,7 +46,33 @@ class PreparedSchsmDevice final : public family::PreparedUnit {
 
  private:
   PreparedDevice device_;
+  std::vector<std::pair<std::string, std::string>> store_facts_;
 };
+
+/// The store entries the plan relies on (the device's user and SO PIN), as keyed fingerprints
+/// (store/fingerprint.hpp; never a value): a saved plan names an entry changed since. None
+/// before the store has a fingerprint key.
+std::vector<std::pair<std::string, std::string>> store_facts(const PreparedDevice& device,
+                                                             store::CredentialKeeper& keeper) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (device.observed.serial.empty())
+    return out;
+  auto key = store::fingerprint_key(keeper, /*create=*/false);
+  if (!key || !*key)
+    return out;
+  for (const char* name : {"user-pin", "so-pin"}) {
+    const auto entry = credential_key(device.caps.store_prefix, device.observed.serial, name);
+    auto value = keeper.current(entry);
+    std::string fact = "(unreadable)";
+    if (value && !*value) {
+      fact = "(none)";
+    } else if (value) {
+      fact = "keyed fingerprint " + store::fingerprint(**key, **value).substr(0, 16);
+    }
+    out.emplace_back("store entry " + entry.id(), fact);
+  }
+  return out;
+}
 
 class SchsmUnit final : public family::Unit {
  public:
@@ -58,8 +89,9 @@ class SchsmUnit final : public family::Unit {
   Result<std::unique_ptr<family::PreparedUnit>> prepare(family::RunContext& context) override {
     HSMCTL_TRY_ASSIGN(PreparedDevice d,
                       schsm_engine::prepare(manifest_, context.device_uri, context.keeper, caps_));
+    auto facts = store_facts(d, context.keeper);
     return std::unique_ptr<family::PreparedUnit>(
-        std::make_unique<PreparedSchsmDevice>(std::move(d)));
+        std::make_unique<PreparedSchsmDevice>(std::move(d), std::move(facts)));
   }
 
   const model::PicoHsmManifest& manifest() const { return manifest_; }

@@ -13,6 +13,7 @@
 #include "hsmctl/device/sim/sim_state.hpp"
 #include "hsmctl/families/schsm_engine/engine.hpp"
 #include "hsmctl/secrets/dkek_share.hpp"
+#include "hsmctl/secrets/password_shares.hpp"
 #include "hsmctl/store/ephemeral_keeper.hpp"
 #include "hsmctl/util/bytes.hpp"
 
@@ -73,10 +74,16 @@ class DkekImport : public ::testing::Test {
     m.spec.so_pin = model::SecretRef{model::SecretRef::Kind::kEnv, "DKEK_TEST_SO", {}};
     m.spec.dkek_shares = 2;
     model::DkekImport files;
-    files.shares.push_back(
-        {file_a(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_A", {}}, "spec.dkek.shares[0]"});
-    files.shares.push_back(
-        {file_b(), {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_B", {}}, "spec.dkek.shares[1]"});
+    files.shares.push_back({file_a(),
+                            {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_A", {}},
+                            "spec.dkek.shares[0]",
+                            {},
+                            0});
+    files.shares.push_back({file_b(),
+                            {model::SecretRef::Kind::kEnv, "DKEK_TEST_PW_B", {}},
+                            "spec.dkek.shares[1]",
+                            {},
+                            0});
     files.expected_kcv = expected_kcv;
     m.spec.dkek = files;
     return m;
@@ -119,6 +126,49 @@ class DkekImport : public ::testing::Test {
 
 std::string text(const plan::DevicePlan& p) {
   return plan::render_text({p}, false);
+}
+
+TEST_F(DkekImport, ASplitPasswordIsPutTogetherFromTheCustodiansParts) {
+  // Share b's file under a password split 2-of-3 (sc-hsm-tool --pwd-shares-*); parts 1 and 3.
+  auto split = secrets::split_new_password(2, 3);
+  ASSERT_TRUE(split) << split.error().message;
+  const std::string file_c = dir_.path() + "/custodian-c.pbe";
+  auto bytes = secrets::encrypt_dkek_share(share_b_, split->password, kIterations);
+  ASSERT_TRUE(bytes);
+  std::ofstream(file_c, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes->data()),
+             static_cast<std::streamsize>(bytes->size()));
+  setenv("DKEK_TEST_PART_1", std::string(split->parts[0].text().view()).c_str(), 1);
+  setenv("DKEK_TEST_PART_3", std::string(split->parts[2].text().view()).c_str(), 1);
+  auto m = manifest();
+  auto& share = m.spec.dkek->shares[1];
+  share.file = file_c;
+  share.password = {};
+  share.password_threshold = 2;
+  share.password_parts = {{model::SecretRef::Kind::kEnv, "DKEK_TEST_PART_1", {}},
+                          {model::SecretRef::Kind::kEnv, "DKEK_TEST_PART_3", {}}};
+  // A part of another password first: named by field and index, never echoed.
+  auto other = secrets::split_new_password(2, 3);
+  ASSERT_TRUE(other);
+  setenv("DKEK_TEST_PART_3", std::string(other->parts[2].text().view()).c_str(), 1);
+  auto p = plan(m);
+  ASSERT_FALSE(p);
+  EXPECT_THAT(p.error().message,
+              HasSubstr("spec.dkek.shares[1].passwordShares: password share 2: its prime differs"));
+  EXPECT_THAT(p.error().message, Not(HasSubstr(std::string(other->parts[2].value_hex.view()))));
+
+  setenv("DKEK_TEST_PART_3", std::string(split->parts[2].text().view()).c_str(), 1);
+  p = plan(m);
+  ASSERT_TRUE(p) << p.error().to_string();
+  const auto* payload = std::any_cast<DkekImportPayload>(&p->plan.actions.back().payload);
+  ASSERT_NE(payload, nullptr);
+  EXPECT_EQ(payload->kcv, kcv_);  // the same share as file b: the same DKEK
+  p = {};
+  auto report = apply(m);
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(domain0().outstanding_shares, 0);
+  unsetenv("DKEK_TEST_PART_1");
+  unsetenv("DKEK_TEST_PART_3");
 }
 
 TEST_F(DkekImport, AFreshDeviceIsInitializedAndItsSharesImportedInOneApply) {

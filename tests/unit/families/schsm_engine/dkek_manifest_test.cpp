@@ -108,5 +108,77 @@ TEST(DkekManifest, APasswordIsAReferenceNeverAValue) {
     EXPECT_THAT(e.to_string(), ::testing::Not(HasSubstr("hunter2-literal")));
 }
 
+TEST(DkekManifest, APasswordMayBeSplitIntoCustodiansParts) {
+  const std::string spec =
+      "  dkekShares: 1\n"
+      "  dkek:\n"
+      "    shares:\n"
+      "      - file: a.pbe\n"
+      "        passwordShares:\n"
+      "          threshold: 2\n"
+      "          parts:\n"
+      "            - {secret: prompt}\n"
+      "            - {secret: env:PART_3}\n"
+      "            - {secret: \"file:/media/usb/a.pbe.password-share-2\"}\n";
+  for (const char* kind : {"PicoHSM", "SmartCardHSM"}) {
+    SCOPED_TRACE(kind);
+    auto r = load_typed_text(document(spec, kind), "/m/x.yaml");
+    ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+    const auto& share = r.pico_hsms.at(0).spec.dkek->shares.at(0);
+    EXPECT_EQ(share.password_threshold, 2);
+    ASSERT_EQ(share.password_parts.size(), 3u);
+    EXPECT_EQ(share.password_parts[0].kind, model::SecretRef::Kind::kPrompt);
+    EXPECT_EQ(share.password_parts[1].kind, model::SecretRef::Kind::kEnv);
+    EXPECT_EQ(share.password_parts[2].kind, model::SecretRef::Kind::kFile);
+  }
+}
+
+TEST(DkekManifest, ASplitPasswordNeedsTheThresholdsPartsAndExcludesAPassword) {
+  auto r = load_typed_text(document("  dkekShares: 1\n"
+                                    "  dkek:\n"
+                                    "    shares:\n"
+                                    "      - file: a.pbe\n"
+                                    "        passwordShares:\n"
+                                    "          threshold: 3\n"
+                                    "          parts: [{secret: env:A}, {secret: env:B}]\n"),
+                           "m.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "m.yaml:14:18: spec.dkek.shares[0].passwordShares.parts: 2 password share(s) for "
+            "threshold 3; list at least the threshold's number of custodians' parts");
+
+  r = load_typed_text(document("  dkekShares: 1\n"
+                               "  dkek:\n"
+                               "    shares:\n"
+                               "      - file: a.pbe\n"
+                               "        password: {secret: env:PW}\n"
+                               "        passwordShares: {threshold: 2, parts: [{secret: env:A}, "
+                               "{secret: env:B}]}\n"),
+                      "m.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "m.yaml:11:9: spec.dkek.shares[0]: give password or passwordShares, not both");
+
+  r = load_typed_text(document("  dkekShares: 1\n"
+                               "  dkek: {shares: [{file: a.pbe}]}\n"),
+                      "m.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].to_string(),
+              HasSubstr("m.yaml:9:19: spec.dkek.shares[0]: a share file needs its password"));
+
+  // A part is a reference, never the part itself.
+  r = load_typed_text(document("  dkekShares: 1\n"
+                               "  dkek:\n"
+                               "    shares:\n"
+                               "      - file: a.pbe\n"
+                               "        passwordShares:\n"
+                               "          threshold: 2\n"
+                               "          parts: [{secret: env:A}, {secret: \"c5:1f/2/0a:bc\"}]\n"),
+                      "m.yaml");
+  ASSERT_FALSE(r.ok());
+  for (const auto& e : r.errors)
+    EXPECT_THAT(e.to_string(), ::testing::Not(HasSubstr("0a:bc")));
+}
+
 }  // namespace
 }  // namespace hsmctl::testing
