@@ -204,6 +204,13 @@ def main():
         code, out = step("apply", None)
         check(code not in (0, 2), f"a stale plan was applied (exit {code})\n{out}")
         check("user PIN retry counter" in out, "the refusal names the change:\n" + out)
+        # A policy edited after the plan makes the saved plan stale too.
+        step("plan", 0)
+        with open(os.path.join(work, "policies/owner-label.yaml"), "a") as f:
+            f.write("# edited after the plan\n")
+        code, out = step("apply", 1)
+        check("policy file policies/owner-label.yaml changed since the plan" in out,
+              "the refusal names the policy file:\n" + out)
         # Re-plan and apply: in sync.
         step("plan", 0)
         step("apply", 0)

@@ -271,7 +271,8 @@ std::variant<int, Started> start_session(
 int save_plan(const std::string& path, const reconcile::Session& session,
               store::CredentialKeeper& keeper, const std::vector<std::string>& files,
               std::vector<plan::SavedManifest> digests, const SelectionArgs& selection,
-              const family::Options& options, int plan_exit) {
+              const family::Options& options, const std::vector<std::string>& policy_paths,
+              std::vector<plan::SavedManifest> policy_digests, int plan_exit) {
   auto units = session.saved_units();
   const bool incomplete =
       stop_requested() || std::any_of(units.begin(), units.end(), [](const plan::SavedUnit& u) {
@@ -296,6 +297,8 @@ int save_plan(const std::string& path, const reconcile::Session& session,
   saved.selectors = selection.selectors;
   saved.targets = selection.targets;
   saved.options.insert(options.values.begin(), options.values.end());
+  saved.policy_paths = policy_paths;
+  saved.policies = std::move(policy_digests);
   saved.units = std::move(units);
   if (auto w = reconcile::write_saved_plan(path, saved, **key); !w) {
     print_error(w.error());
@@ -375,8 +378,22 @@ int apply_saved_plan(const std::string& path, const po::variables_map& vm,
     for (auto& line : manifest_changes(saved->manifests, *now))
       stale.push_back(std::move(line));
   }
+  if (auto now = manifest_digests(saved->policy_paths); !now) {
+    stale.push_back(now.error().to_string());
+  } else {
+    for (auto line : manifest_changes(saved->policies, *now)) {
+      if (line.rfind("manifest ", 0) == 0)
+        line = "policy file " + line.substr(9);
+      stale.push_back(std::move(line));
+    }
+  }
   if (!stale.empty())
     return refuse(stale, "nothing was sent to any device");
+  // The plan was checked against these policies when it was saved; the fresh plan is checked
+  // the same way before the two are compared (an expired waiver then shows as a difference).
+  auto policies = load_policies(saved->policy_paths);
+  if (!policies)
+    return kExitManifest;
 
   options.values.insert(saved->options.begin(), saved->options.end());
   for (auto& [name, value] : family_options(vm).values)
@@ -392,6 +409,8 @@ int apply_saved_plan(const std::string& path, const po::variables_map& vm,
   if (auto* code = std::get_if<int>(&started))
     return *code;
   reconcile::Session& session = *std::get<Started>(started).session;
+  (void)policy::check(*policies, std::get<Started>(started).documents,
+                      session.plans_for_policy_check(), policy::today_utc());
   std::cout << plan::render_text(session.plans(), global.color);
   if (stop_requested())
     return session.apply(reconcile::Confirm());  // reports the interruption, changes nothing
@@ -507,7 +526,7 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
     std::cerr << "hsmctl: error: plan: --output must be text, json or markdown\n";
     return kExitUsage;
   }
-  std::vector<plan::SavedManifest> digests;
+  std::vector<plan::SavedManifest> digests, policy_digests;
   if (!out_file.empty()) {
     if (global.store_path == "none") {
       std::cerr << "hsmctl: error: plan: -out needs the credential store: a saved plan is "
@@ -521,6 +540,13 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
       return exit_code_for(d.error());
     }
     digests = std::move(*d);
+    // The policies too: apply checks the same ones on its fresh plan.
+    auto p = manifest_digests(policy_paths);
+    if (!p) {
+      print_error(p.error());
+      return exit_code_for(p.error());
+    }
+    policy_digests = std::move(*p);
   }
   // Observation records facts in the store (two-phase VERIFY records): SIGINT/SIGTERM stop
   // between devices, never in the middle of one (util/interrupt.hpp, docs/exit-codes.md).
@@ -544,7 +570,7 @@ int plan_main(const std::vector<std::string>& args, const GlobalOptions& global)
   if (out_file.empty())
     return exit;
   return save_plan(out_file, session, *std::get<Started>(started).keeper, files, std::move(digests),
-                   selection, options, exit);
+                   selection, options, policy_paths, std::move(policy_digests), exit);
 }
 
 int apply_main(const std::vector<std::string>& args, const GlobalOptions& global) {

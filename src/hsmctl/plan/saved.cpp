@@ -110,6 +110,9 @@ Json encode_body(const SavedPlan& s) {
     b["manifests"].push_back({{"path", m.path}, {"sha256", m.sha256}});
   b["selection"] = {{"selectors", s.selectors}, {"targets", s.targets}};
   b["options"] = s.options;
+  b["policies"] = {{"paths", s.policy_paths}, {"files", Json::array()}};
+  for (const auto& m : s.policies)
+    b["policies"]["files"].push_back({{"path", m.path}, {"sha256", m.sha256}});
   b["units"] = Json::array();
   for (const auto& u : s.units) {
     Json j;
@@ -134,6 +137,9 @@ SavedPlan decode_body(const Json& b) {
   s.selectors = b.at("selection").at("selectors").get<std::vector<std::string>>();
   s.targets = b.at("selection").at("targets").get<std::vector<std::string>>();
   s.options = b.at("options").get<std::map<std::string, std::string>>();
+  s.policy_paths = b.at("policies").at("paths").get<std::vector<std::string>>();
+  for (const auto& m : b.at("policies").at("files"))
+    s.policies.push_back({m.at("path").get<std::string>(), m.at("sha256").get<std::string>()});
   for (const auto& j : b.at("units")) {
     SavedUnit u;
     u.name = j.at("name").get<std::string>();

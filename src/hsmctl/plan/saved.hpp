@@ -46,6 +46,10 @@ struct SavedPlan {
   std::vector<std::string> targets;    ///< `--target` values
   /// Family options of `plan` (name → value; a switch is "true").
   std::map<std::string, std::string> options;
+  /// `--policy` values as given and every policy file they named, with its SHA-256: apply
+  /// checks the same policies on its fresh plan (docs/policies.md, docs/review.md).
+  std::vector<std::string> policy_paths;
+  std::vector<SavedManifest> policies;
   std::vector<SavedUnit> units;
 };
 
