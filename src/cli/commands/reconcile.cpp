@@ -344,18 +344,7 @@ int apply_saved_plan(const std::string& path, const po::variables_map& vm,
     print_error(keeper.error());
     return exit_code_for(keeper.error());
   }
-  auto key = reconcile::plan_key(**keeper, /*create=*/false);
-  if (!key) {
-    print_error(key.error());
-    return exit_code_for(key.error());
-  }
-  if (!*key) {
-    print_error(make_error(Errc::kRefused, path + ": the credential store holds no plan key: the "
-                                                  "plan was written with another store")
-                    .value());
-    return kExitError;
-  }
-  auto saved = reconcile::read_saved_plan(path, **key);
+  auto saved = reconcile::read_saved_plan(path, **keeper);
   if (!saved) {
     print_error(saved.error());
     return exit_code_for(saved.error());

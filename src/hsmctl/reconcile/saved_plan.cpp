@@ -59,6 +59,16 @@ Result<plan::SavedPlan> read_saved_plan(const std::string& path, const Secret& k
   return saved;
 }
 
+Result<plan::SavedPlan> read_saved_plan(const std::string& path, store::CredentialKeeper& keeper) {
+  HSMCTL_TRY_ASSIGN(auto key, plan_key(keeper, /*create=*/false));
+  if (!key) {
+    return make_error(Errc::kRefused, path +
+                                          ": the credential store holds no plan key: the plan "
+                                          "was written with another store");
+  }
+  return read_saved_plan(path, *key);
+}
+
 std::vector<std::string> unit_changes(const plan::SavedUnit& saved, const plan::SavedUnit& fresh) {
   std::vector<std::string> out;
   std::map<std::string, std::string> now(fresh.observation.begin(), fresh.observation.end());

@@ -30,6 +30,9 @@ Result<void> write_saved_plan(const std::string& path, const plan::SavedPlan& sa
 /// Reads and authenticates `path` (plan::decode_saved_plan; Errc::kRefused on a bad file,
 /// Errc::kUnavailable when it does not exist, Errc::kIo on other read errors).
 Result<plan::SavedPlan> read_saved_plan(const std::string& path, const Secret& key);
+/// The same with this store's plan key (`show` and `apply FILE`); Errc::kRefused when the store
+/// holds none (the plan was written with another store).
+Result<plan::SavedPlan> read_saved_plan(const std::string& path, store::CredentialKeeper& keeper);
 
 /// What changed between a unit's saved part and the same unit planned now, one line each
 /// ("user PIN retry counter 3 → 2 since the plan", "the plan now differs: ..."); empty when the

@@ -350,6 +350,30 @@ void Session::add_failure(const Entry& entry, const Error& error) {
   worst_exit_ = std::max(worst_exit_, exit_code_for(error));
 }
 
+void Session::for_each_entry(
+    const std::function<void(std::size_t, store::CredentialKeeper&)>& one) {
+  const std::size_t workers = workers_for();
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      one(i, keeper_);
+    return;
+  }
+  // A bounded pool; each unit's card session stays its own (one worker handles it), the store
+  // is shared through one serialized keeper.
+  store::SerializedKeeper shared(keeper_);
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> pool;
+  pool.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w) {
+    pool.emplace_back([&] {
+      for (std::size_t i = next++; i < entries_.size(); i = next++)
+        one(i, shared);
+    });
+  }
+  for (auto& t : pool)
+    t.join();
+}
+
 std::size_t Session::workers_for() const {
   if (max_parallel_ <= 1 || entries_.size() <= 1)
     return 1;
@@ -400,33 +424,16 @@ void Session::prepare(const DeviceMap& devices, int verbosity) {
     }
     entry.prepared = std::move(*p);
   };
-  const std::size_t workers = workers_for();  // after every entry.uri is set
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < entries_.size(); ++i)
-      prepare_one(i, keeper_);
-  } else {
-    // A bounded pool; each unit's card session stays its own (one worker prepares it), the
-    // store is shared through one serialized keeper.
-    store::SerializedKeeper shared(keeper_);
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> pool;
-    pool.reserve(workers);
-    for (std::size_t w = 0; w < workers; ++w) {
-      pool.emplace_back([&] {
-        for (std::size_t i = next++; i < entries_.size(); i = next++) {
-          try {
-            prepare_one(i, shared);
-          } catch (const std::exception& e) {  // never std::terminate from a worker
-            outcomes[i].observed = true;
-            outcomes[i].error =
-                make_error(Errc::kInternal, std::string("internal error: ") + e.what()).value();
-          }
-        }
-      });
+  // after every entry.uri is set (workers_for() reads them)
+  for_each_entry([&](std::size_t i, store::CredentialKeeper& keeper) {
+    try {
+      prepare_one(i, keeper);
+    } catch (const std::exception& e) {  // never std::terminate from a worker
+      outcomes[i].observed = true;
+      outcomes[i].error =
+          make_error(Errc::kInternal, std::string("internal error: ") + e.what()).value();
     }
-    for (auto& t : pool)
-      t.join();
-  }
+  });
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     Entry& entry = entries_[i];
     if (!outcomes[i].observed) {
@@ -604,24 +611,7 @@ int Session::apply(const Confirm& confirm) {
     }
     lines.finish(i);
   };
-  const std::size_t workers = workers_for();
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < entries_.size(); ++i)
-      execute_one(i, keeper_);
-  } else {
-    store::SerializedKeeper shared(keeper_);
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> pool;
-    pool.reserve(workers);
-    for (std::size_t w = 0; w < workers; ++w) {
-      pool.emplace_back([&] {
-        for (std::size_t i = next++; i < entries_.size(); i = next++)
-          execute_one(i, shared);
-      });
-    }
-    for (auto& t : pool)
-      t.join();
-  }
+  for_each_entry(execute_one);
 
   int exit = kExitOk;
   int done = 0, blocked = 0;

@@ -131,6 +131,10 @@ class Session {
  private:
   struct Entry;
   std::size_t workers_for() const;
+  /// Calls `one(i, keeper)` for every entry: in order on the store's keeper with one worker,
+  /// else on a pool of workers_for() threads sharing it through one store::SerializedKeeper.
+  /// `one` must not throw.
+  void for_each_entry(const std::function<void(std::size_t, store::CredentialKeeper&)>& one);
   void add_not_observed(const Entry& entry);
   void add_failure(const Entry& entry, const Error& error);
   void print_error(const Error& error) const;
