@@ -77,6 +77,14 @@ class CredentialKeeper {
   /// them into an entry).
   virtual Result<void> drop_records(const std::string& stream, const std::string& through_seq);
 
+  /// Group commit (store::SerializedKeeper): the calls between begin_group() and end_group()
+  /// may leave their records unsynced (under the keeper's lock, which the group holds);
+  /// end_group() makes all of them durable at once and releases the lock. A caller of such a
+  /// call must not rely on it before end_group() succeeded; when it fails, none of the group's
+  /// calls may be taken as durable. Default: nothing to do (every call is durable on its own).
+  virtual Result<void> begin_group() { return {}; }
+  virtual Result<void> end_group() { return {}; }
+
   /// The apply journal kept next to the credentials, or nullptr when this keeper keeps none.
   virtual ApplyJournal* journal() { return nullptr; }
 };

@@ -493,8 +493,7 @@ Result<void> EncryptedStore::append_delta(StoreDelta delta) {
                     crypto::aes256gcm_seal(key, iv, bytes_of(std::string(kLogAad)), plain.bytes()));
   Bytes raw = iv;
   raw.insert(raw.end(), sealed.begin(), sealed.end());
-  HSMCTL_TRY(RecordLog(records_path(path_))
-                 .append(kLogStream, std::string(kLogRecordPrefix) + to_hex(raw), true));
+  HSMCTL_TRY(append_durable(kLogStream, std::string(kLogRecordPrefix) + to_hex(raw)));
   // Ours is the only new record (the exclusive lock is held): applied here, not read back.
   apply_delta(merged_->data, delta);
   ++merged_->log_records;
@@ -504,7 +503,7 @@ Result<void> EncryptedStore::append_delta(StoreDelta delta) {
 }
 
 Result<void> EncryptedStore::fold_log() {
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
   HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
   if (merged_->log_records == 0)
     return {};
@@ -513,7 +512,7 @@ Result<void> EncryptedStore::fold_log() {
 }
 
 Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream) {
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(false));
   HSMCTL_TRY(RecordLog(records_path(path_)).refresh(records_view_));
   auto it = records_view_.streams.find(stream);
   if (it == records_view_.streams.end())
@@ -523,19 +522,61 @@ Result<std::vector<LogRecord>> EncryptedStore::records(const std::string& stream
 
 Result<std::string> EncryptedStore::append_record(const std::string& stream,
                                                   const std::string& text, bool durable) {
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
+  if (durable)
+    return append_durable(stream, text);
+  return RecordLog(records_path(path_)).append(stream, text, false);
+}
+
+Result<std::optional<FileLock>> EncryptedStore::lock_for_call(bool exclusive) {
+  if (group_)
+    return std::optional<FileLock>{};  // the group holds the exclusive lock
+  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, exclusive));
+  return std::optional<FileLock>(std::move(lock));
+}
+
+Result<std::string> EncryptedStore::append_durable(const std::string& stream,
+                                                   const std::string& text) {
+  RecordLog log(records_path(path_));
+  if (!group_)
+    return log.append(stream, text, true);
+  bool created = false;
+  HSMCTL_TRY_ASSIGN(std::string seq, log.append(stream, text, false, &created));
+  group_->unsynced = true;
+  group_->created = group_->created || created;
+  return seq;
+}
+
+Result<void> EncryptedStore::begin_group() {
+  if (group_)
+    return make_error(Errc::kInternal, "store group commit begun twice");
   HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
-  return RecordLog(records_path(path_)).append(stream, text, durable);
+  group_.emplace();
+  group_->lock.emplace(std::move(lock));
+  return {};
+}
+
+Result<void> EncryptedStore::end_group() {
+  if (!group_)
+    return make_error(Errc::kInternal, "store group commit ended without a begin");
+  Group group = std::move(*group_);
+  group_.reset();
+  // Synced before the lock is released: no other process sees a record of the group that a
+  // power loss could still take away.
+  if (group.unsynced)
+    return RecordLog(records_path(path_)).sync(group.created);
+  return {};
 }
 
 Result<void> EncryptedStore::drop_records(const std::string& stream,
                                           const std::string& through_seq) {
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
   return RecordLog(records_path(path_)).drop(stream, through_seq);
 }
 
 template <class F>
 Result<void> EncryptedStore::mutate(F&& change) {
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
   HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
   StoreData data = *loaded;  // a failed change leaves the merged view as it is
   const std::string now = now_rfc3339();
@@ -551,8 +592,35 @@ Result<void> EncryptedStore::mutate(F&& change) {
 }
 
 template <class F>
+Result<void> EncryptedStore::mutate_part(const std::string* entry_id, F&& change) {
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
+  HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
+  // Only what the change may touch is copied and compared (the entry, the journals), not the
+  // whole store: with a fleet's thousands of entries a copy per update made apply quadratic.
+  StoreData before;
+  before.generation = loaded->generation;
+  before.modified = loaded->modified;
+  if (entry_id != nullptr) {
+    if (const Entry* e = loaded->find(*entry_id))
+      before.entries.push_back(*e);
+  }
+  before.journals = loaded->journals;
+  StoreData data = before;
+  const std::string now = now_rfc3339();
+  Result<bool> changed = change(data, now);
+  if (!changed)
+    return tl::unexpected(changed.error());
+  if (!*changed)
+    return {};
+  StoreDelta delta = diff_store(before, data);
+  if (delta.empty())
+    return {};
+  return append_delta(std::move(delta));
+}
+
+template <class F>
 auto EncryptedStore::read(F&& reader) -> decltype(reader(std::declval<const StoreData&>())) {
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, false));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(false));
   HSMCTL_TRY_ASSIGN(const StoreData* data, load_unlocked());
   return reader(*data);
 }
@@ -580,7 +648,8 @@ Result<std::optional<Secret>> EncryptedStore::pending(const CredentialKey& key) 
 }
 
 Result<void> EncryptedStore::stage(const CredentialKey& key, const Secret& value) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* existing = d.find(key.id());
     if (existing != nullptr && existing->pending) {
       if (existing->pending->equals(value))
@@ -595,7 +664,8 @@ Result<void> EncryptedStore::stage(const CredentialKey& key, const Secret& value
 }
 
 Result<void> EncryptedStore::commit(const CredentialKey& key) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* e = d.find(key.id());
     if (e == nullptr || !e->pending) {
       return make_error(Errc::kStore, "nothing pending to commit for " + key.id());
@@ -608,7 +678,8 @@ Result<void> EncryptedStore::commit(const CredentialKey& key) {
 }
 
 Result<void> EncryptedStore::discard(const CredentialKey& key) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* e = d.find(key.id());
     if (e == nullptr || !e->pending)
       return false;
@@ -621,7 +692,8 @@ Result<void> EncryptedStore::discard(const CredentialKey& key) {
 }
 
 Result<void> EncryptedStore::record_current(const CredentialKey& key, const Secret& value) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry& e = d.upsert(key.device, key.name, now);
     e.current = value;
     e.pending.reset();
@@ -652,7 +724,8 @@ Result<std::optional<Entry>> EncryptedStore::get(const CredentialKey& key) {
 
 Result<void> EncryptedStore::set(const CredentialKey& key, const Secret& value,
                                  const std::map<std::string, std::string>& metadata) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* existing = d.find(key.id());
     if (existing != nullptr && existing->pending) {
       return make_error(Errc::kStore, key.id() +
@@ -669,7 +742,8 @@ Result<void> EncryptedStore::set(const CredentialKey& key, const Secret& value,
 
 Result<void> EncryptedStore::set_metadata(const CredentialKey& key, const std::string& field,
                                           const std::string& value) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Entry* e = d.find(key.id());
     if (e == nullptr)
       return no_entry(key);
@@ -715,7 +789,8 @@ Result<void> EncryptedStore::rm(const CredentialKey& key) {
       HSMCTL_TRY(drop_records(stream, ""));
     }
   }
-  return mutate([&](StoreData& d, const std::string&) -> Result<bool> {
+  const std::string id = key.id();
+  return mutate_part(&id, [&](StoreData& d, const std::string&) -> Result<bool> {
     if (!d.erase(key.id())) {
       if (had_records)
         return false;
@@ -729,7 +804,7 @@ Result<void> EncryptedStore::change_key(std::shared_ptr<KeySource> new_keys, Key
   if (new_mode == KeyMode::kPassphrase) {
     HSMCTL_TRY(check_scrypt_params(options_.scrypt, options_.allow_weak_kdf_for_tests));
   }
-  HSMCTL_TRY_ASSIGN(auto lock, FileLock::acquire(lock_path_, true));
+  HSMCTL_TRY_ASSIGN(auto lock, lock_for_call(true));
   HSMCTL_TRY_ASSIGN(const StoreData* loaded, load_unlocked());
   StoreData data = *loaded;  // the log's changes included: the new file holds them all
   HSMCTL_TRY_ASSIGN(StoreHeader header, new_header(new_mode, options_.scrypt));
@@ -821,7 +896,7 @@ Result<std::string> EncryptedStore::journal_begin(const std::string& device,
                                                   const std::string& plan_summary) {
   HSMCTL_TRY_ASSIGN(Bytes rnd, crypto::random_bytes(8));
   const std::string id = to_hex(rnd);
-  HSMCTL_TRY(mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  HSMCTL_TRY(mutate_part(nullptr, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Journal j;
     j.id = id;
     j.device = device;
@@ -836,7 +911,7 @@ Result<std::string> EncryptedStore::journal_begin(const std::string& device,
 
 Result<void> EncryptedStore::journal_step(const std::string& journal_id, const std::string& step,
                                           JournalState state, const std::string& credential) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  return mutate_part(nullptr, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Journal* j = d.find_journal(journal_id);
     if (j == nullptr)
       return make_error(Errc::kStore, "no apply journal " + journal_id);
@@ -859,7 +934,7 @@ Result<void> EncryptedStore::journal_step(const std::string& journal_id, const s
 
 Result<void> EncryptedStore::journal_end(const std::string& journal_id,
                                          const std::string& outcome) {
-  return mutate([&](StoreData& d, const std::string& now) -> Result<bool> {
+  return mutate_part(nullptr, [&](StoreData& d, const std::string& now) -> Result<bool> {
     Journal* j = d.find_journal(journal_id);
     if (j == nullptr)
       return make_error(Errc::kStore, "no apply journal " + journal_id);

@@ -122,6 +122,10 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   Result<void> record_fact(const CredentialKey& key, const std::string& field,
                            const std::string& value) override;
   ApplyJournal* journal() override { return this; }
+  /// Takes the store's exclusive lock until end_group(); appends meanwhile are written but not
+  /// synced, end_group() syncs the log once (store::SerializedKeeper's group commit).
+  Result<void> begin_group() override;
+  Result<void> end_group() override;
 
   /// Names, states and metadata of all entries, sorted by id. Never values.
   Result<std::vector<EntryInfo>> list();
@@ -191,9 +195,17 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   Result<Secret> log_key();
   template <class F>
   Result<void> mutate(F&& change);
+  /// mutate() of one entry (`entry_id`, or none) and the journals: `change` sees a StoreData
+  /// holding only those (the entry if it exists), so it must touch nothing else.
+  template <class F>
+  Result<void> mutate_part(const std::string* entry_id, F&& change);
   template <class F>
   auto read(F&& reader) -> decltype(reader(std::declval<const StoreData&>()));
   Result<Secret> kek_for(const StoreHeader& header, bool creating);
+  /// The store's lock for one call: none while a group holds the exclusive lock.
+  Result<std::optional<FileLock>> lock_for_call(bool exclusive);
+  /// RecordLog::append of a record that must be durable: synced now, or at end_group().
+  Result<std::string> append_durable(const std::string& stream, const std::string& text);
 
   std::optional<FileLock> run_lock_;  ///< destroyed last: released after the destructor folds
   std::string path_;
@@ -237,6 +249,13 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
     ~Live() = default;
   } live_;
   std::uint64_t decrypt_count_ = 0;
+  /// A group commit in progress: its lock, and what end_group() must sync.
+  struct Group {
+    std::optional<FileLock> lock;
+    bool unsynced = false;
+    bool created = false;
+  };
+  std::optional<Group> group_;
 };
 
 /// Decrypts a whole store file with material from `keys` (no locking, no permission check):

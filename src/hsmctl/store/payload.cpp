@@ -151,20 +151,37 @@ std::string Entry::state() const {
   return "empty";
 }
 
-Entry* StoreData::find(const std::string& id) {
-  for (auto& e : entries) {
-    if (e.id() == id)
-      return &e;
+bool Entry::has_id(std::string_view id) const {
+  if (device.empty())
+    return id == name;
+  return id.size() == device.size() + 1 + name.size() && id.starts_with(device) &&
+         id[device.size()] == '/' && id.ends_with(name);
+}
+
+std::ptrdiff_t EntryIndex::find(const std::vector<Entry>& entries, std::string_view id) const {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (entries.size() < indexed_)
+      forget();
+    for (; indexed_ < entries.size(); ++indexed_)
+      positions_.insert_or_assign(entries[indexed_].id(), indexed_);
+    const auto it = positions_.find(std::string(id));
+    if (it == positions_.end())
+      return -1;
+    if (entries[it->second].has_id(id))
+      return static_cast<std::ptrdiff_t>(it->second);
+    forget();  // an erase that did not go through StoreData::erase: start over
   }
-  return nullptr;
+  return -1;
+}
+
+Entry* StoreData::find(const std::string& id) {
+  const auto at = index.find(entries, id);
+  return at < 0 ? nullptr : &entries[static_cast<std::size_t>(at)];
 }
 
 const Entry* StoreData::find(const std::string& id) const {
-  for (const auto& e : entries) {
-    if (e.id() == id)
-      return &e;
-  }
-  return nullptr;
+  const auto at = index.find(entries, id);
+  return at < 0 ? nullptr : &entries[static_cast<std::size_t>(at)];
 }
 
 Entry& StoreData::upsert(const std::string& device, const std::string& name,
@@ -183,11 +200,11 @@ Entry& StoreData::upsert(const std::string& device, const std::string& name,
 }
 
 bool StoreData::erase(const std::string& id) {
-  auto it =
-      std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.id() == id; });
-  if (it == entries.end())
+  const auto at = index.find(entries, id);
+  if (at < 0)
     return false;
-  entries.erase(it);
+  entries.erase(entries.begin() + at);
+  index.forget();
   return true;
 }
 

@@ -6,10 +6,13 @@
 #include "hsmctl/store/journal.hpp"
 #include "hsmctl/util/secret.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace hsmctl::store {
@@ -26,8 +29,42 @@ struct Entry {
   std::map<std::string, std::string> metadata;  ///< non-secret notes (e.g. "source": "generate")
 
   std::string id() const { return device.empty() ? name : device + "/" + name; }
+  /// id() == `id`, without building id() (a store lookup compares many entries).
+  bool has_id(std::string_view id) const;
   /// "pending" (a staged value awaits its outcome), "current", or "empty".
   std::string state() const;
+};
+
+/// Positions of entries by id, a cache for StoreData::find (a fleet's store holds thousands of
+/// entries and each device looks up a few: a scan per lookup made a plan quadratic). It relies
+/// on how the store changes `entries`: appended at the end, replaced in place by an entry with
+/// the same id, erased only through StoreData::erase (which calls forget()). A copy starts empty
+/// (a move keeps the positions: the moved vector keeps its order).
+class EntryIndex {
+ public:
+  EntryIndex() = default;
+  EntryIndex(const EntryIndex& /*other*/) {}
+  EntryIndex& operator=(const EntryIndex& /*other*/) {
+    forget();
+    return *this;
+  }
+  EntryIndex(EntryIndex&&) noexcept = default;
+  EntryIndex& operator=(EntryIndex&&) noexcept = default;
+  ~EntryIndex() = default;
+
+  /// The position of the entry `id` in `entries`, or -1. Entries appended since the last call
+  /// are indexed first; a cached position is checked against the entry, and a mismatch (or a
+  /// shorter vector) rebuilds the cache. Not safe for concurrent readers (like the store).
+  std::ptrdiff_t find(const std::vector<Entry>& entries, std::string_view id) const;
+  /// Empties the cache (after an erase moved positions).
+  void forget() const {
+    positions_.clear();
+    indexed_ = 0;
+  }
+
+ private:
+  mutable std::unordered_map<std::string, std::size_t> positions_;
+  mutable std::size_t indexed_ = 0;  ///< entries [0, indexed_) are in positions_
 };
 
 struct StoreData {
@@ -35,6 +72,7 @@ struct StoreData {
   std::string modified;
   std::vector<Entry> entries;
   std::vector<Journal> journals;
+  EntryIndex index;
 
   Entry* find(const std::string& id);
   const Entry* find(const std::string& id) const;

@@ -77,6 +77,18 @@ Result<void> check_private(const struct stat& st, const std::string& path) {
   return {};
 }
 
+/// Makes the directory entry of a new log file durable (best effort, as the line's sync is what
+/// callers check).
+void sync_directory(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 /// Appends to `lines` the complete lines after `view.consumed` and advances it; starts over
 /// when the file is not the one `view` has read (replaced by a drop) or shrank.
 Result<void> read_new_lines(const std::string& path, RecordLogView& view,
@@ -171,8 +183,8 @@ Result<std::vector<LogRecord>> RecordLog::read(const std::string& stream) const 
   return std::move(it->second);
 }
 
-Result<std::string> RecordLog::append(const std::string& stream, const std::string& text,
-                                      bool sync) {
+Result<std::string> RecordLog::append(const std::string& stream, const std::string& text, bool sync,
+                                      bool* created_out) {
   if (!token_ok(stream) || text.empty() || text.find('\n') != std::string::npos) {
     return make_error(Errc::kInternal, "malformed record for " + path_);
   }
@@ -212,16 +224,31 @@ Result<std::string> RecordLog::append(const std::string& stream, const std::stri
     return io_error("cannot sync", path_, err);
   }
   ::close(fd);
-  if (sync && created) {
-    const auto slash = path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  if (created_out != nullptr)
+    *created_out = created;
+  if (sync && created)
+    sync_directory(path_);
   return seq;
+}
+
+Result<void> RecordLog::sync(bool directory) {
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      return {};
+    return io_error("cannot open", path_, err);
+  }
+  // fdatasync writes the file's dirty pages whichever descriptor wrote them.
+  if (::fdatasync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return io_error("cannot sync", path_, err);
+  }
+  ::close(fd);
+  if (directory)
+    sync_directory(path_);
+  return {};
 }
 
 Result<void> RecordLog::drop(const std::string& stream, const std::string& through_seq) {

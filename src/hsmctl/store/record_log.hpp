@@ -44,7 +44,15 @@ class RecordLog {
   /// the file was replaced (a drop) or is new to `view`.
   Result<void> refresh(RecordLogView& view) const;
   /// Appends one record and returns its seq; on stable storage when this returns if `sync`.
-  Result<std::string> append(const std::string& stream, const std::string& text, bool sync);
+  /// `created` (if given) is set when this append created the file (whose directory entry a
+  /// later sync() must then make durable too).
+  Result<std::string> append(const std::string& stream, const std::string& text, bool sync,
+                             bool* created = nullptr);
+  /// Makes every line appended so far durable (`fdatasync`), and the file's directory entry
+  /// when `directory` (the file was created since the last sync). One sync for any number of
+  /// unsynced appends: the group commit of store::SerializedKeeper. A missing file holds
+  /// nothing to sync.
+  Result<void> sync(bool directory);
   /// Removes the records of `stream` up to and including the one with `through_seq` (all of
   /// them when it is absent); durable. Other streams' records are kept.
   Result<void> drop(const std::string& stream, const std::string& through_seq);
