@@ -5,6 +5,7 @@
 #include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <algorithm>
 
@@ -146,15 +147,36 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   return device.car != device.chr || certs.size() > 1;
 }
 
+// One VERIFY with data, reported to request.after_verify before anything else is sent (also
+// when the VERIFY failed without an answer: the value may have reached the device).
+Result<VerifyOutcome> verify_and_report(SmartCardHsm& hsm, const ObserveRequest& request,
+                                        PinRef ref, std::size_t i) {
+  const auto& value =
+      ref == PinRef::kSo ? request.so_pin_candidates[i] : request.user_pin_candidates[i];
+  auto out = hsm.verify_detailed(ref, value);
+  if (request.after_verify) {
+    const bool accepted = out && out->result == VerifyResult::kOk;
+    HSMCTL_TRY(request.after_verify(ref, i, accepted));
+  }
+  return out;
+}
+
 Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& o) {
   const int first_apdu = hsm.transport().wire_apdus();
   HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
   o.key_count = objects.private_keys();
-  if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+  if (o.attestation_checked) {
+    // Read before the VERIFYs for the attestation check: not again.
+    if (o.device_certificate_file)
+      o.device_certificate_pki = device_certificate_is_pki(*o.device_certificate_file);
+  } else if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
     if (is_fatal(ef.error()))
       return tl::unexpected(ef.error());
   } else if (*ef) {
     o.device_certificate_pki = device_certificate_is_pki(**ef);
+    o.device_certificate_file = **ef;
+    if (auto chain = hsmctl::cvc::parse_elements(**ef))
+      o.device_certificate_chain = std::move(*chain);
   }
   o.objects_read = true;
   o.apdu_count += hsm.transport().wire_apdus() - first_apdu;
@@ -193,6 +215,22 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
                                           " as the manifest names");
   }
 
+  // 2b. Device attestation: the certificate file is checked before any credential is sent.
+  bool credentials_barred = false;
+  if (request.check_attestation) {
+    if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+      if (is_fatal(ef.error()))
+        return tl::unexpected(ef.error());
+    } else if (*ef) {
+      o.device_certificate_file = **ef;
+      if (auto chain = hsmctl::cvc::parse_elements(**ef))
+        o.device_certificate_chain = std::move(*chain);
+    }
+    o.attestation_checked = true;
+    o.attestation_failure = request.check_attestation(o.device_certificate_file);
+    credentials_barred = !o.attestation_failure.empty();
+  }
+
   // 3. PIN status queries (free: no data, never cost a try).
   HSMCTL_TRY_ASSIGN(o.user_pin, hsm.pin_status(PinRef::kUser));
   HSMCTL_TRY_ASSIGN(o.so_pin, hsm.pin_status(PinRef::kSo));
@@ -218,7 +256,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   int tries_before_verify = -1;  // the user counter just before the VERIFY that decided
   int so_own = request.so_own_failures;
   for (std::size_t i = 0;; ++i) {
-    const bool has = i < request.so_pin_candidates.size();
+    const bool has = !credentials_barred && i < request.so_pin_candidates.size();
     if (auto why = so_pin_precheck(o.so_pin, o.is_pico && request.so_verify, has, so_own)) {
       if (i == 0)
         o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
@@ -226,8 +264,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     }
     if (request.before_verify)
       HSMCTL_TRY(request.before_verify(PinRef::kSo, i));
-    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates[i]));
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out, verify_and_report(hsm, request, PinRef::kSo, i));
     session_open = record_verify(out, o.so_pin, o.so_pin_check);
     if (o.so_pin_check.check == CredentialCheck::kMatches) {
       o.so_pin_check.matched_candidate = static_cast<int>(i);
@@ -245,7 +282,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
       request.user_pin_reset_preferred && o.so_pin_check.check == CredentialCheck::kMatches &&
       (o.options & model::kOptResetRetryCounter) != 0 && o.user_pin.state == PinState::kTriesLeft;
   for (std::size_t i = 0; !reset_instead; ++i) {
-    const bool has = i < request.user_pin_candidates.size();
+    const bool has = !credentials_barred && i < request.user_pin_candidates.size();
     if (auto why = user_pin_precheck(o.user_pin, has, request.expected_pin_retries, user_own)) {
       if (i == 0)
         o.user_pin_check.check = *why;
@@ -254,8 +291,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     if (request.before_verify)
       HSMCTL_TRY(request.before_verify(PinRef::kUser, i));
     tries_before_verify = o.user_pin.tries_left;
-    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates[i]));
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out, verify_and_report(hsm, request, PinRef::kUser, i));
     user_verified = record_verify(out, o.user_pin, o.user_pin_check);
     // Any VERIFY with data dropped the SO session, whatever its outcome.
     session_open = user_verified;

@@ -37,6 +37,10 @@ struct ObserveRequest {
   /// Called right before each VERIFY with data (PIN, candidate index), so the caller can record
   /// the attempt durably first; an error stops observation before the VERIFY is sent.
   std::function<Result<void>(PinRef, std::size_t)> before_verify;
+  /// Called right after each VERIFY with data, before anything else is sent, with whether the
+  /// device accepted the value (false also when no answer came), so the caller can make a
+  /// failure durable at once; an error stops observation.
+  std::function<Result<void>(PinRef, std::size_t, bool accepted)> after_verify;
   /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
   int expected_pin_retries = model::kDefaultPinRetries;
   /// The retry maximum hsmctl recorded when it last verified or set the user PIN. When the
@@ -62,6 +66,12 @@ struct ObserveRequest {
   /// status query is sent either way. (A device that does not report tag 85 type FF is never
   /// sent one either.)
   bool so_verify = true;
+  /// Device attestation (spec.device.attestation): when set, EF 2F02 is read right after the
+  /// serial check, before the PIN status queries and any VERIFY, and this is called with what
+  /// was read (unset: the file is absent). It returns why the device fails (empty: it passes);
+  /// a failing device gets no VERIFY with data at all (both checks kNotChecked) and
+  /// attestation_failure says why. observe_objects() then does not read the file again.
+  std::function<std::string(const std::optional<Bytes>& ef_2f02)> check_attestation;
   /// Leave the session authenticated instead of logging out at the end, for an apply that
   /// continues in the same card session (call inside Transport::begin_exclusive()). If the user
   /// PIN matched, it is VERIFYed once more after the retry maximum was read (the value just

@@ -6,6 +6,7 @@
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/secrets/attestation.hpp"
 #include "hsmctl/secrets/digest.hpp"
 #include "hsmctl/secrets/dkek_share.hpp"
 #include "hsmctl/secrets/password_shares.hpp"
@@ -66,8 +67,9 @@ Secret stored_form(const store::CredentialKey& key, const Secret& value) {
 /// changed) is not affected.
 ///
 /// Where it is kept: every change is one operation ("sending <fp> <t>", "rejected <fp> <t>",
-/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log (synced for "sending",
-/// the only one a VERIFY must wait for; losing any other leaves a safer state) under a
+/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log ("sending" is written
+/// before a VERIFY and synced once the answer is not an acceptance; apply's SO-PIN proof is synced
+/// before the command; losing any other leaves a safer state) under a
 /// stream named by a keyed hash of the entry; the state is the store entry
 /// "pico:<serial>/user-pin-rejected" (or so-pin-rejected; lines "<fp> <state> <t>") with the
 /// operations after it replayed. So the record made before every VERIFY is one small synced
@@ -128,15 +130,13 @@ class Rejections {
     }
     return n;
   }
-  /// Records `v` as "sending" or "rejected"; durable when this returns.
-  Result<void> mark(const Secret& v, const char* st) {
+  /// Records `v` as "sending" or "rejected"; on stable storage when this returns if `durable`,
+  /// else written (it survives the process, not a power loss).
+  Result<void> mark(const Secret& v, const char* st, bool durable) {
     if (!fp_key_) {
       HSMCTL_TRY_ASSIGN(fp_key_, store::fingerprint_key(*keeper_, true));
       stream_ = store::record_stream(*fp_key_, key_);
     }
-    // Only "sending" must be on disk before the VERIFY goes out. A lost "rejected" leaves
-    // "sending", which withholds and counts the value the same way.
-    const bool durable = std::string_view(st) == "sending";
     return record(std::string(st) + " " + store::fingerprint(*fp_key_, v), durable);
   }
   /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
@@ -475,6 +475,53 @@ PinCandidates store_only_candidates(const Held& h, const std::optional<Secret>& 
   return c;
 }
 
+struct AttestationOutcome {
+  std::string summary;  ///< when it passed
+  std::string failure;  ///< when it failed
+};
+
+/// Device attestation of what observe() read from EF 2F02 (unset: absent): empty when the
+/// device passes, else which certificate failed and why.
+AttestationOutcome attest(const model::DeviceAttestation& a, const std::optional<Bytes>& ef) {
+  if (!ef) {
+    return {"",
+            "the device has no device certificate (EF 2F02 absent or unreadable), so its "
+            "identity cannot be checked"};
+  }
+  auto elements = cvc::parse_elements(*ef);
+  if (!elements)
+    return {"", "EF 2F02: " + elements.error().message};
+  auto r = secrets::check_attestation(*elements, {a.trust, a.trust_file, a.fingerprint},
+                                      secrets::today_utc());
+  return r.ok ? AttestationOutcome{r.summary, ""} : AttestationOutcome{"", r.failure};
+}
+
+/// What the plan shows of the device certificate (its first 7F21) and the verdict.
+plan::DeviceCertificate certificate_view(const model::ObservedPico& o,
+                                         const model::DeviceAttestation& a) {
+  plan::DeviceCertificate v;
+  for (const auto& e : o.device_certificate_chain) {
+    if (e.authenticated_request)
+      continue;
+    v.subject = e.cert.chr;
+    v.issuer = e.cert.car;
+    v.valid_from = e.cert.effective ? cvc::format_date(*e.cert.effective) : "";
+    v.valid_until = e.cert.expiration ? cvc::format_date(*e.cert.expiration) : "";
+    v.fingerprint = secrets::key_fingerprint(e.cert.key);
+    break;
+  }
+  if (!o.attestation_checked) {
+    v.attestation = "not checked";
+  } else if (!o.attestation_failure.empty()) {
+    v.attestation = "failed";
+    v.detail = o.attestation_failure;
+  } else {
+    v.attestation = "verified";
+    v.detail = attest(a, o.device_certificate_file).summary;
+  }
+  return v;
+}
+
 /// The request observe() gets: candidates in order, the retry maximum hsmctl knows, the
 /// two-phase record before each VERIFY, what the family allows.
 Result<device::schsm::ObserveRequest> observe_request(
@@ -525,16 +572,34 @@ Result<device::schsm::ObserveRequest> observe_request(
   // skips the user PIN: the plan then sets it with the SO PIN, which costs no try at all.
   request.user_pin_reset_preferred =
       caps.so_verify && user_c.from_pending && !so_c.list.empty() && !so_c.from_pending;
-  // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
-  // could record the answer never tries that value again.
+  // Two-phase: the attempt is written before the VERIFY goes out, so a run killed before it
+  // could record the answer never tries that value again. It is synced only when the answer is
+  // not an acceptance (right after it, before anything else is sent): a power loss can then lose
+  // only the record of an accepted value, or of a failure in the instant before its sync. A
+  // no-change plan so costs no fdatasync (docs/observation.md, rule 9).
   request.before_verify = [&user_rejections, &so_rejections, &user_c, &so_c](
                               PinRef ref, std::size_t i) -> Result<void> {
-    return ref == PinRef::kUser ? user_rejections.mark(user_c.list[i].value, "sending")
-                                : so_rejections.mark(so_c.list[i].value, "sending");
+    return ref == PinRef::kUser
+               ? user_rejections.mark(user_c.list[i].value, "sending", /*durable=*/false)
+               : so_rejections.mark(so_c.list[i].value, "sending", /*durable=*/false);
+  };
+  request.after_verify = [&user_rejections, &so_rejections, &user_c, &so_c](
+                             PinRef ref, std::size_t i, bool accepted) -> Result<void> {
+    if (accepted)
+      return {};
+    // "sending" again, synced: settle() records the outcome ("rejected") once observation ends.
+    return ref == PinRef::kUser
+               ? user_rejections.mark(user_c.list[i].value, "sending", /*durable=*/true)
+               : so_rejections.mark(so_c.list[i].value, "sending", /*durable=*/true);
   };
   // Objects and the device certificate only matter to a re-initialization: read later if
-  // planned.
+  // planned. With attestation the certificate is read and checked before any VERIFY.
   request.read_objects = false;
+  if (spec.device.attestation) {
+    request.check_attestation = [a = *spec.device.attestation](const std::optional<Bytes>& ef) {
+      return attest(a, ef).failure;
+    };
+  }
   return request;
 }
 
@@ -550,7 +615,7 @@ Result<Settled> settle(const model::CredentialObservation& seen, PinCandidates& 
                        Rejections& rejections) {
   Settled out;
   for (int i : seen.rejected_candidates) {
-    HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
+    HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected", /*durable=*/false));
     out.rejected.push_back(c.list[i].source);
   }
   for (auto& w : c.withheld)
@@ -638,6 +703,8 @@ Result<void> plan_device(PreparedDevice& prepared, SmartCardHsm& hsm, Held& h, c
     prepared.observed.apdu_count = prepared.transport->wire_apdus();
     prepared.plan = make_plan(manifest, prepared.observed, prepared.facts, prepared.caps);
   }
+  if (const auto& a = manifest.spec.device.attestation)
+    prepared.plan.device_certificate = certificate_view(prepared.observed, *a);
   auto& notes = prepared.plan.notes;
   for (auto& n : h.journal_notes)
     notes.push_back(std::move(n));
@@ -1188,7 +1255,7 @@ Result<device::schsm::VerifyResult> Executor::verify_known(PinRef ref, const Sec
     HSMCTL_TRY(rejections(ref).accepted(value));
   } else if (v == device::schsm::VerifyResult::kWrong ||
              v == device::schsm::VerifyResult::kBlocked) {
-    HSMCTL_TRY(rejections(ref).mark(value, "rejected"));
+    HSMCTL_TRY(rejections(ref).mark(value, "rejected", /*durable=*/false));
   }
   return v;
 }
@@ -1248,7 +1315,7 @@ Result<void> Executor::initialize(const plan::Action& a, const InitializePayload
     }
     so_sent = *creds_.so_current;
     // On record before it is sent, like a VERIFY: a wrong one burns a try.
-    HSMCTL_TRY(so_rej_->mark(so_sent, "sending"));
+    HSMCTL_TRY(so_rej_->mark(so_sent, "sending", /*durable=*/true));
   }
   device::schsm::InitializeParams params;
   params.options = p.options;
@@ -1277,7 +1344,7 @@ Result<void> Executor::initialize(const plan::Action& a, const InitializePayload
     // Refused: the SO PIN sent as proof counts as rejected (the status word of a wrong one is
     // unconfirmed), so it is never sent again.
     if (so_proof && definite_failure(sent.error()))
-      HSMCTL_TRY(so_rej_->mark(so_sent, "rejected"));
+      HSMCTL_TRY(so_rej_->mark(so_sent, "rejected", /*durable=*/false));
     return tl::unexpected(fail(sent.error(), a));
   }
   user_session_ = true;            // INITIALIZE leaves the session authenticated
@@ -1305,7 +1372,7 @@ Result<void> Executor::credential(const plan::Action& a, const CredentialPayload
   const Secret& value = user ? *creds_.user_desired : *creds_.so_desired;
   // An SO PIN the device cannot verify (the store's) is on record before it is sent.
   if ((by_so || !user) && !caps_.so_verify)
-    HSMCTL_TRY(so_rej_->mark(*proof, "sending"));
+    HSMCTL_TRY(so_rej_->mark(*proof, "sending", /*durable=*/true));
   progress_(a.summary + " ...");
   auto sent = two_phase(
       keeper_, journal_, a.summary, {{user ? user_key_ : so_key_, &value}},
@@ -1317,7 +1384,7 @@ Result<void> Executor::credential(const plan::Action& a, const CredentialPayload
   // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
   Rejections& proof_rejections = rejections(by_so ? PinRef::kSo : target);
   if (!sent && sent.error().code == Errc::kAuth)
-    HSMCTL_TRY(proof_rejections.mark(*proof, "rejected"));
+    HSMCTL_TRY(proof_rejections.mark(*proof, "rejected", /*durable=*/false));
   if (!sent)
     return tl::unexpected(fail(sent.error(), a));
   if (by_so)
