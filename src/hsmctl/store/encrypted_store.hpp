@@ -251,9 +251,10 @@ class EncryptedStore final : public CredentialKeeper, public ApplyJournal {
   std::uint64_t decrypt_count_ = 0;
   /// A group commit in progress: its lock, and what end_group() must sync.
   struct Group {
+    Group() : unsynced(false), created(false) {}  // not NSDMIs: std::optional<Group> below
     std::optional<FileLock> lock;
-    bool unsynced = false;
-    bool created = false;
+    bool unsynced;
+    bool created;
   };
   std::optional<Group> group_;
 };
