@@ -3,10 +3,11 @@
 // being made durable are committed together in the next group (one begin_group/end_group of the
 // wrapped keeper: the store's lock taken once, its log synced once), and every caller returns
 // only after the end_group() of its own group succeeded.
+#include "hsmctl/store/serialized_keeper.hpp"
+
 #include "store_test_support.hpp"
 
 #include "hsmctl/store/encrypted_store.hpp"
-#include "hsmctl/store/serialized_keeper.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 #include <gtest/gtest.h>
