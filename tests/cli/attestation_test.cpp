@@ -3,9 +3,11 @@
 // matches spec.device.attestation plans normally; one that does not gets a blocked plan and is
 // sent no credential (its retry counters stay full although the manifest's PIN is wrong).
 
+#include "hsmctl/secrets/attestation.hpp"
+
 #include "cli/cli_fixture.hpp"
 #include "support/plan_schema.hpp"
-#include "hsmctl/secrets/attestation.hpp"
+
 #include "hsmctl/util/cvc.hpp"
 
 #include <gmock/gmock.h>
@@ -21,8 +23,8 @@ class Attestation : public CliTest {
  protected:
   // Initializes the simulated device with the fixture's PINs.
   void enrol() {
-    auto apply = hsmctl({"apply", "-f", manifest_file(pico_manifest()), "--device", device(),
-                         "--auto-approve"});
+    auto apply = hsmctl(
+        {"apply", "-f", manifest_file(pico_manifest()), "--device", device(), "--auto-approve"});
     ASSERT_EQ(apply.exit_code, 0) << apply.all();
   }
   nlohmann::json state() { return nlohmann::json::parse(read_text(dir_.file("pico.json"))); }
@@ -37,9 +39,9 @@ class Attestation : public CliTest {
   std::string manifest_with(const std::string& attestation) {
     std::string text = pico_manifest();
     const std::string sel = "device: {serial: \"" + std::string(kSerial) + "\"}";
-    text.replace(text.find(sel), sel.size(),
-                 "device: {serial: \"" + std::string(kSerial) + "\", attestation: " +
-                     attestation + "}");
+    text.replace(
+        text.find(sel), sel.size(),
+        "device: {serial: \"" + std::string(kSerial) + "\", attestation: " + attestation + "}");
     return manifest_file(text);
   }
 };
@@ -76,8 +78,8 @@ TEST_F(Attestation, WrongFingerprintBlocksAndSendsNoCredential) {
   env_["SO_PIN"] = "0011223344556677";
   const std::string wrong(64, 'a');
   const std::string m = manifest_with("{fingerprint: \"" + wrong + "\"}");
-  auto plan = hsmctl(
-      {"--store", "none", "plan", "-f", m, "--device", device(), "--detailed-exitcode"});
+  auto plan =
+      hsmctl({"--store", "none", "plan", "-f", m, "--device", device(), "--detailed-exitcode"});
   EXPECT_EQ(plan.exit_code, 3) << plan.all();
   EXPECT_THAT(plan.out, HasSubstr("device attestation failed: hsmctl sends no credential"))
       << plan.all();
@@ -92,9 +94,8 @@ TEST_F(Attestation, WrongFingerprintBlocksAndSendsNoCredential) {
   EXPECT_EQ(state()["so_pin"]["retries"], 15);
   EXPECT_THAT(transcript_, Not(HasSubstr("11223344")));
   // The same manifest without attestation does send them (so the check above can fail).
-  auto unpinned =
-      hsmctl({"--store", "none", "plan", "-f", manifest_file(pico_manifest()), "--device",
-              device()});
+  auto unpinned = hsmctl(
+      {"--store", "none", "plan", "-f", manifest_file(pico_manifest()), "--device", device()});
   EXPECT_EQ(unpinned.exit_code, 0) << unpinned.all();
   EXPECT_LT(state()["so_pin"]["retries"].get<int>(), 15);
 }

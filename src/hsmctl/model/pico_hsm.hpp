@@ -75,6 +75,8 @@ struct KeyDomain {
 struct PicoOptions {
   bool press_to_confirm = false;   ///< 0x0100 (DYNOPS, in place)
   bool key_usage_counter = false;  ///< 0x0200 (DYNOPS, in place)
+  /// 0x0400, secure lock: compared, never changed (the plan says why and what to run).
+  std::optional<bool> secure_lock;
 };
 
 /// Operator acknowledgements for options hsmctl otherwise refuses.

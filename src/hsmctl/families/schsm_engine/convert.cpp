@@ -86,6 +86,8 @@ class Builder {
     if (spec.contains("options")) {
       s.options.press_to_confirm = spec["options"].boolean_or("pressToConfirm", false);
       s.options.key_usage_counter = spec["options"].boolean_or("keyUsageCounter", false);
+      if (spec["options"].contains("secureLock"))
+        s.options.secure_lock = spec["options"]["secureLock"].boolean();
     }
     if (spec.contains("acknowledge")) {
       s.acknowledge.transport_pin_lockout =

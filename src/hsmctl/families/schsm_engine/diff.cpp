@@ -750,6 +750,19 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
         "secure lock is enabled: INITIALIZE is refused (6982) until the device is unlocked; "
         "hsmctl does not manage secure lock");
   }
+  if (spec.options.secure_lock &&
+      *spec.options.secure_lock != ((observed.options & model::kOptSecureLock) != 0)) {
+    const bool on = *spec.options.secure_lock;
+    plan.actions.push_back(blocked(
+        std::string("secure lock: the manifest asks for it ") + (on ? "on" : "off") +
+            ", the device has it " + (on ? "off" : "on") + "; hsmctl does not change it",
+        std::string("secure lock ties the device's key store to a 32-byte host secret (EXTRAS "
+                    "80 64 3A: ECDH on P-256, HKDF-SHA256, ChaCha20-Poly1305) that must unlock "
+                    "it after every power-up, and losing that secret locks the keys away; run ") +
+            (on ? "`pico-hsm-tool.py secure enable`" : "`pico-hsm-tool.py secure disable`") +
+            " yourself and keep its secret, or change spec.options.secureLock",
+        {{"spec.options.secureLock", on ? "false" : "true", on ? "true" : "false", false}}));
+  }
   if (caps.pico_device && !observed.is_pico) {
     plan.notes.push_back(
         "the device does not identify as a Pico HSM (tag 85 byte 2 is not FF); SmartCard-HSM "
