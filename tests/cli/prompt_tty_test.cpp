@@ -15,7 +15,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -29,8 +31,9 @@ using ::testing::Not;
 /// stdout/stderr go to files, so only /dev/tty can carry the prompt and the answer.
 class PtyRun {
  public:
+  /// With `stdio_on_terminal`, stdin and stdout are the terminal too (stderr still the file).
   PtyRun(const std::vector<std::string>& args, const std::vector<std::string>& env,
-         const std::string& out_path) {
+         const std::string& out_path, bool stdio_on_terminal = false) {
     master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0)
       return;
@@ -43,8 +46,8 @@ class PtyRun {
         _exit(126);
       int null = open("/dev/null", O_RDONLY);
       int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(null, 0);
-      dup2(out, 1);
+      dup2(stdio_on_terminal ? tty : null, 0);
+      dup2(stdio_on_terminal ? tty : out, 1);
       dup2(out, 2);
       // `tty` stays open: with no slave descriptor left, the master would read EIO.
       std::vector<char*> argv;
@@ -70,9 +73,9 @@ class PtyRun {
   }
   bool started() const { return pid_ > 0; }
 
-  /// Reads the terminal until `text` has appeared (true) or 20 s passed / the terminal closed.
-  bool wait_for(const std::string& text) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  /// Reads the terminal until `text` has appeared (true) or `seconds` passed / it closed.
+  bool wait_for(const std::string& text, int seconds = 20) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (screen_.find(text, consumed_) == std::string::npos) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -225,6 +228,64 @@ TEST_F(PromptTty, WithoutATerminalItIsAClearErrorNotARead) {
   EXPECT_EQ(apply.exit_code, 1) << apply.all();
   EXPECT_THAT(apply.err, HasSubstr("spec.userPin"));
   EXPECT_THAT(apply.err, HasSubstr("no terminal"));
+}
+
+// Issue 11: `dkek create --password-shares T/N` on a terminal shows each custodian's part on a
+// screen of its own, cleared before the next, never on the error stream; the parts shown
+// rebuild the password: `dkek kcv` with two of the three gives the KCV create printed.
+TEST_F(PromptTty, PasswordSharesAreShownOneScreenEachAndRebuildThePassword) {
+  const std::string share = dir_.file("custodian.pbe");
+  PtyRun run({"dkek", "create", share, "--password-shares", "2/3"}, child_env(),
+             dir_.file("out.txt"), /*stdio_on_terminal=*/true);
+  ASSERT_TRUE(run.started());
+  // The share file's 10,000,000-round key derivation runs first.
+  ASSERT_TRUE(run.wait_for("Press <enter> to continue", 180)) << run.screen();
+  run.type("\n");
+  std::vector<std::string> parts;
+  for (int id = 1; id <= 3; ++id) {
+    const std::string ask = "Press <enter> to display password share " + std::to_string(id) +
+                            " of 3 (custodian " + std::to_string(id) + " only)";
+    ASSERT_TRUE(run.wait_for(ask)) << run.screen();
+    run.type("\n");
+    ASSERT_TRUE(run.wait_for("As one line (a manifest's passwordShares part):")) << run.screen();
+    ASSERT_TRUE(run.wait_for("Please note ALL values above")) << run.screen();
+    // The line between the two: this custodian's part.
+    const std::string& screen = run.screen();
+    const auto from =
+        screen.rfind("passwordShares part):") + std::string("passwordShares part):").size();
+    const auto to = screen.rfind("Please note ALL values above");
+    std::string part = screen.substr(from, to - from);
+    part.erase(std::remove_if(part.begin(), part.end(),
+                              [](char c) { return c == '\r' || c == '\n' || c == ' '; }),
+               part.end());
+    EXPECT_THAT(part,
+                ::testing::MatchesRegex("[0-9A-Fa-f:]+/" + std::to_string(id) + "/[0-9A-Fa-f:]+"));
+    parts.push_back(part);
+    run.type("\n");
+  }
+  EXPECT_EQ(run.wait_exit(), 0) << run.screen() << read_text(dir_.file("out.txt"));
+  // Every part was followed by a clear screen before the next custodian's prompt.
+  for (int id = 2; id <= 3; ++id) {
+    const auto ask = run.screen().find("display password share " + std::to_string(id));
+    const auto shown = run.screen().find(parts[static_cast<std::size_t>(id - 2)]);
+    ASSERT_NE(ask, std::string::npos);
+    EXPECT_NE(run.screen().substr(shown, ask - shown).find("\033[2J"), std::string::npos);
+  }
+  std::smatch created;
+  const std::string screen = run.screen();
+  ASSERT_TRUE(std::regex_search(screen, created, std::regex("KCV of this share: ([0-9A-F]{16})")))
+      << screen;
+  const std::string err = read_text(dir_.file("out.txt"));
+  for (const auto& part : parts)
+    EXPECT_THAT(err, Not(HasSubstr(part)));
+
+  env_["PART_A"] = parts[0];
+  env_["PART_C"] = parts[2];
+  auto kcv = hsmctl({"dkek", "kcv", share, "--password", "shares:env:PART_A,env:PART_C"});
+  ASSERT_EQ(kcv.exit_code, 0) << kcv.all();
+  EXPECT_THAT(kcv.out, HasSubstr(created[1].str()));
+  for (const auto& part : parts)
+    EXPECT_THAT(kcv.all(), Not(HasSubstr(part)));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fuzz target: the card-answer side of the SmartCard-HSM layer.
 //  1. The raw parsers on the whole input: parse_response, parse_tlv(s), find_tlv,
-//     parse_select_fcp, parse_token_info_serial, device_certificate_is_pki, parse_command.
+//     parse_select_fcp, parse_token_info_serial, device_certificate_is_pki, parse_command,
+//     cvc::parse_elements and secrets::check_attestation (the device certificate file).
 //  2. A scripted card: the input, cut into pieces (fuzz_input.hpp), is the sequence of R-APDUs a
 //     transport returns, one per command; then observe() (with PIN candidates, so the VERIFY
 //     paths run) and every read-only SmartCardHsm query run against it. When the script is used
@@ -13,6 +14,8 @@
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/device/transport.hpp"
+#include "hsmctl/secrets/attestation.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <string>
 
@@ -60,6 +63,16 @@ void raw_parsers(ByteView in) {
     fuzz::consume(*serial);
   }
   (void)schsm::device_certificate_is_pki(in);
+  // The device certificate file: CV certificate parsing and the attestation check (signatures
+  // over whatever parsed; an empty policy, so the chain walk runs to its end).
+  if (auto elements = cvc::parse_elements(in)) {
+    (void)secrets::check_attestation(*elements, secrets::AttestationPolicy{},
+                                     cvc::Date{2026, 1, 1});
+    for (const auto& e : *elements) {
+      (void)e.cert.role_oid();
+      (void)secrets::key_fingerprint(e.cert.key);
+    }
+  }
 }
 
 }  // namespace

@@ -205,7 +205,10 @@ Result<std::string> RecordLog::append(const std::string& stream, const std::stri
     return io_error("cannot append to", path_, n < 0 ? write_errno : EIO);
   }
   // A new file's directory entry must be durable too, or the synced line could vanish with it.
+  // The first line of a new file is always synced (with the directory), so a later synced
+  // append never depends on a directory entry nobody made durable.
   const bool created = st.st_size == 0;
+  sync = sync || created;
   if (sync && ::fdatasync(fd) != 0) {
     const int err = errno;
     ::close(fd);

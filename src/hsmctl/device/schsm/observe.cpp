@@ -146,6 +146,20 @@ std::optional<bool> device_certificate_is_pki(ByteView ef_2f02) {
   return device.car != device.chr || certs.size() > 1;
 }
 
+// One VERIFY with data, reported to request.after_verify before anything else is sent (also
+// when the VERIFY failed without an answer: the value may have reached the device).
+Result<VerifyOutcome> verify_and_report(SmartCardHsm& hsm, const ObserveRequest& request,
+                                        PinRef ref, std::size_t i) {
+  const auto& value =
+      ref == PinRef::kSo ? request.so_pin_candidates[i] : request.user_pin_candidates[i];
+  auto out = hsm.verify_detailed(ref, value);
+  if (request.after_verify) {
+    const bool accepted = out && out->result == VerifyResult::kOk;
+    HSMCTL_TRY(request.after_verify(ref, i, accepted));
+  }
+  return out;
+}
+
 Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& o) {
   const int first_apdu = hsm.transport().wire_apdus();
   HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
@@ -240,8 +254,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     }
     if (request.before_verify)
       HSMCTL_TRY(request.before_verify(PinRef::kSo, i));
-    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kSo, request.so_pin_candidates[i]));
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out, verify_and_report(hsm, request, PinRef::kSo, i));
     session_open = record_verify(out, o.so_pin, o.so_pin_check);
     if (o.so_pin_check.check == CredentialCheck::kMatches) {
       o.so_pin_check.matched_candidate = static_cast<int>(i);
@@ -268,8 +281,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
     if (request.before_verify)
       HSMCTL_TRY(request.before_verify(PinRef::kUser, i));
     tries_before_verify = o.user_pin.tries_left;
-    HSMCTL_TRY_ASSIGN(VerifyOutcome out,
-                      hsm.verify_detailed(PinRef::kUser, request.user_pin_candidates[i]));
+    HSMCTL_TRY_ASSIGN(VerifyOutcome out, verify_and_report(hsm, request, PinRef::kUser, i));
     user_verified = record_verify(out, o.user_pin, o.user_pin_check);
     // Any VERIFY with data dropped the SO session, whatever its outcome.
     session_open = user_verified;

@@ -37,6 +37,10 @@ struct ObserveRequest {
   /// Called right before each VERIFY with data (PIN, candidate index), so the caller can record
   /// the attempt durably first; an error stops observation before the VERIFY is sent.
   std::function<Result<void>(PinRef, std::size_t)> before_verify;
+  /// Called right after each VERIFY with data, before anything else is sent, with whether the
+  /// device accepted the value (false also when no answer came), so the caller can make a
+  /// failure durable at once; an error stops observation.
+  std::function<Result<void>(PinRef, std::size_t, bool accepted)> after_verify;
   /// The retry maximum the manifest expects; used for the "no failed attempts" rule.
   int expected_pin_retries = model::kDefaultPinRetries;
   /// The retry maximum hsmctl recorded when it last verified or set the user PIN. When the

@@ -66,8 +66,9 @@ Secret stored_form(const store::CredentialKey& key, const Secret& value) {
 /// changed) is not affected.
 ///
 /// Where it is kept: every change is one operation ("sending <fp> <t>", "rejected <fp> <t>",
-/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log (synced for "sending",
-/// the only one a VERIFY must wait for; losing any other leaves a safer state) under a
+/// "accepted <fp> <t>", "clear - <t>") appended to the keeper's record log ("sending" is written
+/// before a VERIFY and synced once the answer is not an acceptance; apply's SO-PIN proof is synced
+/// before the command; losing any other leaves a safer state) under a
 /// stream named by a keyed hash of the entry; the state is the store entry
 /// "pico:<serial>/user-pin-rejected" (or so-pin-rejected; lines "<fp> <state> <t>") with the
 /// operations after it replayed. So the record made before every VERIFY is one small synced
@@ -128,15 +129,13 @@ class Rejections {
     }
     return n;
   }
-  /// Records `v` as "sending" or "rejected"; durable when this returns.
-  Result<void> mark(const Secret& v, const char* st) {
+  /// Records `v` as "sending" or "rejected"; on stable storage when this returns if `durable`,
+  /// else written (it survives the process, not a power loss).
+  Result<void> mark(const Secret& v, const char* st, bool durable) {
     if (!fp_key_) {
       HSMCTL_TRY_ASSIGN(fp_key_, store::fingerprint_key(*keeper_, true));
       stream_ = store::record_stream(*fp_key_, key_);
     }
-    // Only "sending" must be on disk before the VERIFY goes out. A lost "rejected" leaves
-    // "sending", which withholds and counts the value the same way.
-    const bool durable = std::string_view(st) == "sending";
     return record(std::string(st) + " " + store::fingerprint(*fp_key_, v), durable);
   }
   /// The device accepted `v` (its counter is full again): `v` is no longer rejected and earlier
@@ -525,12 +524,25 @@ Result<device::schsm::ObserveRequest> observe_request(
   // skips the user PIN: the plan then sets it with the SO PIN, which costs no try at all.
   request.user_pin_reset_preferred =
       caps.so_verify && user_c.from_pending && !so_c.list.empty() && !so_c.from_pending;
-  // Two-phase: the attempt is on record before the VERIFY goes out, so a run killed before it
-  // could record the answer never tries that value again.
+  // Two-phase: the attempt is written before the VERIFY goes out, so a run killed before it
+  // could record the answer never tries that value again. It is synced only when the answer is
+  // not an acceptance (right after it, before anything else is sent): a power loss can then lose
+  // only the record of an accepted value, or of a failure in the instant before its sync. A
+  // no-change plan so costs no fdatasync (docs/observation.md, rule 9).
   request.before_verify = [&user_rejections, &so_rejections, &user_c, &so_c](
                               PinRef ref, std::size_t i) -> Result<void> {
-    return ref == PinRef::kUser ? user_rejections.mark(user_c.list[i].value, "sending")
-                                : so_rejections.mark(so_c.list[i].value, "sending");
+    return ref == PinRef::kUser
+               ? user_rejections.mark(user_c.list[i].value, "sending", /*durable=*/false)
+               : so_rejections.mark(so_c.list[i].value, "sending", /*durable=*/false);
+  };
+  request.after_verify = [&user_rejections, &so_rejections, &user_c, &so_c](
+                             PinRef ref, std::size_t i, bool accepted) -> Result<void> {
+    if (accepted)
+      return {};
+    // "sending" again, synced: settle() records the outcome ("rejected") once observation ends.
+    return ref == PinRef::kUser
+               ? user_rejections.mark(user_c.list[i].value, "sending", /*durable=*/true)
+               : so_rejections.mark(so_c.list[i].value, "sending", /*durable=*/true);
   };
   // Objects and the device certificate only matter to a re-initialization: read later if
   // planned.
@@ -552,7 +564,7 @@ Result<Settled> settle(const model::CredentialObservation& seen, PinCandidates& 
                        Rejections& rejections) {
   Settled out;
   for (int i : seen.rejected_candidates) {
-    HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected"));
+    HSMCTL_TRY(rejections.mark(c.list[i].value, "rejected", /*durable=*/false));
     out.rejected.push_back(c.list[i].source);
   }
   for (auto& w : c.withheld)
@@ -1192,7 +1204,7 @@ Result<device::schsm::VerifyResult> Executor::verify_known(PinRef ref, const Sec
     HSMCTL_TRY(rejections(ref).accepted(value));
   } else if (v == device::schsm::VerifyResult::kWrong ||
              v == device::schsm::VerifyResult::kBlocked) {
-    HSMCTL_TRY(rejections(ref).mark(value, "rejected"));
+    HSMCTL_TRY(rejections(ref).mark(value, "rejected", /*durable=*/false));
   }
   return v;
 }
@@ -1266,7 +1278,7 @@ Result<void> Executor::initialize(const plan::Action& a, const InitializePayload
     }
     so_sent = *creds_.so_current;
     // On record before it is sent, like a VERIFY: a wrong one burns a try.
-    HSMCTL_TRY(so_rej_->mark(so_sent, "sending"));
+    HSMCTL_TRY(so_rej_->mark(so_sent, "sending", /*durable=*/true));
   }
   device::schsm::InitializeParams params;
   params.options = p.options;
@@ -1295,7 +1307,7 @@ Result<void> Executor::initialize(const plan::Action& a, const InitializePayload
     // Refused: the SO PIN sent as proof counts as rejected (the status word of a wrong one is
     // unconfirmed), so it is never sent again.
     if (so_proof && definite_failure(sent.error()))
-      HSMCTL_TRY(so_rej_->mark(so_sent, "rejected"));
+      HSMCTL_TRY(so_rej_->mark(so_sent, "rejected", /*durable=*/false));
     return tl::unexpected(fail(sent.error(), a));
   }
   user_session_ = true;            // INITIALIZE leaves the session authenticated
@@ -1323,7 +1335,7 @@ Result<void> Executor::credential(const plan::Action& a, const CredentialPayload
   const Secret& value = user ? *creds_.user_desired : *creds_.so_desired;
   // An SO PIN the device cannot verify (the store's) is on record before it is sent.
   if ((by_so || !user) && !caps_.so_verify)
-    HSMCTL_TRY(so_rej_->mark(*proof, "sending"));
+    HSMCTL_TRY(so_rej_->mark(*proof, "sending", /*durable=*/true));
   progress_(a.summary + " ...");
   auto sent = two_phase(
       keeper_, journal_, a.summary, {{user ? user_key_ : so_key_, &value}},
@@ -1335,7 +1347,7 @@ Result<void> Executor::credential(const plan::Action& a, const CredentialPayload
   // A value a command proved wrong (63Cx / 6983) is recorded like a rejected VERIFY.
   Rejections& proof_rejections = rejections(by_so ? PinRef::kSo : target);
   if (!sent && sent.error().code == Errc::kAuth)
-    HSMCTL_TRY(proof_rejections.mark(*proof, "rejected"));
+    HSMCTL_TRY(proof_rejections.mark(*proof, "rejected", /*durable=*/false));
   if (!sent)
     return tl::unexpected(fail(sent.error(), a));
   if (by_so)

@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -369,6 +370,121 @@ TEST(ApplyEngineRejectionRecords, RemovingTheRecordAllowsTheValueAgain) {
   EXPECT_EQ(card.verifies, 2);
   EXPECT_FALSE(p->plan.has_blocked()) << text(*p);
   EXPECT_FALSE(p->plan.has_changes()) << text(*p);
+}
+
+// The record made before a VERIFY is synced only when the answer is not an acceptance, and then
+// before anything else is sent: a no-change plan costs no fdatasync (issue 8 item 7), and a
+// rejection is on stable storage before the next APDU (issue 8 item 1).
+class EventLog {
+ public:
+  void add(std::string e) { events_.push_back(std::move(e)); }
+  const std::vector<std::string>& events() const { return events_; }
+
+ private:
+  std::vector<std::string> events_;
+};
+
+/// Forwards to a real keeper and logs every record append with its durability.
+class LoggingKeeper final : public store::CredentialKeeper {
+ public:
+  LoggingKeeper(store::CredentialKeeper& k, EventLog& log) : k_(k), log_(log) {}
+  Result<std::optional<Secret>> current(const store::CredentialKey& key) override {
+    return k_.current(key);
+  }
+  Result<std::optional<Secret>> pending(const store::CredentialKey& key) override {
+    return k_.pending(key);
+  }
+  Result<void> stage(const store::CredentialKey& key, const Secret& value) override {
+    log_.add("durable stage");
+    return k_.stage(key, value);
+  }
+  Result<void> commit(const store::CredentialKey& key) override { return k_.commit(key); }
+  Result<void> discard(const store::CredentialKey& key) override { return k_.discard(key); }
+  Result<void> record_current(const store::CredentialKey& key, const Secret& value) override {
+    return k_.record_current(key, value);
+  }
+  bool durable() const override { return k_.durable(); }
+  Result<std::optional<std::string>> fact(const store::CredentialKey& key,
+                                          const std::string& field) override {
+    return k_.fact(key, field);
+  }
+  Result<void> record_fact(const store::CredentialKey& key, const std::string& field,
+                           const std::string& value) override {
+    return k_.record_fact(key, field, value);
+  }
+  Result<std::vector<store::LogRecord>> records(const std::string& stream) override {
+    return k_.records(stream);
+  }
+  Result<std::string> append_record(const std::string& stream, const std::string& text,
+                                    bool durable) override {
+    log_.add(std::string(durable ? "durable " : "written ") + text.substr(0, text.find(' ')));
+    return k_.append_record(stream, text, durable);
+  }
+  Result<void> drop_records(const std::string& stream, const std::string& through) override {
+    return k_.drop_records(stream, through);
+  }
+  store::ApplyJournal* journal() override { return k_.journal(); }
+
+ private:
+  store::CredentialKeeper& k_;
+  EventLog& log_;
+};
+
+/// Logs every APDU: "VERIFY <SW>" for a VERIFY with data, "APDU" for anything else.
+class LoggingTransport final : public device::Transport {
+ public:
+  LoggingTransport(device::Transport& t, EventLog& log) : t_(t), log_(log) {}
+  Result<Bytes> transmit(ByteView c) override {
+    auto r = t_.transmit(c);
+    if (c.size() > 5 && c[1] == 0x20 && r && r->size() >= 2) {
+      log_.add("VERIFY " + to_hex(ByteView(r->data() + r->size() - 2, 2)));
+    } else {
+      log_.add("APDU");
+    }
+    return r;
+  }
+  std::string describe() const override { return t_.describe(); }
+
+ private:
+  device::Transport& t_;
+  EventLog& log_;
+};
+
+TEST(ApplyEngineRejectionRecords, OnlyAFailedVerifyIsSyncedAndBeforeTheNextApdu) {
+  store::testing::TempDir dir;
+  auto keeper = open_store(dir.file("store.hsmctl"));
+  Card card;
+  ASSERT_TRUE(card.apply(*keeper, manifest()));
+
+  EventLog quiet;
+  {
+    LoggingKeeper logging(*keeper, quiet);
+    auto p = prepare(manifest(), std::make_unique<LoggingTransport>(*card.sim, quiet), logging);
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_FALSE(p->plan.has_changes()) << text(*p);
+  }
+  int verifies = 0;
+  for (const auto& e : quiet.events()) {
+    EXPECT_THAT(e, Not(HasSubstr("durable"))) << "a no-change plan made a synced write";
+    verifies += e.rfind("VERIFY 9000", 0) == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(verifies, 2);
+
+  card.change_behind_hsmctls_back(PinRef::kUser, Secret(kPin), Secret(kNewPin));
+  EventLog rejected;
+  {
+    LoggingKeeper logging(*keeper, rejected);
+    auto p = prepare(manifest(), std::make_unique<LoggingTransport>(*card.sim, rejected), logging);
+    ASSERT_TRUE(p) << p.error().to_string();
+  }
+  const auto& ev = rejected.events();
+  auto wrong = std::find_if(ev.begin(), ev.end(),
+                            [](const std::string& e) { return e.rfind("VERIFY 63C", 0) == 0; });
+  ASSERT_NE(wrong, ev.end());
+  ASSERT_NE(std::next(wrong), ev.end());
+  EXPECT_EQ(*std::next(wrong), "durable sending") << "the rejection was not synced before the "
+                                                     "next APDU";
+  EXPECT_EQ(card.tries(PinRef::kUser), 2);
 }
 
 }  // namespace
