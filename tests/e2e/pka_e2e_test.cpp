@@ -38,14 +38,14 @@ class PkaE2e : public PcscE2eTest {
 TEST_F(PkaE2e, KeysScHsmToolExportedAreRegisteredByHsmctl) {
   testing::TempDir dir("pka-e2e");
   // The custodians' tokens: two keys on this card, each exported for PKA.
-  const auto init = run_process({"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin",
-                                 kSoPin, "--pin", kPin});
+  const auto init = run_process(
+      {"sc-hsm-tool", "--reader", "0", "--initialize", "--so-pin", kSoPin, "--pin", kPin});
   ASSERT_EQ(init.exit_code, 0) << init.diagnostics();
   for (const char* id : {"1", "2"}) {  // two keys, two files: the same CHR
-    const auto gen = run_process({"pkcs11-tool", "--module", "opensc-pkcs11.so", "--login",
-                                  "--pin", kPin, "--keypairgen", "--key-type", "EC:prime256v1",
-                                  "--id", std::string("0") + id, "--label",
-                                  std::string("custodian-") + id});
+    const auto gen =
+        run_process({"pkcs11-tool", "--module", "opensc-pkcs11.so", "--login", "--pin", kPin,
+                     "--keypairgen", "--key-type", "EC:prime256v1", "--id", std::string("0") + id,
+                     "--label", std::string("custodian-") + id});
     ASSERT_EQ(gen.exit_code, 0) << gen.diagnostics();
     const auto exported =
         run_process({"sc-hsm-tool", "--reader", "0", "--export-for-pub-key-auth",
@@ -56,19 +56,19 @@ TEST_F(PkaE2e, KeysScHsmToolExportedAreRegisteredByHsmctl) {
   const std::string manifest = dir.file("ca.yaml");
   auto write_manifest = [&](const std::string& keys, int required) {
     testing::write_text(manifest,
-                      std::string("apiVersion: hsmctl.dev/v1alpha1\n"
-                                  "kind: PicoHSM\n"
-                                  "metadata: {name: ca}\n"
-                                  "spec:\n"
-                                  "  device: {serial: \"") +
-                          kVcardSerial +
-                          "\"}\n"
-                          "  userPin: {secret: env:USER_PIN}\n"
-                          "  soPin: {secret: env:SO_PIN}\n"
-                          "  publicKeyAuth:\n"
-                          "    keys:\n" +
-                          keys + "    required: " + std::to_string(required) + "\n",
-                      0600);
+                        std::string("apiVersion: hsmctl.dev/v1alpha1\n"
+                                    "kind: PicoHSM\n"
+                                    "metadata: {name: ca}\n"
+                                    "spec:\n"
+                                    "  device: {serial: \"") +
+                            kVcardSerial +
+                            "\"}\n"
+                            "  userPin: {secret: env:USER_PIN}\n"
+                            "  soPin: {secret: env:SO_PIN}\n"
+                            "  publicKeyAuth:\n"
+                            "    keys:\n" +
+                            keys + "    required: " + std::to_string(required) + "\n",
+                        0600);
   };
   const std::map<std::string, std::string> env = {{"USER_PIN", kPin},
                                                   {"SO_PIN", kSoPin},

@@ -315,6 +315,12 @@ class Mapper {
       emit(pos, pointer, pattern_message(pointer, *value));
       return;
     }
+    if (ends_with_token(pointer, "device") &&
+        description.find("exactly one child schema") != std::string::npos) {
+      // spec.device: oneOf serial / reader (attestation may come with either).
+      emit(pos, pointer, "exactly one of 'serial' or 'reader' is required");
+      return;
+    }
     if (starts_with(description, "Object should have no more than") ||
         starts_with(description, "Object should have no fewer than")) {
       if (ends_with_token(pointer, "device")) {

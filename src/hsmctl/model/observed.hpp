@@ -5,6 +5,7 @@
 // reveal them without a credential hsmctl was not allowed to try.
 
 #include "hsmctl/util/bytes.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -97,6 +98,18 @@ struct ObservedPico {
   bool objects_read = false;
   /// EF 2F02 holds a PKI-issued chain (true), a self-signed certificate (false), or unreadable.
   std::optional<bool> device_certificate_pki;
+
+  /// EF 2F02 as read (only when read: objects_read, or device attestation asked); unset when
+  /// not read or absent. Its elements when it parsed (empty otherwise).
+  std::optional<Bytes> device_certificate_file;
+  std::vector<cvc::Element> device_certificate_chain;
+  /// Device attestation was checked (ObserveRequest::check_attestation), before any VERIFY.
+  bool attestation_checked = false;
+  /// Why the device failed attestation (which certificate, what failed); then no VERIFY with
+  /// data was sent and the plan is blocked. Empty when it passed or was not checked.
+  std::string attestation_failure;
+  /// How far trust reaches when it passed ("self-signed ESPICOHSMTR00001", ...).
+  std::string attestation_summary;
 
   /// APDUs sent during observation (for the benchmark and -v output).
   int apdu_count = 0;

@@ -6,6 +6,7 @@
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/secret_ref.hpp"
 #include "hsmctl/util/bytes.hpp"
+#include "hsmctl/util/cvc.hpp"
 #include "hsmctl/util/error.hpp"
 
 #include <cstdint>
@@ -17,9 +18,18 @@
 namespace hsmctl::model {
 
 /// How a manifest names its device. Exactly one of the two is set.
+/// spec.device.attestation (docs/manifest.md): what the device certificate (EF 2F02) must show
+/// before hsmctl sends the device any credential.
+struct DeviceAttestation {
+  std::string trust_file;               ///< absolute path; empty: no trust anchors
+  std::vector<cvc::Certificate> trust;  ///< the trust file's certificates, read at load
+  std::string fingerprint;              ///< 64 lower-case hex digits; empty: not pinned
+};
+
 struct DeviceSelector {
   std::string serial;  ///< 16 upper-case hex digits (8-byte chip ID), normalised
   std::string reader;  ///< reader-name substring
+  std::optional<DeviceAttestation> attestation;
 };
 
 struct ResetRetryCounter {

@@ -74,6 +74,18 @@ struct DeviceError {
   std::string message;
 };
 
+/// The device certificate as observed, shown when a manifest asks for device attestation
+/// (docs/ceremonies.md "Device attestation"). All strings; no secrets.
+struct DeviceCertificate {
+  std::string subject;      ///< CHR of the device certificate
+  std::string issuer;       ///< its CAR
+  std::string valid_from;   ///< "2023-03-21", empty when the certificate has no date
+  std::string valid_until;  ///< "2070-12-31"
+  std::string fingerprint;  ///< SHA-256 of the device key's uncompressed point, lower-case hex
+  std::string attestation;  ///< "verified", "failed" or "not checked"
+  std::string detail;       ///< how far trust reaches, or what failed
+};
+
 struct DevicePlan {
   std::string name;       ///< metadata.name
   std::string serial;     ///< chip serial as observed
@@ -87,6 +99,8 @@ struct DevicePlan {
   /// Device state the manifest implies but hsmctl does not drive (yet): DKEK shares still to
   /// import, PKA keys still to register. Not a change and not blocked, never "matches".
   std::vector<std::string> pending;
+  /// Set when the device certificate was read for attestation.
+  std::optional<DeviceCertificate> device_certificate;
 
   DeviceStatus status() const;  ///< error > blocked > changes > ok
   bool has_changes() const;     ///< any action except kBlocked

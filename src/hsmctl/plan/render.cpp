@@ -135,6 +135,15 @@ std::string render_text(const std::vector<DevicePlan>& plans, bool color) {
         }
       }
     }
+    if (const auto& c = p.device_certificate) {
+      out +=
+          fmt::format("  device certificate: {} issued by {}, valid {}..{}, key fingerprint {}\n",
+                      c->subject, c->issuer, c->valid_from.empty() ? "?" : c->valid_from,
+                      c->valid_until.empty() ? "?" : c->valid_until, c->fingerprint);
+      out += fmt::format("  attestation: {}{}\n",
+                         c->attestation == "failed" ? s.red(c->attestation) : c->attestation,
+                         c->detail.empty() ? "" : " (" + c->detail + ")");
+    }
     for (const auto& n : p.pending)
       out += fmt::format("  {} {}\n", s.yellow("pending:"), n);
     for (const auto& n : p.notes)
@@ -237,6 +246,15 @@ std::string render_json(const std::vector<DevicePlan>& plans) {
     }
     d["notes"] = p.notes;
     d["pending"] = p.pending;
+    if (const auto& c = p.device_certificate) {
+      d["device_certificate"] = {{"subject", c->subject},
+                                 {"issuer", c->issuer},
+                                 {"valid_from", c->valid_from},
+                                 {"valid_until", c->valid_until},
+                                 {"fingerprint", c->fingerprint},
+                                 {"attestation", c->attestation},
+                                 {"detail", c->detail}};
+    }
     doc["devices"].push_back(std::move(d));
   }
   const int changes = by_status[static_cast<int>(DeviceStatus::kChanges)];

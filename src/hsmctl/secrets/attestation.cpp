@@ -79,8 +79,7 @@ std::optional<Bytes> curve_prime(int nid) {
 // EVP_PKEY_fromdata decodes the point on the named curve and refuses a point not on it.
 Pkey public_key(const char* curve, ByteView point) {
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
+  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
       !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                         point.size())) {
     return nullptr;
@@ -94,8 +93,8 @@ Pkey public_key(const char* curve, ByteView point) {
     return nullptr;
   Pkey key(out);
   // fromdata does not check the point on every OpenSSL 3 release: check it explicitly.
-  std::unique_ptr<EVP_PKEY_CTX, CtxFree> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(),
-                                                                          nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, CtxFree> check(
+      EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   if (!check || EVP_PKEY_public_check(check.get()) != 1)
     return nullptr;
   return key;
@@ -160,10 +159,10 @@ bool verify_signature(const cvc::PublicKey& signer, ByteView message, ByteView s
   if (der_len <= 0)
     return false;
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
-  const bool ok =
-      md && EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) == 1 &&
-      EVP_DigestVerify(md.get(), der, static_cast<std::size_t>(der_len), message.data(),
-                       message.size()) == 1;
+  const bool ok = md &&
+                  EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) == 1 &&
+                  EVP_DigestVerify(md.get(), der, static_cast<std::size_t>(der_len), message.data(),
+                                   message.size()) == 1;
   OPENSSL_free(der);
   return ok;
 }
@@ -224,10 +223,9 @@ AttestationResult check_attestation(const std::vector<cvc::Element>& elements,
       return fail(describe(*cur) + ": not valid before " + cvc::format_date(*cur->effective));
     if (cur->expiration && *cur->expiration < today)
       return fail(describe(*cur) + ": expired on " + cvc::format_date(*cur->expiration));
-    const bool is_anchor =
-        std::any_of(policy.trust.begin(), policy.trust.end(), [&](const cvc::Certificate& a) {
-          return a.chr == cur->chr && same_key(a.key, cur->key);
-        });
+    const bool is_anchor = std::any_of(
+        policy.trust.begin(), policy.trust.end(),
+        [&](const cvc::Certificate& a) { return a.chr == cur->chr && same_key(a.key, cur->key); });
     if (is_anchor) {
       r.ok = true;
       r.summary = "chain of " + device.chr + " ends at trust anchor " + cur->chr;
@@ -288,10 +286,9 @@ Result<std::vector<cvc::Certificate>> read_trust_file(const std::string& path) {
   if (!file)
     return make_error(Errc::kManifest, "trust file " + path + ": " + file.error().message);
   Bytes data = std::move(file->content);
-  const bool text =
-      !data.empty() && std::all_of(data.begin(), data.end(), [](std::uint8_t c) {
-        return std::isxdigit(c) != 0 || std::isspace(c) != 0 || c == ':';
-      });
+  const bool text = !data.empty() && std::all_of(data.begin(), data.end(), [](std::uint8_t c) {
+    return std::isxdigit(c) != 0 || std::isspace(c) != 0 || c == ':';
+  });
   if (text) {
     std::string hex;
     for (std::uint8_t c : data) {

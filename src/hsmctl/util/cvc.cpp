@@ -214,9 +214,9 @@ Result<Certificate> parse_certificate(ByteView data) {
   HSMCTL_TRY_ASSIGN(c.key, parse_public_key(key->value));
   if (const Tlv* chat = find(*fields, kTagChat))
     c.chat = Bytes(chat->value.begin(), chat->value.end());
-  for (auto [tag, slot, name] : {std::tuple{kTagEffective, &c.effective, "effective date (5F25)"},
-                                 std::tuple{kTagExpiration, &c.expiration,
-                                            "expiration date (5F24)"}}) {
+  for (auto [tag, slot, name] :
+       {std::tuple{kTagEffective, &c.effective, "effective date (5F25)"},
+        std::tuple{kTagExpiration, &c.expiration, "expiration date (5F24)"}}) {
     if (const Tlv* t = find(*fields, tag)) {
       *slot = parse_date(t->value);
       if (!*slot)
@@ -251,8 +251,7 @@ Result<std::vector<Element>> parse_elements(ByteView data) {
       auto parts = parse_all(t->value);
       if (!parts || parts->size() < 3 || (*parts)[0].tag != kTagCertificate ||
           (*parts)[1].tag != kTagCar || (*parts)[2].tag != kTagSignature) {
-        return (bad(where +
-                                  "authenticated request (67) is not 7F21, 42, 5F37 in order"));
+        return (bad(where + "authenticated request (67) is not 7F21, 42, 5F37 in order"));
       }
       auto c = parse_certificate((*parts)[0].whole);
       if (!c)

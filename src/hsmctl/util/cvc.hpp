@@ -69,7 +69,7 @@ struct Certificate {
   std::string car;  ///< 42: issuer (printable; non-printable bytes as \xNN)
   std::string chr;  ///< 5F20: subject
   PublicKey key;
-  std::optional<Bytes> chat;  ///< value of 7F4C (role OID + 53 discretionary data), if present
+  std::optional<Bytes> chat;       ///< value of 7F4C (role OID + 53 discretionary data), if present
   std::optional<Date> effective;   ///< 5F25
   std::optional<Date> expiration;  ///< 5F24
   Bytes body;                      ///< the whole 7F4E TLV: what the signature covers
@@ -83,10 +83,10 @@ struct Certificate {
 /// request (67) wrapping a certificate-shaped request and an outer signature.
 struct Element {
   bool authenticated_request = false;
-  Certificate cert;           ///< the certificate, or the request's inner 7F21
-  std::string outer_car;      ///< 67 only: the outer 42 (may be empty)
-  Bytes outer_signed;         ///< 67 only: inner 7F21 TLV || outer 42 TLV
-  Bytes outer_signature;      ///< 67 only: outer 5F37 value
+  Certificate cert;       ///< the certificate, or the request's inner 7F21
+  std::string outer_car;  ///< 67 only: the outer 42 (may be empty)
+  Bytes outer_signed;     ///< 67 only: inner 7F21 TLV || outer 42 TLV
+  Bytes outer_signature;  ///< 67 only: outer 5F37 value
 };
 
 /// Parses one 7F21 TLV (exactly `data`, nothing after it). Errc::kDevice naming what is wrong.

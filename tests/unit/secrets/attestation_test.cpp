@@ -3,10 +3,11 @@
 // (secrets/attestation) on simulator-made files, hand-built chains and corrupted bytes.
 #include "hsmctl/secrets/attestation.hpp"
 
+#include "unit/secrets/cvc_builder.hpp"
+
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/util/cvc.hpp"
-#include "unit/secrets/cvc_builder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -84,12 +85,11 @@ TEST(CvcParser, MalformedInputIsAnErrorNamingTheElement) {
   EXPECT_EQ(parse(padded).size(), 2u);
   // A bad BCD date.
   tc::Pki pki;
-  Bytes bad = tc::certificate(
-      tc::body("X", tc::public_key(pki.ca, true), "X", "23A321", "701231"), pki.ca);
+  Bytes bad =
+      tc::certificate(tc::body("X", tc::public_key(pki.ca, true), "X", "23A321", "701231"), pki.ca);
   EXPECT_FALSE(cvc::parse_certificate(bad).has_value());
   // A name with control characters is escaped.
-  Bytes odd = tc::certificate(
-      tc::body("A\x1b[2J", tc::public_key(pki.ca, true), "B"), pki.ca);
+  Bytes odd = tc::certificate(tc::body("A\x1b[2J", tc::public_key(pki.ca, true), "B"), pki.ca);
   auto c = cvc::parse_certificate(odd);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->car, "A\\x1B[2J");

@@ -31,9 +31,9 @@ inline Bytes public_key(const crypto::EcKeyPair& k, bool domain) {
   if (!domain)
     return tlv(0x7F49, cat({tlv(0x06, oid), tlv(0x86, k.public_point)}));
   const auto& d = crypto::curve_params(k.curve);
-  return tlv(0x7F49, cat({tlv(0x06, oid), tlv(0x81, d.p), tlv(0x82, d.a), tlv(0x83, d.b),
-                          tlv(0x84, d.g), tlv(0x85, d.n), tlv(0x86, k.public_point),
-                          tlv(0x87, d.h)}));
+  return tlv(0x7F49,
+             cat({tlv(0x06, oid), tlv(0x81, d.p), tlv(0x82, d.a), tlv(0x83, d.b), tlv(0x84, d.g),
+                  tlv(0x85, d.n), tlv(0x86, k.public_point), tlv(0x87, d.h)}));
 }
 
 /// Dates as six BCD digits "YYMMDD".
@@ -64,8 +64,7 @@ struct Pki {
   crypto::EcKeyPair dev = *crypto::generate_ec(crypto::Curve::kSecp256k1);
   Bytes ca_cert = certificate(body("ESTESTCA00001", public_key(ca, true), "ESTESTCA00001"), ca);
   Bytes dv_cert = certificate(body("ESTESTCA00001", public_key(dv, false), "ESTESTDV00001"), ca);
-  Bytes dev_cert =
-      certificate(body("ESTESTDV00001", public_key(dev, false), "ESTESTDEVICE1"), dv);
+  Bytes dev_cert = certificate(body("ESTESTDV00001", public_key(dev, false), "ESTESTDEVICE1"), dv);
   Bytes file() const { return cat({dev_cert, dv_cert, ca_cert}); }
 };
 

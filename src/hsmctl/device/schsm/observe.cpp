@@ -5,6 +5,7 @@
 #include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <algorithm>
 
@@ -164,11 +165,18 @@ Result<void> observe_objects(SmartCardHsm& hsm, model::ObservedPico& o) {
   const int first_apdu = hsm.transport().wire_apdus();
   HSMCTL_TRY_ASSIGN(ObjectList objects, hsm.enumerate_objects());
   o.key_count = objects.private_keys();
-  if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+  if (o.attestation_checked) {
+    // Read before the VERIFYs for the attestation check: not again.
+    if (o.device_certificate_file)
+      o.device_certificate_pki = device_certificate_is_pki(*o.device_certificate_file);
+  } else if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
     if (is_fatal(ef.error()))
       return tl::unexpected(ef.error());
   } else if (*ef) {
     o.device_certificate_pki = device_certificate_is_pki(**ef);
+    o.device_certificate_file = **ef;
+    if (auto chain = hsmctl::cvc::parse_elements(**ef))
+      o.device_certificate_chain = std::move(*chain);
   }
   o.objects_read = true;
   o.apdu_count += hsm.transport().wire_apdus() - first_apdu;
@@ -205,6 +213,22 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
                                           (o.serial.empty() ? "(serial unreadable)" : o.serial) +
                                           ", not " + request.expected_serial +
                                           " as the manifest names");
+  }
+
+  // 2b. Device attestation: the certificate file is checked before any credential is sent.
+  bool credentials_barred = false;
+  if (request.check_attestation) {
+    if (auto ef = hsm.read_ef(kEfDeviceCertificate); !ef) {
+      if (is_fatal(ef.error()))
+        return tl::unexpected(ef.error());
+    } else if (*ef) {
+      o.device_certificate_file = **ef;
+      if (auto chain = hsmctl::cvc::parse_elements(**ef))
+        o.device_certificate_chain = std::move(*chain);
+    }
+    o.attestation_checked = true;
+    o.attestation_failure = request.check_attestation(o.device_certificate_file);
+    credentials_barred = !o.attestation_failure.empty();
   }
 
   // 3. PIN status queries (free: no data, never cost a try).
@@ -246,7 +270,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
   int tries_before_verify = -1;  // the user counter just before the VERIFY that decided
   int so_own = request.so_own_failures;
   for (std::size_t i = 0;; ++i) {
-    const bool has = i < request.so_pin_candidates.size();
+    const bool has = !credentials_barred && i < request.so_pin_candidates.size();
     if (auto why = so_pin_precheck(o.so_pin, o.is_pico && request.so_verify, has, so_own)) {
       if (i == 0)
         o.so_pin_check.check = *why;  // after a mismatch it stays kMismatch
@@ -272,7 +296,7 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
       request.user_pin_reset_preferred && o.so_pin_check.check == CredentialCheck::kMatches &&
       (o.options & model::kOptResetRetryCounter) != 0 && o.user_pin.state == PinState::kTriesLeft;
   for (std::size_t i = 0; !reset_instead; ++i) {
-    const bool has = i < request.user_pin_candidates.size();
+    const bool has = !credentials_barred && i < request.user_pin_candidates.size();
     if (auto why = user_pin_precheck(o.user_pin, has, request.expected_pin_retries, user_own)) {
       if (i == 0)
         o.user_pin_check.check = *why;

@@ -70,6 +70,12 @@ struct ObserveRequest {
   /// status query is sent either way. (A device that does not report tag 85 type FF is never
   /// sent one either.)
   bool so_verify = true;
+  /// Device attestation (spec.device.attestation): when set, EF 2F02 is read right after the
+  /// serial check, before the PIN status queries and any VERIFY, and this is called with what
+  /// was read (unset: the file is absent). It returns why the device fails (empty: it passes);
+  /// a failing device gets no VERIFY with data at all (both checks kNotChecked) and
+  /// attestation_failure says why. observe_objects() then does not read the file again.
+  std::function<std::string(const std::optional<Bytes>& ef_2f02)> check_attestation;
   /// Leave the session authenticated instead of logging out at the end, for an apply that
   /// continues in the same card session (call inside Transport::begin_exclusive()). If the user
   /// PIN matched, it is VERIFYed once more after the retry maximum was read (the value just

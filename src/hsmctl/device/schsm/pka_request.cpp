@@ -15,7 +15,8 @@ constexpr std::uint32_t kSignature = 0x5F37;
 tl::unexpected<Error> bad(const std::string& what) {
   return make_error(Errc::kManifest,
                     "not a public key exported for public key authentication "
-                    "(sc-hsm-tool --export-for-pub-key-auth): " + what);
+                    "(sc-hsm-tool --export-for-pub-key-auth): " +
+                        what);
 }
 
 }  // namespace

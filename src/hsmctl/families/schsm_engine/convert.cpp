@@ -7,6 +7,7 @@
 #include "hsmctl/device/schsm/pka_request.hpp"
 #include "hsmctl/families/schsm_engine/unit.hpp"
 #include "hsmctl/model/limits.hpp"
+#include "hsmctl/secrets/attestation.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
 #include <cctype>
@@ -49,6 +50,8 @@ class Builder {
     } else {
       s.device.reader = device["reader"].string();
     }
+    if (device.contains("attestation"))
+      s.device.attestation = attestation(device["attestation"]);
 
     s.pin_retries = spec.integer_or("pinRetries", model::kDefaultPinRetries);
     if (spec.contains("resetRetryCounter")) {
@@ -116,6 +119,29 @@ class Builder {
   }
 
  private:
+  /// `device.attestation`: the trust file (relative to the manifest's directory) is read and
+  /// parsed now, so a bad one is an error at its position; the fingerprint is kept lower-case.
+  model::DeviceAttestation attestation(const DocNode& node) {
+    model::DeviceAttestation a;
+    if (node.contains("fingerprint")) {
+      a.fingerprint = node["fingerprint"].string();
+      for (char& c : a.fingerprint)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (node.contains("trust")) {
+      std::filesystem::path path = node["trust"].string();
+      if (path.is_relative())
+        path = std::filesystem::absolute(std::filesystem::path(doc_.file()).parent_path() / path);
+      a.trust_file = path.lexically_normal().string();
+      auto trust = secrets::read_trust_file(a.trust_file);
+      if (trust)
+        a.trust = std::move(*trust);
+      else
+        error(node["trust"].pointer(), trust.error().message);
+    }
+    return a;
+  }
+
   /// `dkek:` of domain 0 or of a key domain: the share files (relative to the manifest's
   /// directory), as many as the domain's dkekShares, each file once.
   std::optional<model::DkekImport> dkek_import(const DocNode& node, const std::string& field,

@@ -827,6 +827,16 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
   plan.transport = observed.transport;
   plan.initialized = observed.initialized;
 
+  if (!observed.attestation_failure.empty()) {
+    // Observation sent no VERIFY with data; nothing else may be sent either.
+    plan.actions.push_back(
+        blocked("device attestation failed: hsmctl sends no credential to this device",
+                observed.attestation_failure +
+                    "; if the device was replaced or re-certified on purpose, check its "
+                    "certificate (hsmctl get) and update spec.device.attestation"));
+    return plan;
+  }
+
   if ((observed.options & model::kOptSecureLock) != 0) {
     plan.notes.push_back(
         "secure lock is enabled: INITIALIZE is refused (6982) until the device is unlocked; "

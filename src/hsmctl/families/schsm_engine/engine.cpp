@@ -6,6 +6,7 @@
 #include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/model/options.hpp"
+#include "hsmctl/secrets/attestation.hpp"
 #include "hsmctl/secrets/digest.hpp"
 #include "hsmctl/secrets/dkek_share.hpp"
 #include "hsmctl/secrets/password_shares.hpp"
@@ -474,6 +475,53 @@ PinCandidates store_only_candidates(const Held& h, const std::optional<Secret>& 
   return c;
 }
 
+struct AttestationOutcome {
+  std::string summary;  ///< when it passed
+  std::string failure;  ///< when it failed
+};
+
+/// Device attestation of what observe() read from EF 2F02 (unset: absent): empty when the
+/// device passes, else which certificate failed and why.
+AttestationOutcome attest(const model::DeviceAttestation& a, const std::optional<Bytes>& ef) {
+  if (!ef) {
+    return {"",
+            "the device has no device certificate (EF 2F02 absent or unreadable), so its "
+            "identity cannot be checked"};
+  }
+  auto elements = cvc::parse_elements(*ef);
+  if (!elements)
+    return {"", "EF 2F02: " + elements.error().message};
+  auto r = secrets::check_attestation(*elements, {a.trust, a.trust_file, a.fingerprint},
+                                      secrets::today_utc());
+  return r.ok ? AttestationOutcome{r.summary, ""} : AttestationOutcome{"", r.failure};
+}
+
+/// What the plan shows of the device certificate (its first 7F21) and the verdict.
+plan::DeviceCertificate certificate_view(const model::ObservedPico& o,
+                                         const model::DeviceAttestation& a) {
+  plan::DeviceCertificate v;
+  for (const auto& e : o.device_certificate_chain) {
+    if (e.authenticated_request)
+      continue;
+    v.subject = e.cert.chr;
+    v.issuer = e.cert.car;
+    v.valid_from = e.cert.effective ? cvc::format_date(*e.cert.effective) : "";
+    v.valid_until = e.cert.expiration ? cvc::format_date(*e.cert.expiration) : "";
+    v.fingerprint = secrets::key_fingerprint(e.cert.key);
+    break;
+  }
+  if (!o.attestation_checked) {
+    v.attestation = "not checked";
+  } else if (!o.attestation_failure.empty()) {
+    v.attestation = "failed";
+    v.detail = o.attestation_failure;
+  } else {
+    v.attestation = "verified";
+    v.detail = attest(a, o.device_certificate_file).summary;
+  }
+  return v;
+}
+
 /// The request observe() gets: candidates in order, the retry maximum hsmctl knows, the
 /// two-phase record before each VERIFY, what the family allows.
 Result<device::schsm::ObserveRequest> observe_request(
@@ -545,10 +593,15 @@ Result<device::schsm::ObserveRequest> observe_request(
                : so_rejections.mark(so_c.list[i].value, "sending", /*durable=*/true);
   };
   // Objects and the device certificate only matter to a re-initialization: read later if
-  // planned.
+  // planned. With attestation the certificate is read and checked before any VERIFY.
   request.read_objects = false;
   // Registered PKA keys matter only when the manifest names keys to compare them with.
   request.read_pka_slots = spec.public_key_auth && !spec.public_key_auth->key_files.empty();
+  if (spec.device.attestation) {
+    request.check_attestation = [a = *spec.device.attestation](const std::optional<Bytes>& ef) {
+      return attest(a, ef).failure;
+    };
+  }
   return request;
 }
 
@@ -652,6 +705,8 @@ Result<void> plan_device(PreparedDevice& prepared, SmartCardHsm& hsm, Held& h, c
     prepared.observed.apdu_count = prepared.transport->wire_apdus();
     prepared.plan = make_plan(manifest, prepared.observed, prepared.facts, prepared.caps);
   }
+  if (const auto& a = manifest.spec.device.attestation)
+    prepared.plan.device_certificate = certificate_view(prepared.observed, *a);
   auto& notes = prepared.plan.notes;
   for (auto& n : h.journal_notes)
     notes.push_back(std::move(n));

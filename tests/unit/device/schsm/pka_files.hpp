@@ -14,7 +14,8 @@ namespace hsmctl::testing {
 
 /// 67 { 7F21 { 7F4E { 5F29 00, 42 CAR, 7F49 { 06 OID, 86 point }, 5F20 CHR }, 5F37 sig },
 ///      42 outer CAR, 5F37 outer sig }
-inline Bytes pka_request_tlv(const std::string& chr, const std::string& outer_car = "ESPICOHSMTR00001") {
+inline Bytes pka_request_tlv(const std::string& chr,
+                             const std::string& outer_car = "ESPICOHSMTR00001") {
   using device::schsm::append_tlv;
   auto text = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
   Bytes key;

@@ -3,9 +3,10 @@
 // --export-for-pub-key-auth writes (tests/fixtures/pka/, made by OpenSC 0.23 against the
 // virtual card), a bare authenticated request, and malformed files refused with a reason.
 
+#include "hsmctl/device/schsm/pka_request.hpp"
+
 #include "pka_files.hpp"
 
-#include "hsmctl/device/schsm/pka_request.hpp"
 #include "hsmctl/device/schsm/tlv.hpp"
 #include "hsmctl/util/atomic_file.hpp"
 
