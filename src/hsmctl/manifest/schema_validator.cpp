@@ -269,13 +269,23 @@ class Mapper {
       if (sub != nullptr && sub->contains("type") && (*sub)["type"].is_string()) {
         expected = (*sub)["type"].get<std::string>();
       }
+      std::string expected_text = schema_type_name(expected);
+      if (sub != nullptr && sub->contains("type") && (*sub)["type"].is_array()) {
+        // "type": ["integer", "array"] (publicKeyAuth.keys): "an integer or a list".
+        expected_text.clear();
+        for (const auto& t : (*sub)["type"]) {
+          if (t.is_string())
+            expected_text +=
+                (expected_text.empty() ? "" : " or ") + schema_type_name(t.get<std::string>());
+        }
+      }
       if (is_pin_source(pointer) && value->is_primitive()) {
         emit(pos, pointer,
              "inline secret values are not allowed; reference the secret, e.g. {secret: "
              "\"env:NAME\"} (or file:/absolute/path, store:NAME, prompt), or use {generate: {}}");
         return;
       }
-      std::string msg = "expected " + schema_type_name(expected) + ", " + got(*value, sensitive);
+      std::string msg = "expected " + expected_text + ", " + got(*value, sensitive);
       if (expected == "string" && (value->is_number() || value->is_boolean())) {
         msg += " (quote the value in YAML)";
       }

@@ -53,11 +53,22 @@ struct KeyDomainStatus {
   bool has_xkek = false;
 };
 
+/// One registered public key (INS 54 P1=02).
+struct PkaSlot {
+  int index = 0;
+  Bytes chr;                   ///< the key's certificate holder reference
+  bool authenticated = false;  ///< 9001: authenticated in this session
+};
+
 struct PkaStatus {
   int total = 0;
   int missing = 0;
   int required = 0;
   int authenticated = 0;
+  /// The registered keys, read only when asked (ObserveRequest::read_pka_slots) and some are
+  /// registered; `slots_read` says whether they were.
+  std::vector<PkaSlot> slots{};
+  bool slots_read = false;
 };
 
 struct ObservedPico {

@@ -5,6 +5,7 @@
 
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/model/secret_ref.hpp"
+#include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/cvc.hpp"
 #include "hsmctl/util/error.hpp"
 
@@ -36,11 +37,24 @@ struct ResetRetryCounter {
   bool only_resets_counter = false;  ///< option bit 0x0020
 };
 
+/// One custodian's public key for PKA: a file `sc-hsm-tool --export-for-pub-key-auth` wrote,
+/// read and parsed when the manifest is loaded (public data, no secret).
+struct PkaKeyFile {
+  std::string file;      ///< absolute; a relative path is resolved against the manifest's directory
+  std::string field;     ///< "spec.publicKeyAuth.keys[0]": where it is written, for messages
+  Bytes chr;             ///< the key's certificate holder reference (its name on the device)
+  std::string chr_text;  ///< printable form of chr
+  Bytes request;         ///< what INS 54 registers (the content of the request's tag 67)
+};
+
 struct PublicKeyAuth {
   int keys = 1;                    ///< tag 93 byte 0, 1..8
   int required = 1;                ///< tag 93 byte 1, 1..keys
   bool replaceable = false;        ///< option bit 0x0008
   bool combined_with_pin = false;  ///< option bit 0x0010
+  /// `keys` given as a list of files: the keys to register (at most `keys`); empty with the
+  /// integer form (count only: registration is left to the custodians).
+  std::vector<PkaKeyFile> key_files{};
 };
 
 /// One custodian's DKEK share file (sc-hsm-tool --create-dkek-share format) and its password.
@@ -75,6 +89,8 @@ struct KeyDomain {
 struct PicoOptions {
   bool press_to_confirm = false;   ///< 0x0100 (DYNOPS, in place)
   bool key_usage_counter = false;  ///< 0x0200 (DYNOPS, in place)
+  /// 0x0400, secure lock: compared, never changed (the plan says why and what to run).
+  std::optional<bool> secure_lock;
 };
 
 /// Operator acknowledgements for options hsmctl otherwise refuses.

@@ -247,6 +247,20 @@ Result<model::ObservedPico> observe(SmartCardHsm& hsm, const ObserveRequest& req
 
   // 4. Public key authentication status.
   HSMCTL_TRY_ASSIGN(o.pka, hsm.pka_status());
+  if (o.pka && request.read_pka_slots) {
+    // Registration fills the first free slot, but read on past an empty one (a replaced or
+    // otherwise odd table) until every registered key was seen.
+    const int registered = o.pka->total - o.pka->missing;
+    int seen = 0;
+    for (int i = 0; i < o.pka->total && seen < registered; ++i) {
+      HSMCTL_TRY_ASSIGN(auto slot, hsm.pka_slot(i));
+      if (slot) {
+        o.pka->slots.push_back(std::move(*slot));
+        ++seen;
+      }
+    }
+    o.pka->slots_read = true;
+  }
 
   // 5. Credential checks, SO PIN first: any VERIFY with data drops earlier sessions, so doing the
   //    user PIN last leaves the user session open for the KCV reads and lets the re-SELECT that

@@ -55,6 +55,10 @@ struct ObserveRequest {
   /// would be lost): families::schsm_engine::prepare reads them later with observe_objects() in
   /// that case.
   bool read_objects = true;
+  /// Read the CHR of each registered PKA key (INS 54 P1=02 per slot, free) when the device
+  /// reports some registered: set when the manifest lists key files to compare. A device with
+  /// none registered costs no APDU more.
+  bool read_pka_slots = false;
   /// When set, observe() fails with Errc::kRefused (before any VERIFY with data) if the
   /// device's chip serial differs: a PIN must never be sent to the wrong device.
   std::string expected_serial;

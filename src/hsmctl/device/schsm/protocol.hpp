@@ -67,6 +67,7 @@ inline constexpr std::uint8_t kReadBinaryOffsetTag = 0x54;
 
 /// Status words.
 inline constexpr std::uint16_t kSwOk = 0x9000;
+inline constexpr std::uint16_t kSwPkaAuthenticated = 0x9001;  ///< INS 54 P1=02: key authenticated
 inline constexpr std::uint16_t kSwEndOfFile = 0x6282;         ///< READ BINARY: fewer bytes than Le
 inline constexpr std::uint16_t kSwInitializeDefect = 0x6400;  ///< v6.6 first-INITIALIZE defect
 inline constexpr std::uint16_t kSwBlocked = 0x6983;
@@ -105,6 +106,13 @@ inline constexpr std::uint16_t kDeviceKeyFid = 0xCC00;
 inline constexpr std::uint8_t kFcpTag = 0x62;
 inline constexpr std::uint8_t kDeviceOptionsTag = 0x85;
 inline constexpr std::uint8_t kDeviceTypePico = 0xFF;
+
+/// INS 54 P1 (public key authentication, pico-hsm.md section 6).
+namespace pka_op {
+inline constexpr std::uint8_t kRegister = 0x00;  ///< no data: status
+inline constexpr std::uint8_t kReplace = 0x01;
+inline constexpr std::uint8_t kSlot = 0x02;
+}  // namespace pka_op
 
 /// Card-verifiable certificates in EF 2F02 (BSI TR-03110).
 namespace cvc {

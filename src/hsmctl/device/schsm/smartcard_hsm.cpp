@@ -528,6 +528,52 @@ Result<std::optional<model::PkaStatus>> SmartCardHsm::pka_status() {
   return std::optional<model::PkaStatus>(st);
 }
 
+Result<std::optional<model::PkaSlot>> SmartCardHsm::pka_slot(int index) {
+  if (index < 0 || index > 0xFF)
+    return make_error(Errc::kInternal, "PKA slot index out of range");
+  CommandApdu cmd{
+      kClaProprietary, ins::kPublicKeyAuth, pka_op::kSlot, static_cast<std::uint8_t>(index), {}, 0};
+  HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
+  if (r.sw == kSwRefNotFound)
+    return std::optional<model::PkaSlot>{};
+  if (r.sw != kSwOk && r.sw != kSwPkaAuthenticated) {
+    return tl::unexpected(
+        sw_error("PUBLIC KEY AUTHENTICATION (slot " + std::to_string(index) + ")", r.sw));
+  }
+  model::PkaSlot slot;
+  slot.index = index;
+  slot.chr = r.data;
+  slot.authenticated = r.sw == kSwPkaAuthenticated;
+  return std::optional<model::PkaSlot>(std::move(slot));
+}
+
+Result<model::PkaStatus> SmartCardHsm::pka_register(ByteView request) {
+  CommandApdu cmd{kClaProprietary,
+                  ins::kPublicKeyAuth,
+                  pka_op::kRegister,
+                  0x00,
+                  Bytes(request.begin(), request.end()),
+                  0};
+  HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));
+  if (r.sw != kSwOk)
+    return tl::unexpected(sw_error("PUBLIC KEY AUTHENTICATION (register a key)", r.sw));
+  if (r.data.size() < 4) {
+    // Some cards may answer without the status; ask for it.
+    HSMCTL_TRY_ASSIGN(auto st, pka_status());
+    if (!st) {
+      return make_error(Errc::kDevice,
+                        transport_.describe() + ": PKA not configured after a registration");
+    }
+    return *st;
+  }
+  model::PkaStatus st;
+  st.total = r.data[0];
+  st.missing = r.data[1];
+  st.required = r.data[2];
+  st.authenticated = r.data[3];
+  return st;
+}
+
 Result<std::uint16_t> SmartCardHsm::dynamic_options() {
   CommandApdu cmd{kClaProprietary, ins::kExtras, kExtrasDynamicOptions, 0x00, {}, 0};
   HSMCTL_TRY_ASSIGN(ResponseApdu r, exchange(cmd));

@@ -104,6 +104,13 @@ class SmartCardHsm {
 
   /// INS 54 status; nullopt when PKA is not configured (6A86).
   Result<std::optional<model::PkaStatus>> pka_status();
+  /// INS 54 P1=02: the CHR of the key registered in slot `index` and whether it authenticated
+  /// in this session (9001); nullopt for an empty slot (6A88).
+  Result<std::optional<model::PkaSlot>> pka_slot(int index);
+  /// INS 54 P1=00 (register into the first free slot) with `request` (the content of an
+  /// authenticated request 67; needs a PIN or SO-PIN session). Returns the new status.
+  /// 6A84: no free slot; 6982: no session.
+  Result<model::PkaStatus> pka_register(ByteView request);
 
   /// DYNOPS get (80 64 06 00, Le) and set (one byte: the new high options byte).
   Result<std::uint16_t> dynamic_options();

@@ -4,9 +4,11 @@
 // kind's documents unique names and unique device selectors. Each kind's schema decides which
 // fields exist (SmartCardHSM has no options, acknowledge or transportPin: true), so one reader
 // serves every kind; what differs by device comes from the family's Capabilities.
+#include "hsmctl/device/schsm/pka_request.hpp"
 #include "hsmctl/families/schsm_engine/unit.hpp"
 #include "hsmctl/model/limits.hpp"
 #include "hsmctl/secrets/attestation.hpp"
+#include "hsmctl/util/atomic_file.hpp"
 
 #include <cctype>
 #include <filesystem>
@@ -77,7 +79,21 @@ class Builder {
     if (spec.contains("publicKeyAuth")) {
       const DocNode p = spec["publicKeyAuth"];
       model::PublicKeyAuth pka;
-      pka.keys = p["keys"].integer();
+      if (p["keys"].is_list()) {
+        pka.key_files = pka_key_files(p["keys"]);
+        pka.keys = p.integer_or("total", static_cast<int>(p["keys"].elements().size()));
+        if (static_cast<int>(p["keys"].elements().size()) > pka.keys) {
+          error(p["keys"].pointer(),
+                std::to_string(p["keys"].elements().size()) + " public-key file(s) for total: " +
+                    std::to_string(pka.keys) + "; the device has only that many slots");
+        }
+      } else {
+        pka.keys = p["keys"].integer();
+        if (p.contains("total")) {
+          error(p["total"].pointer(),
+                "total goes with keys as a list of files; with a number, keys is the total");
+        }
+      }
       pka.required = p["required"].integer();
       pka.replaceable = p.boolean_or("replaceable", false);
       pka.combined_with_pin = p.boolean_or("combinedWithPin", false);
@@ -86,6 +102,8 @@ class Builder {
     if (spec.contains("options")) {
       s.options.press_to_confirm = spec["options"].boolean_or("pressToConfirm", false);
       s.options.key_usage_counter = spec["options"].boolean_or("keyUsageCounter", false);
+      if (spec["options"].contains("secureLock"))
+        s.options.secure_lock = spec["options"]["secureLock"].boolean();
     }
     if (spec.contains("acknowledge")) {
       s.acknowledge.transport_pin_lockout =
@@ -198,6 +216,45 @@ class Builder {
     out.expected_kcv = node.string_or("expectedKcv", "");
     for (char& c : out.expected_kcv)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+  }
+
+  /// `publicKeyAuth.keys` as a list: each file read (relative to the manifest's directory) and
+  /// parsed now, so a bad file is an error at its entry; the same key (CHR) twice is an error.
+  std::vector<model::PkaKeyFile> pka_key_files(const DocNode& node) {
+    std::vector<model::PkaKeyFile> out;
+    const std::filesystem::path base = std::filesystem::path(doc_.file()).parent_path();
+    std::map<Bytes, std::size_t> seen;
+    const std::vector<DocNode> files = node.elements();
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const DocNode f = files[i]["file"];
+      model::PkaKeyFile key;
+      key.field = "spec.publicKeyAuth.keys[" + std::to_string(i) + "]";
+      std::filesystem::path path = f.string();
+      if (path.is_relative())
+        path = std::filesystem::absolute(base / path);
+      key.file = path.lexically_normal().string();
+      auto content = read_regular_file(key.file, device::schsm::kMaxPkaFileBytes);
+      if (!content) {
+        error(f.pointer(), "cannot read the public-key file: " + content.error().message);
+        continue;
+      }
+      auto request = device::schsm::parse_pka_file(content->content);
+      if (!request) {
+        error(f.pointer(), key.file + ": " + request.error().message);
+        continue;
+      }
+      key.chr = request->chr;
+      key.chr_text = request->chr_text;
+      key.request = std::move(request->request);
+      auto [it, fresh] = seen.emplace(key.chr, i);
+      if (!fresh) {
+        error(f.pointer(), "the same key (" + key.chr_text + ") as keys[" +
+                               std::to_string(it->second) + "]: each key registers once");
+        continue;
+      }
+      out.push_back(std::move(key));
+    }
     return out;
   }
 

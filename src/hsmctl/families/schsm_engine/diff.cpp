@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsmctl/families/schsm_engine/diff.hpp"
 
+#include "hsmctl/device/schsm/pka_request.hpp"
 #include "hsmctl/model/options.hpp"
 #include "hsmctl/util/bytes.hpp"
 
@@ -100,6 +101,15 @@ std::string pka_text(int keys, int required) {
   return std::to_string(keys) + " keys, " + std::to_string(required) + " required";
 }
 
+/// The manifest's key file with this CHR, or nullptr.
+const model::PkaKeyFile* pka_file_of(const model::PublicKeyAuth& pka, const Bytes& chr) {
+  for (const auto& f : pka.key_files) {
+    if (f.chr == chr)
+      return &f;
+  }
+  return nullptr;
+}
+
 struct ReinitCheck {
   std::vector<FieldChange> changes;
   std::vector<std::string> unknowns;
@@ -159,6 +169,24 @@ ReinitCheck init_only_differences(const PicoHsmSpec& spec, const ObservedPico& o
     if (observed.pka->required != spec.public_key_auth->required) {
       out.changes.push_back({"spec.publicKeyAuth.required", std::to_string(observed.pka->required),
                              std::to_string(spec.public_key_auth->required), true});
+    }
+  }
+
+  // A registered key the manifest's files do not name: INS 54 has no delete, so only a
+  // re-initialization removes it (replacing needs the quorum itself on newer firmware).
+  if (spec.public_key_auth && !spec.public_key_auth->key_files.empty() && observed.pka &&
+      observed.pka->slots_read) {
+    std::string strays;
+    for (const auto& slot : observed.pka->slots) {
+      if (!pka_file_of(*spec.public_key_auth, slot.chr)) {
+        strays += (strays.empty() ? "" : ", ") + device::schsm::chr_text(slot.chr);
+      }
+    }
+    if (!strays.empty()) {
+      out.changes.push_back({"spec.publicKeyAuth.keys", "registered: " + strays,
+                             "only the manifest's keys (a registered key is removed only by "
+                             "re-initialization)",
+                             true});
     }
   }
 
@@ -691,8 +719,71 @@ void append_dkek_imports(const PicoHsmSpec& spec, const ObservedPico* observed,
   }
 }
 
+/// The manifest's public-key files not yet registered (every one after an INITIALIZE of this
+/// plan: `observed` nullptr), registered in one user-PIN session. Returns how many are planned.
+int append_pka_registration(const PicoHsmSpec& spec, const ObservedPico* observed,
+                            bool user_pin_known, std::vector<Action>& actions) {
+  if (!spec.public_key_auth || spec.public_key_auth->key_files.empty())
+    return 0;
+  const model::PublicKeyAuth& pka = *spec.public_key_auth;
+  RegisterPublicKeysPayload payload;
+  std::string names;
+  for (const auto& f : pka.key_files) {
+    bool registered = false;
+    if (observed != nullptr && observed->pka) {
+      for (const auto& slot : observed->pka->slots)
+        registered = registered || slot.chr == f.chr;
+    }
+    if (registered)
+      continue;
+    payload.keys.push_back({f.chr_text, f.request});
+    names += (names.empty() ? "" : ", ") + f.chr_text;
+  }
+  const int n = static_cast<int>(payload.keys.size());
+  if (n == 0)
+    return 0;
+  const std::string summary = "register " + std::to_string(n) + " public key(s) (" + names + ")";
+  const int registered_now =
+      observed != nullptr && observed->pka ? observed->pka->total - observed->pka->missing : 0;
+  std::vector<FieldChange> changes{
+      {"spec.publicKeyAuth.keys",
+       std::to_string(registered_now) + " of " + std::to_string(pka.keys) + " registered",
+       std::to_string(registered_now + n) + " of " + std::to_string(pka.keys) + " registered",
+       false}};
+  if (observed != nullptr) {
+    if (!observed->pka || !observed->pka->slots_read) {
+      actions.push_back(blocked(summary, "the device's registered keys were not read", changes));
+      return 0;
+    }
+    if (n > observed->pka->missing) {
+      actions.push_back(blocked(summary,
+                                "the device has " + std::to_string(observed->pka->missing) +
+                                    " free slot(s) for " + std::to_string(n) + " key(s)",
+                                changes));
+      return 0;
+    }
+    if (!user_pin_known) {
+      actions.push_back(
+          blocked(summary, "needs the user PIN, which is not known to hsmctl", changes));
+      return 0;
+    }
+  }
+  Action a;
+  a.kind = kind::kRegisterPublicKeys;
+  a.action_class = ActionClass::kUpdate;
+  a.summary = summary;
+  a.reason =
+      "the manifest lists these custodians' public-key files and the device has not registered "
+      "them; apply registers each (INS 54) after verifying the user PIN";
+  a.changes = std::move(changes);
+  a.payload = std::move(payload);
+  actions.push_back(std::move(a));
+  return n;
+}
+
 /// What the device is still waiting for from operators (sc-hsm-tool's "DKEK import pending").
-void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
+/// `pka_planned`: keys this plan registers (not pending any more).
+void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed, int pka_planned,
                     std::vector<std::string>& pending) {
   for (const auto& d : observed.key_domains) {
     if (!d.set_up || d.outstanding_shares <= 0 || spec.dkek_import(d.index) != nullptr)
@@ -705,11 +796,12 @@ void append_pending(const PicoHsmSpec& spec, const ObservedPico& observed,
                       " share(s); keys cannot be wrapped or backed up until the custodians "
                       "import them (sc-hsm-tool --import-dkek-share)");
   }
-  if (observed.pka && observed.pka->missing > 0) {
-    pending.push_back("public key authentication: " + std::to_string(observed.pka->missing) +
-                      " of " + std::to_string(observed.pka->total) +
-                      " key(s) still to register; until then the quorum of " +
-                      std::to_string(observed.pka->required) + " cannot authenticate");
+  if (observed.pka && observed.pka->missing - pka_planned > 0) {
+    pending.push_back(
+        "public key authentication: " + std::to_string(observed.pka->missing - pka_planned) +
+        " of " + std::to_string(observed.pka->total) +
+        " key(s) still to register; until then the quorum of " +
+        std::to_string(observed.pka->required) + " cannot authenticate");
   }
 }
 
@@ -750,6 +842,19 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
         "secure lock is enabled: INITIALIZE is refused (6982) until the device is unlocked; "
         "hsmctl does not manage secure lock");
   }
+  if (spec.options.secure_lock &&
+      *spec.options.secure_lock != ((observed.options & model::kOptSecureLock) != 0)) {
+    const bool on = *spec.options.secure_lock;
+    plan.actions.push_back(blocked(
+        std::string("secure lock: the manifest asks for it ") + (on ? "on" : "off") +
+            ", the device has it " + (on ? "off" : "on") + "; hsmctl does not change it",
+        std::string("secure lock ties the device's key store to a 32-byte host secret (EXTRAS "
+                    "80 64 3A: ECDH on P-256, HKDF-SHA256, ChaCha20-Poly1305) that must unlock "
+                    "it after every power-up, and losing that secret locks the keys away; run ") +
+            (on ? "`pico-hsm-tool.py secure enable`" : "`pico-hsm-tool.py secure disable`") +
+            " yourself and keep its secret, or change spec.options.secureLock",
+        {{"spec.options.secureLock", on ? "false" : "true", on ? "true" : "false", false}}));
+  }
   if (caps.pico_device && !observed.is_pico) {
     plan.notes.push_back(
         "the device does not identify as a Pico HSM (tag 85 byte 2 is not FF); SmartCard-HSM "
@@ -760,6 +865,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
     plan.actions.push_back(make_initialize(spec, observed, false, {}, creds, caps));
     append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
     append_dkek_imports(spec, nullptr, creds, true, true, plan.actions, plan.notes);
+    append_pka_registration(spec, nullptr, true, plan.actions);
     return plan;
   }
 
@@ -796,6 +902,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
     }
     append_domain_and_option_steps(spec, nullptr, caps, plan.actions);
     append_dkek_imports(spec, nullptr, creds, true, true, plan.actions, plan.notes);
+    append_pka_registration(spec, nullptr, true, plan.actions);
     return plan;
   }
 
@@ -828,7 +935,8 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
     }
   }
   append_dkek_imports(spec, &observed, creds, user_pin_known, false, plan.actions, plan.notes);
-  append_pending(spec, observed, plan.pending);
+  const int pka_planned = append_pka_registration(spec, &observed, user_pin_known, plan.actions);
+  append_pending(spec, observed, pka_planned, plan.pending);
   if (observed.user_pin.state == PinStatus::State::kTriesLeft && observed.pin_retries_max &&
       observed.user_pin.tries_left < *observed.pin_retries_max) {
     plan.notes.push_back("the user PIN counter shows " +

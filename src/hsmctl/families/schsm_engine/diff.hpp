@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace hsmctl::families::schsm_engine {
 
@@ -70,9 +71,10 @@ inline constexpr char kSetupKeyDomain[] = "setup-key-domain";      ///< INS 52 P
 inline constexpr char kDeleteKeyDomain[] = "delete-key-domain";    ///< INS 52 P1=03
 inline constexpr char kSetDynamicOptions[] = "set-options";        ///< DYNOPS (INS 64 P1=06)
 inline constexpr char kImportDkekShares[] = "import-dkek-shares";  ///< INS 52 P1=00 with data
-inline constexpr const char* kAll[] = {kInitialize,        kChangeSoPin,     kChangeUserPin,
-                                       kResetUserPin,      kSetupKeyDomain,  kDeleteKeyDomain,
-                                       kSetDynamicOptions, kImportDkekShares};
+inline constexpr char kRegisterPublicKeys[] = "register-public-keys";  ///< INS 54 P1=00 with data
+inline constexpr const char* kAll[] = {kInitialize,        kChangeSoPin,      kChangeUserPin,
+                                       kResetUserPin,      kSetupKeyDomain,   kDeleteKeyDomain,
+                                       kSetDynamicOptions, kImportDkekShares, kRegisterPublicKeys};
 }  // namespace kind
 
 /// kind::kInitialize: everything INITIALIZE sends but the two PINs (apply takes those from the
@@ -112,6 +114,16 @@ struct DkekImportPayload {
   int index = 0;
   int shares = 0;
   std::string kcv;  ///< 16 hex digits: the KCV of the files (equal to expectedKcv when given)
+};
+
+/// kind::kRegisterPublicKeys: the custodians' public keys (from the manifest's files, read at
+/// load) that INS 54 P1=00 registers, one after the other, in a user-PIN session. Public data.
+struct RegisterPublicKeysPayload {
+  struct Key {
+    std::string chr;  ///< printable CHR, for messages
+    Bytes request;    ///< the data of 80 54 00 00 (the content of the request's tag 67)
+  };
+  std::vector<Key> keys;
 };
 
 /// kind::kSetDynamicOptions: DYNOPS read-modify-write of these bits only (secure lock is kept).

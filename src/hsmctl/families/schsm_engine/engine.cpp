@@ -595,6 +595,8 @@ Result<device::schsm::ObserveRequest> observe_request(
   // Objects and the device certificate only matter to a re-initialization: read later if
   // planned. With attestation the certificate is read and checked before any VERIFY.
   request.read_objects = false;
+  // Registered PKA keys matter only when the manifest names keys to compare them with.
+  request.read_pka_slots = spec.public_key_auth && !spec.public_key_auth->key_files.empty();
   if (spec.device.attestation) {
     request.check_attestation = [a = *spec.device.attestation](const std::optional<Bytes>& ef) {
       return attest(a, ef).failure;
@@ -1106,6 +1108,8 @@ Result<void> check_payloads(const plan::DevicePlan& plan) {
       HSMCTL_TRY(payload_of<DynOptionsPayload>(a));
     } else if (a.kind == kind::kImportDkekShares) {
       HSMCTL_TRY(payload_of<DkekImportPayload>(a));
+    } else if (a.kind == kind::kRegisterPublicKeys) {
+      HSMCTL_TRY(payload_of<RegisterPublicKeysPayload>(a));
     } else {
       return make_error(Errc::kInternal, "not a Pico HSM action: " + a.kind);
     }
@@ -1281,6 +1285,20 @@ Result<void> Executor::step(const plan::Action& a) {
   if (a.kind == kind::kImportDkekShares) {
     HSMCTL_TRY_ASSIGN(const auto* p, payload_of<DkekImportPayload>(a));
     return import_dkek(a, *p);
+  }
+  if (a.kind == kind::kRegisterPublicKeys) {
+    HSMCTL_TRY_ASSIGN(const auto* p, payload_of<RegisterPublicKeysPayload>(a));
+    // INS 54 P1=00 alone, as pico-hsm.md section 6 reads v6.6 (the request is stored without
+    // verifying its chain); docs/ceremonies.md "Public-key authentication" on OpenSC's
+    // MSE SET / PSO VERIFY CERTIFICATE preamble, which hsmctl does not send.
+    return in_user_session(a, [&]() -> Result<void> {
+      for (const auto& key : p->keys) {
+        HSMCTL_TRY_ASSIGN(auto st, hsm_.pka_register(key.request));
+        (void)st;
+        progress_("  registered public key " + key.chr);
+      }
+      return {};
+    });
   }
   if (a.kind == kind::kSetDynamicOptions) {
     HSMCTL_TRY_ASSIGN(const auto* p, payload_of<DynOptionsPayload>(a));

@@ -278,6 +278,33 @@ TEST(PlanDiff, SecureLockBlocksReinit) {
   EXPECT_TRUE(p.has_blocked());
 }
 
+// Issue 11: spec.options.secureLock is compared, never changed: a difference is blocked with
+// what to run instead; agreement (or no field) plans nothing.
+TEST(PlanDiff, SecureLockIsCheckedNeverChanged) {
+  auto m = manifest();
+  m.spec.options.secure_lock = true;
+  auto p = make_plan(m, matching(), both_match());
+  ASSERT_TRUE(p.has_blocked());
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].summary,
+            "secure lock: the manifest asks for it on, the device has it off; hsmctl does not "
+            "change it");
+  EXPECT_NE(p.actions[0].reason.find("pico-hsm-tool.py secure enable"), std::string::npos);
+  ASSERT_EQ(p.actions[0].changes.size(), 1u);
+  EXPECT_EQ(p.actions[0].changes[0].path, "spec.options.secureLock");
+
+  auto locked = matching();
+  locked.options |= model::kOptSecureLock;
+  EXPECT_FALSE(make_plan(m, locked, both_match()).has_changes());
+  EXPECT_FALSE(make_plan(m, locked, both_match()).has_blocked());
+  m.spec.options.secure_lock = false;
+  auto off = make_plan(m, locked, both_match());
+  ASSERT_TRUE(off.has_blocked());
+  EXPECT_NE(off.actions[0].reason.find("pico-hsm-tool.py secure disable"), std::string::npos);
+  m.spec.options.secure_lock.reset();
+  EXPECT_FALSE(make_plan(m, matching(), both_match()).has_blocked());
+}
+
 // Issue 8 item 3: the firmware reports a domain set up with zero shares as total 0 (no DKEK);
 // {dkekShares: 0} must match it, not be deleted and set up again on every apply.
 TEST(PlanDiff, KeyDomainWithoutDkekConverges) {
