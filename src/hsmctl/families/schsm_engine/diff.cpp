@@ -833,7 +833,7 @@ DevicePlan make_plan(const PicoHsmManifest& desired, const ObservedPico& observe
         blocked("device attestation failed: hsmctl sends no credential to this device",
                 observed.attestation_failure +
                     "; if the device was replaced or re-certified on purpose, check its "
-                    "certificate (hsmctl get) and update spec.device.attestation"));
+                    "certificate (shown above in this plan) and update spec.device.attestation"));
     return plan;
   }
 
