@@ -3,44 +3,6 @@
 
 namespace hsmctl::device::schsm {
 
-std::optional<Tlv> parse_tlv(ByteView data) {
-  std::size_t pos = 0;
-  if (data.empty())
-    return std::nullopt;
-  std::uint32_t tag = data[pos++];
-  if ((tag & 0x1F) == 0x1F) {
-    // Multi-byte tag: continuation bytes have bit 8 set; at most 3 more bytes.
-    for (int i = 0; i < 3; ++i) {
-      if (pos >= data.size())
-        return std::nullopt;
-      const std::uint8_t b = data[pos++];
-      tag = (tag << 8) | b;
-      if ((b & 0x80) == 0)
-        break;
-      if (i == 2)
-        return std::nullopt;
-    }
-  }
-  if (pos >= data.size())
-    return std::nullopt;
-  std::size_t len = data[pos++];
-  if (len & 0x80) {
-    const std::size_t count = len & 0x7F;
-    if (count == 0 || count > 3 || pos + count > data.size())
-      return std::nullopt;
-    len = 0;
-    for (std::size_t i = 0; i < count; ++i)
-      len = (len << 8) | data[pos++];
-  }
-  if (len > data.size() - pos)
-    return std::nullopt;
-  Tlv t;
-  t.tag = tag;
-  t.value = data.subspan(pos, len);
-  t.whole = data.subspan(0, pos + len);
-  return t;
-}
-
 std::optional<std::vector<Tlv>> parse_tlvs(ByteView data) {
   std::vector<Tlv> out;
   while (!data.empty()) {

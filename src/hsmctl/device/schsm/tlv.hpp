@@ -3,6 +3,7 @@
 // Minimal BER-TLV reader for FCPs, PKCS#15 TokenInfo and CV certificates (schsm-internal).
 
 #include "hsmctl/util/bytes.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -10,14 +11,10 @@
 
 namespace hsmctl::device::schsm {
 
-struct Tlv {
-  std::uint32_t tag = 0;  ///< tag bytes big-endian ("7F21" -> 0x7F21)
-  ByteView value;
-  ByteView whole;  ///< tag, length and value
-};
-
-/// Parses one TLV at the start of `data`; nullopt if truncated or malformed.
-std::optional<Tlv> parse_tlv(ByteView data);
+// One BER-TLV reader for the project: util/cvc's (util depends on nothing, so both the CV
+// certificate parser and this protocol layer use it).
+using ::hsmctl::cvc::parse_tlv;
+using ::hsmctl::cvc::Tlv;
 /// Parses a concatenation of TLVs filling all of `data`; nullopt if anything is malformed.
 std::optional<std::vector<Tlv>> parse_tlvs(ByteView data);
 /// Value of the first top-level TLV with `tag` in `data`, reading elements up to the first
