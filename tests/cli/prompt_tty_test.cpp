@@ -263,6 +263,8 @@ TEST_F(PromptTty, PasswordSharesAreShownOneScreenEachAndRebuildThePassword) {
     parts.push_back(part);
     run.type("\n");
   }
+  // Read the last line before reaping: after the exit, what it wrote may be gone unread.
+  ASSERT_TRUE(run.wait_for("KCV of this share: ")) << run.screen();
   EXPECT_EQ(run.wait_exit(), 0) << run.screen() << read_text(dir_.file("out.txt"));
   // Every part was followed by a clear screen before the next custodian's prompt.
   for (int id = 2; id <= 3; ++id) {
