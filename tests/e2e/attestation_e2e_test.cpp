@@ -22,9 +22,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <utility>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hsmctl::e2e {
@@ -162,8 +162,8 @@ TEST_F(AttestationE2e, PinnedDeviceIsVerifiedAnotherKeyIsBlockedWithoutAVerify) 
   // A never-initialized Pico HSM has no device certificate, and says so.
   auto devices = hsmctl({"devices"});
   ASSERT_EQ(devices.exit_code, 0) << devices.diagnostics();
-  EXPECT_THAT(devices.out,
-              HasSubstr(std::string(kReader0) + " (" + kVcardSerial + "): none (no certificate in EF 2F02"))
+  EXPECT_THAT(devices.out, HasSubstr(std::string(kReader0) + " (" + kVcardSerial +
+                                     "): none (no certificate in EF 2F02"))
       << devices.out;
   auto get = hsmctl({"get", "--device", "pcsc:"});
   ASSERT_EQ(get.exit_code, 0) << get.diagnostics();
@@ -171,8 +171,8 @@ TEST_F(AttestationE2e, PinnedDeviceIsVerifiedAnotherKeyIsBlockedWithoutAVerify) 
       << get.out;
 
   // Initialize through pcscd; the device creates its key and certificate.
-  auto apply = hsmctl({"apply", "-f", dir_.write("plain.yaml", manifest()), "--device", "pcsc:",
-                       "--auto-approve"});
+  auto apply = hsmctl(
+      {"apply", "-f", dir_.write("plain.yaml", manifest()), "--device", "pcsc:", "--auto-approve"});
   ASSERT_EQ(apply.exit_code, 0) << apply.diagnostics();
 
   // The certificate as OpenSC reads it, and its key's fingerprint.
@@ -225,15 +225,14 @@ TEST_F(AttestationE2e, PinnedDeviceIsVerifiedAnotherKeyIsBlockedWithoutAVerify) 
   env_["E2E_USER_PIN"] = kWrongUserPin;
   env_["E2E_SO_PIN"] = kWrongSoPin;
   const std::string other(64, 'a');
-  const std::string wrong =
-      dir_.write("wrong.yaml", manifest("{fingerprint: \"" + other + "\"}"));
-  plan = hsmctl(
-      {"--store", "none", "plan", "-f", wrong, "--device", "pcsc:", "--detailed-exitcode"});
+  const std::string wrong = dir_.write("wrong.yaml", manifest("{fingerprint: \"" + other + "\"}"));
+  plan =
+      hsmctl({"--store", "none", "plan", "-f", wrong, "--device", "pcsc:", "--detailed-exitcode"});
   EXPECT_EQ(plan.exit_code, 3) << plan.diagnostics();
   EXPECT_THAT(plan.out, HasSubstr("device attestation failed: hsmctl sends no credential"))
       << plan.diagnostics();
-  EXPECT_THAT(plan.out, HasSubstr("device key fingerprint " + fp + " differs from the pinned " +
-                                  other))
+  EXPECT_THAT(plan.out,
+              HasSubstr("device key fingerprint " + fp + " differs from the pinned " + other))
       << plan.diagnostics();
   apply = hsmctl({"--store", "none", "apply", "-f", wrong, "--device", "pcsc:", "--auto-approve"});
   EXPECT_EQ(apply.exit_code, 3) << apply.diagnostics();
@@ -247,9 +246,9 @@ TEST_F(AttestationE2e, PinnedDeviceIsVerifiedAnotherKeyIsBlockedWithoutAVerify) 
       << get.out;
   devices = hsmctl({"devices"});
   ASSERT_EQ(devices.exit_code, 0) << devices.diagnostics();
-  EXPECT_THAT(devices.out, HasSubstr(std::string(kReader0) + " (" + kVcardSerial + "): " + chr +
-                                     " issued by " + car +
-                                     ", valid 2023-03-21..2070-12-31, key fingerprint " + fp))
+  EXPECT_THAT(devices.out,
+              HasSubstr(std::string(kReader0) + " (" + kVcardSerial + "): " + chr + " issued by " +
+                        car + ", valid 2023-03-21..2070-12-31, key fingerprint " + fp))
       << devices.out;
   auto devices_json = hsmctl({"devices", "-o", "json"});
   ASSERT_EQ(devices_json.exit_code, 0) << devices_json.diagnostics();
