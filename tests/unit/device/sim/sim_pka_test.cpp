@@ -3,10 +3,9 @@
 // by CHR, EXTERNAL AUTHENTICATE with a raw ECDSA signature over SHA-256(device CHR || challenge)
 // by the registered key, the authenticated count in the status and the slot read, and the
 // quorum that makes the session user-authenticated.
-#include "hsmctl/device/sim/sim_card.hpp"
-
 #include "sim_test_util.hpp"
 
+#include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_crypto.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 
@@ -65,9 +64,10 @@ Bytes text(const std::string& s) {
 // signatures are placeholders).
 std::string request_hex(const crypto::EcKeyPair& key, const std::string& chr) {
   const Bytes oid = *from_hex("04007F00070202020203");
-  const Bytes body = tlv(0x7F4E, cat({tlv(0x5F29, {0x00}), tlv(0x42, text("UTCA00001")),
-                                      tlv(0x7F49, cat({tlv(0x06, oid), tlv(0x86, key.public_point)})),
-                                      tlv(0x5F20, text(chr))}));
+  const Bytes body =
+      tlv(0x7F4E, cat({tlv(0x5F29, {0x00}), tlv(0x42, text("UTCA00001")),
+                       tlv(0x7F49, cat({tlv(0x06, oid), tlv(0x86, key.public_point)})),
+                       tlv(0x5F20, text(chr))}));
   const Bytes cert = tlv(0x7F21, cat({body, tlv(0x5F37, Bytes(64, 0x11))}));
   return to_hex(
       tlv(0x67, cat({cert, tlv(0x42, text("ESPICOHSMTR00001")), tlv(0x5F37, Bytes(64, 0x22))})));

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // COMPUTE SIGNATURE (INS 68) on the simulator: ECDSA with a generated key, the DER answer OpenSC
 // decodes, and the conditions (authenticated user, PIN session, key present, algorithm).
-#include "hsmctl/device/sim/sim_card.hpp"
-
 #include "sim_test_util.hpp"
 
+#include "hsmctl/device/sim/sim_card.hpp"
 #include "hsmctl/device/sim/sim_crypto.hpp"
 #include "hsmctl/device/sim/sim_state.hpp"
 
