@@ -99,8 +99,8 @@ TEST_F(SecureLockE2e, PlanReportsItBlocksTurningItOffAndRefusesAReinitialization
                                  "on; hsmctl does not change it"))
       << off.diagnostics();
   EXPECT_THAT(off.out, HasSubstr("pico-hsm-tool.py secure disable")) << off.diagnostics();
-  const auto refused = run_hsmctl({"apply", "-f", manifest, "--device", "pcsc:",
-                                   "--auto-approve", "--allow-reinit", "--allow-key-loss"},
+  const auto refused = run_hsmctl({"apply", "-f", manifest, "--device", "pcsc:", "--auto-approve",
+                                   "--allow-reinit", "--allow-key-loss"},
                                   env);
   EXPECT_EQ(refused.exit_code, 3) << refused.diagnostics();
   const auto still = opensc_in_pin_session(kReadOptions);
@@ -125,7 +125,8 @@ TEST_F(SecureLockE2e, PlanReportsItBlocksTurningItOffAndRefusesAReinitialization
       << reinit.diagnostics();
   const auto status = run_process({"sc-hsm-tool", "--reader", "0"});
   ASSERT_EQ(status.exit_code, 0) << status.diagnostics();
-  EXPECT_THAT(status.out, ::testing::ContainsRegex("User PIN tries left +: 3")) << status.diagnostics();
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("User PIN tries left +: 3"))
+      << status.diagnostics();
 
   for (const auto* r : {&init, &noted, &off, &refused, &on, &reinit})
     EXPECT_THAT(r->all(), Not(HasSubstr(kPin)));
