@@ -131,6 +131,19 @@ pcsc_ms=$(median_ms "$work/t_hsmctl")
 tool_ms=$(median_ms "$work/t_tool")
 pcsc_cpu=$(cpu_median_ms "$work/c_hsmctl")
 tool_cpu=$(cpu_median_ms "$work/c_tool")
+# Instructions executed (valgrind callgrind, every thread, start-up included): the same on a
+# loaded machine as on an idle one, so it shows where the work is when the clock cannot
+# (valgrind is optional: apt-get install valgrind).
+ir_hsmctl="-" ir_tool="-" ir_start="-"
+if command -v valgrind >/dev/null; then
+  instructions() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+      sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -1
+  }
+  ir_hsmctl=$(instructions "$hsmctl" plan -f "$work/m.yaml" --device pcsc: --detailed-exitcode)
+  ir_tool=$(instructions sc-hsm-tool --reader 0)
+  ir_start=$(instructions "$hsmctl" version)
+fi
 stop_sandbox
 
 # The protocol minimum to read the state without credentials: SELECT, VERIFY status 81 and 88,
@@ -150,6 +163,13 @@ printf '\nCPU median ms/run over pcscd (%s): hsmctl %s, sc-hsm-tool %s (ratio %s
   "$cpu_source" "$pcsc_cpu" "$tool_cpu" "$(ratio "$pcsc_cpu" "$tool_cpu")"
 printf 'load average (1 min) before / after the pcscd runs: %s / %s (2 cores)\n' \
   "$load_before" "$load_after"
+if [ "$ir_hsmctl" != "-" ]; then
+  printf 'instructions (callgrind, all threads): hsmctl plan %s M (of which start-up, as `hsmctl version`, %s M), sc-hsm-tool %s M (ratio %s)\n' \
+    "$(echo "scale=1; $ir_hsmctl / 1000000" | bc)" "$(echo "scale=1; $ir_start / 1000000" | bc)" \
+    "$(echo "scale=1; $ir_tool / 1000000" | bc)" "$(echo "scale=2; $ir_hsmctl / $ir_tool" | bc)"
+else
+  echo "instructions: valgrind not installed, not counted"
+fi
 printf '\nhsmctl -v reported %s APDUs over pcscd; the cards counted %s (must be equal)\n' \
   "$reported" "$pcsc_apdus"
 printf '\nratios: hsmctl/minimum APDUs %s; hsmctl/sc-hsm-tool APDUs to the HSM %s, time %s; pcsc/sim time %s\n' \

@@ -78,6 +78,7 @@ void SimCard::Impl::reset_security() {  // sc_hsm.c init_sc_hsm() / sc_hsm_unloa
   s.user_authenticated = false;
   s.puk_status.fill(0);
   s.challenge.clear();
+  s.puk_aut_slot.reset();
   s.secure_lock_unlocked = false;
 }
 
@@ -160,6 +161,12 @@ Reply SimCard::Impl::dispatch(const Apdu& a) {
       return smartcard_hsm() ? status(kSwInsNotSupported) : cmd_extras(a);
     case 0x54:
       return cmd_puk_auth(a);
+    case 0x22:
+      return cmd_mse(a);
+    case 0x82:
+      return cmd_external_authenticate(a);
+    case 0x68:
+      return cmd_signature(a);
     default:
       return status(kSwInsNotSupported);
   }

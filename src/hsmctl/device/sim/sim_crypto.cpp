@@ -166,6 +166,28 @@ std::optional<Bytes> sign_ec(const EcKeyPair& key, ByteView message) {
   return out;
 }
 
+std::optional<Bytes> sign_ec_digest_der(const EcKeyPair& key, ByteView digest) {
+  if (digest.empty()) {
+    return std::nullopt;
+  }
+  Pkey pkey = make_pkey(key.curve, &key.private_scalar, key.public_point);
+  if (!pkey) {
+    return std::nullopt;
+  }
+  std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(EVP_PKEY_CTX_new(pkey.get(), nullptr));
+  std::size_t der_len = 0;
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_sign(ctx.get(), nullptr, &der_len, digest.data(), digest.size()) != 1) {
+    return std::nullopt;
+  }
+  Bytes der(der_len, 0);
+  if (EVP_PKEY_sign(ctx.get(), der.data(), &der_len, digest.data(), digest.size()) != 1) {
+    return std::nullopt;
+  }
+  der.resize(der_len);
+  return der;
+}
+
 bool verify_ec(Curve curve, ByteView public_point, ByteView message, ByteView signature) {
   if (signature.size() != 64) {
     return false;

@@ -40,7 +40,11 @@ std::optional<Bytes> sign_ec(const EcKeyPair& key, ByteView message);
 inline std::optional<Bytes> sign_p256(const EcKeyPair& key, ByteView message) {
   return sign_ec(key, message);
 }
-/// Verifies a raw r || s signature (used by tests).
+/// ECDSA over an already computed `digest` (used as is; OpenSSL truncates one longer than the
+/// order), DER-encoded (SEQUENCE { r, s }) as the firmware's COMPUTE SIGNATURE answers it;
+/// nullopt if OpenSSL fails or `digest` is empty.
+std::optional<Bytes> sign_ec_digest_der(const EcKeyPair& key, ByteView digest);
+/// Verifies a raw r || s signature over SHA-256(`message`) (PKA, tests).
 bool verify_ec(Curve curve, ByteView public_point, ByteView message, ByteView signature);
 inline bool verify_p256(ByteView public_point, ByteView message, ByteView signature) {
   return verify_ec(Curve::kP256, public_point, message, signature);

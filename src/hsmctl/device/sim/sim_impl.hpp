@@ -3,8 +3,8 @@
 // Private to device/sim: the simulator's internals shared by its .cpp files, one per command
 // group (sim_card.cpp: facade, transport, dispatch, persistence; sim_files.cpp; sim_pins.cpp;
 // sim_kek.cpp; sim_initialize.cpp; sim_key_domains.cpp; sim_pka.cpp; sim_keys.cpp;
-// sim_extras.cpp; sim_cvc.cpp). Nothing outside src/hsmctl/device/sim includes this header
-// but tests/unit/device/schsm/constants_parity_test.cpp (its constants ==
+// sim_signature.cpp; sim_extras.cpp; sim_cvc.cpp). Nothing outside src/hsmctl/device/sim includes
+// this header but tests/unit/device/schsm/constants_parity_test.cpp (its constants ==
 // device/schsm/protocol.hpp).
 // Behaviour follows pico-hsm (src/hsm/cmd_*.c, sc_hsm.c, kek.c) and pico-keys-sdk (apdu.c,
 // fs/file.c, rescue.c) at v6.6 as summarised in docs/simulator.md; comments name the firmware
@@ -221,12 +221,18 @@ struct SimCard::Impl {
   Reply change_key_domain(const Apdu& a);  // P1 01 set up, 03 delete, 04 clear
   Reply key_domain_status(std::uint8_t domain) const;
 
-  // ---- PKA and challenge (sim_pka.cpp) ----------------------------------------------------------
+  // ---- PKA, challenge, MSE and EXTERNAL AUTHENTICATE (sim_pka.cpp)
+  // ----------------------------------------------------------
   Reply cmd_puk_auth(const Apdu& a);
   Reply cmd_challenge(const Apdu& a);
+  Reply cmd_mse(const Apdu& a);
+  Reply cmd_external_authenticate(const Apdu& a);
 
   // ---- Keys (sim_keys.cpp) ----------------------------------------------------------------------
   Reply cmd_keypair_gen(const Apdu& a);
+
+  // ---- Signatures (sim_signature.cpp) -----------------------------------------------------------
+  Reply cmd_signature(const Apdu& a);
 
   // ---- Vendor extras and the rescue applet (sim_extras.cpp) -------------------------------------
   Reply cmd_extras(const Apdu& a);

@@ -149,6 +149,8 @@ struct SimVolatile {
   bool user_authenticated = false;
   bool secure_lock_unlocked = false;         ///< has_mkek_mask (secure-lock unlock not emulated)
   std::array<std::uint8_t, 8> puk_status{};  ///< per-slot PKA authenticated flags
+  /// PKA slot MSE SET AT selected for EXTERNAL AUTHENTICATE (the firmware's ef_puk_aut).
+  std::optional<std::size_t> puk_aut_slot;
   /// Currently selected EF; 0x0000 = the applet entry (no data).
   std::optional<std::uint16_t> current_ef;
   std::optional<int> pending_save_dkek;  ///< domain whose DKEK awaits a PIN session
