@@ -100,6 +100,46 @@ TEST_F(Attestation, WrongFingerprintBlocksAndSendsNoCredential) {
   EXPECT_LT(state()["so_pin"]["retries"].get<int>(), 15);
 }
 
+// Issue 11: `get` shows the device certificate, as comments (its output still plans to no
+// changes), and the attestation line it suggests pins the device.
+TEST_F(Attestation, GetShowsTheDeviceCertificateAndHowToPinIt) {
+  enrol();
+  const std::string fp = device_fingerprint();
+  ASSERT_EQ(fp.size(), 64u);
+  auto get = hsmctl({"get", "--device", device(), "--name", "from-get"});
+  ASSERT_EQ(get.exit_code, 0) << get.all();
+  EXPECT_THAT(get.out, HasSubstr("# Device certificate (EF 2F02): ESPICOHSMTR00001 issued by "
+                                 "ESPICOHSMTR00001, valid 2023-03-21..2070-12-31\n"))
+      << get.out;
+  EXPECT_THAT(get.out, HasSubstr("# Device key fingerprint: " + fp + "\n")) << get.out;
+  const std::string suggested = "attestation: {fingerprint: \"" + fp + "\"}";
+  EXPECT_THAT(get.out, HasSubstr(suggested)) << get.out;
+  // The output as it is: no changes, and no attestation asked (a comment pins nothing).
+  auto plan =
+      hsmctl({"plan", "-f", manifest_file(get.out), "--device", device(), "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 0) << get.out << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
+  EXPECT_THAT(plan.out, Not(HasSubstr("attestation:"))) << plan.all();
+  // With the suggested line added to spec.device: verified, still no changes.
+  std::string pinned = get.out;
+  const std::string sel = "device: {serial: \"" + std::string(kSerial) + "\"}";
+  ASSERT_NE(pinned.find(sel), std::string::npos) << get.out;
+  pinned.replace(pinned.find(sel), sel.size(),
+                 "device: {serial: \"" + std::string(kSerial) + "\", " + suggested + "}");
+  plan = hsmctl({"plan", "-f", manifest_file(pinned), "--device", device(), "--detailed-exitcode"});
+  EXPECT_EQ(plan.exit_code, 0) << pinned << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("attestation: verified")) << plan.all();
+  EXPECT_THAT(plan.out, HasSubstr("No changes.")) << plan.all();
+}
+
+TEST_F(Attestation, GetOfANeverInitializedDeviceSaysItHasNoCertificate) {
+  auto get = hsmctl({"get", "--device", device()});
+  ASSERT_EQ(get.exit_code, 0) << get.all();
+  EXPECT_THAT(get.out, HasSubstr("# Device certificate (EF 2F02): none (no certificate in EF 2F02"))
+      << get.out;
+  EXPECT_THAT(get.out, Not(HasSubstr("fingerprint"))) << get.out;
+}
+
 TEST_F(Attestation, BadTrustFileIsAManifestError) {
   write_text(dir_.file("roots.cvc"), "not a certificate");
   auto v = hsmctl({"validate", "-f", manifest_with("{trust: roots.cvc}")});

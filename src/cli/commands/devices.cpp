@@ -5,7 +5,10 @@
 #include "cli/output.hpp"
 
 #include "hsmctl/device/pcsc/pcsc_transport.hpp"
+#include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
+#include "hsmctl/secrets/attestation.hpp"
+#include "hsmctl/util/cvc.hpp"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -33,6 +36,7 @@ struct Row {
   std::optional<bool> initialized;
   std::optional<std::uint16_t> options;
   std::string error;
+  std::optional<ShownCertificate> certificate;  // set when EF 2F02 was read
 };
 
 /// Probes one card. Everything happens inside one PC/SC transaction so no other program
@@ -75,6 +79,9 @@ void probe(Row& row) {
   } else if (row.error.empty()) {
     row.error = fmt::format("cannot read the SO-PIN status: {}", so.error().message);
   }
+  // An inventory shows which device key is behind the serial (docs/ceremonies.md "Device
+  // attestation"): one READ BINARY, no credential.
+  row.certificate = show_device_certificate(hsm.read_ef(device::schsm::kEfDeviceCertificate));
   t.end_exclusive();
 }
 
@@ -120,6 +127,18 @@ void print_table(const std::vector<Row>& rows) {
   for (const auto& line : cells) {
     print_line(line);
   }
+  // Below the table: a fingerprint (64 hex digits) would make every line too wide.
+  bool heading = false;
+  for (const Row& r : rows) {
+    if (!r.certificate)
+      continue;
+    if (!heading) {
+      std::cout << "\nDevice certificates (EF 2F02):\n";
+      heading = true;
+    }
+    std::cout << "  " << r.reader << (r.serial.empty() ? "" : " (" + r.serial + ")") << ": "
+              << certificate_line(*r.certificate) << "\n";
+  }
 }
 
 void print_json(const std::vector<Row>& rows) {
@@ -137,12 +156,51 @@ void print_json(const std::vector<Row>& rows) {
     j["options"] =
         r.options ? nlohmann::json(fmt::format("{:04X}", *r.options)) : nlohmann::json(nullptr);
     j["error"] = r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error);
+    j["device_certificate"] = nullptr;
+    j["device_certificate_note"] = nullptr;
+    if (r.certificate && r.certificate->info) {
+      const auto& c = *r.certificate->info;
+      j["device_certificate"] = {{"subject", c.subject},
+                                 {"issuer", c.issuer},
+                                 {"valid_from", c.valid_from},
+                                 {"valid_until", c.valid_until},
+                                 {"fingerprint", c.fingerprint}};
+    } else if (r.certificate) {
+      j["device_certificate_note"] = r.certificate->note;
+    }
     readers.push_back(std::move(j));
   }
   std::cout << nlohmann::json{{"readers", readers}}.dump(2) << "\n";
 }
 
 }  // namespace
+
+ShownCertificate show_device_certificate(const Result<std::optional<Bytes>>& ef_2f02) {
+  if (!ef_2f02)
+    return {std::nullopt, "unreadable (" + ef_2f02.error().message + ")"};
+  if (!*ef_2f02 || (*ef_2f02)->empty()) {
+    // A never-initialized Pico HSM answers an empty file.
+    return {std::nullopt,
+            "none (no certificate in EF 2F02: a Pico HSM creates its device key and certificate "
+            "at its first initialization)"};
+  }
+  auto elements = cvc::parse_elements(**ef_2f02);
+  if (!elements)
+    return {std::nullopt, "unreadable (EF 2F02: " + elements.error().message + ")"};
+  auto info = secrets::describe_device_certificate(*elements);
+  if (!info)
+    return {std::nullopt, "none (EF 2F02 holds no CV certificate)"};
+  return {std::move(info), ""};
+}
+
+std::string certificate_line(const ShownCertificate& shown) {
+  if (!shown.info)
+    return shown.note;
+  const auto& c = *shown.info;
+  return fmt::format("{} issued by {}, valid {}..{}, key fingerprint {}", c.subject, c.issuer,
+                     c.valid_from.empty() ? "?" : c.valid_from,
+                     c.valid_until.empty() ? "?" : c.valid_until, c.fingerprint);
+}
 
 int devices_main(const std::vector<std::string>& args, const GlobalOptions& global) {
   (void)global;

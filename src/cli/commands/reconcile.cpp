@@ -2,6 +2,7 @@
 // validate, plan, apply, get, version: the reconcile loop's commands.
 
 #include "cli/commands/commands.hpp"
+#include "cli/commands/devices.hpp"
 #include "cli/commands/saved_plan.hpp"
 #include "cli/output.hpp"
 #include "cli/parse.hpp"
@@ -9,6 +10,7 @@
 
 #include "hsmctl/device/connect/open.hpp"
 #include "hsmctl/device/schsm/observe.hpp"
+#include "hsmctl/device/schsm/protocol.hpp"
 #include "hsmctl/device/schsm/smartcard_hsm.hpp"
 #include "hsmctl/families/load.hpp"
 #include "hsmctl/families/registry.hpp"
@@ -685,12 +687,24 @@ int get_main(const std::vector<std::string>& args, const GlobalOptions& global) 
   device::schsm::SmartCardHsm hsm(**transport);
   device::schsm::ObserveRequest request;  // no candidates: get never sends a VERIFY with data
   auto observed = device::schsm::observe(hsm, request);
+  // The device certificate, for its comment in the output: observe() read EF 2F02 with the
+  // objects of an initialized device; otherwise (or when it found none, to tell absent from
+  // unreadable) it is read here: one READ BINARY.
+  ShownCertificate certificate;
+  if (observed && observed->objects_read && observed->device_certificate_file) {
+    certificate = show_device_certificate(observed->device_certificate_file);
+  } else if (observed) {
+    certificate = show_device_certificate(hsm.read_ef(device::schsm::kEfDeviceCertificate));
+  }
   (*transport)->end_exclusive();
   if (!observed) {
     print_error(observed.error());
     return exit_code_for(observed.error());
   }
-  std::cout << manifest::emit_pico_manifest(*observed, name, get_context(*observed, global));
+  auto context = get_context(*observed, global);
+  context.device_certificate = certificate.info;
+  context.device_certificate_note = certificate.note;
+  std::cout << manifest::emit_pico_manifest(*observed, name, context);
   return kExitOk;
 }
 

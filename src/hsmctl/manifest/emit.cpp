@@ -84,6 +84,24 @@ std::string emit_pico_manifest(const model::ObservedPico& o, const std::string& 
                                                   "." + std::to_string(o.firmware_minor)
                                             : std::string()));
   y << YAML::Newline;
+  // Comments only: a comment never changes what the manifest asks, so the output still plans to
+  // no changes (an attestation pinned here would turn get into trust on first use).
+  if (const auto& c = ctx.device_certificate) {
+    y << YAML::Comment("Device certificate (EF 2F02): " + c->subject + " issued by " + c->issuer +
+                       ", valid " + (c->valid_from.empty() ? "?" : c->valid_from) + ".." +
+                       (c->valid_until.empty() ? "?" : c->valid_until))
+      << YAML::Newline;
+    y << YAML::Comment("Device key fingerprint: " + c->fingerprint) << YAML::Newline;
+    y << YAML::Comment(
+             "To pin this device, check the fingerprint out of band, then add to spec.device")
+      << YAML::Newline;
+    y << YAML::Comment("(docs/manifest.md \"Device attestation\"): attestation: {fingerprint: \"" +
+                       c->fingerprint + "\"}")
+      << YAML::Newline;
+  } else if (!ctx.device_certificate_note.empty()) {
+    y << YAML::Comment("Device certificate (EF 2F02): " + ctx.device_certificate_note)
+      << YAML::Newline;
+  }
   if (!o.initialized) {
     y << YAML::Comment("The device is not initialized; the values below are the defaults.")
       << YAML::Newline;

@@ -8,6 +8,7 @@
 // registry).
 
 #include "hsmctl/manifest/doc_view.hpp"
+#include "hsmctl/model/device_certificate.hpp"
 #include "hsmctl/model/observed.hpp"
 #include "hsmctl/util/error.hpp"
 
@@ -61,6 +62,13 @@ struct EmitContext {
   std::optional<int> recorded_pin_retries;
   /// metadata.labels to emit.
   std::map<std::string, std::string> labels;
+  /// The device certificate (EF 2F02) `get` read: emitted as header comments with the device
+  /// key's fingerprint and how to pin it, never as spec.device.attestation (pinning is the
+  /// operator's decision after an out-of-band check; docs/manifest.md "Device attestation").
+  std::optional<model::DeviceCertificateInfo> device_certificate;
+  /// Said in the header instead when there is no certificate to show ("none: EF 2F02 is
+  /// absent ..."); empty: nothing is said.
+  std::string device_certificate_note;
 };
 
 /// Renders observed state as a PicoHSM manifest (for `hsmctl get`) with yaml-cpp's emitter.

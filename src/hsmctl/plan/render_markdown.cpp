@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -177,11 +179,28 @@ std::string render_markdown(const std::vector<DevicePlan>& plans) {
       }
       out += "\n";
     }
+    if (const auto& c = p.device_certificate) {
+      // As the text plan shows it; the fingerprint as code so a reviewer can compare it whole.
+      out += "- device certificate: " + markdown_escape(c->subject) + " issued by " +
+             markdown_escape(c->issuer) + ", valid " +
+             markdown_escape(c->valid_from.empty() ? "?" : c->valid_from) + ".." +
+             markdown_escape(c->valid_until.empty() ? "?" : c->valid_until) + ", key fingerprint " +
+             (c->fingerprint.empty() ? std::string("(none)")
+              : std::all_of(c->fingerprint.begin(), c->fingerprint.end(),
+                            [](unsigned char ch) { return std::isxdigit(ch) != 0; })
+                  ? "`" + c->fingerprint + "`"
+                  : markdown_escape(c->fingerprint)) +
+             "\n";
+      out += "- attestation: " +
+             (c->attestation == "failed" ? std::string("**failed**")
+                                         : markdown_escape(c->attestation)) +
+             (c->detail.empty() ? std::string() : " (" + markdown_escape(c->detail) + ")") + "\n";
+    }
     for (const auto& n : p.pending)
       out += "- pending: " + markdown_escape(n) + "\n";
     for (const auto& n : p.notes)
       out += "- note: " + markdown_escape(n) + "\n";
-    if (!p.pending.empty() || !p.notes.empty())
+    if (!p.pending.empty() || !p.notes.empty() || p.device_certificate)
       out += "\n";
   }
 

@@ -55,6 +55,15 @@ Json encode_plan(const DevicePlan& p) {
   }
   d["notes"] = p.notes;
   d["pending"] = p.pending;
+  if (const auto& c = p.device_certificate) {
+    d["device_certificate"] = {{"subject", c->subject},
+                               {"issuer", c->issuer},
+                               {"valid_from", c->valid_from},
+                               {"valid_until", c->valid_until},
+                               {"fingerprint", c->fingerprint},
+                               {"attestation", c->attestation},
+                               {"detail", c->detail}};
+  }
   return d;
 }
 
@@ -98,6 +107,14 @@ DevicePlan decode_plan(const Json& d) {
   }
   p.notes = d.at("notes").get<std::vector<std::string>>();
   p.pending = d.at("pending").get<std::vector<std::string>>();
+  if (d.contains("device_certificate")) {  // optional: older saved plans lack it
+    const Json& c = d["device_certificate"];
+    p.device_certificate = DeviceCertificate{
+        c.at("subject").get<std::string>(),     c.at("issuer").get<std::string>(),
+        c.at("valid_from").get<std::string>(),  c.at("valid_until").get<std::string>(),
+        c.at("fingerprint").get<std::string>(), c.at("attestation").get<std::string>(),
+        c.at("detail").get<std::string>()};
+  }
   return p;
 }
 
@@ -172,6 +189,20 @@ std::string action_list(const DevicePlan& p) {
   return out.empty() ? "(no actions)" : out;
 }
 
+/// The device certificate part of a plan's canonical text ("" without one).
+std::string canonical_certificate(const DevicePlan& p) {
+  const Json d = encode_plan(p);
+  return d.contains("device_certificate") ? dump(d["device_certificate"]) : std::string();
+}
+
+std::string certificate_summary(const DevicePlan& p) {
+  if (!p.device_certificate)
+    return "(none)";
+  const auto& c = *p.device_certificate;
+  return c.subject + " issued by " + c.issuer + ", key fingerprint " +
+         (c.fingerprint.empty() ? "(none)" : c.fingerprint) + ", attestation " + c.attestation;
+}
+
 }  // namespace
 
 std::string encode_saved_plan(const SavedPlan& saved, const PlanMac& mac) {
@@ -225,6 +256,10 @@ std::string plan_difference(const DevicePlan& saved, const DevicePlan& fresh) {
     return "serial " + saved.serial + " → " + fresh.serial;
   if (saved.notes != fresh.notes || saved.pending != fresh.pending)
     return "its notes or pending steps changed";
+  if (canonical_certificate(saved) != canonical_certificate(fresh)) {
+    return "its device certificate changed: " + certificate_summary(saved) + " → " +
+           certificate_summary(fresh);
+  }
   return "the details of its actions (changes, reasons or attributes) changed";
 }
 

@@ -121,6 +121,22 @@ std::string key_fingerprint(const cvc::PublicKey& key) {
   return hex;
 }
 
+std::optional<model::DeviceCertificateInfo> describe_device_certificate(
+    const std::vector<cvc::Element>& elements) {
+  for (const auto& e : elements) {
+    if (e.authenticated_request)
+      continue;
+    model::DeviceCertificateInfo info;
+    info.subject = e.cert.chr;
+    info.issuer = e.cert.car;
+    info.valid_from = e.cert.effective ? cvc::format_date(*e.cert.effective) : "";
+    info.valid_until = e.cert.expiration ? cvc::format_date(*e.cert.expiration) : "";
+    info.fingerprint = key_fingerprint(e.cert.key);
+    return info;
+  }
+  return std::nullopt;
+}
+
 std::string curve_of(const cvc::PublicKey& key) {
   if (key.point.size() < 3)
     return {};

@@ -4,6 +4,7 @@
 // offline with OpenSSL, against optional trust anchors and an optional pinned key fingerprint
 // (docs/manifest.md "device.attestation", docs/ceremonies.md "Device attestation").
 
+#include "hsmctl/model/device_certificate.hpp"
 #include "hsmctl/util/bytes.hpp"
 #include "hsmctl/util/cvc.hpp"
 #include "hsmctl/util/error.hpp"
@@ -17,6 +18,12 @@ namespace hsmctl::secrets {
 /// The fingerprint of a CV public key: SHA-256 over the uncompressed point (the value of tag 86,
 /// 04 || X || Y, nothing else), 64 lower-case hex digits.
 std::string key_fingerprint(const cvc::PublicKey& key);
+
+/// The device certificate of a certificate file's elements (parse_elements of EF 2F02): the
+/// first certificate (7F21) that is not a request's inner one, with its key's fingerprint. Unset
+/// when the file holds none (only requests, or nothing).
+std::optional<model::DeviceCertificateInfo> describe_device_certificate(
+    const std::vector<cvc::Element>& elements);
 
 /// OpenSSL's name of the curve of `key` ("secp256k1", "prime256v1", ...): the named curve whose
 /// prime equals the key's domain parameter p when it carries them, else the first named curve of

@@ -171,6 +171,28 @@ TEST(ManifestEmit, StoreReferencesLabelsAndSchemaLine) {
   EXPECT_THAT(yaml, Not(HasSubstr("CHANGE_ME")));
 }
 
+// Issue 11: the device certificate is a comment: it loads back, and pins nothing.
+TEST(ManifestEmit, DeviceCertificateIsACommentThatPinsNothing) {
+  EmitContext ctx;
+  ctx.device_certificate = model::DeviceCertificateInfo{"ESPICOHSMTR00001", "ESPICOHSMDV00001",
+                                                        "2023-03-21", "", std::string(64, 'a')};
+  ObservedPico o = initialized_pico();
+  const std::string yaml = emit_pico_manifest(o, "pinned", ctx);
+  EXPECT_THAT(yaml, HasSubstr("\n# Device certificate (EF 2F02): ESPICOHSMTR00001 issued by "
+                              "ESPICOHSMDV00001, valid 2023-03-21..?\n"));
+  EXPECT_THAT(yaml, HasSubstr("\n# Device key fingerprint: " + std::string(64, 'a') + "\n"));
+  EXPECT_THAT(yaml, HasSubstr("attestation: {fingerprint: \"" + std::string(64, 'a') + "\"}"));
+  hsmctl::testing::TypedLoad r = hsmctl::testing::load_typed_text(yaml, "emitted.yaml");
+  ASSERT_TRUE(r.ok()) << all_errors(r) << "\n" << yaml;
+  EXPECT_FALSE(r.pico_hsms.at(0).spec.device.attestation.has_value()) << yaml;
+
+  EmitContext none;
+  none.device_certificate_note = "none (EF 2F02 is absent)";
+  EXPECT_THAT(emit_pico_manifest(o, "none", none),
+              HasSubstr("\n# Device certificate (EF 2F02): none (EF 2F02 is absent)\n"));
+  EXPECT_THAT(emit_pico_manifest(o, "unread"), Not(HasSubstr("Device certificate")));
+}
+
 TEST(ManifestEmit, FreshDeviceGetsTheManifestDefaults) {
   ObservedPico fresh;
   fresh.serial = "0011223344556677";

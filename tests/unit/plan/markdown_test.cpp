@@ -107,6 +107,39 @@ TEST(PlanMarkdown, HostileStringsCannotBreakOrInjectMarkup) {
   EXPECT_EQ(backticks % 2, 0) << md;
 }
 
+// Issue 11: the device certificate and the verdict, as the text plan shows them; strings from
+// the device are escaped, the fingerprint is code only when it is hex.
+TEST(PlanMarkdown, DeviceCertificateAndAttestation) {
+  DevicePlan p;
+  p.name = "hsm-a";
+  p.serial = "0102030405060708";
+  p.initialized = true;
+  const std::string fp(64, 'a');
+  p.device_certificate = DeviceCertificate{"ESPICOHSMTR00001",
+                                           "ESPICOHSMTR00001",
+                                           "2023-03-21",
+                                           "2070-12-31",
+                                           fp,
+                                           "verified",
+                                           "self-signed ESPICOHSMTR00001"};
+  std::string md = render_markdown({p});
+  EXPECT_THAT(md, HasSubstr("\n- device certificate: ESPICOHSMTR00001 issued by ESPICOHSMTR00001, "
+                            "valid 2023-03-21..2070-12-31, key fingerprint `" +
+                            fp + "`\n- attestation: verified (self-signed ESPICOHSMTR00001)\n"))
+      << md;
+
+  p.device_certificate->attestation = "failed";
+  p.device_certificate->subject = "<b>*x*</b>";
+  p.device_certificate->fingerprint = "`evil`";
+  p.device_certificate->detail = "key fingerprint differs | [x](http://e)";
+  md = render_markdown({p});
+  EXPECT_THAT(md, HasSubstr("- attestation: **failed** (key fingerprint differs \\| \\[x\\]"))
+      << md;
+  EXPECT_THAT(md, Not(HasSubstr("<b>"))) << md;
+  EXPECT_THAT(md, HasSubstr("key fingerprint \\`evil\\`")) << md;
+  EXPECT_THAT(render_markdown({DevicePlan{}}), Not(HasSubstr("device certificate")));
+}
+
 TEST(PlanMarkdown, HeadingsSymbolsWarningsAndTotals) {
   const std::string md = render_markdown({hostile_plan()});
   EXPECT_THAT(md, HasSubstr("#### device **hsm-a** (serial 0102030405060708) via sim"));

@@ -161,5 +161,57 @@ TEST(SavedPlan, PlanDifferenceNamesTheActions) {
   EXPECT_THAT(plan_difference(s.units[0].plan, fresh), HasSubstr("details of its actions"));
 }
 
+DeviceCertificate certificate(const std::string& fingerprint) {
+  return {"ESPICOHSMTR00001",
+          "ESPICOHSMTR00001",
+          "2023-03-21",
+          "2070-12-31",
+          fingerprint,
+          "verified",
+          "self-signed ESPICOHSMTR00001"};
+}
+
+// Issue 11: a saved plan carries the device certificate the plan showed, for `show` and for
+// the comparison at apply; a plan saved without one still loads.
+TEST(SavedPlan, DeviceCertificateRoundTripsAndIsOptional) {
+  SavedPlan s = sample();
+  s.units[0].plan.device_certificate = certificate(std::string(64, 'a'));
+  const std::string text = encode_saved_plan(s, fake_mac);
+  EXPECT_EQ(testing::savedplan_schema_errors(text), "");
+  auto back = decode_saved_plan(text, fake_mac);
+  ASSERT_TRUE(back) << back.error().to_string();
+  ASSERT_TRUE(back->units[0].plan.device_certificate.has_value());
+  EXPECT_EQ(back->units[0].plan.device_certificate->fingerprint, std::string(64, 'a'));
+  EXPECT_EQ(back->units[0].plan.device_certificate->detail, "self-signed ESPICOHSMTR00001");
+  EXPECT_FALSE(back->units[1].plan.device_certificate.has_value());
+  EXPECT_EQ(render_text({back->units[0].plan}, false), render_text({s.units[0].plan}, false));
+  EXPECT_EQ(render_markdown({back->units[0].plan}), render_markdown({s.units[0].plan}));
+
+  // The same file without the member (as saved before it existed) loads, without a certificate.
+  auto doc = nlohmann::json::parse(text);
+  doc["plan"]["units"][0]["plan"].erase("device_certificate");
+  const std::string old_text = encode_saved_plan(s, [&](std::string_view) { return ""; });
+  nlohmann::json file = nlohmann::json::parse(old_text);
+  file["plan"] = doc["plan"];
+  file["hmac_sha256"] = fake_mac(doc["plan"].dump());
+  EXPECT_EQ(testing::savedplan_schema_errors(file.dump()), "");
+  auto old_back = decode_saved_plan(file.dump(), fake_mac);
+  ASSERT_TRUE(old_back) << old_back.error().to_string();
+  EXPECT_FALSE(old_back->units[0].plan.device_certificate.has_value());
+}
+
+TEST(SavedPlan, PlanDifferenceNamesTheDeviceCertificate) {
+  DevicePlan saved = sample().units[0].plan;
+  saved.device_certificate = certificate(std::string(64, 'a'));
+  DevicePlan fresh = saved;
+  EXPECT_EQ(plan_difference(saved, fresh), "");
+  fresh.device_certificate = certificate(std::string(64, 'b'));
+  EXPECT_THAT(plan_difference(saved, fresh),
+              HasSubstr("its device certificate changed: ESPICOHSMTR00001 issued by "
+                        "ESPICOHSMTR00001, key fingerprint " +
+                        std::string(64, 'a')))
+      << plan_difference(saved, fresh);
+}
+
 }  // namespace
 }  // namespace hsmctl::plan

@@ -500,15 +500,12 @@ AttestationOutcome attest(const model::DeviceAttestation& a, const std::optional
 plan::DeviceCertificate certificate_view(const model::ObservedPico& o,
                                          const model::DeviceAttestation& a) {
   plan::DeviceCertificate v;
-  for (const auto& e : o.device_certificate_chain) {
-    if (e.authenticated_request)
-      continue;
-    v.subject = e.cert.chr;
-    v.issuer = e.cert.car;
-    v.valid_from = e.cert.effective ? cvc::format_date(*e.cert.effective) : "";
-    v.valid_until = e.cert.expiration ? cvc::format_date(*e.cert.expiration) : "";
-    v.fingerprint = secrets::key_fingerprint(e.cert.key);
-    break;
+  if (auto info = secrets::describe_device_certificate(o.device_certificate_chain)) {
+    v.subject = info->subject;
+    v.issuer = info->issuer;
+    v.valid_from = info->valid_from;
+    v.valid_until = info->valid_until;
+    v.fingerprint = info->fingerprint;
   }
   if (!o.attestation_checked) {
     v.attestation = "not checked";
