@@ -37,31 +37,18 @@ class DkekApplyE2e : public PcscE2eTest {
 TEST_F(DkekApplyE2e, HsmctlImportsAShareScHsmToolCreated) {
   testing::TempDir dir("dkek-apply-e2e");
   const std::string manifest = dir.file("ca.yaml");
-  testing::write_text(manifest,
-                      std::string("apiVersion: hsmctl.dev/v1alpha1\n"
-                                  "kind: PicoHSM\n"
-                                  "metadata: {name: ca}\n"
-                                  "spec:\n"
-                                  "  device: {serial: \"") +
-                          kVcardSerial +
-                          "\"}\n"
-                          "  userPin: {secret: env:USER_PIN}\n"
-                          "  soPin: {secret: env:SO_PIN}\n"
-                          "  dkekShares: 1\n"
-                          "  dkek:\n"
-                          "    shares:\n"
-                          "      - file: " HSMCTL_SOURCE_DIR
-                          "/tests/fixtures/dkek/sc-hsm-tool.pbe\n"
-                          "        password: {secret: env:SHARE_PW}\n"
-                          "    expectedKcv: \"" +
-                          kFixtureKcv + "\"\n",
-                      0600);
-  const std::map<std::string, std::string> env = {{"USER_PIN", "64821907"},
-                                                  {"SO_PIN", "3537363231383830"},
-                                                  {"SHARE_PW", kFixturePassword},
-                                                  {"HSMCTL_STORE", dir.file("store.hsmctl")},
-                                                  {"HSMCTL_STORE_KEY_FILE", dir.file("store.key")},
-                                                  {"NO_COLOR", "1"}};
+  testing::write_text(
+      manifest,
+      pico_manifest("  dkekShares: 1\n"
+                    "  dkek:\n"
+                    "    shares:\n"
+                    "      - file: " HSMCTL_SOURCE_DIR "/tests/fixtures/dkek/sc-hsm-tool.pbe\n"
+                    "        password: {secret: env:SHARE_PW}\n"
+                    "    expectedKcv: \"" +
+                    std::string(kFixtureKcv) + "\"\n"),
+      0600);
+  auto env = pin_store_env(dir.path(), "64821907", "3537363231383830");
+  env["SHARE_PW"] = kFixturePassword;
 
   const auto apply =
       run_hsmctl({"apply", "-f", manifest, "--device", "pcsc:", "--auto-approve"}, env);

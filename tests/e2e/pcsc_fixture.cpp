@@ -18,6 +18,29 @@
 #include <thread>
 
 namespace hsmctl::e2e {
+
+std::string pico_manifest(const std::string& extra_spec) {
+  return std::string(
+             "apiVersion: hsmctl.dev/v1alpha1\n"
+             "kind: PicoHSM\n"
+             "metadata: {name: ca}\n"
+             "spec:\n"
+             "  device: {serial: \"") +
+         kVcardSerial +
+         "\"}\n"
+         "  userPin: {secret: env:USER_PIN}\n"
+         "  soPin: {secret: env:SO_PIN}\n" +
+         extra_spec;
+}
+
+std::map<std::string, std::string> pin_store_env(const std::string& dir, const std::string& pin,
+                                                 const std::string& so_pin) {
+  return {{"USER_PIN", pin},
+          {"SO_PIN", so_pin},
+          {"HSMCTL_STORE", dir + "/store.hsmctl"},
+          {"HSMCTL_STORE_KEY_FILE", dir + "/store.key"},
+          {"NO_COLOR", "1"}};
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -46,6 +46,16 @@ std::string hsmctl_bin();
 std::string vcard_bin();
 std::string sandbox_script();
 
+/// A PicoHSM manifest for the default card: metadata.name "ca", spec.device.serial kVcardSerial,
+/// the PINs from the environment variables USER_PIN and SO_PIN (pin_store_env), then
+/// `extra_spec` (lines indented by two spaces, each ending in a newline) appended to spec.
+std::string pico_manifest(const std::string& extra_spec = "");
+
+/// The environment for run_hsmctl with pico_manifest: USER_PIN, SO_PIN, a credential store and
+/// its key file in `dir`, NO_COLOR.
+std::map<std::string, std::string> pin_store_env(const std::string& dir, const std::string& pin,
+                                                 const std::string& so_pin);
+
 /// Child processes: the shared runner (PATH lookup, timeout, kill by PID, captured output).
 using testing::ProcessResult;
 using testing::run_process;

@@ -70,25 +70,11 @@ TEST_F(PkaE2e, KeysScHsmToolExportedAreRegisteredByHsmctl) {
   const std::string manifest = dir.file("ca.yaml");
   auto write_manifest = [&](const std::string& keys, int required) {
     testing::write_text(manifest,
-                        std::string("apiVersion: hsmctl.dev/v1alpha1\n"
-                                    "kind: PicoHSM\n"
-                                    "metadata: {name: ca}\n"
-                                    "spec:\n"
-                                    "  device: {serial: \"") +
-                            kVcardSerial +
-                            "\"}\n"
-                            "  userPin: {secret: env:USER_PIN}\n"
-                            "  soPin: {secret: env:SO_PIN}\n"
-                            "  publicKeyAuth:\n"
-                            "    keys:\n" +
-                            keys + "    required: " + std::to_string(required) + "\n",
+                        pico_manifest("  publicKeyAuth:\n    keys:\n" + keys +
+                                      "    required: " + std::to_string(required) + "\n"),
                         0600);
   };
-  const std::map<std::string, std::string> env = {{"USER_PIN", kPin},
-                                                  {"SO_PIN", kSoPin},
-                                                  {"HSMCTL_STORE", dir.file("store.hsmctl")},
-                                                  {"HSMCTL_STORE_KEY_FILE", dir.file("store.key")},
-                                                  {"NO_COLOR", "1"}};
+  const auto env = pin_store_env(dir.path(), kPin, kSoPin);
 
   write_manifest("      - {file: custodian-1.pka}\n      - {file: custodian-2.pka}\n", 2);
   const auto same = run_hsmctl({"validate", "-f", manifest}, env);
@@ -183,25 +169,12 @@ TEST_F(PkaAuthE2e, OpenScSignsTheChallengeWithAKeyFromAnotherCardAndTheHsmAuthen
   // The HSM (slot 0, chosen by serial): hsmctl registers the key, one required.
   const std::string manifest = dir_.file("ca.yaml");
   testing::write_text(manifest,
-                      std::string("apiVersion: hsmctl.dev/v1alpha1\n"
-                                  "kind: PicoHSM\n"
-                                  "metadata: {name: ca}\n"
-                                  "spec:\n"
-                                  "  device: {serial: \"") +
-                          kVcardSerial +
-                          "\"}\n"
-                          "  userPin: {secret: env:USER_PIN}\n"
-                          "  soPin: {secret: env:SO_PIN}\n"
-                          "  publicKeyAuth:\n"
-                          "    keys:\n"
-                          "      - {file: custodian.pka}\n"
-                          "    required: 1\n",
+                      pico_manifest("  publicKeyAuth:\n"
+                                    "    keys:\n"
+                                    "      - {file: custodian.pka}\n"
+                                    "    required: 1\n"),
                       0600);
-  const std::map<std::string, std::string> env = {{"USER_PIN", kPin},
-                                                  {"SO_PIN", kSoPin},
-                                                  {"HSMCTL_STORE", dir_.file("store.hsmctl")},
-                                                  {"HSMCTL_STORE_KEY_FILE", dir_.file("store.key")},
-                                                  {"NO_COLOR", "1"}};
+  const auto env = pin_store_env(dir_.path(), kPin, kSoPin);
   const auto apply = run_hsmctl({"apply", "-f", manifest, "--device", "pcsc:", "--auto-approve",
                                  "--allow-reinit", "--allow-key-loss"},
                                 env);

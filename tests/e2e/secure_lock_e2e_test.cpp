@@ -51,24 +51,9 @@ TEST_F(SecureLockE2e, PlanReportsItBlocksTurningItOffAndRefusesAReinitialization
   testing::TempDir dir("secure-lock-e2e");
   const std::string manifest = dir.file("ca.yaml");
   auto write_manifest = [&](const std::string& extra) {
-    testing::write_text(manifest,
-                        std::string("apiVersion: hsmctl.dev/v1alpha1\n"
-                                    "kind: PicoHSM\n"
-                                    "metadata: {name: ca}\n"
-                                    "spec:\n"
-                                    "  device: {serial: \"") +
-                            kVcardSerial +
-                            "\"}\n"
-                            "  userPin: {secret: env:USER_PIN}\n"
-                            "  soPin: {secret: env:SO_PIN}\n" +
-                            extra,
-                        0600);
+    testing::write_text(manifest, pico_manifest(extra), 0600);
   };
-  const std::map<std::string, std::string> env = {{"USER_PIN", kPin},
-                                                  {"SO_PIN", kSoPin},
-                                                  {"HSMCTL_STORE", dir.file("store.hsmctl")},
-                                                  {"HSMCTL_STORE_KEY_FILE", dir.file("store.key")},
-                                                  {"NO_COLOR", "1"}};
+  const auto env = pin_store_env(dir.path(), kPin, kSoPin);
 
   write_manifest("");
   const auto init = run_hsmctl(
